@@ -1,0 +1,18 @@
+"""demokit: demographic accounting and population projection on xarray cubes.
+
+Follows the definitions of Statistics Sweden (SCB); see docs/METHODS.md.
+Importing demokit compiles nothing: Numba kernels compile on first use.
+"""
+
+__version__ = "0.1.0"
+
+from . import cube, datasets, io  # noqa: F401
+from .cube import CubeError, DemokitError, validate  # noqa: F401
+
+# --- accounting, Lexis, regions (issue 2) ---
+
+# --- mortality, life tables, standardisation (issue 3) ---
+
+# --- fertility, migration, smoothing, statistical basis (issue 4) ---
+
+# --- projection, households, labour force (issue 5) ---

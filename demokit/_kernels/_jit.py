@@ -1,0 +1,44 @@
+"""The one place where demokit configures Numba.
+
+``jit`` is ``numba.njit`` with the project's options.  Compilation is lazy
+(on the first call with a given set of argument types).  ``cache`` is off by
+default: Numba's on-disk cache can race when many dask worker processes fill
+it at once, and a cold compile of the kernels takes a few seconds only.  Set
+``DEMOKIT_NUMBA_CACHE=1`` to turn the on-disk cache on (e.g. for a CLI on a
+laptop).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba
+
+_CACHE = os.environ.get("DEMOKIT_NUMBA_CACHE", "0") not in ("0", "", "false", "False")
+
+_REGISTRY: list = []
+
+
+def jit(func=None, *, parallel: bool = False, **options):
+    """Decorate a kernel with ``numba.njit`` (lazy, nogil, fastmath off).
+
+    ``parallel=True`` enables ``numba.prange`` loops.
+    """
+
+    def wrap(f):
+        k = numba.njit(nogil=True, cache=_CACHE, parallel=parallel, **options)(f)
+        _REGISTRY.append(k)
+        return k
+
+    return wrap(func) if func is not None else wrap
+
+
+def warm_up() -> None:
+    """Compile the main kernels now for float64 inputs (an explicit warm-up).
+
+    Importing :mod:`demokit` compiles nothing; this runs each public
+    workflow once on a tiny cube so that later calls start instantly.
+    """
+    from .. import _warmup
+
+    _warmup.run()

@@ -1,0 +1,245 @@
+"""The demographic cube: schema, conventions, validation and errors.
+
+A cube is an :class:`xarray.Dataset` with dims among ``region``, ``sex``,
+``age`` and ``year`` (plus any extra dims such as ``scenario`` or ``draw``) and
+the variables of :data:`VARIABLES`.  ``ds.attrs["open_age"]`` holds the last,
+open age group.  Each event variable records the age convention of its
+tabulation in ``attrs["age_convention"]``: ``"year_end"`` (age reached at the
+end of the year, Lexis parallelograms, SCB's main convention) or
+``"at_event"`` (completed age at the event, Lexis squares).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "DemokitError",
+    "CubeError",
+    "SEXES",
+    "EVENT_VARIABLES",
+    "VARIABLES",
+    "AGE_CONVENTIONS",
+    "validate",
+    "open_age",
+    "age_convention",
+    "from_frame",
+    "format_cell",
+]
+
+SEXES = ("female", "male")
+EVENT_VARIABLES = (
+    "births",
+    "deaths",
+    "in_migration",
+    "out_migration",
+    "immigration",
+    "emigration",
+    "adjustment",
+)
+VARIABLES = ("population",) + EVENT_VARIABLES
+AGE_CONVENTIONS = ("year_end", "at_event")
+#: variables that may be negative (the adjustment term is a signed residual)
+SIGNED_VARIABLES = ("adjustment", "net_migration", "net_migration_and_adjustment")
+
+
+class DemokitError(Exception):
+    """Base class of every error demokit raises on purpose."""
+
+
+class CubeError(DemokitError, ValueError):
+    """A cube (or a variable of it) breaks the schema or holds impossible values."""
+
+
+def format_cell(name: str, da: xr.DataArray, index: tuple[int, ...], value=None) -> str:
+    """Return ``"name[dim=coord, ...] = value"`` for the cell at positional ``index``."""
+    parts = []
+    for dim, i in zip(da.dims, index):
+        if dim in da.coords:
+            c = da.coords[dim].values[i]
+            c = c.item() if hasattr(c, "item") else c
+            parts.append(f"{dim}={c!r}")
+        else:
+            parts.append(f"{dim}={i}")
+    if value is None:
+        value = da.values[index]
+    v = value.item() if hasattr(value, "item") else value
+    return f"{name}[{', '.join(parts)}] = {v!r}"
+
+
+def _first_bad(mask: np.ndarray) -> tuple[int, ...] | None:
+    if not mask.any():
+        return None
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+
+
+def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: bool = False,
+                 allow_nan: bool = False) -> None:
+    """Raise :class:`CubeError` at the first NaN / infinite / negative cell of ``da``.
+
+    Dask-backed arrays are checked lazily only when small checks are cheap:
+    this function computes ``isnan``/``< 0`` reductions, so call it on
+    in-memory data or accept one pass over the data.
+    """
+    name = name or da.name or "array"
+    values = np.asarray(da.values)
+    if values.dtype.kind not in "biuf":
+        raise CubeError(f"{name}: expected numbers, got dtype {values.dtype}")
+    if values.dtype.kind == "f":
+        bad = ~np.isfinite(values)
+        if allow_nan:
+            bad &= ~np.isnan(values)
+        idx = _first_bad(bad)
+        if idx is not None:
+            raise CubeError(f"{format_cell(name, da, idx)}: counts must be finite numbers")
+    if not allow_negative:
+        with np.errstate(invalid="ignore"):
+            idx = _first_bad(values < 0)
+        if idx is not None:
+            raise CubeError(f"{format_cell(name, da, idx)}: counts must be >= 0")
+
+
+def open_age(obj) -> int:
+    """Return the open (last) age of a cube or array: ``attrs["open_age"]`` or the max age."""
+    oa = obj.attrs.get("open_age")
+    if oa is None and "age" in obj.coords:
+        return int(obj["age"].values.max())
+    if oa is None:
+        raise CubeError("no 'age' coordinate and no attrs['open_age']")
+    return int(oa)
+
+
+def age_convention(da: xr.DataArray, name: str | None = None) -> str:
+    """Return the age convention of an event variable, checking it is known."""
+    name = name or da.name
+    conv = da.attrs.get("age_convention", "year_end")
+    if conv not in AGE_CONVENTIONS:
+        raise CubeError(
+            f"{name}: unknown age_convention {conv!r}; expected one of {AGE_CONVENTIONS}"
+        )
+    return conv
+
+
+def _check_coord(ds: xr.Dataset) -> None:
+    if "age" in ds.coords:
+        age = ds["age"].values
+        if age.dtype.kind not in "iu":
+            raise CubeError(f"age: coordinates must be integers, got dtype {age.dtype}")
+        u, counts = np.unique(age, return_counts=True)
+        if (counts > 1).any():
+            raise CubeError(f"age: duplicated age {int(u[counts > 1][0])}")
+        d = np.diff(age)
+        if (d <= 0).any():
+            i = int(np.argmax(d <= 0))
+            raise CubeError(f"age: ages must be sorted ascending; age={int(age[i + 1])} follows age={int(age[i])}")
+        oa = ds.attrs.get("open_age")
+        if oa is not None and int(oa) != int(age[-1]):
+            raise CubeError(f"attrs['open_age'] = {oa} but the last age is {int(age[-1])}")
+    if "year" in ds.coords:
+        year = ds["year"].values
+        if year.dtype.kind not in "iu":
+            raise CubeError(f"year: coordinates must be integers, got dtype {year.dtype}")
+        d = np.diff(year)
+        if (d <= 0).any():
+            i = int(np.argmax(d <= 0))
+            raise CubeError(f"year: years must be sorted ascending and unique; year={int(year[i + 1])} follows year={int(year[i])}")
+        if (d != 1).any():
+            i = int(np.argmax(d != 1))
+            raise CubeError(f"year: gap in years between year={int(year[i])} and year={int(year[i + 1])}")
+    if "sex" in ds.coords:
+        bad = [s for s in ds["sex"].values.tolist() if s not in SEXES]
+        if bad:
+            raise CubeError(f"sex: unknown value {bad[0]!r}; expected 'female' or 'male'")
+    for dim in ("region", "sex"):
+        if dim in ds.coords:
+            v = ds[dim].values
+            u, counts = np.unique(v, return_counts=True)
+            if (counts > 1).any():
+                raise CubeError(f"{dim}: duplicated coordinate {u[counts > 1][0]!r}")
+
+
+def validate(ds: xr.Dataset, *, required: tuple[str, ...] = ("population",)) -> xr.Dataset:
+    """Return ``ds`` unchanged after checking it against the cube's schema.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The cube.
+    required : tuple of str, optional
+        Variables that must be present (default ``("population",)``).
+
+    Returns
+    -------
+    xarray.Dataset
+        The same object, so that ``ds = validate(ds)`` reads naturally.
+
+    Raises
+    ------
+    CubeError
+        Naming the variable, the coordinates and the value of the first
+        offending cell: negative counts, NaN where counts are required,
+        duplicated or unsorted ages, a gap in years, an unknown sex or age
+        convention, a missing required variable.
+
+    Notes
+    -----
+    Because coordinates live on the Dataset, regions, sexes, ages and years
+    are necessarily the same for every variable of one cube; cubes combined
+    from several sources are aligned by :func:`xarray.merge` with
+    ``join="exact"`` in the readers, which is where mismatches are reported.
+    """
+    if not isinstance(ds, xr.Dataset):
+        raise CubeError(f"expected an xarray.Dataset, got {type(ds).__name__}")
+    for v in required:
+        if v not in ds.data_vars:
+            raise CubeError(f"missing variable {v!r}; the cube has {sorted(ds.data_vars)}")
+    _check_coord(ds)
+    for name in ds.data_vars:
+        if name not in VARIABLES and name not in SIGNED_VARIABLES:
+            continue
+        da = ds[name]
+        if name in EVENT_VARIABLES:
+            age_convention(da, name)
+        check_counts(da, name, allow_negative=name in SIGNED_VARIABLES)
+    return ds
+
+
+def from_frame(frame, *, value: str = "value", name: str = "population", open_age: int | None = None,
+               age_convention: str | None = None) -> xr.DataArray:
+    """Return a cube variable built from a tidy pandas frame.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per cell with columns among ``region, sex, age, year`` and
+        ``value``.
+    value : str
+        The value column.
+    name : str
+        Name of the returned variable.
+    open_age : int, optional
+        Last, open age; defaults to the largest age.
+    age_convention : {"year_end", "at_event"}, optional
+        Recorded on event variables.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims in cube order; cells absent from the frame are filled with 0.
+    """
+    dims = [d for d in ("region", "sex", "age", "year") if d in frame.columns]
+    dup = frame.duplicated(dims)
+    if dup.any():
+        row = frame[dup].iloc[0]
+        raise CubeError(f"{name}: duplicated cell " + ", ".join(f"{d}={row[d]!r}" for d in dims))
+    da = frame.set_index(dims)[value].to_xarray().fillna(0)
+    da.name = name
+    if "age" in da.dims:
+        da = da.sortby("age")
+        da.attrs["open_age"] = int(open_age if open_age is not None else da["age"].max())
+    if age_convention is not None:
+        if age_convention not in AGE_CONVENTIONS:
+            raise CubeError(f"{name}: unknown age_convention {age_convention!r}")
+        da.attrs["age_convention"] = age_convention
+    return da

@@ -1,0 +1,208 @@
+"""Reader for SCB's PX-Web CSV download format.
+
+One row per region × (civil status) × age × sex, one column per
+``CONTENTCODE YEAR`` (e.g. ``BE0101A2 2006``).  Content codes map to cube
+variables by :data:`CONTENT_CODES`; dimensions other than region, age and sex
+(such as ``Civilstand``) are summed over.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..cube import CubeError
+from ._common import ReadError, open_text, parse_age, read_csv_text
+
+__all__ = ["CONTENT_CODES", "read_pxweb_csv", "read_pxweb"]
+
+#: SCB content code → (cube variable, age convention or None for stocks)
+CONTENT_CODES = {
+    "BE0101N1": ("population", None),
+    "BE0101E2": ("births", "year_end"),
+    "BE0101D8": ("deaths", "year_end"),          # by age reached during the year
+    "BE0101D9": ("deaths", "at_event"),          # by completed age at death
+    "BE0101A5": ("mean_population", None),       # medelfolkmängd by year of birth
+    "BE0101AU": ("all_in_migration", "year_end"),   # in-movers incl. immigrants
+    "BE0101AV": ("all_out_migration", "year_end"),  # out-movers incl. emigrants
+    "BE0101AX": ("immigration", "year_end"),
+    "BE0101AY": ("emigration", "year_end"),
+    "BE0101AZ": ("net_migration", "year_end"),
+    "BE0101A1": ("net_immigration", "year_end"),
+    "BE0101A2": ("in_migration", "year_end"),    # from other Swedish municipalities
+    "BE0101A3": ("out_migration", "year_end"),   # to other Swedish municipalities
+    "BE0101A4": ("net_domestic_migration", "year_end"),
+}
+_AGE_COLUMNS = ("Alder", "Ålder", "AlderModer", "Ålder modern", "age")
+_SEX_COLUMNS = ("Kon", "Kön", "sex")
+_SEX_CODES = {"1": "male", "2": "female", "män": "male", "kvinnor": "female",
+              "male": "male", "female": "female"}
+_CONTENT = re.compile(r"^\s*([A-Za-z0-9]+)\s+(\d{4})\s*$")
+
+
+def read_pxweb_csv(path, *, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Dataset:
+    """Return the variables of one PX-Web CSV file as a Dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        A CSV downloaded from SCB's statistical database (PX-Web), optionally
+        gzip-compressed.
+    fertile_ages : (int, int)
+        For births by the mother's age: ``"<15"`` is folded into the lowest and
+        ``"49+"`` into the highest fertile age.
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per content code (named by :data:`CONTENT_CODES`), dims
+        ``region, sex, age, year``; other classifications are summed over.
+    """
+    path = os.fspath(path)
+    df = read_csv_text(open_text(path), path)
+    cols = list(df.columns)
+    if "Region" not in cols:
+        raise ReadError(f"{path}, line 1: expected a 'Region' column, got {cols[:6]}")
+    age_col = next((c for c in _AGE_COLUMNS if c in cols), None)
+    sex_col = next((c for c in _SEX_COLUMNS if c in cols), None)
+    if age_col is None or sex_col is None:
+        raise ReadError(f"{path}, line 1: expected an age column ({'/'.join(_AGE_COLUMNS[:3])}) "
+                        f"and a sex column (Kon), got {cols[:6]}")
+    value_cols, codes, years = [], [], []
+    for c in cols:
+        m = _CONTENT.match(c)
+        if m:
+            value_cols.append(c)
+            codes.append(m.group(1))
+            years.append(int(m.group(2)))
+    if not value_cols:
+        raise ReadError(f"{path}, line 1: no 'CONTENTCODE YEAR' columns (e.g. 'BE0101N1 2019')")
+    unknown = sorted({c for c in codes if c not in CONTENT_CODES})
+    if unknown:
+        raise ReadError(f"{path}, line 1: unknown content code {unknown[0]!r}; "
+                        f"known: {sorted(CONTENT_CODES)}")
+    # ages
+    is_births = any(CONTENT_CODES[c][0] == "births" for c in codes)
+    ages = np.empty(len(df), dtype=np.int64)
+    opens = set()
+    for i, lab in enumerate(df[age_col].to_numpy()):
+        try:
+            kind, x = parse_age(lab)
+        except ValueError:
+            kind, x = "bad", None
+        if kind == "age":
+            ages[i] = x
+        elif kind == "open":
+            ages[i] = fertile_ages[1] if is_births else x
+            opens.add(x)
+        elif kind == "below" and is_births:
+            ages[i] = fertile_ages[0]
+        else:
+            raise ReadError(f"{path}, line {i + 2}: {age_col} {lab!r} is not an age "
+                            "(expected e.g. '23' or '100+')")
+    sexes = df[sex_col].str.strip().str.lower().map(_SEX_CODES)
+    if sexes.isna().any():
+        i = int(np.argmax(sexes.isna().to_numpy()))
+        raise ReadError(f"{path}, line {i + 2}: {sex_col} {df[sex_col].iloc[i]!r} is not a sex code "
+                        "(expected 1 = men, 2 = women)")
+    values = df[value_cols].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().to_numpy()
+    if bad.any():
+        i, j = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        raw = df[value_cols[j]].iloc[i]
+        if str(raw).strip() in ("..", ".", "-"):
+            raise ReadError(f"{path}, line {i + 2}, column {value_cols[j]!r}: value {raw!r} is missing "
+                            "(SCB's marker for an unpublished cell); a count is required")
+        raise ReadError(f"{path}, line {i + 2}, column {value_cols[j]!r}: {raw!r} is not a number")
+    keys = pd.DataFrame({"region": df["Region"].astype(str).str.strip().to_numpy(),
+                         "sex": sexes.to_numpy(), "age": ages})
+    out = {}
+    for code in dict.fromkeys(codes):
+        name, conv = CONTENT_CODES[code]
+        sel = [k for k, c in enumerate(codes) if c == code]
+        block = values.iloc[:, sel].copy()
+        block.columns = [years[k] for k in sel]
+        long = pd.concat([keys, block], axis=1).groupby(["region", "sex", "age"]).sum()
+        long.columns.name = "year"
+        da = xr.DataArray(long.to_numpy(dtype=np.float64), dims=("cell", "year"),
+                          coords={"cell": long.index, "year": np.asarray(long.columns, dtype=np.int64)})
+        da = da.unstack("cell").fillna(0.0).transpose("region", "sex", "age", "year")
+        da = da.sortby(["region", "age", "year"])
+        da.name = name
+        da.attrs["content_code"] = code
+        if conv is not None:
+            da.attrs["age_convention"] = conv
+        if name == "births" and (opens or (ages == fertile_ages[0]).any()):
+            da.attrs["folded_ages"] = (f"mother's age under {fertile_ages[0]} counted at {fertile_ages[0]}; "
+                                       f"{fertile_ages[1]} and over counted at {fertile_ages[1]}")
+        out[name] = da
+    ds = xr.Dataset(out)
+    ds.attrs["source"] = f"Statistics Sweden (SCB), PX-Web CSV {os.path.basename(path)}"
+    if not is_births and opens:
+        ds.attrs["open_age"] = int(max(opens))
+    return ds
+
+
+def read_pxweb(*paths, regions=None, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Dataset:
+    """Return a cube merged from several PX-Web CSV files.
+
+    Parameters
+    ----------
+    *paths : path-like
+        Files with population, births, deaths, migration, ...
+    regions : sequence of str, optional
+        Keep only these region codes (e.g. to drop the country ``"00"`` that
+        some tables carry).  Without it every file must hold the same regions.
+    fertile_ages : (int, int)
+        See :func:`read_pxweb_csv`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``region, sex, age, year``; births on the population's age axis
+        (zero outside the fertile ages); ``attrs["open_age"]`` from the
+        population's open age group.
+    """
+    if not paths:
+        raise ReadError("read_pxweb: no files given")
+    parts = [read_pxweb_csv(p, fertile_ages=fertile_ages) for p in paths]
+    if regions is not None:
+        regions = [str(r) for r in regions]
+        for p, part in zip(paths, parts):
+            missing = sorted(set(regions) - set(part["region"].values.tolist()))
+            if missing:
+                raise CubeError(f"{os.fspath(p)}: regions {missing} not in the file")
+        parts = [p.sel(region=regions) for p in parts]
+    else:
+        first = set(parts[0]["region"].values.tolist())
+        for p, part in zip(paths[1:], parts[1:]):
+            other = set(part["region"].values.tolist())
+            if other != first:
+                raise CubeError(f"{os.fspath(p)}: regions differ from {os.fspath(paths[0])}'s: "
+                                f"{sorted(first ^ other)}; pass regions=[...] to choose")
+    oa = max((int(p.attrs["open_age"]) for p in parts if "open_age" in p.attrs), default=None)
+    ages = sorted(set().union(*(p["age"].values.tolist() for p in parts)))
+    years = sorted(set().union(*(p["year"].values.tolist() for p in parts)))
+    names = set()
+    for part in parts:
+        for v in part.data_vars:
+            if v in names:
+                raise CubeError(f"variable {v!r} found in more than one file")
+            names.add(v)
+    merged = xr.merge([p.reindex(age=ages, year=years, fill_value=np.nan) for p in parts],
+                      join="outer", combine_attrs="drop")
+    for v in merged.data_vars:
+        # ages a table does not list (births outside fertile ages) are zero; years stay missing
+        present = [p for p in parts if v in p.data_vars][0]
+        merged[v] = merged[v].fillna(0.0).where(merged["year"].isin(present["year"]))
+        merged[v].attrs = present[v].attrs
+    merged = merged.transpose("region", "sex", "age", "year")
+    if oa is not None:
+        merged.attrs["open_age"] = oa
+    merged.attrs["source"] = "Statistics Sweden (SCB), PX-Web CSV: " + ", ".join(
+        os.path.basename(os.fspath(p)) for p in paths)
+    return merged
