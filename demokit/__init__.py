@@ -12,6 +12,7 @@ from .cube import CubeError, DemokitError, validate  # noqa: F401
 # --- accounting, Lexis, regions (issue 2) ---
 
 # --- mortality, life tables, standardisation (issue 3) ---
+from .standardize import indirect_index, poisson_limits  # noqa: F401
 
 # --- fertility, migration, smoothing, statistical basis (issue 4) ---
 
