@@ -10,6 +10,9 @@ from . import cube, datasets, io  # noqa: F401
 from .cube import CubeError, DemokitError, validate  # noqa: F401
 
 # --- accounting, Lexis, regions (issue 2) ---
+from . import regions  # noqa: F401,E402
+from .accounting import balance, concentration_rate, mean_population, summary  # noqa: F401,E402
+from .lexis import at_event_to_year_end, to_convention, year_end_to_at_event  # noqa: F401,E402
 
 # --- mortality, life tables, standardisation (issue 3) ---
 from .standardize import indirect_index, poisson_limits  # noqa: F401
