@@ -78,11 +78,14 @@ def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: b
                  allow_nan: bool = False) -> None:
     """Raise :class:`CubeError` at the first NaN / infinite / negative cell of ``da``.
 
-    Dask-backed arrays are checked lazily only when small checks are cheap:
-    this function computes ``isnan``/``< 0`` reductions, so call it on
-    in-memory data or accept one pass over the data.
+    Dask-backed arrays are not scanned (that would compute them): only their
+    dtype is checked, so that a lazy pipeline stays lazy.
     """
     name = name or da.name or "array"
+    if getattr(da, "chunks", None) is not None:
+        if da.dtype.kind not in "biuf":
+            raise CubeError(f"{name}: expected numbers, got dtype {da.dtype}")
+        return
     values = np.asarray(da.values)
     if values.dtype.kind not in "biuf":
         raise CubeError(f"{name}: expected numbers, got dtype {values.dtype}")

@@ -1,0 +1,197 @@
+"""The ``demokit`` command line: ``demokit account`` (and the main job, ``demokit forecast``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from . import __version__
+from .cube import DemokitError
+
+
+class Progress:
+    """A small progress bar on stderr (only drawn when stderr is a terminal or DEMOKIT_PROGRESS=1)."""
+
+    def __init__(self, total: int, label: str = "demokit", stream=None):
+        self.total = max(int(total), 1)
+        self.done = 0
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+        self.enabled = self.stream.isatty() or os.environ.get("DEMOKIT_PROGRESS") == "1"
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        width = 24
+        filled = int(width * self.done / self.total)
+        bar = "#" * filled + "-" * (width - filled)
+        elapsed = time.perf_counter() - self.t0
+        self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {what:<28.28} {elapsed:6.1f}s")
+        if self.done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _to_netcdf(ds: xr.Dataset, path: Path) -> None:
+    """Write a Dataset as NetCDF (format 3, with scipy)."""
+    ds = ds.copy()
+    for k in list(ds.coords):
+        if ds[k].dtype == object:
+            ds[k] = ds[k].astype(str)
+    for v in ds.variables.values():
+        v.attrs = {k: (val if isinstance(val, (str, int, float, np.number)) else str(val))
+                   for k, val in v.attrs.items()}
+    ds.attrs = {k: (val if isinstance(val, (str, int, float, np.number)) else str(val))
+                for k, val in ds.attrs.items()}
+    # scipy's NetCDF3 writer is always there (scipy is a core dependency); NetCDF3 has no int64
+    for k in list(ds.variables):
+        if ds[k].dtype == np.int64:
+            ds[k] = ds[k].astype(np.int32)
+    ds.to_netcdf(path, engine="scipy")
+
+
+def _to_csv(ds: xr.Dataset, path: Path) -> None:
+    """Write a Dataset as a tidy CSV: one row per cell, one column per variable."""
+    df = ds.to_dataframe().reset_index()
+    df.to_csv(path, index=False, float_format="%.10g")
+
+
+def _read_cube(files: list[str]) -> xr.Dataset:
+    from . import io
+
+    paths = [Path(f) for f in files]
+    for p in paths:
+        if not p.exists():
+            raise DemokitError(f"{p}: no such file")
+    if len(paths) == 1 and p.suffix == ".nc":
+        return xr.load_dataset(paths[0])
+    heads = {}
+    for p in paths:
+        text = io._common.open_text(p)
+        heads[p] = text.split("\n", 1)[0].strip().lower()
+    if all(h.replace(" ", "") == "age,sex,region,year,value" for h in heads.values()):
+        roles = {}
+        for p in paths:
+            n = p.name.lower()
+            role = ("population" if ("popn" in n or "population" in n or "folkm" in n) else
+                    "births" if ("birth" in n or "fodda" in n or "födda" in n) else
+                    "deaths" if ("death" in n or "doda" in n or "döda" in n) else None)
+            if role is None:
+                raise DemokitError(f"{p}: cannot tell whether this long CSV holds population, births or "
+                                   "deaths; put 'popn', 'births' or 'deaths' in its name")
+            roles[role] = p
+        missing = [r for r in ("population", "births", "deaths") if r not in roles]
+        if missing:
+            raise DemokitError(f"long SCB CSVs: missing the {', '.join(missing)} file")
+        return io.read_county_cube(roles["population"], roles["births"], roles["deaths"])
+    # PX-Web CSV: keep regions present in the population file
+    pop = next((part for part in map(io.read_pxweb_csv, paths) if "population" in part), None)
+    if pop is None:
+        raise DemokitError("no file with population (content code BE0101N1) among the inputs")
+    regions = pop["region"].values.tolist()
+    return io.read_pxweb(*paths, regions=regions)
+
+
+def _print_table(summ: xr.Dataset, stream=sys.stdout) -> None:
+    year = int(summ["year"].values[-1])
+    last = summ.sel(year=year)
+    names = last["region_name"].values.tolist() if "region_name" in last.coords else None
+    cols = [c for c in ("population", "births", "deaths", "net_migration", "adjustment",
+                        "net_migration_and_adjustment", "median_age") if c in last]
+    heads = {"net_migration_and_adjustment": "net_mig+adj", "net_migration": "net_mig"}
+    stream.write(f"Population balance {year} (persons; median age in years)\n")
+    stream.write(f"{'region':<22}" + "".join(f"{heads.get(c, c):>13}" for c in cols) + "\n")
+    for i, r in enumerate(last["region"].values.tolist()):
+        label = f"{r} {names[i]}" if names else str(r)
+        row = "".join(f"{float(last[c].values[i]):13.1f}" if c == "median_age" else
+                      f"{float(last[c].values[i]):13,.0f}" for c in cols)
+        stream.write(f"{label:<22.22}{row}\n")
+    tot = {c: float(last[c].sum()) for c in cols if c != "median_age"}
+    stream.write(f"{'total':<22}" + "".join(f"{tot[c]:13,.0f}" if c in tot else f"{'':>13}" for c in cols) + "\n")
+
+
+def cmd_account(args) -> int:
+    from . import accounting, datasets
+
+    prog = Progress(5, "account")
+    if args.demo:
+        ds = datasets.load("norrbotten")
+        out = Path(args.out or "account-demo")
+    else:
+        if not args.files:
+            raise DemokitError("give input FILES or --demo")
+        ds = _read_cube(args.files)
+        out = Path(args.out or "account-output")
+    prog.step("read input")
+    keep = [v for v in ("population", "births", "deaths", "in_migration", "out_migration",
+                        "immigration", "emigration") if v in ds]
+    ds = ds[keep].assign_attrs(ds.attrs)
+    bal = accounting.balance(ds)
+    prog.step("cohort balance")
+    summ = accounting.summary(ds)
+    prog.step("summary measures")
+    out.mkdir(parents=True, exist_ok=True)
+    _to_netcdf(bal, out / "balance.nc")
+    _to_netcdf(summ, out / "summary.nc")
+    prog.step("NetCDF")
+    _to_csv(bal, out / "balance.csv")
+    _to_csv(summ, out / "summary.csv")
+    prog.step("CSV")
+    _print_table(summ)
+    print(f"wrote {out}/balance.nc, balance.csv, summary.nc, summary.csv")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="demokit",
+        description="Demographic accounting and population projection following Statistics Sweden (SCB).")
+    p.add_argument("--version", action="version", version=f"demokit {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    a = sub.add_parser("account", help="population balance (components and adjustment term) and summary",
+                       description="Compute the cohort population balance with the adjustment term and "
+                                   "BEFPAK summary measures; write CSV and NetCDF.")
+    a.add_argument("files", nargs="*", metavar="FILES",
+                   help="SCB PX-Web CSV downloads, SCB long CSVs (popn/births/deaths) or one cube .nc")
+    a.add_argument("--demo", action="store_true", help="use the embedded Norrbotten data (SCB, 2006-2019)")
+    a.add_argument("--out", metavar="DIR", help="output folder")
+    a.set_defaults(func=cmd_account)
+    _add_forecast(sub)
+    return p
+
+
+def _add_forecast(sub) -> None:
+    """Register ``demokit forecast`` if the projection layer is available."""
+    try:
+        from . import forecast_job
+    except ImportError:
+        return
+    forecast_job.add_parser(sub)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (DemokitError, ValueError, OSError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        sys.stderr.write(f"demokit {args.command}: error: {msg}\n")
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,326 @@
+"""Accounting (METHODS §2): hand-worked balances, real SCB checks, properties, errors."""
+
+from __future__ import annotations
+
+import gzip
+import csv
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+import demokit as dk
+from demokit.datasets import path as data_path
+
+from .conftest import make_cube, raise_if_dask_computes
+
+
+# --- a hand-worked 3-age toy cube (ages 0, 1, 2+), one region, one sex, two years -------------
+def toy():
+    pop = np.array([[10, 20, 30], [14, 18, 50]], float).T  # (age, year)
+    z = np.zeros((3, 2))
+
+    def ev(values):
+        a = z.copy()
+        a[:, 1] = values
+        return a[None, None]
+
+    return make_cube(pop[None, None], [[[0, 12]]], deaths=ev([1, 0, 3]), in_migration=ev([2, 1, 0]),
+                     out_migration=ev([0, 2, 1]), immigration=ev([1, 0, 0]), emigration=ev([0, 1, 0]))
+
+
+def test_toy_balance_by_hand():
+    bal = dk.balance(toy()).isel(region=0, sex=0, year=0)
+    # starts: newborns 12; age 1 = P(0, t-1) = 10; open age 2+ = P(1) + P(2) = 20 + 30
+    np.testing.assert_array_equal(bal["population_start"].values, [12, 10, 50])
+    # A = P - N - (I - O + IM - EM - D), worked by hand:
+    # age 0: 14 - 12 - (2 - 0 + 1 - 0 - 1) = 0; age 1: 18 - 10 - (1 - 2 + 0 - 1 - 0) = 10;
+    # age 2+: 50 - 50 - (0 - 1 + 0 - 0 - 3) = 4
+    np.testing.assert_array_equal(bal["adjustment"].values, [0, 10, 4])
+    assert bal["births"].values.tolist() == [12, 0, 0]
+    assert bal.attrs["residual"] == "adjustment"
+
+
+def test_toy_mean_population_by_hand():
+    ds = toy()
+    coh = dk.mean_population(ds, by="cohort").isel(region=0, sex=0, year=0).values
+    age = dk.mean_population(ds, by="age").isel(region=0, sex=0, year=0).values
+    np.testing.assert_allclose(coh, [14 / 2, (10 + 18) / 2, (20 + 30 + 50) / 2])
+    np.testing.assert_allclose(age, [(10 + 14) / 2, (20 + 18) / 2, (30 + 50) / 2])
+
+
+def test_toy_summary_by_hand():
+    s = dk.summary(toy()).isel(region=0, year=1)
+    # population 14, 18, 50 at ages 0, 1, 2 (total 82)
+    assert s["population"].item() == 82
+    assert s["mean_age"].item() == pytest.approx((18 + 100) / 82)
+    assert s["median_age"].item() == pytest.approx(2 + (41 - 32) / 50)
+    assert s["lower_quartile_age"].item() == pytest.approx(1 + (20.5 - 14) / 18)
+    assert s["upper_quartile_age"].item() == pytest.approx(2 + (61.5 - 32) / 50)
+    assert s["natural_increase"].item() == 12 - 4
+    assert s["net_migration"].item() == (3 - 3 + 1 - 1)
+    assert s["population_change"].item() == 82 - 60
+    # mobility: (I + IM + O + EM) / mean population * 1000
+    assert s["mobility_rate"].item() == pytest.approx(1000 * (3 + 1 + 3 + 1) / 71)
+    exact = dk.summary(toy(), mean_age="exact").isel(region=0, year=1)
+    assert exact["mean_age"].item() == pytest.approx((18 + 100) / 82 + 0.5)
+
+
+def test_dependency_ratios_by_hand():
+    pop = np.zeros((1, 1, 101, 1))
+    pop[0, 0, 10] = 30   # young
+    pop[0, 0, 40] = 100  # working age
+    pop[0, 0, 70] = 50   # old
+    ds = make_cube(pop, [[[0]]])
+    s = dk.summary(ds).isel(region=0, year=0)
+    assert s["young_dependency_ratio"].item() == pytest.approx(30.0)
+    assert s["old_dependency_ratio"].item() == pytest.approx(50.0)
+    assert s["dependency_ratio"].item() == pytest.approx(80.0)
+
+
+def test_no_migration_variables_residual_named():
+    ds = toy().drop_vars(["in_migration", "out_migration", "immigration", "emigration"])
+    bal = dk.balance(ds)
+    assert "adjustment" not in bal and "net_migration_and_adjustment" in bal
+    # age 1: 18 - 10 + 0 deaths = 8
+    np.testing.assert_array_equal(bal["net_migration_and_adjustment"].isel(region=0, sex=0, year=0), [2 + 1, 8, 3])
+
+
+def test_partial_migration_variables_rejected():
+    ds = toy().drop_vars(["immigration"])
+    with pytest.raises(dk.CubeError, match="immigration"):
+        dk.balance(ds)
+
+
+def test_concentration_rate_by_hand():
+    ds = toy()
+    # group ages 1-2 over year 2001: net migration (1-2+0-1) + (0-1+0-0) = -3; start population 20+30
+    r = dk.concentration_rate(ds, ages=slice(1, 2), years=[2001]).isel(region=0).item()
+    assert r == pytest.approx(100 * -3 / 50)
+
+
+# --- real SCB data -------------------------------------------------------------------------------
+def _raw_sum(filename, year):
+    total = 0.0
+    with gzip.open(data_path("sweden_counties", filename), "rt") as fh:
+        for row in csv.DictReader(fh):
+            if int(row["year"]) == year:
+                total += float(row["value"])
+    return total
+
+
+def test_counties_population_2015(counties):
+    assert counties["population"].sel(year=2015).sum().item() == 9_851_017
+
+
+def test_counties_national_residual_2015(counties):
+    bal = dk.balance(counties)
+    assert bal["net_migration_and_adjustment"].sel(year=2015).sum().item() == pytest.approx(79_699, abs=1e-6)
+
+
+def test_counties_residual_equals_dp_minus_b_plus_d(counties):
+    bal = dk.balance(counties)
+    resid = bal["net_migration_and_adjustment"].sum(["sex", "age"])
+    p = counties["population"].sum(["sex", "age"])
+    b = counties["births"].sum(["sex", "age"])
+    d = counties["deaths"].sum(["sex", "age"])
+    expected = (p.values[:, 1:] - p.values[:, :-1]) - b.values[:, 1:] + d.values[:, 1:]
+    np.testing.assert_allclose(resid.values, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("year", [1968, 1990, 2015])
+def test_counties_births_total_includes_no_information(counties, year):
+    # totals straight from the raw file, every label included ('<15', '49+', 'no information')
+    assert counties["births"].sel(year=year).sum().item() == _raw_sum("births.csv.gz", year)
+    assert counties["deaths"].sel(year=year).sum().item() == _raw_sum("deaths.csv.gz", year)
+
+
+def test_counties_births_2015_and_deaths_2015(counties):
+    assert counties["births"].sel(year=2015).sum().item() == 114_870
+    assert counties["deaths"].sel(year=2015).sum().item() == 90_907
+
+
+def test_norrbotten_lulea(norrbotten):
+    lulea = norrbotten.sel(region="2580")
+    assert lulea["population"].sel(year=2019).sum().item() == 78_105
+    bal = dk.balance(norrbotten).sel(region="2580")
+    adj = bal["adjustment"].sum(["sex", "age"]).values
+    t = lulea.sum(["sex", "age"])
+    dp = np.diff(t["population"].values)
+    expected = (dp - t["births"].values[1:] + t["deaths"].values[1:]
+                - (t["in_migration"] + t["immigration"] - t["out_migration"] - t["emigration"]).values[1:])
+    np.testing.assert_array_equal(adj, expected)
+    assert adj.min() >= -8 and adj.max() <= 16
+    # cell by cell the adjustment is small
+    assert np.abs(bal["adjustment"]).max().item() <= 5
+
+
+def test_norrbotten_mean_population_equals_scb_medelfolkmangd(norrbotten):
+    mp = dk.mean_population(norrbotten, by="cohort")
+    scb = norrbotten["mean_population"].sel(year=mp["year"])
+    np.testing.assert_array_equal(mp.values, scb.values)
+
+
+def test_all_movers_are_domestic_plus_international(norrbotten):
+    # SCB: AU = A2 + AX and AV = A3 + AY; checks the reader's mapping of content codes
+    n = norrbotten
+    np.testing.assert_array_equal(n["all_in_migration"], n["in_migration"] + n["immigration"])
+    np.testing.assert_array_equal(n["all_out_migration"], n["out_migration"] + n["emigration"])
+
+
+# --- errors -----------------------------------------------------------------------------------
+def test_negative_population_error_names_cell():
+    ds = toy()
+    ds["population"][0, 0, 1, 0] = -3
+    with pytest.raises(dk.CubeError) as e:
+        dk.balance(ds)
+    msg = str(e.value)
+    assert "population[" in msg and "age=1" in msg and "year=2000" in msg and "-3" in msg
+    assert isinstance(e.value, ValueError) and isinstance(e.value, dk.DemokitError)
+
+
+def test_nan_deaths_error():
+    ds = toy()
+    ds["deaths"][0, 0, 2, 1] = np.nan
+    with pytest.raises(dk.CubeError, match=r"deaths\[.*age=2.*year=2001"):
+        dk.balance(ds)
+
+
+def test_unknown_convention_error():
+    ds = toy()
+    ds["deaths"].attrs["age_convention"] = "mid_year"
+    with pytest.raises(dk.CubeError, match="mid_year"):
+        dk.balance(ds)
+
+
+def test_year_gap_and_unsorted_ages():
+    ds = toy().assign_coords(year=[2000, 2002])
+    with pytest.raises(dk.CubeError, match="gap in years"):
+        dk.validate(ds)
+    ds = toy().assign_coords(age=[0, 2, 1])
+    with pytest.raises(dk.CubeError, match="sorted"):
+        dk.validate(ds)
+    ds = toy().assign_coords(age=[0, 1, 1])
+    with pytest.raises(dk.CubeError, match="duplicated age 1"):
+        dk.validate(ds)
+
+
+def test_unknown_sex():
+    ds = toy().assign_coords(sex=["kvinnor"])
+    with pytest.raises(dk.CubeError, match="kvinnor"):
+        dk.validate(ds)
+
+
+# --- properties -------------------------------------------------------------------------------
+cube_shapes = st.tuples(st.integers(1, 4), st.integers(2, 6), st.integers(2, 4))
+
+
+@st.composite
+def random_cube(draw):
+    R, A, T = draw(cube_shapes)
+    ints = lambda shape: draw(hnp.arrays(np.int64, shape, elements=st.integers(0, 500))).astype(float)
+    shape = (R, 2, A, T)
+    ds = make_cube(ints(shape), ints((R, 2, T)), deaths=ints(shape), in_migration=ints(shape),
+                   out_migration=ints(shape), immigration=ints(shape), emigration=ints(shape),
+                   sexes=("female", "male"))
+    return ds
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_cube())
+def test_balance_closes_exactly(ds):
+    bal = dk.balance(ds)
+    rhs = (bal["population_start"] - bal["deaths"] + bal["in_migration"] - bal["out_migration"]
+           + bal["immigration"] - bal["emigration"] + bal["adjustment"])
+    np.testing.assert_array_equal(rhs.values, bal["population"].values)
+    # totals: population change = natural increase + net migration + adjustment
+    s = dk.summary(ds).isel(year=slice(1, None))
+    np.testing.assert_allclose(s["population_change"], s["natural_increase"] + s["net_migration"]
+                               + s["adjustment"], atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(random_cube(), st.randoms(use_true_random=False))
+def test_results_do_not_depend_on_region_order(ds, rnd):
+    regions = list(ds["region"].values)
+    rnd.shuffle(regions)
+    a = dk.balance(ds)
+    b = dk.balance(ds.sel(region=regions)).sel(region=a["region"])
+    xr.testing.assert_identical(a, b)
+    sa, sb = dk.summary(ds), dk.summary(ds.sel(region=regions)).sel(region=ds["region"])
+    xr.testing.assert_allclose(sa, sb)
+
+
+# --- kernels against a plain numpy reference ----------------------------------------------------
+def numpy_balance(pop, births0, net):
+    start = np.empty(pop.shape[:-1] + (pop.shape[-1] - 1,))
+    start[..., 0, :] = births0[..., 1:]
+    start[..., 1:, :] = pop[..., :-1, :-1]
+    start[..., -1, :] += pop[..., -1, :-1]
+    return start, pop[..., 1:] - start - net[..., 1:]
+
+
+def test_balance_kernel_matches_numpy():
+    from demokit._kernels import accounting as k
+
+    rng = np.random.default_rng(1)
+    pop = rng.integers(0, 1000, (7, 11, 5)).astype(float)
+    b0 = rng.integers(0, 100, (7, 5)).astype(float)
+    net = rng.normal(size=(7, 11, 5))
+    start, adj = np.empty((7, 11, 4)), np.empty((7, 11, 4))
+    k.cohort_balance(pop, b0, net, start, adj)
+    es, ea = numpy_balance(pop, b0, net)
+    np.testing.assert_array_equal(start, es)
+    np.testing.assert_allclose(adj, ea, rtol=0, atol=1e-12)
+
+
+def test_quantile_kernel_matches_numpy():
+    from demokit._kernels import accounting as k
+
+    rng = np.random.default_rng(2)
+    pop = rng.integers(0, 50, (6, 30, 3)).astype(float)
+    pop[0, :, 0] = 0  # empty population -> NaN
+    ages = np.arange(30, dtype=float)
+    probs = np.array([0.25, 0.5, 0.75])
+    out = np.empty((6, 3, 3))
+    k.quantile_ages(pop, ages, probs, out)
+    # numpy reference: interpolate the cumulative distribution at the cell edges x .. x+1
+    for i in range(6):
+        for t in range(3):
+            p = pop[i, :, t]
+            if p.sum() == 0:
+                assert np.isnan(out[i, t]).all()
+                continue
+            # the CDF is piecewise linear between the edges of single years; invert it by
+            # bisection for the smallest age a with F(a) >= q
+            edges = np.r_[0.0, np.cumsum(p)] / p.sum()
+            xs = np.r_[ages, ages[-1] + 1]
+            for k_, q in enumerate(probs):
+                lo, hi = 0.0, xs[-1]
+                for _ in range(200):
+                    mid = 0.5 * (lo + hi)
+                    lo, hi = (lo, mid) if np.interp(mid, xs, edges) >= q else (mid, hi)
+                assert out[i, t, k_] == pytest.approx(hi, abs=1e-9)
+
+
+# --- dask: lazy in, lazy out, same numbers ----------------------------------------------------------
+def test_dask_input_gives_dask_output(norrbotten):
+    pytest.importorskip("dask")
+    eager = dk.balance(norrbotten)
+    lazy_in = norrbotten.chunk({"region": 2})
+    with raise_if_dask_computes():
+        lazy = dk.balance(lazy_in)
+        mp = dk.mean_population(lazy_in, by="cohort")
+        summ = dk.summary(lazy_in)
+    assert lazy["adjustment"].chunks is not None and mp.chunks is not None
+    assert summ["median_age"].chunks is not None
+    xr.testing.assert_allclose(lazy.compute(), eager)
+    xr.testing.assert_allclose(summ.compute(), dk.summary(norrbotten))
+
+
+def test_dask_core_dim_chunked_error(norrbotten):
+    pytest.importorskip("dask")
+    with pytest.raises(dk.CubeError, match=r"rechunk.*'age': -1"):
+        dk.mean_population(norrbotten.chunk({"age": 10}))
