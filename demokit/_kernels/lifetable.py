@@ -1,0 +1,103 @@
+"""Numba kernel: the period life table along the last axis (age).
+
+Axes: ``(row, age)``; rows are every other dim flattened (region, sex, year,
+scenario, ...).  Inputs are contiguous float64.  No xarray here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ._jit import jit
+
+__all__ = ["life_table_rows", "life_table_nd"]
+
+
+@jit(parallel=True)
+def life_table_rows(mx, ax, n, radix, from_q, qx_in, qx, ax_out, lx, dx, Lx, Tx, ex):
+    """Fill the life table columns for every row of ``mx`` (rows × ages).
+
+    Parameters (all float64 arrays of shape (rows, ages) unless stated)
+    ----------
+    mx : central death rates; the last age is open.
+    ax : mean years lived in the interval by those dying in it (closed ages;
+        the open age's value is ignored and replaced by ``1/m``).
+    n : (ages,) interval widths (the last one is ignored).
+    radix : l at the first age.
+    from_q : if True, ``qx_in`` are given and ``mx`` is ignored for closed
+        ages (``m = q / (n − (n − a) q)`` is written back into ``mx``).
+    qx_in : (rows, ages) input risks when ``from_q``.
+    qx, ax_out, lx, dx, Lx, Tx, ex : outputs.
+
+    Notes
+    -----
+    Closed ages: ``q = n m / (1 + (n − a) m)`` (capped at 1), ``d = l q``,
+    ``l' = l − d``, ``L = n l' + a d``.  Open age: ``q = 1``, ``d = l``,
+    ``L = l / m``, ``a = 1 / m``.  ``T`` is the reversed cumulative sum of
+    ``L`` and ``e = T / l``; where ``l = 0`` (every earlier person dead),
+    ``e = a``.
+    """
+    rows, ages = mx.shape
+    last = ages - 1
+    for r in prange(rows):
+        l = radix
+        for j in range(ages):
+            m = mx[r, j]
+            lx[r, j] = l
+            if j < last:
+                nj = n[j]
+                a = ax[r, j]
+                if from_q:
+                    q = qx_in[r, j]
+                    den = nj - (nj - a) * q
+                    m = q / den if den > 0.0 else np.inf
+                    mx[r, j] = m
+                else:
+                    q = nj * m / (1.0 + (nj - a) * m)
+                    if q > 1.0:
+                        q = 1.0
+                d = l * q
+                lnext = l - d
+                qx[r, j] = q
+                ax_out[r, j] = a
+                dx[r, j] = d
+                Lx[r, j] = nj * lnext + a * d
+                l = lnext
+            else:
+                if from_q and not (m > 0.0) and j > 0:
+                    m = mx[r, j - 1]  # constant hazard beyond the last closed age
+                    mx[r, j] = m
+                qx[r, j] = 1.0
+                dx[r, j] = l
+                a = 1.0 / m
+                ax_out[r, j] = a
+                Lx[r, j] = l * a
+        t = 0.0
+        for j in range(last, -1, -1):
+            t += Lx[r, j]
+            Tx[r, j] = t
+            if lx[r, j] > 0.0:
+                ex[r, j] = t / lx[r, j]
+            else:
+                ex[r, j] = ax_out[r, j]
+
+
+def life_table_nd(mx, ax, n, radix=100_000.0, qx_in=None):
+    """Return ``(mx, qx, ax, lx, dx, Lx, Tx, ex)`` for arrays with age last.
+
+    Any leading dims are flattened into rows and restored.
+    """
+    mx = np.ascontiguousarray(mx, dtype=np.float64)
+    shape = mx.shape
+    ages = shape[-1]
+    m2 = mx.reshape(-1, ages).copy()
+    a2 = np.ascontiguousarray(np.broadcast_to(ax, shape), dtype=np.float64).reshape(-1, ages)
+    from_q = qx_in is not None
+    if from_q:
+        q2 = np.ascontiguousarray(np.broadcast_to(qx_in, shape), dtype=np.float64).reshape(-1, ages)
+    else:
+        q2 = np.empty((1, 1))
+    outs = [np.empty_like(m2) for _ in range(7)]
+    life_table_rows(m2, a2, np.ascontiguousarray(n, dtype=np.float64), float(radix), from_q, q2, *outs)
+    return tuple(o.reshape(shape) for o in [m2] + outs)
