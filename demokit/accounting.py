@@ -80,6 +80,7 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
         check_counts(pop, "population")
     if pop.sizes.get("year", 0) < 2:
         raise CubeError("population: mean population needs at least two years (31 Dec of t-1 and t)")
+    _check_single_years(pop)
     cohort = by == "cohort"
 
     def run(p):
@@ -97,6 +98,16 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
     res.attrs = {"units": "person-years", "by": by, "open_age": open_age(pop),
                  "formula": ("(P(x-1,t-1)+P(x,t))/2" if cohort else "(P(x,t-1)+P(x,t))/2")}
     return res
+
+
+def _check_single_years(da: xr.DataArray) -> None:
+    """Cohort-wise accounting needs consecutive single years of age."""
+    age = da["age"].values
+    gaps = np.flatnonzero(np.diff(age) != 1)
+    if gaps.size:
+        i = int(gaps[0])
+        raise CubeError(f"{da.name or 'population'}: ages must be consecutive single years for cohort-wise "
+                        f"accounting; age={int(age[i + 1])} follows age={int(age[i])}")
 
 
 def _is_lazy(da) -> bool:
@@ -152,6 +163,7 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     if ds.sizes.get("year", 0) < 2:
         raise CubeError("balance: needs at least two years")
     pop = ds["population"]
+    _check_single_years(pop)
     b0 = births_by_sex(ds, boys_share=boys_share)
     events = {}
     notes = {}

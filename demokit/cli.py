@@ -100,7 +100,8 @@ def _read_cube(files: list[str]) -> xr.Dataset:
     return io.read_pxweb(*paths, regions=regions)
 
 
-def _print_table(summ: xr.Dataset, stream=sys.stdout) -> None:
+def _print_table(summ: xr.Dataset, stream=None) -> None:
+    stream = stream or sys.stdout
     year = int(summ["year"].values[-1])
     last = summ.sel(year=year)
     names = last["region_name"].values.tolist() if "region_name" in last.coords else None

@@ -324,3 +324,9 @@ def test_dask_core_dim_chunked_error(norrbotten):
     pytest.importorskip("dask")
     with pytest.raises(dk.CubeError, match=r"rechunk.*'age': -1"):
         dk.mean_population(norrbotten.chunk({"age": 10}))
+
+
+def test_ages_must_be_single_years():
+    ds = toy().assign_coords(age=[0, 1, 5]).assign_attrs(open_age=5)
+    with pytest.raises(dk.CubeError, match="consecutive single years; age=5 follows age=1"):
+        dk.balance(ds)

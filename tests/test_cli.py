@@ -1,0 +1,54 @@
+"""The command line: --help, --version, account --demo, account FILES, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import xarray as xr
+
+from demokit import cli
+from demokit.datasets import path as data_path
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--version"])
+    assert e.value.code == 0
+    assert "demokit 0.1.0" in capsys.readouterr().out
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert "account" in capsys.readouterr().out
+
+
+def test_account_demo(tmp_path, capsys):
+    assert cli.main(["account", "--demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2580 Luleå" in out and "78,105" in out
+    bal = xr.load_dataset(tmp_path / "balance.nc")
+    assert bal["adjustment"].sel(region="2580").sum(["sex", "age"]).values.tolist()[-1] == 16
+    assert (tmp_path / "summary.csv").read_text().startswith("region,year")
+
+
+def test_account_long_files(tmp_path, capsys):
+    files = [str(data_path("sweden_counties", f)) for f in ("popn.csv.gz", "births.csv.gz", "deaths.csv.gz")]
+    assert cli.main(["account", *files, "--out", str(tmp_path)]) == 0
+    assert "9,851,017" in capsys.readouterr().out
+
+
+def test_account_bad_input_one_line(tmp_path):
+    bad = tmp_path / "pop.csv"
+    bad.write_text("Region,Alder,Kon,BE0101N1 2018,BE0101N1 2019\n2580,0,1,4,-5\n2580,1,1,3,3\n")
+    births = tmp_path / "births.csv"
+    births.write_text("Region,AlderModer,Kon,BE0101E2 2018,BE0101E2 2019\n2580,15,1,4,5\n")
+    deaths = tmp_path / "deaths.csv"
+    deaths.write_text("Region,Alder,Kon,BE0101D8 2018,BE0101D8 2019\n2580,1,1,0,0\n")
+    r = subprocess.run([sys.executable, "-m", "demokit.cli", "account", str(bad), str(births), str(deaths),
+                        "--out", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "population[" in lines[0] and "-5" in lines[0]

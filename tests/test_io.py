@@ -1,0 +1,167 @@
+"""Readers: SCB long CSVs, PX-Web CSV, HMD text; errors name file and line."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+import demokit as dk
+from demokit import io
+from demokit.io._common import allocate_largest_remainder
+
+
+def write(tmp_path, name, text, gz=False):
+    p = tmp_path / name
+    if gz:
+        with gzip.open(p, "wt") as fh:
+            fh.write(text)
+    else:
+        p.write_text(text)
+    return p
+
+
+LONG_BIRTHS = """age,sex,region,year,value
+<15,Females,Stockholm,2000,1
+15,Females,Stockholm,2000,2
+16,Females,Stockholm,2000,6
+48,Females,Stockholm,2000,1
+49+,Females,Stockholm,2000,2
+no information,Females,Stockholm,2000,4
+"""
+
+
+def test_long_births_folding_and_no_information(tmp_path):
+    p = write(tmp_path, "births.csv.gz", LONG_BIRTHS, gz=True)
+    b = io.read_scb_long(p, name="births", fertile_ages=(15, 49), age_convention="year_end")
+    v = b.sel(region="01", sex="female", year=2000)
+    # by hand: age 15 gets <15 (1) + 2 = 3; 49 gets 49+ = 2; 16: 6; 48: 1; known total 12
+    # 4 unknown spread as 4 * (3, 6, 1, 2) / 12 = (1, 2, 0.33, 0.67) -> largest remainder (1, 2, 0, 1)
+    assert v.sel(age=15).item() == 3 + 1
+    assert v.sel(age=16).item() == 6 + 2
+    assert v.sel(age=48).item() == 1
+    assert v.sel(age=49).item() == 2 + 1
+    assert v.sum().item() == 1 + 2 + 6 + 1 + 2 + 4
+    assert "folded_ages" in b.attrs and b.attrs["age_convention"] == "year_end"
+    assert b["region_name"].item() == "Stockholm"
+
+
+def test_largest_remainder_preserves_totals():
+    w = np.array([[3.0, 6.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]])
+    out = allocate_largest_remainder(w, np.array([4, 5, 2]))
+    np.testing.assert_array_equal(out.sum(axis=1), [4, 5, 2])
+    np.testing.assert_array_equal(out[0], [1, 2, 0, 1])
+    np.testing.assert_array_equal(out[1], [2, 1, 1, 1])  # uniform when no weights
+    assert out[2, 3] == 0
+
+
+def test_long_csv_bad_age_names_file_and_line(tmp_path):
+    p = write(tmp_path, "popn.csv", "age,sex,region,year,value\n0,Females,Stockholm,2000,5\nx1,Males,Stockholm,2000,3\n")
+    with pytest.raises(io.ReadError, match=r"popn\.csv, line 3: age 'x1'"):
+        io.read_scb_long(p, name="population")
+
+
+def test_long_csv_bad_value_and_columns(tmp_path):
+    p = write(tmp_path, "popn.csv", "age,sex,region,year,value\n0,Females,Stockholm,2000,five\n")
+    with pytest.raises(io.ReadError, match=r"line 2: value 'five' is not a number"):
+        io.read_scb_long(p, name="population")
+    p = write(tmp_path, "p2.csv", "age,sex,year,value\n0,Females,2000,5\n")
+    with pytest.raises(io.ReadError, match=r"line 1: expected columns"):
+        io.read_scb_long(p, name="population")
+    p = write(tmp_path, "p3.csv", "age,sex,region,year,value\n0,Females,Atlantis,2000,5\n")
+    with pytest.raises(io.ReadError, match="unknown region 'Atlantis'"):
+        io.read_scb_long(p, name="population")
+
+
+PX = """Region,Civilstand,Alder,Kon,BE0101N1 2018,BE0101N1 2019
+2580,OG,0,1,10,11
+2580,G,0,1,0,0
+2580,OG,0,2,9,8
+2580,OG,100+,1,1,2
+2580,ÄNKL,100+,1,3,2
+2580,OG,100+,2,0,1
+"""
+
+
+def test_pxweb_sums_civil_status_and_maps_codes(tmp_path):
+    p = write(tmp_path, "pop.csv", PX)
+    ds = io.read_pxweb_csv(p)
+    pop = ds["population"]
+    assert ds.attrs["open_age"] == 100
+    assert pop.sel(region="2580", sex="male", age=100, year=2019).item() == 4
+    assert pop.sel(region="2580", sex="female", age=0, year=2018).item() == 9
+    assert pop.attrs["content_code"] == "BE0101N1"
+
+
+def test_pxweb_migration_content_codes(tmp_path):
+    text = ("Region,Alder,Kon,BE0101A2 2019,BE0101A3 2019,BE0101AX 2019,BE0101AY 2019\n"
+            "2580,0,1,5,4,3,2\n2580,0,2,1,1,1,1\n")
+    ds = io.read_pxweb_csv(write(tmp_path, "mig.csv", text))
+    assert set(ds.data_vars) == {"in_migration", "out_migration", "immigration", "emigration"}
+    assert ds["in_migration"].sel(sex="male").sum().item() == 5
+    assert ds["emigration"].attrs["age_convention"] == "year_end"
+
+
+def test_pxweb_errors(tmp_path):
+    bad = write(tmp_path, "bad.csv", "Region,Alder,Kon,BE0101N1 2019\n2580,0,1,5\n2580,0,3,5\n")
+    with pytest.raises(io.ReadError, match=r"bad\.csv, line 3: Kon '3'"):
+        io.read_pxweb_csv(bad)
+    bad = write(tmp_path, "bad2.csv", "Region,Alder,Kon,BE0101N1 2019\n2580,0,1,..\n")
+    with pytest.raises(io.ReadError, match=r"line 2, column 'BE0101N1 2019': value '\.\.' is missing"):
+        io.read_pxweb_csv(bad)
+    bad = write(tmp_path, "bad3.csv", "Region,Alder,Kon,XX0101 2019\n2580,0,1,1\n")
+    with pytest.raises(io.ReadError, match="unknown content code 'XX0101'"):
+        io.read_pxweb_csv(bad)
+    bad = write(tmp_path, "bad4.csv", "Region,Kon,BE0101N1 2019\n2580,1,1\n")
+    with pytest.raises(io.ReadError, match="expected an age column"):
+        io.read_pxweb_csv(bad)
+
+
+def test_pxweb_regions_must_match(tmp_path):
+    a = write(tmp_path, "a.csv", "Region,Alder,Kon,BE0101N1 2019\n2580,0,1,5\n")
+    b = write(tmp_path, "b.csv", "Region,Alder,Kon,BE0101D8 2019\n2580,0,1,1\n00,0,1,9\n")
+    with pytest.raises(dk.CubeError, match="regions differ"):
+        io.read_pxweb(a, b)
+    ds = io.read_pxweb(a, b, regions=["2580"])
+    assert ds["deaths"].sum().item() == 1
+
+
+HMD = """Sweden, Deaths (1x1)     Last modified: 02-Sep-2015, MPv5 (May07)
+
+Year     Age        Female             Male            Total
+2000      0           10.00          12.00         22.00
+2000      1            1.00           2.00          3.00
+2000    110+           0.50           .             0.50
+"""
+
+
+def test_hmd_reader(tmp_path):
+    da = io.read_hmd_table(write(tmp_path, "Deaths_1x1.txt", HMD), name="deaths")
+    assert da.attrs["open_age"] == 110 and da.attrs["age_convention"] == "at_event"
+    assert da.sel(sex="male", age=0, year=2000).item() == 12
+    assert np.isnan(da.sel(sex="male", age=110, year=2000).item())
+    bad = HMD.replace("2000      1 ", "2000      one ")
+    with pytest.raises(io.ReadError, match=r"line 5"):
+        io.read_hmd_table(write(tmp_path, "bad.txt", bad), name="deaths")
+
+
+def test_hmd_embedded():
+    h = dk.datasets.load("hmd_sweden")
+    assert h.sizes == {"sex": 2, "age": 111, "year": 264}
+    # first data row of Deaths_1x1: 1751, age 0: female 5988, male 6902
+    assert h["deaths"].sel(year=1751, age=0).values.tolist() == [5988.0, 6902.0]
+
+
+def test_datasets_load_unknown():
+    with pytest.raises(dk.DemokitError, match="unknown data set"):
+        dk.datasets.load("atlantis")
+
+
+def test_counties_schema(counties):
+    assert counties["region"].values.tolist()[:3] == ["01", "03", "04"]
+    assert counties["region_name"].sel(region="14").item() == "Västra Götaland"
+    assert counties.attrs["open_age"] == 100
+    assert counties["deaths"].attrs["age_convention"] == "at_event"
+    assert counties["births"].attrs["age_convention"] == "year_end"
+    dk.validate(counties)
