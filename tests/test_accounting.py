@@ -328,5 +328,5 @@ def test_dask_core_dim_chunked_error(norrbotten):
 
 def test_ages_must_be_single_years():
     ds = toy().assign_coords(age=[0, 1, 5]).assign_attrs(open_age=5)
-    with pytest.raises(dk.CubeError, match="consecutive single years; age=5 follows age=1"):
+    with pytest.raises(dk.CubeError, match="consecutive single years for cohort-wise accounting; age=5 follows age=1"):
         dk.balance(ds)
