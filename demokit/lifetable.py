@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._apply import apply_kernel, is_dask
+from ._apply import apply_kernel, check_core_chunks, is_dask
 from ._kernels.lifetable import life_table_nd
 from .cube import CubeError, check_counts, format_cell
 
@@ -350,8 +350,7 @@ def _fix_open_rate(m: xr.DataArray, dim: str, name: str):
             raise CubeError(f"{format_cell(name, fixed, idx, value=0.0)}: no deaths at any age, so the "
                             "open age cannot be closed (life expectancy would be infinite)")
         n_fixed = int((last <= 0).sum())
-    m = m.copy()
-    m = xr.concat([m.isel({dim: slice(None, -1)}), fixed.expand_dims({dim: m[dim].values[-1:]})], dim=dim)
+    m = xr.where(m[dim] == m[dim].values[-1], fixed, m).transpose(*m.dims)
     return m, n_fixed
 
 
@@ -438,6 +437,9 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     ``attrs["zero_exposure_cells"]`` and ``attrs["open_age_rate_filled"]``.
     """
     attrs = {"radix": radix}
+    for name, v in (("mx", mx), ("qx", qx), ("deaths", deaths), ("exposure", exposure)):
+        if isinstance(v, xr.DataArray):
+            check_core_chunks(v, [dim], name=name)
     n_given = sum(v is not None for v in (mx, qx, deaths))
     if n_given != 1:
         raise CubeError("give exactly one of mx, qx or deaths (with exposure)")

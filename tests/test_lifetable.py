@@ -1,0 +1,273 @@
+"""Life tables: kernel vs a plain numpy reference, DemoTools oracles, HMD published values."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import demokit as dk
+from demokit.lifetable import a0_andreev_kingkade, kannisto, life_table
+
+DATA = Path(__file__).parent / "data"
+
+
+# ---------------------------------------------------------------------------
+# plain numpy reference (written for the test, loops over ages only)
+# ---------------------------------------------------------------------------
+
+def numpy_life_table(m, a, n, radix=100_000.0):
+    m = np.asarray(m, float)
+    A = m.shape[-1]
+    q = np.empty_like(m)
+    q[..., :-1] = n[:-1] * m[..., :-1] / (1 + (n[:-1] - a[..., :-1]) * m[..., :-1])
+    q = np.minimum(q, 1.0)
+    q[..., -1] = 1.0
+    lx = np.empty_like(m)
+    lx[..., 0] = radix
+    for j in range(1, A):
+        lx[..., j] = lx[..., j - 1] * (1 - q[..., j - 1])
+    d = lx * q
+    L = np.empty_like(m)
+    L[..., :-1] = n[:-1] * lx[..., 1:] + a[..., :-1] * d[..., :-1]
+    L[..., -1] = lx[..., -1] / m[..., -1]
+    T = np.cumsum(L[..., ::-1], axis=-1)[..., ::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return q, lx, d, L, T, T / lx
+
+
+def _da(values, ages=None, **extra):
+    values = np.asarray(values, float)
+    ages = np.arange(values.shape[-1]) if ages is None else np.asarray(ages)
+    dims = list(extra) + ["age"]
+    coords = {"age": ages, **extra}
+    return xr.DataArray(values, dims=dims, coords=coords)
+
+
+def test_hand_worked_three_age_table():
+    # ages 0, 1, 2+ ; m = 0.1, 0.2, 0.5 ; a0 = 0.3, a1 = 0.5
+    mx = _da([0.1, 0.2, 0.5])
+    lt = life_table(mx, a0=0.3, ax=0.5)
+    q0 = 0.1 / (1 + 0.7 * 0.1)             # 0.0934579
+    l1 = 100_000 * (1 - q0)                 # 90654.21
+    q1 = 0.2 / (1 + 0.5 * 0.2)              # 0.181818
+    l2 = l1 * (1 - q1)                      # 74171.63
+    L0 = l1 + 0.3 * (100_000 - l1)
+    L1 = l2 + 0.5 * (l1 - l2)
+    L2 = l2 / 0.5
+    e0 = (L0 + L1 + L2) / 100_000
+    np.testing.assert_allclose(lt.qx.values, [q0, q1, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(lt.lx.values, [100_000, l1, l2], rtol=1e-12)
+    np.testing.assert_allclose(lt.Lx.values, [L0, L1, L2], rtol=1e-12)
+    assert float(lt.ex.sel(age=0)) == pytest.approx(e0, rel=1e-12)
+    assert float(lt.ax.sel(age=2)) == pytest.approx(2.0)  # 1/m in the open age
+    for v in ("mx", "qx", "lx", "ex"):
+        assert "units" in lt[v].attrs
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.float64, (3, 2, 12), elements=st.floats(1e-5, 2.0)),
+       arrays(np.float64, (3, 2, 12), elements=st.floats(0.0, 1.0)))
+def test_kernel_matches_numpy_reference(m, a):
+    n = np.ones(12)
+    mx = xr.DataArray(m, dims=("region", "sex", "age"),
+                      coords={"sex": ["female", "male"], "age": np.arange(12)})
+    ax = xr.DataArray(a, dims=("region", "sex", "age"), coords=mx.coords)
+    lt = life_table(mx, a0=ax.isel(age=0), ax=0.5)
+    a_ref = np.broadcast_to(np.r_[0.0, np.full(11, 0.5)], m.shape).copy()
+    a_ref[..., 0] = a[..., 0]
+    q, lx, d, L, T, e = numpy_life_table(m, a_ref, n)
+    np.testing.assert_allclose(lt.qx.values, q, rtol=1e-10)
+    np.testing.assert_allclose(lt.lx.values, lx, rtol=1e-10)
+    np.testing.assert_allclose(lt.Lx.values, L, rtol=1e-10)
+    alive = lx > 0
+    np.testing.assert_allclose(lt.ex.values[alive], e[alive], rtol=1e-10)
+    # where everyone has died (q = 1 at a closed age) e is a, not NaN (documented)
+    np.testing.assert_allclose(lt.ex.values[~alive], lt.ax.values[~alive])
+    assert not np.isnan(lt.ex.values).any()
+
+
+def test_qx_input_round_trip():
+    rng = np.random.default_rng(1)
+    m = np.sort(rng.uniform(0.001, 0.5, (2, 30)), axis=-1)
+    mx = _da(m, sex=["female", "male"])
+    lt = life_table(mx, a0=0.1)
+    lt2 = life_table(qx=lt.qx, a0=0.1)
+    np.testing.assert_allclose(lt2.mx.isel(age=slice(0, -1)), lt.mx.isel(age=slice(0, -1)), rtol=1e-10)
+    # open age from qx: constant hazard from the last closed age (documented)
+    np.testing.assert_allclose(lt2.mx.isel(age=-1), lt.mx.isel(age=-2), rtol=1e-10)
+
+
+def test_andreev_kingkade_published_breakpoints():
+    # HMD protocol v6, table 3 (m0 version)
+    assert a0_andreev_kingkade(0.01, male=True) == pytest.approx(0.14929 - 1.99545 * 0.01)
+    assert a0_andreev_kingkade(0.05, male=False) == pytest.approx(0.04667 + 3.88089 * 0.05)
+    assert a0_andreev_kingkade(0.2, male=True) == pytest.approx(0.29915)
+    assert a0_andreev_kingkade(0.2, male=False) == pytest.approx(0.31411)
+
+
+@pytest.mark.parametrize("use_dask", [False, True])
+def test_dask_in_dask_out(use_dask):
+    rng = np.random.default_rng(0)
+    m = np.sort(rng.uniform(0.0005, 0.6, (4, 2, 101)), axis=-1)
+    mx = xr.DataArray(m, dims=("year", "sex", "age"),
+                      coords={"year": np.arange(4), "sex": ["female", "male"], "age": np.arange(101)})
+    ref = life_table(mx)
+    if use_dask:
+        lt = life_table(mx.chunk({"year": 1}))
+        assert dk._apply.is_dask(lt.ex)
+        lt = lt.compute()
+    else:
+        lt = ref
+    xr.testing.assert_allclose(lt.ex, ref.ex)
+    with pytest.raises(dk.CubeError, match="rechunk"):
+        life_table(mx.chunk({"age": 50}))
+
+
+# ---------------------------------------------------------------------------
+# DemoTools oracles (abridged tables)
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demotools():
+    return json.loads((DATA / "demotools_lt_abridged" / "lt_abridged_oracles.json").read_text())
+
+
+def _mean_rel(cur, tgt):
+    return np.abs(cur - tgt).mean() / np.abs(tgt).mean()
+
+
+def test_demotools_pas_ltpopdth(demotools):
+    o = demotools["PAS_LTPOPDTH"]
+    inp = o["inputs"]
+    mx = _da(np.array(inp["Deaths"], float) / np.array(inp["Exposures"], float), ages=inp["Age"])
+    lt = life_table(mx, a0="coale_demeny", ax="pas", sex="male", cd_region="north", q0=0.1)
+    ex = lt.ex.values
+    exp = np.array(o["expected"]["ex"])
+    assert _mean_rel(ex[:19], exp[:19]) < o["tolerance"]
+    # much tighter than DemoTools' own test: the published PAS figures to 2 decimals
+    np.testing.assert_allclose(ex[:19], exp[:19], atol=0.006)
+    assert float(lt.qx.sel(age=0)) == pytest.approx(0.1)
+    assert (lt.qx <= 1).all() and (lt.to_array() >= 0).all()
+
+
+def test_demotools_un1982(demotools):
+    o = demotools["UN1982_p34"]
+    inp = o["inputs"]
+    mx = _da(inp["nMx"], ages=inp["Age"])
+    lt = life_table(mx, a0="andreev_kingkade", ax="un", sex="male")
+    ex = lt.ex.values
+    exp = np.array(o["expected"]["ex"])
+    assert _mean_rel(ex[:14], exp[:14]) < o["tolerance"]
+    np.testing.assert_allclose(ex[1:14], exp[1:14], atol=0.006)
+    # UN (1982) published ax (Coale-Demeny a0), rounded to 3 decimals, ages < 80
+    lt_cd = life_table(mx, a0="coale_demeny", ax="un", sex="male")
+    pub = np.array(o["published_UN_ax_for_reference"]["ax"])
+    ages = np.array(inp["Age"])
+    np.testing.assert_array_equal(np.round(lt_cd.ax.values[ages < 80], 3), pub[ages < 80])
+
+
+# ---------------------------------------------------------------------------
+# Kannisto and the HMD method
+# ---------------------------------------------------------------------------
+
+def test_kannisto_recovers_parameters():
+    ages = np.arange(80, 111)
+    a, b = 0.08, 0.11
+    z = a * np.exp(b * (ages - 80))
+    mu = z / (1 + z)
+    E = np.linspace(50_000, 10, len(ages))
+    fit = kannisto(_da(E * mu, ages=ages), _da(E, ages=ages))
+    assert float(fit.a) == pytest.approx(a, rel=1e-8)
+    assert float(fit.b) == pytest.approx(b, rel=1e-8)
+
+
+@pytest.fixture(scope="module")
+def hmd():
+    ds = dk.datasets.load("hmd_sweden")
+    return ds, life_table(deaths=ds.deaths, exposure=ds.exposure, method="hmd")
+
+
+def _published(name):
+    return pd.read_csv(DATA / "hmd_sweden_published" / name, comment="#")
+
+
+def test_hmd_e0_matches_published(hmd):
+    _, lt = hmd
+    pub = _published("e0_females.csv")
+    for r in pub.itertuples():
+        e0 = float(lt.ex.sel(age=0, sex=r.sex, year=r.year))
+        tol = 0.02 if r.year >= 1900 else 0.05
+        assert abs(e0 - r.e0) <= tol, (r.year, r.sex, e0, r.e0)
+
+
+def test_hmd_old_age_rates_match_published(hmd):
+    _, lt = hmd
+    for r in _published("mx_old_age_females.csv").itertuples():
+        m = float(lt.mx.sel(age=r.age, sex="female", year=r.year))
+        assert m == pytest.approx(r.mx, abs=6e-5), (r.year, r.age)
+
+
+def test_hmd_table_complete_and_documented(hmd):
+    ds, lt = hmd
+    assert not lt.ex.isnull().any()
+    assert int((ds.exposure == 0).sum()) > 0  # the data do have zero-exposure cells
+    assert lt.attrs["zero_exposure_cells"] > 0 and "zero exposure" in lt.attrs["zero_exposure_rule"]
+    y = lt.kannisto_from_age
+    assert int(y.min()) >= 80 and int(y.max()) <= 95
+    # a0 by Andreev-Kingkade
+    m0 = lt.mx.sel(age=0, sex="female", year=2014).item()
+    assert float(lt.ax.sel(age=0, sex="female", year=2014)) == pytest.approx(0.14903 - 2.05527 * m0)
+
+
+def test_kannisto_closes_small_population_table():
+    # a small area with zero exposure and no deaths at the oldest ages: e0 must not be NaN
+    ages = np.arange(0, 101)
+    rng = np.random.default_rng(3)
+    m_true = 0.0002 + 0.00003 * np.exp(0.1 * ages)
+    E = np.full(101, 300.0)
+    E[95:] = [20, 10, 5, 2, 0, 0]
+    D = np.round(E * m_true + rng.normal(0, 0.5, 101).clip(0))
+    D[99:] = 0
+    lt = life_table(deaths=_da(D), exposure=_da(E), sex="female")
+    assert not lt.ex.isnull().any()
+    assert lt.attrs["zero_exposure_cells"] == 2
+    lt2 = life_table(deaths=_da(D), exposure=_da(E), sex="female", old_age="kannisto", fit_from=80,
+                     replace_from=90, extend_to=110)
+    assert int(lt2.age[-1]) == 110 and not lt2.ex.isnull().any()
+    assert "Kannisto" in lt2.attrs["old_age"]
+
+
+# ---------------------------------------------------------------------------
+# errors
+# ---------------------------------------------------------------------------
+
+def test_nan_rate_names_the_cell():
+    mx = _da([[0.01, np.nan, 0.5]], sex=["male"])
+    with pytest.raises(dk.CubeError, match=r"mx\[sex='male', age=1\] = nan"):
+        life_table(mx)
+
+
+def test_negative_exposure_names_the_cell():
+    with pytest.raises(dk.CubeError, match=r"exposure\[age=2\] = -1"):
+        life_table(deaths=_da([1.0, 1, 1]), exposure=_da([10.0, 10, -1]), sex="male")
+
+
+def test_deaths_without_exposure():
+    with pytest.raises(dk.CubeError, match=r"deaths\[age=1\] = 2.0 with exposure 0"):
+        life_table(deaths=_da([1.0, 2, 1]), exposure=_da([10.0, 0, 5]), sex="male")
+
+
+def test_qx_above_one():
+    with pytest.raises(dk.CubeError, match=r"qx\[age=1\]"):
+        life_table(qx=_da([0.1, 1.5, 1.0]), a0=0.1)
+
+
+def test_sex_needed_for_a0_rule():
+    with pytest.raises(dk.CubeError, match="sex="):
+        life_table(_da([0.01, 0.1, 0.5]))
