@@ -19,6 +19,5 @@ from .standardize import indirect_index, poisson_limits  # noqa: F401
 from .lifetable import kannisto, life_table  # noqa: F401
 
 # --- fertility, migration, smoothing, statistical basis (issue 4) ---
-from .smoothing import smooth  # noqa: F401
 
 # --- projection, households, labour force (issue 5) ---
