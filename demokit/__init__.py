@@ -21,3 +21,4 @@ from .lifetable import kannisto, life_table  # noqa: F401
 # --- fertility, migration, smoothing, statistical basis (issue 4) ---
 
 # --- projection, households, labour force (issue 5) ---
+from .projection import AssumptionError, Assumptions, constrain, project  # noqa: F401,E402
