@@ -521,6 +521,9 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         arr, cd = _core(name, da, core, P0, years, i)
         args.append(arr)
         core_dims.append(cd)
+    if any(is_dask(x) for x in args):
+        # broadcast dims (scenario, draw, ...) chunked differently in different inputs
+        args = list(xr.unify_chunks(*args))
     if not components:
         names = names[:1]
     out_core = [["year", "region", "sex", "age"]] * len(names)
