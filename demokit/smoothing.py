@@ -1,0 +1,496 @@
+"""Smoothed rates along age (utjämnade värden): relational, Brass, P-spline, Rogers–Castro, Kannisto.
+
+All methods are fitted by Poisson (or binomial) maximum likelihood to events
+and exposures, curve by curve, for every combination of the other dims at once
+(one Numba kernel call fits all curves).  See METHODS.md §5.5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from ._apply import apply_kernel, is_dask
+from .cube import CubeError, DemokitError, check_counts, format_cell
+
+__all__ = ["smooth", "SmoothingError", "bspline_basis", "difference_penalty", "rogers_castro",
+           "RC_PARAMETERS", "DEFAULT_LAMBDAS"]
+
+METHODS = ("relational", "brass", "pspline", "rogers_castro", "kannisto")
+LINKS = {"log": 0, "logit": 1}
+CRITERIA = {"aic": 0, "bic": 1, "gcv": 2}
+#: smoothing-parameter grid searched per curve (descending; warm starts)
+DEFAULT_LAMBDAS = 10.0 ** np.arange(7.0, -3.01, -0.5)
+RC_PARAMETERS = ("a1", "alpha1", "a2", "alpha2", "mu2", "lambda2",
+                 "a3", "alpha3", "mu3", "lambda3", "a4", "lambda4", "c")
+_RC_COMPONENTS = {
+    7: ("childhood", "labour", "constant"),
+    9: ("childhood", "labour", "elderly", "constant"),
+    11: ("childhood", "labour", "retirement", "constant"),
+    13: ("childhood", "labour", "retirement", "elderly", "constant"),
+}
+_RC_SLOTS = {"childhood": (0, 1), "labour": (2, 3, 4, 5), "retirement": (6, 7, 8, 9),
+             "elderly": (10, 11), "constant": (12,)}
+#: a standard schedule (Rogers & Castro 1981, their "average" profile) for starting values
+_RC_START = np.array([0.02, 0.1, 0.06, 0.12, 20.0, 0.4, 0.0003, 0.6, 65.0, 0.3, 2e-5, 0.08, 0.003])
+
+
+class SmoothingError(DemokitError, ValueError):
+    """Inputs that a smoothing fit cannot use (e.g. events where exposure is 0)."""
+
+
+# ---------------------------------------------------------------------------
+# bases and penalties
+# ---------------------------------------------------------------------------
+
+def bspline_basis(x, *, n_segments: int, degree: int = 3) -> np.ndarray:
+    """Return the B-spline design matrix (len(x), n_segments + degree) on equally spaced knots.
+
+    Notes
+    -----
+    Knots are equally spaced over ``[min(x), max(x)]`` and extended by
+    ``degree`` knots on each side (Eilers & Marx 1996); rows sum to 1.
+    """
+    from scipy.interpolate import BSpline
+
+    x = np.asarray(x, dtype=float)
+    xl, xr_ = float(x.min()), float(x.max())
+    dx = (xr_ - xl) / n_segments
+    knots = xl + dx * np.arange(-degree, n_segments + degree + 1)
+    B = BSpline.design_matrix(np.clip(x, xl, xr_), knots, degree).toarray()
+    return np.ascontiguousarray(B)
+
+
+def difference_penalty(k: int, order: int = 2) -> np.ndarray:
+    """Return ``D'D`` (k×k) for the difference matrix ``D`` of the given order."""
+    D = np.diff(np.eye(k), n=order, axis=0)
+    return np.ascontiguousarray(D.T @ D)
+
+
+def rogers_castro(age, **params) -> np.ndarray:
+    """Return the Rogers–Castro model migration schedule at ``age`` for the given parameters.
+
+    Parameters
+    ----------
+    age : array_like
+    **params
+        Any of :data:`RC_PARAMETERS`; missing amplitudes (``a1``, ``a2``, ``a3``,
+        ``a4``, ``c``) are 0, i.e. the component is absent.
+
+    Notes
+    -----
+    ``m(x) = a1 e^{-α1 x} + a2 exp(-α2(x-μ2) - e^{-λ2(x-μ2)})
+    + a3 exp(-α3(x-μ3) - e^{-λ3(x-μ3)}) + a4 e^{λ4 x} + c``.
+    """
+    x = np.asarray(age, dtype=float)
+    p = {k: float(params.get(k, 0.0)) for k in RC_PARAMETERS}
+    bad = set(params) - set(RC_PARAMETERS)
+    if bad:
+        raise SmoothingError(f"unknown Rogers–Castro parameter(s) {sorted(bad)}; expected {RC_PARAMETERS}")
+    m = p["a1"] * np.exp(-p["alpha1"] * x) + p["c"]
+    u2 = x - p["mu2"]
+    m = m + p["a2"] * np.exp(-p["alpha2"] * u2 - np.exp(-p["lambda2"] * u2))
+    if p["a3"]:
+        u3 = x - p["mu3"]
+        m = m + p["a3"] * np.exp(-p["alpha3"] * u3 - np.exp(-p["lambda3"] * u3))
+    if p["a4"]:
+        m = m + p["a4"] * np.exp(p["lambda4"] * x)
+    return m
+
+
+# ---------------------------------------------------------------------------
+# numpy-level wrappers around the kernels (core dim ``age`` last)
+# ---------------------------------------------------------------------------
+
+def _flat(a):
+    a = np.asarray(a, dtype=np.float64)
+    lead = a.shape[:-1]
+    return np.ascontiguousarray(a.reshape(-1, a.shape[-1])), lead
+
+
+def _glm_numpy(y, e, reft, *, X, P, lambdas, link, crit, max_iter, tol, brass, patience):
+    from ._kernels import smoothing as ks
+
+    y, e, reft = np.broadcast_arrays(y, e, reft)
+    y2, lead = _flat(y)
+    e2, _ = _flat(e)
+    r2, _ = _flat(reft)
+    if np.any(y2 < 0) or np.any(e2 < 0) or not np.all(np.isfinite(y2)) or not np.all(np.isfinite(e2)):
+        raise SmoothingError("events and exposure must be finite and >= 0")
+    N, A = y2.shape
+    if brass:
+        Xf = np.empty((N, A, 2))
+        Xf[:, :, 0] = 1.0
+        Xf[:, :, 1] = np.where(np.isfinite(r2), r2, 0.0)
+        base = np.where(np.isfinite(r2), 0.0, r2)
+    else:
+        Xf = X[None, :, :]
+        base = r2
+    valid = (e2 > 0) & np.isfinite(base)
+    K = Xf.shape[2]
+    beta = np.empty((N, K))
+    rate = np.empty((N, A))
+    dev = np.empty(N)
+    edf = np.empty(N)
+    lam = np.empty(N)
+    cv = np.empty(N)
+    it = np.empty(N, dtype=np.int64)
+    conv = np.empty(N, dtype=np.bool_)
+    ks.penalized_glm_fit(y2, e2, np.ascontiguousarray(base), valid, np.ascontiguousarray(Xf), P,
+                         lambdas, link, crit, max_iter, tol, patience, beta, rate, dev, edf, lam, cv, it, conv)
+    # ages where the reference is 0 (log/logit of it is -inf) get rate 0; +inf (logit of 1) get 1
+    rate = np.where(np.isneginf(base), 0.0, np.where(np.isposinf(base), 1.0, rate))
+    fitted = np.where(e2 > 0, rate * e2, 0.0).sum(-1)
+    return (rate.reshape(lead + (A,)), beta.reshape(lead + (K,)), dev.reshape(lead), edf.reshape(lead),
+            lam.reshape(lead), cv.reshape(lead), it.reshape(lead), conv.reshape(lead), fitted.reshape(lead))
+
+
+def _rc_start(y2, e2, x, use):
+    N, A = y2.shape
+    theta0 = np.tile(_RC_START, (N, 1))
+    std = rogers_castro(x, **dict(zip(RC_PARAMETERS, _RC_START)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tot_e = e2.sum(-1)
+        level = y2.sum(-1) / np.where(tot_e > 0, (e2 * std).sum(-1), 1.0)
+        level = np.where(np.isfinite(level) & (level > 0), level, 1.0)
+        # location of the labour-force peak: the age of the highest pooled rate in 15..40
+        k = 5
+        ys = np.apply_along_axis(lambda v: np.convolve(v, np.ones(k), "same"), -1, y2)
+        es = np.apply_along_axis(lambda v: np.convolve(v, np.ones(k), "same"), -1, e2)
+        rs = np.where(es > 0, ys / np.where(es > 0, es, 1), 0.0)
+    win = (x >= 15) & (x <= 40)
+    if win.any():
+        peak = x[win][np.argmax(rs[:, win], axis=1)]
+        theta0[:, 4] = np.clip(peak - 3.0, 12.0, 35.0)
+    for j in (0, 2, 6, 10, 12):
+        theta0[:, j] *= level
+    return theta0
+
+
+def _rc_numpy(y, e, *, x, use, max_iter, tol, start):
+    from ._kernels import smoothing as ks
+
+    y, e = np.broadcast_arrays(y, e)
+    y2, lead = _flat(y)
+    e2, _ = _flat(e)
+    N, A = y2.shape
+    if start is None:
+        theta0 = _rc_start(y2, e2, x, use)
+    else:
+        theta0 = np.tile(np.asarray(start, dtype=float), (N, 1))
+    theta0 = np.where(use[None, :], theta0, _RC_START[None, :])
+    theta = np.empty((N, 13))
+    rate = np.empty((N, A))
+    dev = np.empty(N)
+    it = np.empty(N, dtype=np.int64)
+    conv = np.empty(N, dtype=np.bool_)
+    ks.rogers_castro_fit(y2, e2, x, use, np.ascontiguousarray(theta0), max_iter, tol, theta, rate, dev, it, conv)
+    fitted = np.where(e2 > 0, rate * e2, 0.0).sum(-1)
+    return (rate.reshape(lead + (A,)), theta.reshape(lead + (13,)), dev.reshape(lead), it.reshape(lead),
+            conv.reshape(lead), fitted.reshape(lead))
+
+
+def _kannisto_numpy(y, e, *, x, lo, hi, max_iter, tol):
+    from ._kernels import smoothing as ks
+
+    y, e = np.broadcast_arrays(y, e)
+    y2, lead = _flat(y)
+    e2, _ = _flat(e)
+    N, A = y2.shape
+    par = np.empty((N, 2))
+    rate = np.empty((N, A))
+    dev = np.empty(N)
+    it = np.empty(N, dtype=np.int64)
+    conv = np.empty(N, dtype=np.bool_)
+    ks.kannisto_fit(y2, e2, x, float(lo), float(hi), max_iter, tol, par, rate, dev, it, conv)
+    inside = (x >= lo) & (x <= hi)
+    fitted = np.where((e2 > 0) & inside[None, :], rate * e2, 0.0).sum(-1)
+    return (rate.reshape(lead + (A,)), par.reshape(lead + (2,)), dev.reshape(lead), it.reshape(lead),
+            conv.reshape(lead), fitted.reshape(lead))
+
+
+# ---------------------------------------------------------------------------
+# public function
+# ---------------------------------------------------------------------------
+
+def _check_inputs(events, exposure, dim, link):
+    for name, da in (("events", events), ("exposure", exposure)):
+        if not isinstance(da, xr.DataArray):
+            raise SmoothingError(f"{name} must be an xarray.DataArray, got {type(da).__name__}")
+        if dim not in da.dims:
+            raise SmoothingError(f"{name} has no dim {dim!r}; its dims are {da.dims}")
+    if is_dask(events) or is_dask(exposure):
+        return  # checked inside the kernel wrapper, without computing here
+    check_counts(events, "events")
+    check_counts(exposure, "exposure")
+    y, e = xr.broadcast(events, exposure)
+    bad = ((y > 0) & (e <= 0)).transpose(*y.dims).values
+    if bad.any():
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        raise SmoothingError(f"{format_cell('events', y, idx)} but exposure is 0 there: "
+                             "events need a positive exposure")
+    if link == "logit":
+        bad = (y > e).transpose(*y.dims).values
+        if bad.any():
+            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            raise SmoothingError(f"{format_cell('events', y, idx)} exceeds the number at risk "
+                                 f"{float(e.values[idx])!r}: the logit link needs events <= exposure")
+
+
+def _transform(ref, link):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if link == "log":
+            return np.log(ref)
+        return np.log(ref) - np.log1p(-ref)
+
+
+def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relational",
+           reference: xr.DataArray | None = None, reference_dims=("region",), dim: str = "age",
+           link: str = "log", criterion: str = "bic", lambdas=None, n_segments: int | None = None,
+           patience: int = 5, degree: int = 3, penalty_order: int = 2, n_parameters: int = 7, start=None,
+           fit_ages=None, max_iter: int = 100, tol: float = 1e-9) -> xr.Dataset:
+    """Return smoothed rates along ``age`` with the fit's parameters and diagnostics.
+
+    Every curve (every combination of the dims other than ``dim``) is fitted
+    by Poisson maximum likelihood (binomial with ``link="logit"``) to
+    ``events`` and ``exposure``; all curves are fitted at once in a Numba
+    kernel.
+
+    Parameters
+    ----------
+    events, exposure : xarray.DataArray
+        Counts along ``dim`` (broadcast against each other).  With
+        ``link="logit"`` the exposure is the number at risk (e.g. the
+        population at the start of the year for interval risks).
+    method : {"relational", "brass", "pspline", "rogers_castro", "kannisto"}
+        ``"relational"`` (default): ``g(rate) = g(reference) + f(age)`` with
+        ``f`` a P-spline, ``g`` the link; ``"brass"``: ``g(rate) = α + β
+        g(reference)``; ``"pspline"``: ``g(rate) = f(age)`` (Eilers–Marx);
+        ``"rogers_castro"``: the model migration schedule with
+        ``n_parameters`` in {7, 9, 11, 13}; ``"kannisto"``: the logistic
+        old-age model ``a e^{b(x-x0)} / (1 + a e^{b(x-x0)})`` fitted on
+        ``fit_ages``.
+    reference : xarray.DataArray, optional
+        Reference rates (or risks) along ``dim`` for ``"relational"`` and
+        ``"brass"``, broadcast against ``events``.  Default: the pooled rate
+        ``Σ events / Σ exposure`` over ``reference_dims`` (e.g. the sum of
+        the regions as "the country").
+    reference_dims : tuple of str
+        Dims pooled for the default reference.
+    dim : str
+        The age dim.
+    link : {"log", "logit"}
+        ``"log"``: Poisson with rates per person-year; ``"logit"``: binomial
+        risks. Rogers–Castro and Kannisto use the Poisson likelihood.
+    criterion : {"bic", "aic", "gcv"}
+        Chooses the smoothing parameter λ per curve from ``lambdas``:
+        BIC = deviance + log(n)·edf (default; Currie, Durban & Eilers 2004),
+        AIC = deviance + 2·edf, GCV = n·deviance / (n − edf)², with ``n``
+        the number of ages with positive exposure.
+    lambdas : array_like, optional
+        Grid of λ (default :data:`DEFAULT_LAMBDAS`, 10^7 … 10^-3 in half
+        decades).  A single value fixes λ.
+    patience : int
+        The grid is searched from the largest λ down and the search stops
+        once the criterion has not improved for ``patience`` consecutive
+        values (default 5; 0 searches the whole grid).
+    n_segments, degree, penalty_order : int
+        The P-spline: equally spaced B-splines of ``degree`` on
+        ``n_segments`` intervals (default ``ceil((n_ages − 1) / 5)``, one
+        knot every 5 years) and a difference penalty of ``penalty_order``.
+    n_parameters : {7, 9, 11, 13}
+        Rogers–Castro: 7 = childhood, labour-force peak and constant;
+        9 adds the elderly upslope (a4, λ4); 11 the retirement peak
+        (a3, α3, μ3, λ3) instead; 13 both.
+    start : array_like of 13 floats, optional
+        Rogers–Castro starting values in the order of
+        :data:`RC_PARAMETERS` (default from a standard schedule, scaled to
+        the data's level, with μ2 placed near the data's peak).
+    fit_ages : (lo, hi), optional
+        Kannisto: ages used in the fit (default ``(80, last age)``); rates
+        are returned for every age.
+    max_iter, tol : int, float
+        Iteration limit and convergence tolerance of the fits.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``rate`` (fitted rates, dims of the broadcast input), ``observed_rate``
+        (``events / exposure``, NaN where the exposure is 0), per curve:
+        ``deviance``, ``edf`` (effective degrees of freedom),
+        ``smoothing_parameter`` (λ), ``criterion``, ``observed_events``,
+        ``fitted_events``, ``n_iter``, ``converged``; ``coefficients``
+        (dim ``basis``) for spline methods or ``parameters`` (dim
+        ``parameter``) for Brass, Rogers–Castro and Kannisto.  ``attrs`` name
+        the method, link, criterion and basis.
+
+    Raises
+    ------
+    SmoothingError
+        Unknown method/link/criterion, events where the exposure (or the
+        reference rate) is 0, events above the number at risk with the logit
+        link, negative or NaN counts (naming the cell).
+
+    Notes
+    -----
+    Penalised IRLS (Eilers & Marx 1996): ``η = g(reference) + Bβ``, with
+    ``β = argmin deviance(β) + λ β'D'Dβ``.  Because the B-spline rows sum to
+    one and ``D'D`` annihilates constants, and the links are canonical, the
+    likelihood equations give ``Σ fitted events = Σ observed events`` for every
+    curve at every λ; Rogers–Castro gets the same property from a final ML
+    step on its overall level.  Kannisto (two parameters, no free level)
+    matches the total only approximately; compare ``fitted_events`` with
+    ``observed_events``.  For each λ on the grid (from the stiffest, with warm
+    starts) the fit is iterated to convergence with step halving, ``edf =
+    tr((B'WB + λD'D)^{-1} B'WB)`` and the criterion computed; the λ with the
+    smallest criterion is kept.  Ages with zero exposure do not enter the
+    likelihood and get the spline's value; ages where the reference rate is 0
+    get rate 0 (events there raise an error).  A curve without events gets
+    rate 0 and NaN coefficients.
+    """
+    if method not in METHODS:
+        raise SmoothingError(f"unknown method {method!r}; expected one of {METHODS}")
+    if link not in LINKS:
+        raise SmoothingError(f"unknown link {link!r}; expected 'log' or 'logit'")
+    if criterion not in CRITERIA:
+        raise SmoothingError(f"unknown criterion {criterion!r}; expected one of {tuple(CRITERIA)}")
+    _check_inputs(events, exposure, dim, link)
+    events = events.astype(float)
+    exposure = exposure.astype(float)
+    x = np.asarray(events[dim].values, dtype=float)
+    A = x.size
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = (events / exposure.where(exposure > 0))
+    attrs_common = {"method": method, "link": link if method in ("relational", "brass", "pspline") else "log",
+                    "likelihood": "binomial" if (link == "logit" and method in ("relational", "brass", "pspline"))
+                    else "poisson"}
+
+    if method in ("relational", "brass", "pspline"):
+        if method == "pspline":
+            reft = xr.zeros_like(events[dim], dtype=float)
+            reft_attrs = {}
+        else:
+            if reference is None:
+                rd = [d for d in reference_dims if d in events.dims]
+                if not rd:
+                    raise SmoothingError(
+                        f"method={method!r} needs a reference curve: pass reference=..., or give events a dim "
+                        f"among reference_dims={tuple(reference_dims)} to pool into one")
+                reference = events.sum(rd) / exposure.sum(rd).where(exposure.sum(rd) > 0)
+                ref_note = f"pooled over {rd}: sum(events) / sum(exposure)"
+            else:
+                if not isinstance(reference, xr.DataArray) or dim not in reference.dims:
+                    raise SmoothingError(f"reference must be a DataArray with dim {dim!r}")
+                ref_note = "user-supplied"
+            if not is_dask(reference) and not is_dask(events):
+                y_b, r_b = xr.broadcast(events, reference)
+                bad = ((y_b > 0) & ~(r_b > 0)).transpose(*y_b.dims).values
+                if bad.any():
+                    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+                    raise SmoothingError(
+                        f"{format_cell('events', y_b, idx)} but the reference rate there is "
+                        f"{float(r_b.transpose(*y_b.dims).values[idx])!r}: a relational fit cannot place events "
+                        "where the reference is 0 or missing")
+            reft = xr.apply_ufunc(_transform, reference, kwargs={"link": link}, dask="parallelized",
+                                  output_dtypes=[float])
+            reft_attrs = {"reference": ref_note}
+        if method == "brass":
+            X = np.zeros((A, 2))
+            P = np.zeros((2, 2))
+            lam = np.array([0.0])
+            K = 2
+            basis_attrs = {"model": "g(rate) = alpha + beta * g(reference)"}
+        else:
+            nseg = int(n_segments) if n_segments is not None else max(int(np.ceil((A - 1) / 5)), 1)
+            X = bspline_basis(x, n_segments=nseg, degree=degree)
+            K = X.shape[1]
+            if penalty_order >= K:
+                raise SmoothingError(f"penalty_order={penalty_order} needs more than {K} B-splines")
+            P = difference_penalty(K, penalty_order)
+            lam = np.sort(np.atleast_1d(np.asarray(DEFAULT_LAMBDAS if lambdas is None else lambdas,
+                                                   dtype=float)))[::-1].copy()
+            if (lam < 0).any():
+                raise SmoothingError("lambdas must be >= 0")
+            basis_attrs = {"n_segments": nseg, "degree": degree, "penalty_order": penalty_order,
+                           "n_basis": K, "lambda_grid": lam.tolist(),
+                           "model": ("g(rate) = g(reference) + B(age) beta" if method == "relational"
+                                     else "g(rate) = B(age) beta")}
+        outs = apply_kernel(
+            _glm_numpy, events, exposure, reft,
+            core_dims=[[dim], [dim], [dim]],
+            output_core_dims=[[dim], ["basis" if method != "brass" else "parameter"], [], [], [], [], [], [], []],
+            output_dtypes=[float, float, float, float, float, float, np.int64, bool, float],
+            output_sizes={"basis" if method != "brass" else "parameter": K},
+            kwargs=dict(X=X, P=P, lambdas=lam, link=LINKS[link], crit=CRITERIA[criterion],
+                        max_iter=int(max_iter), tol=float(tol), brass=method == "brass",
+                        patience=int(patience)))
+        rate, coef, dev, edf, lamo, cv, it, conv, fitted = outs
+        ds = xr.Dataset({"rate": rate})
+        if method == "brass":
+            ds["parameters"] = coef.assign_coords(parameter=["alpha", "beta"])
+            ds["parameters"].attrs["description"] = "g(rate) = alpha + beta * g(reference)"
+        else:
+            ds["coefficients"] = coef
+            ds["coefficients"].attrs["description"] = "B-spline coefficients on the link scale"
+            ds["smoothing_parameter"] = lamo
+            ds["smoothing_parameter"].attrs["description"] = f"lambda chosen by {criterion.upper()}"
+            ds["criterion"] = cv
+            ds["criterion"].attrs["description"] = criterion.upper()
+        ds["edf"] = edf
+        attrs = {**attrs_common, **reft_attrs, **basis_attrs,
+                 "criterion": criterion if method != "brass" else "none"}
+    elif method == "rogers_castro":
+        if n_parameters not in _RC_COMPONENTS:
+            raise SmoothingError(f"n_parameters must be one of {tuple(_RC_COMPONENTS)}, got {n_parameters!r}")
+        use = np.zeros(13, dtype=bool)
+        for comp in _RC_COMPONENTS[n_parameters]:
+            use[list(_RC_SLOTS[comp])] = True
+        if start is not None and np.asarray(start).shape != (13,):
+            raise SmoothingError(f"start must have 13 values in the order {RC_PARAMETERS}")
+        outs = apply_kernel(
+            _rc_numpy, events, exposure, core_dims=[[dim], [dim]],
+            output_core_dims=[[dim], ["parameter"], [], [], [], []],
+            output_dtypes=[float, float, float, np.int64, bool, float], output_sizes={"parameter": 13},
+            kwargs=dict(x=x, use=use, max_iter=int(max_iter), tol=float(tol), start=start))
+        rate, par, dev, it, conv, fitted = outs
+        ds = xr.Dataset({"rate": rate})
+        ds["parameters"] = par.assign_coords(parameter=list(RC_PARAMETERS)).isel(
+            parameter=np.flatnonzero(use))
+        ds["edf"] = xr.full_like(dev, float(n_parameters))
+        attrs = {**attrs_common, "n_parameters": n_parameters,
+                 "components": ", ".join(_RC_COMPONENTS[n_parameters]),
+                 "model": "m(x) = a1 e^(-alpha1 x) + a2 exp(-alpha2 (x-mu2) - e^(-lambda2 (x-mu2))) "
+                          "+ a3 exp(-alpha3 (x-mu3) - e^(-lambda3 (x-mu3))) + a4 e^(lambda4 x) + c"}
+    else:  # kannisto
+        lo, hi = (80.0, float(x.max())) if fit_ages is None else (float(fit_ages[0]), float(fit_ages[1]))
+        if not ((x >= lo) & (x <= hi)).sum() >= 2:
+            raise SmoothingError(f"fit_ages=({lo:g}, {hi:g}) covers fewer than 2 ages of {dim!r}")
+        outs = apply_kernel(
+            _kannisto_numpy, events, exposure, core_dims=[[dim], [dim]],
+            output_core_dims=[[dim], ["parameter"], [], [], [], []],
+            output_dtypes=[float, float, float, np.int64, bool, float], output_sizes={"parameter": 2},
+            kwargs=dict(x=x, lo=lo, hi=hi, max_iter=int(max_iter), tol=float(tol)))
+        rate, par, dev, it, conv, fitted = outs
+        ds = xr.Dataset({"rate": rate})
+        ds["parameters"] = par.assign_coords(parameter=["a", "b"])
+        ds["edf"] = xr.full_like(dev, 2.0)
+        attrs = {**attrs_common, "fit_ages": [lo, hi],
+                 "model": f"m(x) = a e^(b (x - {lo:g})) / (1 + a e^(b (x - {lo:g})))",
+                 "note": "two parameters without a free level: fitted events match observed only approximately"}
+        events_in = events.where((events[dim] >= lo) & (events[dim] <= hi), 0.0)
+    ds["rate"] = ds["rate"].transpose(*[d for d in events.dims if d in ds["rate"].dims],
+                                      *[d for d in ds["rate"].dims if d not in events.dims])
+    ds["observed_rate"] = observed
+    ds["deviance"] = dev
+    ds["fitted_events"] = fitted
+    obs_events = events_in if method == "kannisto" else events
+    ds["observed_events"] = obs_events.where(exposure > 0, 0.0).sum(dim)
+    ds["n_iter"] = it
+    ds["converged"] = conv
+    ds["rate"].attrs = {"units": "events per unit of exposure" if attrs["likelihood"] == "poisson"
+                        else "probability", "description": f"smoothed ({method})"}
+    ds["observed_rate"].attrs = {"description": "events / exposure (NaN where the exposure is 0)"}
+    ds["deviance"].attrs = {"description": f"{attrs['likelihood']} deviance of the fit"}
+    ds["edf"].attrs = {"description": "effective degrees of freedom"}
+    ds.attrs = attrs
+    return ds
