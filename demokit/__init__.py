@@ -24,3 +24,5 @@ from .smoothing import smooth  # noqa: F401
 
 # --- projection, households, labour force (issue 5) ---
 from .projection import AssumptionError, Assumptions, constrain, project  # noqa: F401,E402
+from .households import household_rates, households  # noqa: F401,E402
+from .labour import labour_force  # noqa: F401,E402
