@@ -20,6 +20,7 @@ from .lifetable import kannisto, life_table  # noqa: F401
 from .mortality import death_rates, death_risk_index, death_risks  # noqa: F401
 
 # --- fertility, migration, smoothing, statistical basis (issue 4) ---
+from .fertility import fertility_rates, mean_age_at_childbirth, tfr  # noqa: F401
 from .smoothing import smooth  # noqa: F401
 
 # --- projection, households, labour force (issue 5) ---
