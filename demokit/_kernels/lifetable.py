@@ -91,9 +91,17 @@ def life_table_nd(mx, ax, n, radix=100_000.0, qx_in=None):
     mx = np.ascontiguousarray(mx, dtype=np.float64)
     shape = mx.shape
     ages = shape[-1]
-    m2 = mx.reshape(-1, ages).copy()
-    a2 = np.ascontiguousarray(np.broadcast_to(ax, shape), dtype=np.float64).reshape(-1, ages)
     from_q = qx_in is not None
+    # the kernel writes m back only when it derives it from q: copy only then
+    m2 = mx.reshape(-1, ages).copy() if from_q else mx.reshape(-1, ages)
+    ax = np.asarray(ax, dtype=np.float64)
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    if ax.shape == shape:
+        a2 = np.ascontiguousarray(ax).reshape(-1, ages)
+    elif ax.size == ages:  # one ax per age for every row: a broadcast view, not a copy
+        a2 = np.broadcast_to(ax.reshape(ages), (rows, ages))
+    else:
+        a2 = np.ascontiguousarray(np.broadcast_to(ax, shape)).reshape(-1, ages)
     if from_q:
         q2 = np.ascontiguousarray(np.broadcast_to(qx_in, shape), dtype=np.float64).reshape(-1, ages)
     else:
