@@ -15,8 +15,6 @@ __all__ = ["balance", "mean_population", "summary", "concentration_rate", "birth
            "events_year_end"]
 
 _MIGRATION = ("in_migration", "out_migration", "immigration", "emigration")
-_SIGN = {"in_migration": 1.0, "out_migration": -1.0, "immigration": 1.0, "emigration": -1.0,
-         "deaths": -1.0}
 
 
 def _as_cube(ds) -> xr.Dataset:
@@ -32,7 +30,7 @@ def births_by_sex(ds: xr.Dataset, *, boys_share: float | None = None) -> xr.Data
     """
     b = ds["births"]
     if "age" in b.dims:
-        b = b.sum("age")
+        b = b.sum("age", skipna=False)
     if "sex" not in b.dims:
         if boys_share is None:
             raise CubeError("births have no 'sex' dim (sex of the child); pass boys_share= to split them")
@@ -134,8 +132,8 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     -------
     xarray.Dataset
         For years ``first + 1 … last`` and every region, sex and year-end age:
-        ``population_start`` (the cohort at the start, ``N``), ``births``
-        (newborns of the sex, at age 0), ``deaths`` and the migration
+        ``population_start`` (the cohort at the start, ``N``; at age 0 the
+        births), ``births`` (by region, sex and year: the newborn cohort), ``deaths`` and the migration
         variables by age at the end of the year, ``population`` (31 Dec) and
         the residual ``adjustment`` (justeringspost) — or, when the cube has no
         migration variables, ``net_migration_and_adjustment``.  Totals such as
@@ -172,40 +170,39 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
         if "lexis_split" in e.attrs:
             notes[name] = e.attrs["lexis_split"]
         events[name] = e.transpose(*pop.dims)
-    net = sum(_SIGN[k] * v for k, v in events.items())
-    net = net.transpose(*pop.dims)
     b0 = b0.transpose(*[d for d in pop.dims if d != "age"])
+    has_mig = bool(present)
+    ev_names = ["deaths"] + (list(_MIGRATION) if has_mig else ["deaths"] * 4)
 
-    def run(p, b, e):
+    def run(p, b, *ev):
         shp = p.shape
         n = int(np.prod(shp[:-2]))
         A, T = shp[-2], shp[-1]
-        p3 = np.ascontiguousarray(p.reshape(n, A, T), dtype=np.float64)
+        flat = [np.ascontiguousarray(e.reshape(n, A, T), dtype=np.float64) for e in (p,) + ev]
         b2 = np.ascontiguousarray(b.reshape(n, T), dtype=np.float64)
-        e3 = np.ascontiguousarray(e.reshape(n, A, T), dtype=np.float64)
         start = np.empty((n, A, T - 1))
         adj = np.empty((n, A, T - 1))
-        _k.cohort_balance(p3, b2, e3, start, adj)
+        _k.cohort_balance(flat[0], b2, *flat[1:], has_mig, start, adj)
         return start.reshape(shp[:-1] + (T - 1,)), adj.reshape(shp[:-1] + (T - 1,))
 
     years = pop["year"].values[1:]
+    core = ["age", "_y"]
     start, adj = apply_kernel(
-        run, pop.rename(year="_y"), b0.rename(year="_y"), net.rename(year="_y"),
-        core_dims=[["age", "_y"], ["_y"], ["age", "_y"]],
+        run, pop.rename(year="_y"), b0.rename(year="_y"), *[events[k].rename(year="_y") for k in ev_names],
+        core_dims=[core, ["_y"]] + [core] * 5,
         output_core_dims=[["age", "year"], ["age", "year"]], output_sizes={"year": years.size})
     start = start.assign_coords(year=years).transpose(*pop.dims)
     adj = adj.assign_coords(year=years).transpose(*pop.dims)
-    later = {"year": years}
-    zero_age = xr.zeros_like(pop.sel(year=years))
+    later = {"year": slice(1, None)}  # a view, not a copy
     out = xr.Dataset()
     out["population_start"] = start.assign_attrs(
         description="cohort at the start of the year: P(x-1,t-1); births at age 0; "
                     "open age P(w-1,t-1)+P(w,t-1)")
-    out["births"] = (zero_age + b0.sel(later).where(pop["age"] == pop["age"][0], 0.0)).transpose(
-        *pop.dims).assign_attrs(description="live births of the sex (the cohort aged 0), at age 0")
+    out["births"] = b0.isel(later)
+    out["births"].attrs = {"description": "live births of the sex: the cohort aged 0 at the end of the year"}
     for name, e in events.items():
-        out[name] = e.sel(later).assign_attrs(age_convention="year_end")
-    out["population"] = pop.sel(later)
+        out[name] = e.isel(later).assign_attrs(age_convention="year_end")
+    out["population"] = pop.isel(later)
     resid = "adjustment" if present else "net_migration_and_adjustment"
     out[resid] = adj.assign_attrs(
         description=("adjustment term (justeringspost): P(x,t) - N - I + O - IM + EM + D" if present else
@@ -259,15 +256,16 @@ def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed"
     validate(ds)
     if mean_age not in ("completed", "exact"):
         raise CubeError(f"mean_age = {mean_age!r}: expected 'completed' or 'exact'")
+    red = ["age"] + ([] if by_sex or "sex" not in ds["population"].dims else ["sex"])
     pop = ds["population"]
     if not by_sex and "sex" in pop.dims:
-        pop = pop.sum("sex")
+        pop = pop.sum("sex", skipna=False)
     ages = pop["age"]
-    total = pop.sum("age")
+    total = pop.sum("age", skipna=False)
     offset = 0.5 if mean_age == "exact" else 0.0
     out = xr.Dataset()
     out["population"] = total
-    out["mean_age"] = ((pop * (ages + offset)).sum("age") / total).assign_attrs(
+    out["mean_age"] = (xr.dot(pop, ages.astype(np.float64) + offset, dim="age") / total).assign_attrs(
         units="years", definition=("sum of completed ages / population (SCB)" if offset == 0 else
                                    "sum of (completed age + 0.5) / population"))
     probs = np.array([0.25, 0.5, 0.75])
@@ -285,36 +283,42 @@ def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed"
         out[name] = qa.isel(quantile=k, drop=True).assign_attrs(
             units="years", definition=f"age below which {probs[k]:.0%} of the population is, "
                                       "interpolated within the single year of age")
-    young = pop.where(ages <= 19).sum("age")
-    work = pop.where((ages >= 20) & (ages <= 64)).sum("age")
-    old = pop.where(ages >= 65).sum("age")
+    young = pop.sel(age=slice(None, 19)).sum("age", skipna=False)
+    work = pop.sel(age=slice(20, 64)).sum("age", skipna=False)
+    old = pop.sel(age=slice(65, None)).sum("age", skipna=False)
     out["young_dependency_ratio"] = (100 * young / work).assign_attrs(definition="aged 0-19 per 100 aged 20-64")
     out["old_dependency_ratio"] = (100 * old / work).assign_attrs(definition="aged 65+ per 100 aged 20-64")
     out["dependency_ratio"] = (100 * (young + old) / work).assign_attrs(
         definition="aged 0-19 and 65+ per 100 aged 20-64")
     if "births" in ds and "deaths" in ds and ds.sizes.get("year", 0) >= 2:
-        bal = balance(ds, lower_share=lower_share, infant_lower_share=infant_lower_share)
-        red = ["age"] + ([] if by_sex else ["sex"])
-        red = [d for d in red if d in bal.dims]
-        tot = bal.sum(red)
-        yrs = {"year": tot["year"]}
-        out["population_change"] = (total.sel(yrs) - total.shift(year=1).sel(yrs)).assign_attrs(
+        # totals over age need no Lexis conversion (it preserves totals) and no cohort balance:
+        # summed over ages, the cohort starts add up to births + P(t-1)
+        later = {"year": slice(1, None)}
+        tot = {v: ds[v].sum(red, skipna=False).isel(later) for v in
+               ("births", "deaths") + _MIGRATION if v in ds}
+        present = [v for v in _MIGRATION if v in tot]
+        if present and len(present) != len(_MIGRATION):
+            raise CubeError(f"summary: the cube has {present} but not all of {list(_MIGRATION)}")
+        change = (total.isel(later) - total.shift(year=1).isel(later)).assign_attrs(
             definition="P(t) - P(t-1) (folkökning)")
+        out["population_change"] = change
         out["births"] = tot["births"]
         out["deaths"] = tot["deaths"]
         out["natural_increase"] = (tot["births"] - tot["deaths"]).assign_attrs(
             definition="births - deaths (födelseöverskott)")
-        resid = bal.attrs["residual"]
-        if resid == "adjustment":
-            out["net_migration"] = (tot["in_migration"] - tot["out_migration"] + tot["immigration"]
-                                    - tot["emigration"]).assign_attrs(
-                definition="I - O + IM - EM (flyttningsnetto)")
-            meanp = (total.sel(yrs) + total.shift(year=1).sel(yrs)) / 2
+        if present:
+            net = tot["in_migration"] - tot["out_migration"] + tot["immigration"] - tot["emigration"]
+            out["net_migration"] = net.assign_attrs(definition="I - O + IM - EM (flyttningsnetto)")
+            meanp = (total.isel(later) + total.shift(year=1).isel(later)) / 2
             out["mobility_rate"] = (1000 * (tot["in_migration"] + tot["immigration"] + tot["out_migration"]
                                             + tot["emigration"]) / meanp).assign_attrs(
                 units="per 1,000 mean population",
                 definition="(in-movers + immigrants + out-movers + emigrants) / mean population (rörlighetstal)")
-        out[resid] = tot[resid]
+            out["adjustment"] = (change - out["natural_increase"] - net).assign_attrs(
+                definition="population change - natural increase - net migration (justeringspost)")
+        else:
+            out["net_migration_and_adjustment"] = (change - out["natural_increase"]).assign_attrs(
+                definition="population change - natural increase (the cube has no migration variables)")
     return out
 
 

@@ -68,12 +68,6 @@ def format_cell(name: str, da: xr.DataArray, index: tuple[int, ...], value=None)
     return f"{name}[{', '.join(parts)}] = {v!r}"
 
 
-def _first_bad(mask: np.ndarray) -> tuple[int, ...] | None:
-    if not mask.any():
-        return None
-    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
-
-
 def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: bool = False,
                  allow_nan: bool = False) -> None:
     """Raise :class:`CubeError` at the first NaN / infinite / negative cell of ``da``.
@@ -89,18 +83,30 @@ def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: b
     values = np.asarray(da.values)
     if values.dtype.kind not in "biuf":
         raise CubeError(f"{name}: expected numbers, got dtype {values.dtype}")
-    if values.dtype.kind == "f":
-        bad = ~np.isfinite(values)
-        if allow_nan:
-            bad &= ~np.isnan(values)
-        idx = _first_bad(bad)
-        if idx is not None:
-            raise CubeError(f"{format_cell(name, da, idx)}: counts must be finite numbers")
-    if not allow_negative:
-        with np.errstate(invalid="ignore"):
-            idx = _first_bad(values < 0)
-        if idx is not None:
-            raise CubeError(f"{format_cell(name, da, idx)}: counts must be >= 0")
+    if values.dtype.kind in "iu":
+        if allow_negative or values.dtype.kind == "u":
+            return
+        values = values.astype(np.float64)
+    if values.size == 0:
+        return
+    # fast path: SIMD min/max reductions (NaN propagates through both)
+    lo, hi = values.min(), values.max()
+    if (allow_negative or lo >= 0) and np.isfinite(lo) and np.isfinite(hi):
+        return
+    if allow_nan and not np.isfinite(lo) and not np.isinf(lo) and not np.isinf(np.nanmax(values)) and (
+            allow_negative or not np.nanmin(values) < 0):
+        return
+    from ._kernels.checks import first_invalid
+
+    flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
+    j = int(first_invalid(flat, bool(allow_negative), bool(allow_nan)))
+    if j < 0:
+        return
+    idx = tuple(int(i) for i in np.unravel_index(j, values.shape))
+    v = values[idx]
+    if np.isfinite(v):
+        raise CubeError(f"{format_cell(name, da, idx)}: counts must be >= 0")
+    raise CubeError(f"{format_cell(name, da, idx)}: counts must be finite numbers")
 
 
 def open_age(obj) -> int:

@@ -14,36 +14,42 @@ from ._jit import jit
 
 
 @jit(parallel=True)
-def cohort_balance(pop, births0, net_events, start, adjustment):
+def cohort_balance(pop, births0, deaths, inm, outm, imm, emi, has_migration, start, adjustment):
     """Fill the cohort start population and the adjustment term.
 
-    Parameters (all float64, C-contiguous)
+    Parameters (all float64)
     ----------
     pop : (n, A, T)
         Population at the end of each year ``P(x, t)``.
     births0 : (n, T)
         Births of the cell's sex in each year (the cohort aged 0 at year end).
-    net_events : (n, A, T)
-        Events by age at the end of the year, signed: ``I − O + IM − EM − D``.
+    deaths, inm, outm, imm, emi : (n, A, T)
+        Events by age at the end of the year: deaths, in-movers, out-movers,
+        immigrants, emigrants.  The four migration arrays are read only when
+        ``has_migration`` is true.
     start : (n, A, T - 1), output
         ``N(x, t) = P(x−1, t−1)``; ``N(0, t) = B(t)``; the open age gathers
         ``P(ω−1, t−1) + P(ω, t−1)``.
     adjustment : (n, A, T - 1), output
-        ``A(x, t) = P(x, t) − N(x, t) − net_events(x, t)``, the residual that
-        closes the balance exactly.
+        ``A(x, t) = P(x, t) − N(x, t) + D − I + O − IM + EM``, the residual that
+        closes the balance exactly (without migration: net migration plus
+        adjustment ``P − N + D``).
     """
     n, A, T = pop.shape
     for i in numba.prange(n):
-        for t in range(1, T):
-            s = births0[i, t]
-            start[i, 0, t - 1] = s
-            adjustment[i, 0, t - 1] = pop[i, 0, t] - s - net_events[i, 0, t]
-            for x in range(1, A):
-                s = pop[i, x - 1, t - 1]
-                if x == A - 1:
-                    s += pop[i, x, t - 1]
+        for x in range(A):  # year innermost: the contiguous axis
+            for t in range(1, T):
+                if x == 0:
+                    s = births0[i, t]
+                elif x == A - 1:
+                    s = pop[i, x - 1, t - 1] + pop[i, x, t - 1]
+                else:
+                    s = pop[i, x - 1, t - 1]
                 start[i, x, t - 1] = s
-                adjustment[i, x, t - 1] = pop[i, x, t] - s - net_events[i, x, t]
+                r = pop[i, x, t] - s + deaths[i, x, t]
+                if has_migration:
+                    r = r - inm[i, x, t] + outm[i, x, t] - imm[i, x, t] + emi[i, x, t]
+                adjustment[i, x, t - 1] = r
 
 
 @jit(parallel=True)
@@ -55,17 +61,17 @@ def mean_population(pop, by_cohort, out):
     """
     n, A, T = pop.shape
     for i in numba.prange(n):
-        for t in range(1, T):
-            if by_cohort:
-                out[i, 0, t - 1] = 0.5 * pop[i, 0, t]
-                for x in range(1, A):
+        for x in range(A):  # year innermost: the contiguous axis
+            for t in range(1, T):
+                if not by_cohort:
+                    s = pop[i, x, t - 1] + pop[i, x, t]
+                elif x == 0:
+                    s = pop[i, 0, t]
+                elif x == A - 1:
+                    s = pop[i, x - 1, t - 1] + pop[i, x, t] + pop[i, x, t - 1]
+                else:
                     s = pop[i, x - 1, t - 1] + pop[i, x, t]
-                    if x == A - 1:
-                        s += pop[i, x, t - 1]
-                    out[i, x, t - 1] = 0.5 * s
-            else:
-                for x in range(A):
-                    out[i, x, t - 1] = 0.5 * (pop[i, x, t - 1] + pop[i, x, t])
+                out[i, x, t - 1] = 0.5 * s
 
 
 @jit(parallel=True)
