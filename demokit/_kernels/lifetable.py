@@ -33,7 +33,9 @@ def life_table_rows(mx, ax, n, radix, from_q, qx_in, qx, ax_out, lx, dx, Lx, Tx,
     Notes
     -----
     Closed ages: ``q = n m / (1 + (n − a) m)`` (capped at 1), ``d = l q``,
-    ``l' = l − d``, ``L = n l' + a d``.  Open age: ``q = 1``, ``d = l``,
+    ``l' = l (1 − q)``, ``L = n l' + a d``.  Each row is done in four short
+    passes over its ages (independent ones vectorise; only the ``l`` and ``T``
+    recurrences are serial) while the row stays in L1 cache.  Open age: ``q = 1``, ``d = l``,
     ``L = l / m``, ``a = 1 / m``.  ``T`` is the reversed cumulative sum of
     ``L`` and ``e = T / l``; where ``l = 0`` (every earlier person dead),
     ``e = a``.
@@ -41,46 +43,50 @@ def life_table_rows(mx, ax, n, radix, from_q, qx_in, qx, ax_out, lx, dx, Lx, Tx,
     rows, ages = mx.shape
     last = ages - 1
     for r in prange(rows):
-        l = radix
-        for j in range(ages):
-            m = mx[r, j]
-            lx[r, j] = l
-            if j < last:
+        # pass 1 (independent across ages, vectorisable): q (or m from q) and a
+        if from_q:
+            for j in range(last):
                 nj = n[j]
                 a = ax[r, j]
-                if from_q:
-                    q = qx_in[r, j]
-                    den = nj - (nj - a) * q
-                    m = q / den if den > 0.0 else np.inf
-                    mx[r, j] = m
-                else:
-                    q = nj * m / (1.0 + (nj - a) * m)
-                    if q > 1.0:
-                        q = 1.0
-                d = l * q
-                lnext = l - d
+                q = qx_in[r, j]
+                den = nj - (nj - a) * q
+                mx[r, j] = q / den if den > 0.0 else np.inf
                 qx[r, j] = q
                 ax_out[r, j] = a
-                dx[r, j] = d
-                Lx[r, j] = nj * lnext + a * d
-                l = lnext
-            else:
-                if from_q and not (m > 0.0) and j > 0:
-                    m = mx[r, j - 1]  # constant hazard beyond the last closed age
-                    mx[r, j] = m
-                qx[r, j] = 1.0
-                dx[r, j] = l
-                a = 1.0 / m
+            m = mx[r, last]
+            if not (m > 0.0) and last > 0:
+                mx[r, last] = mx[r, last - 1]  # constant hazard beyond the last closed age
+        else:
+            for j in range(last):
+                nj = n[j]
+                a = ax[r, j]
+                m = mx[r, j]
+                q = nj * m / (1.0 + (nj - a) * m)
+                qx[r, j] = q if q < 1.0 else 1.0
                 ax_out[r, j] = a
-                Lx[r, j] = l * a
+        qx[r, last] = 1.0
+        a_open = 1.0 / mx[r, last]
+        ax_out[r, last] = a_open
+        # pass 2 (serial): survivors
+        l = radix
+        for j in range(ages):
+            lx[r, j] = l
+            l = l * (1.0 - qx[r, j])  # not l - l q: no cancellation when q ~ 1
+        # pass 3 (vectorisable): deaths and person-years
+        for j in range(last):
+            d = lx[r, j] * qx[r, j]
+            dx[r, j] = d
+            Lx[r, j] = n[j] * lx[r, j + 1] + ax_out[r, j] * d
+        dx[r, last] = lx[r, last]
+        Lx[r, last] = lx[r, last] * a_open
+        # pass 4 (serial): T; then e (vectorisable)
         t = 0.0
         for j in range(last, -1, -1):
             t += Lx[r, j]
             Tx[r, j] = t
-            if lx[r, j] > 0.0:
-                ex[r, j] = t / lx[r, j]
-            else:
-                ex[r, j] = ax_out[r, j]
+        for j in range(ages):
+            lj = lx[r, j]
+            ex[r, j] = Tx[r, j] / lj if lj > 0.0 else ax_out[r, j]
 
 
 def life_table_nd(mx, ax, n, radix=100_000.0, qx_in=None):
