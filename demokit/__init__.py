@@ -29,3 +29,4 @@ from .migration import (emigration_risks, in_migrant_index, migrant_distribution
 from .projection import AssumptionError, Assumptions, constrain, project  # noqa: F401,E402
 from .households import household_rates, households  # noqa: F401,E402
 from .labour import labour_force  # noqa: F401,E402
+from . import scenarios  # noqa: F401,E402

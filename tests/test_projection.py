@@ -414,3 +414,90 @@ def test_constrain_hand_worked_and_errors():
         constrain(sub, to=xr.DataArray([20.0, 3.0], dims="age"))
     with pytest.raises(CubeError, match="must not have the dim 'region'"):
         constrain(sub, to=sub)
+
+
+# --------------------------------------------------------------------------- from_history
+@pytest.fixture(scope="module")
+def norrbotten():
+    return dk.datasets.load("norrbotten")
+
+
+def test_from_history_observed_values_by_hand(norrbotten):
+    ds = norrbotten
+    a = Assumptions.from_history(ds, years=range(2015, 2020), smoothing=None)
+    assert a.internal_migration == "open"
+    sel = dict(region="2580", sex="female")
+    P = ds.population.sel(**sel)
+    # out-migration risk at year-end age 25: Σ_t O(25, t) / Σ_t P(24, t−1), t = 2015..2019
+    O = ds.out_migration.sel(**sel, age=25, year=range(2015, 2020)).sum().item()
+    N = P.sel(age=24, year=range(2014, 2019)).sum().item()
+    assert a.out_migration_risks.sel(**sel, age=25).item() == pytest.approx(O / N, rel=1e-12)
+    # age 0: emigrants born in the year over the girls born
+    E0 = ds.emigration.sel(**sel, age=0, year=range(2015, 2020)).sum().item()
+    B0 = ds.births.sel(region="2580", sex="female", year=range(2015, 2020)).sum().item()
+    assert a.emigration_risks.sel(**sel, age=0).item() == pytest.approx(E0 / B0, rel=1e-12)
+    # fertility over SCB's own published mean population by cohort (medelfolkmängd)
+    B = ds.births.sel(region="2580", age=30, year=range(2015, 2020)).sum().item()
+    M = ds.mean_population.sel(**sel, age=30, year=range(2015, 2020)).sum().item()
+    assert a.fertility.sel(region="2580", age=30).item() == pytest.approx(B / M, rel=1e-9)
+    # open system: the average yearly in-movers (A2) and their age-sex profile
+    I = ds.in_migration.sel(region="2580", year=range(2015, 2020))
+    assert a.in_migration.sel(region="2580").item() == pytest.approx(I.sum().item() / 5)
+    assert a.in_migration_profile.sel(region="2580", sex="male", age=20).item() == pytest.approx(
+        I.sel(sex="male", age=20).sum().item() / I.sum().item())
+    b = ds.births.sel(year=range(2015, 2020)).sum(["region", "age", "year"])
+    assert a.boys_share.item() == pytest.approx((b.sel(sex="male") / b.sum()).item())
+
+
+def test_from_history_smoothed_paths_and_scenarios(norrbotten):
+    ds = norrbotten
+    a = Assumptions.from_history(ds, years=range(2015, 2020))      # relational smoothing
+    raw = Assumptions.from_history(ds, years=range(2015, 2020), smoothing=None)
+    for k in ("death_risks", "out_migration_risks", "emigration_risks"):
+        assert float(a[k].max()) <= 1 and float(a[k].min()) >= 0
+    # the smoothed fertility keeps each region's level (Poisson ML: fitted births = observed births)
+    np.testing.assert_allclose(a.attrs["tfr"].values, raw.attrs["tfr"].values, rtol=0.05)
+    # a TFR path: one factor for all regions, so the pooled TFR of the unsmoothed rates reaches it
+    from demokit.scenarios import path
+    p = path({2020: 1.6, 2030: 1.9}, years=range(2020, 2045))
+    assert p.sel(year=2025).item() == pytest.approx(1.75) and p.sel(year=2040).item() == pytest.approx(1.9)
+    at = Assumptions.from_history(ds, years=range(2015, 2020), smoothing=None, tfr=p)
+    ratio = at.fertility / raw.fertility
+    np.testing.assert_allclose(ratio.where(raw.fertility > 0).max(["region", "age"]).values,
+                               (p / raw.attrs["tfr_observed"]).values)
+    assert at.fertility.dims == ("year", "region", "age") or set(at.fertility.dims) == {"year", "region", "age"}
+    # a life-expectancy target: the pooled life table of the scaled table risks reaches it
+    from demokit.lifetable import life_table
+    from demokit.mortality import death_risks
+    from demokit.scenarios import _e0_scaling
+    tot = ds.sum("region", keep_attrs=True)
+    for v in ds.data_vars:
+        tot[v].attrs = ds[v].attrs
+    qt = death_risks(tot, years=range(2015, 2020), kind="table")
+    target = xr.DataArray([86.0, 83.0], dims="sex", coords={"sex": SEX})
+    k = _e0_scaling(qt, target)
+    e0 = life_table(qx=(qt * k).clip(0, 1)).ex.sel(age=0)
+    np.testing.assert_allclose(e0.values, target.values, atol=1e-6)
+    assert (k < 1).all()
+    # scenarios become a dim; the projection runs per scenario
+    sc = Assumptions.from_history(ds, years=range(2015, 2020), scenarios={
+        "low": dict(tfr=1.5, in_migration_scale=0.9), "main": {},
+        "high": dict(tfr=2.0, in_migration_scale=1.1, life_expectancy={"female": 86.0, "male": 83.0})})
+    assert list(sc.fertility.scenario.values) == ["low", "main", "high"]
+    assert "scenario" not in sc.out_migration_risks.dims
+    np.testing.assert_allclose(sc.in_migration.sel(scenario="high") / sc.in_migration.sel(scenario="main"), 1.1)
+    r = project(ds.population.sel(year=2019), sc, years=range(2020, 2025))
+    tot = r.population.sum(["region", "sex", "age"]).sel(year=2024)
+    assert float(tot.sel(scenario="low")) < float(tot.sel(scenario="main")) < float(tot.sel(scenario="high"))
+    main = project(ds.population.sel(year=2019), a, years=range(2020, 2025))
+    xr.testing.assert_allclose(r.population.sel(scenario="main", drop=True), main.population, rtol=1e-12)
+
+
+def test_from_history_errors(norrbotten):
+    with pytest.raises(AssumptionError, match="unknown option 'tfrr'"):
+        Assumptions.from_history(norrbotten, years=range(2015, 2020), scenarios={"x": {"tfrr": 1.5}})
+    counties = dk.datasets.load("sweden_counties")
+    with pytest.raises(CubeError, match="needs gross migration flows"):
+        Assumptions.from_history(counties, years=range(2006, 2011), system="open")
+    with pytest.raises(CubeError, match="year=2004 is not in the data"):
+        Assumptions.from_history(norrbotten, years=range(2005, 2010))
