@@ -15,10 +15,10 @@ from ._kernels.lifetable import life_table_nd
 from .cube import CubeError, check_counts, format_cell
 
 __all__ = [
-    "life_table",
-    "kannisto",
     "a0_andreev_kingkade",
     "a0_coale_demeny",
+    "kannisto",
+    "life_table",
 ]
 
 _COLUMNS = ("mx", "qx", "ax", "lx", "dx", "Lx", "Tx", "ex")

@@ -13,11 +13,11 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import births_by_sex, mean_population
-from .cube import CubeError, age_convention, check_counts, format_cell, open_age
+from .cube import CubeError, age_convention, check_counts, format_cell
 from .lexis import to_convention
 from .standardize import indirect_index
 
-__all__ = ["death_rates", "death_risks", "death_risk_index"]
+__all__ = ["death_rates", "death_risk_index", "death_risks"]
 
 
 def _first_cell(mask: xr.DataArray):
@@ -36,7 +36,19 @@ def _single_years(ds):
         raise CubeError(f"age: single years of age are needed; age={int(age[i + 1])} follows age={int(age[i])}")
 
 
-def death_rates(ds, *, years, lower_share=0.5, infant_lower_share=0.9):
+def _collapse_open_age(da, open_age_):
+    """Sum ages >= open_age_ into the open age ``open_age_``."""
+    ages = da["age"].values
+    if open_age_ not in ages:
+        raise CubeError(f"open_age={open_age_!r} is not one of the ages {int(ages[0])}..{int(ages[-1])}")
+    head = da.sel(age=ages[ages < open_age_])
+    tail = da.sel(age=ages[ages >= open_age_]).sum("age").expand_dims(age=[open_age_])
+    out = xr.concat([head, tail], dim="age").transpose(*da.dims)
+    out.attrs = dict(da.attrs)
+    return out
+
+
+def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share=0.9):
     """Return central death rates m(x) by completed age, pooled over ``years``.
 
     Parameters
@@ -46,6 +58,11 @@ def death_rates(ds, *, years, lower_share=0.5, infant_lower_share=0.9):
         period) and ``deaths``.
     years : int or sequence of int
         The period (consecutive years), e.g. ``range(2011, 2016)``.
+    open_age : int, optional
+        Pool deaths and exposure at this age and above into one open age
+        (e.g. 90 or 95 for a municipality, where a few old persons die at ages
+        with no mean population after the Lexis conversion).  Default: the
+        cube's open age.
     lower_share, infant_lower_share : float
         Lexis split used only when deaths are by age at the end of the year
         (they are converted to completed age first, METHODS §1).
@@ -87,12 +104,16 @@ def death_rates(ds, *, years, lower_share=0.5, infant_lower_share=0.9):
     D = deaths.sum("year")
     E = exposure.sum("year")
     D, E = xr.align(D, E, join="exact")
+    if open_age is not None:
+        D, E = _collapse_open_age(D, int(open_age)), _collapse_open_age(E, int(open_age))
+    yrs = [int(y) for y in sub.year.values[1:]]
     if not is_dask(D) and not is_dask(E):
         bad = (E <= 0) & (D > 0)
         if bool(bad.any()):
             idx = _first_cell(bad)
-            raise CubeError(f"{format_cell('deaths', D, idx)} summed over years {list(sub.year.values[1:])} "
-                            "with zero mean population: deaths without population at risk")
+            raise CubeError(f"{format_cell('deaths', D, idx)} summed over years {yrs[0]}-{yrs[-1]} "
+                            "with zero mean population: deaths without population at risk (small area? "
+                            "pool the oldest ages with open_age=, e.g. open_age=95)")
         n_zero = int(((E <= 0) & (D <= 0)).sum())
     else:
         n_zero = "not counted (dask)"
@@ -100,7 +121,6 @@ def death_rates(ds, *, years, lower_share=0.5, infant_lower_share=0.9):
         m = xr.where(E > 0, D / E.where(E > 0), 0.0)
     m = m.transpose(*[d for d in ds["deaths"].dims if d != "year"])
     m.name = "mx"
-    yrs = [int(y) for y in sub.year.values[1:]]
     m.attrs = {
         "units": "deaths per person-year",
         "long_name": "central death rate m(x) by completed age",
@@ -108,7 +128,7 @@ def death_rates(ds, *, years, lower_share=0.5, infant_lower_share=0.9):
         "method": f"sum deaths / sum mean population by age (P(x,t-1)+P(x,t))/2; {note}",
         "zero_exposure_cells": n_zero,
         "zero_exposure_rule": "m = 0 where mean population and deaths are both 0",
-        "open_age": open_age(ds),
+        "open_age": int(m["age"].values[-1]),
     }
     return m
 

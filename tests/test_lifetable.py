@@ -81,7 +81,7 @@ def test_kernel_matches_numpy_reference(m, a):
     lt = life_table(mx, a0=ax.isel(age=0), ax=0.5)
     a_ref = np.broadcast_to(np.r_[0.0, np.full(11, 0.5)], m.shape).copy()
     a_ref[..., 0] = a[..., 0]
-    q, lx, d, L, T, e = numpy_life_table(m, a_ref, n)
+    q, lx, _d, L, _T, e = numpy_life_table(m, a_ref, n)
     np.testing.assert_allclose(lt.qx.values, q, rtol=1e-10)
     np.testing.assert_allclose(lt.lx.values, lx, rtol=1e-10)
     np.testing.assert_allclose(lt.Lx.values, L, rtol=1e-10)
@@ -217,7 +217,7 @@ def test_hmd_e0_matches_published(hmd):
             direct += 1
         else:
             mx = cell.mx.copy()
-            mx.loc[dict(age=0)] = r.m0
+            mx.loc[{"age": 0}] = r.m0
             e0_pub_m0 = float(life_table(mx, sex=r.sex).ex.sel(age=0))
             assert abs(e0_pub_m0 - r.e0) <= 0.02, (r.year, r.sex, e0_pub_m0, r.e0)
     assert direct >= 8

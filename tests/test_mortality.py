@@ -120,21 +120,21 @@ def test_table_risks_with_lower_triangle_deaths():
 
 def test_deaths_above_population_at_risk():
     ds = toy_cube()
-    ds["deaths"].loc[dict(region="b", age=1, year=2001)] = 50.0
+    ds["deaths"].loc[{"region": "b", "age": 1, "year": 2001}] = 50.0
     with pytest.raises(dk.CubeError, match=r"deaths\[region='b', sex='female', age=1\] = 50.0.*population at risk 10"):
         death_risks(ds, years=2001)
 
 
 def test_nan_deaths_named():
     ds = toy_cube()
-    ds["deaths"].loc[dict(region="a", age=2, year=2001)] = np.nan
+    ds["deaths"].loc[{"region": "a", "age": 2, "year": 2001}] = np.nan
     with pytest.raises(dk.CubeError, match=r"deaths\[region='a', sex='female', age=2, year=2001\] = nan"):
         death_risks(ds, years=2001)
 
 
 def test_negative_population_named():
     ds = toy_cube("at_event")
-    ds["population"].loc[dict(region="b", age=0, year=2000)] = -3
+    ds["population"].loc[{"region": "b", "age": 0, "year": 2000}] = -3
     with pytest.raises(dk.CubeError, match=r"population\[region='b', sex='female', age=0, year=2000\] = -3"):
         death_rates(ds, years=2001)
 
@@ -146,8 +146,8 @@ def test_missing_year_before_period():
 
 def test_zero_exposure_rates_are_zero_and_counted():
     ds = toy_cube("at_event")
-    ds["population"].loc[dict(region="b", age=2)] = 0.0
-    ds["deaths"].loc[dict(region="b", age=2)] = 0.0
+    ds["population"].loc[{"region": "b", "age": 2}] = 0.0
+    ds["deaths"].loc[{"region": "b", "age": 2}] = 0.0
     m = death_rates(ds, years=2001)
     assert float(m.sel(region="b", sex="female", age=2)) == 0.0
     assert m.attrs["zero_exposure_cells"] == 1
@@ -158,7 +158,7 @@ def test_zero_exposure_rates_are_zero_and_counted():
 
 def test_deaths_with_zero_exposure_named():
     ds = toy_cube("at_event")
-    ds["population"].loc[dict(region="b", age=1)] = 0.0
+    ds["population"].loc[{"region": "b", "age": 1}] = 0.0
     with pytest.raises(dk.CubeError, match=r"deaths\[region='b', sex='female', age=1\].*zero mean population"):
         death_rates(ds, years=2001)
 
@@ -236,3 +236,16 @@ def test_dask_interval_risks(sweden, use_dask):
         q = death_risks(sub.chunk({"region": 7}), years=range(2013, 2016))
         assert dk._apply.is_dask(q)
         xr.testing.assert_allclose(q.compute(), ref)
+
+
+def test_small_area_open_age_pooling():
+    """Norrbotten municipalities (deaths by year-end age): a death at an age nobody had on 31 Dec."""
+    ds = dk.datasets.load("norrbotten")
+    with pytest.raises(dk.CubeError, match=r"deaths\[region='2514', sex='male', age=98\].*open_age="):
+        death_rates(ds, years=range(2015, 2020))
+    m = death_rates(ds, years=range(2015, 2020), open_age=95)
+    assert int(m.age[-1]) == 95 and m.attrs["open_age"] == 95
+    lt = life_table(m, a0="andreev_kingkade")
+    assert not lt.ex.isnull().any()
+    e0 = lt.ex.sel(age=0)
+    assert 75 < float(e0.min()) and float(e0.max()) < 90

@@ -11,7 +11,7 @@ from numba import prange
 
 from ._jit import jit
 
-__all__ = ["life_table_rows", "life_table_nd"]
+__all__ = ["life_table_nd", "life_table_rows"]
 
 
 @jit(parallel=True)
@@ -62,7 +62,7 @@ def life_table_rows(mx, ax, n, radix, from_q, qx_in, qx, ax_out, lx, dx, Lx, Tx,
                 a = ax[r, j]
                 m = mx[r, j]
                 q = nj * m / (1.0 + (nj - a) * m)
-                qx[r, j] = q if q < 1.0 else 1.0
+                qx[r, j] = min(1.0, q)
                 ax_out[r, j] = a
         qx[r, last] = 1.0
         a_open = 1.0 / mx[r, last]
