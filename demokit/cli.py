@@ -3,65 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 from . import __version__
+from ._output import to_csv as _to_csv, to_netcdf as _to_netcdf
+from ._progress import Progress
 from .cube import DemokitError
-
-
-class Progress:
-    """A small progress bar on stderr (only drawn when stderr is a terminal or DEMOKIT_PROGRESS=1)."""
-
-    def __init__(self, total: int, label: str = "demokit", stream=None):
-        self.total = max(int(total), 1)
-        self.done = 0
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.t0 = time.perf_counter()
-        self.enabled = self.stream.isatty() or os.environ.get("DEMOKIT_PROGRESS") == "1"
-
-    def step(self, what: str) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        width = 24
-        filled = int(width * self.done / self.total)
-        bar = "#" * filled + "-" * (width - filled)
-        elapsed = time.perf_counter() - self.t0
-        self.stream.write(f"\r{self.label} [{bar}] {self.done}/{self.total} {what:<28.28} {elapsed:6.1f}s")
-        if self.done >= self.total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-def _to_netcdf(ds: xr.Dataset, path: Path) -> None:
-    """Write a Dataset as NetCDF (format 3, with scipy)."""
-    ds = ds.copy()
-    for k in list(ds.coords):
-        if ds[k].dtype == object:
-            ds[k] = ds[k].astype(str)
-    for v in ds.variables.values():
-        v.attrs = {k: (val if isinstance(val, (str, int, float, np.number)) else str(val))
-                   for k, val in v.attrs.items()}
-    ds.attrs = {k: (val if isinstance(val, (str, int, float, np.number)) else str(val))
-                for k, val in ds.attrs.items()}
-    # scipy's NetCDF3 writer is always there (scipy is a core dependency); NetCDF3 has no int64
-    for k in list(ds.variables):
-        if ds[k].dtype == np.int64:
-            ds[k] = ds[k].astype(np.int32)
-    ds.to_netcdf(path, engine="scipy")
-
-
-def _to_csv(ds: xr.Dataset, path: Path) -> None:
-    """Write a Dataset as a tidy CSV: one row per cell, one column per variable."""
-    df = ds.to_dataframe().reset_index()
-    df.to_csv(path, index=False, float_format="%.10g")
 
 
 def _read_cube(files: list[str]) -> xr.Dataset:
@@ -170,11 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_forecast(sub) -> None:
-    """Register ``demokit forecast`` if the projection layer is available."""
-    try:
-        from . import forecast_job
-    except ImportError:
-        return
+    """Register ``demokit forecast`` (the main job)."""
+    from . import forecast_job
+
     forecast_job.add_parser(sub)
 
 

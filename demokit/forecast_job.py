@@ -1,0 +1,297 @@
+"""The main job: ``demokit forecast`` — config → statistical basis → projection → files + HTML report.
+
+``demokit forecast --demo --out DIR`` runs a 25-year municipal forecast
+(2020–2044) for the five embedded Norrbotten municipalities from their
+2015–2019 statistics as an open system, with three scenarios.
+``demokit forecast CONFIG.toml`` does the same for a user's own SCB files.
+
+Config (TOML; paths relative to the config file)::
+
+    title = "Norrbotten municipalities"
+    [data]
+    files = ["population.csv", "births.csv", "deaths.csv", "migration.csv"]  # SCB PX-Web CSVs
+    # dataset = "norrbotten"          # or an embedded data set instead of files
+    regions = ["2580", "2581"]        # optional: keep these regions
+    [forecast]
+    statistics_years = [2015, 2019]   # first and last year of the statistical period
+    base_year = 2019                  # population on 31 Dec of this year is the start
+    last_year = 2044
+    smoothing = "relational"          # or "none"
+    system = "open"                   # "open", "closed" or "net"
+    [scenarios.main]
+    [scenarios.low]
+    fertility_scale = 0.9             # keys: tfr, life_expectancy, in_migration, immigration,
+    in_migration_scale = 0.9          # fertility_scale, mortality_scale, in_migration_scale,
+    immigration_scale = 0.8           # immigration_scale
+    [labour]
+    ages = [16, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75]   # lower bounds of age groups
+    female = [0.35, 0.65, 0.78, 0.83, 0.86, 0.87, 0.87, 0.86, 0.83, 0.70, 0.18, 0.05, 0.0]
+    male   = [0.35, 0.68, 0.82, 0.87, 0.89, 0.89, 0.88, 0.86, 0.82, 0.70, 0.22, 0.08, 0.0]
+    retirement_shift = 0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ._output import to_csv, to_netcdf
+from ._progress import Progress
+from .cube import DemokitError
+
+__all__ = ["ConfigError", "DEMO_CONFIG", "load_config", "run", "add_parser"]
+
+
+class ConfigError(DemokitError, ValueError):
+    """A forecast configuration is incomplete or inconsistent."""
+
+
+#: The demo: five Norrbotten municipalities, statistics 2015–2019, forecast 2020–2044.
+#: Labour: ILLUSTRATIVE employment rates (round numbers of the order of Swedish
+#: register-based employment rates around 2019) — replace them with RAMS/BAS
+#: förvärvsintensitet for your own municipality.
+DEMO_CONFIG = {
+    "title": "Norrbotten municipalities: forecast 2020–2044 (demo)",
+    "data": {"dataset": "norrbotten"},
+    "forecast": {"statistics_years": [2015, 2019], "base_year": 2019, "last_year": 2044,
+                 "smoothing": "relational", "system": "open"},
+    "scenarios": {
+        "low": {"fertility_scale": 0.9, "in_migration_scale": 0.9, "immigration_scale": 0.8},
+        "main": {},
+        "high": {"fertility_scale": 1.1, "in_migration_scale": 1.1, "immigration_scale": 1.2},
+    },
+    "labour": {
+        "ages": [16, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75],
+        "female": [0.35, 0.65, 0.78, 0.83, 0.86, 0.87, 0.87, 0.86, 0.83, 0.70, 0.18, 0.05, 0.0],
+        "male": [0.35, 0.68, 0.82, 0.87, 0.89, 0.89, 0.88, 0.86, 0.82, 0.70, 0.22, 0.08, 0.0],
+        "retirement_shift": 0,
+        "note": "illustrative employment rates, not SCB figures; replace with RAMS/BAS förvärvsintensitet",
+    },
+}
+
+_SECTIONS = {"title", "data", "forecast", "scenarios", "labour"}
+_FORECAST_KEYS = {"statistics_years", "base_year", "last_year", "smoothing", "system"}
+
+
+def load_config(path) -> dict:
+    """Return a checked forecast config read from a TOML file (paths made absolute)."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            cfg = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    data = cfg.get("data", {})
+    if "files" in data:
+        if not isinstance(data["files"], list) or not data["files"]:
+            raise ConfigError(f"{path}: [data] files must be a non-empty list of paths")
+        data["files"] = [str((path.parent / f).resolve()) for f in data["files"]]
+    return check_config(cfg, source=str(path))
+
+
+def check_config(cfg: dict, *, source: str = "config") -> dict:
+    """Return ``cfg`` after checking its sections and keys (one-line errors)."""
+    unknown = set(cfg) - _SECTIONS
+    if unknown:
+        raise ConfigError(f"{source}: unknown section or key {sorted(unknown)[0]!r}; expected {sorted(_SECTIONS)}")
+    data = cfg.get("data")
+    if not data or not ("files" in data or "dataset" in data):
+        raise ConfigError(f"{source}: [data] needs 'files' (SCB PX-Web CSVs) or 'dataset'")
+    fc = cfg.get("forecast")
+    if not fc:
+        raise ConfigError(f"{source}: missing the [forecast] section")
+    bad = set(fc) - _FORECAST_KEYS
+    if bad:
+        raise ConfigError(f"{source}: [forecast] unknown key {sorted(bad)[0]!r}; expected {sorted(_FORECAST_KEYS)}")
+    for k in ("statistics_years", "base_year", "last_year"):
+        if k not in fc:
+            raise ConfigError(f"{source}: [forecast] needs {k!r}")
+    sy = fc["statistics_years"]
+    if not (isinstance(sy, list) and len(sy) == 2 and all(isinstance(v, int) for v in sy) and sy[0] <= sy[1]):
+        raise ConfigError(f"{source}: [forecast] statistics_years must be [first, last], got {sy!r}")
+    if not isinstance(fc["base_year"], int) or not isinstance(fc["last_year"], int) \
+            or fc["last_year"] <= fc["base_year"]:
+        raise ConfigError(f"{source}: [forecast] last_year ({fc['last_year']!r}) must be an integer after "
+                          f"base_year ({fc['base_year']!r})")
+    sc = cfg.get("scenarios") or {"main": {}}
+    if not isinstance(sc, dict):
+        raise ConfigError(f"{source}: [scenarios] must be tables like [scenarios.main]")
+    cfg["scenarios"] = sc
+    lab = cfg.get("labour")
+    if lab:
+        ages = lab.get("ages")
+        for s in ("female", "male"):
+            r = lab.get(s)
+            if not isinstance(ages, list) or not isinstance(r, list) or len(r) != len(ages):
+                raise ConfigError(f"{source}: [labour] needs 'ages' and '{s}' lists of the same length")
+            if any((not isinstance(v, (int, float))) or v < 0 or v > 1 for v in r):
+                raise ConfigError(f"{source}: [labour] {s} rates must lie in [0, 1]")
+    return cfg
+
+
+def _read_data(cfg) -> xr.Dataset:
+    from . import datasets, io
+
+    data = cfg["data"]
+    if "dataset" in data:
+        ds = datasets.load(data["dataset"])
+    else:
+        files = data["files"]
+        for f in files:
+            if not Path(f).exists():
+                raise ConfigError(f"[data] files: {f}: no such file")
+        ds = io.read_pxweb(*files, regions=data.get("regions"))
+    if data.get("regions") and "dataset" in data:
+        ds = ds.sel(region=[str(r) for r in data["regions"]])
+    return ds
+
+
+def employment_rates(lab: dict, ages) -> xr.DataArray:
+    """Return single-year employment rates (dims sex, age) from age-group rates in the config."""
+    lower = np.asarray(lab["ages"], dtype=int)
+    ages = np.asarray(ages)
+    idx = np.searchsorted(lower, ages, side="right") - 1
+    out = []
+    for s in ("female", "male"):
+        r = np.asarray(lab[s], dtype=float)
+        out.append(np.where(idx >= 0, r[np.clip(idx, 0, None)], 0.0))
+    da = xr.DataArray(np.array(out), dims=("sex", "age"), coords={"sex": ["female", "male"], "age": ages})
+    da.attrs = {"units": "share employed", "note": lab.get("note", "employment rates from the config")}
+    return da
+
+
+def history_series(ds: xr.Dataset, years) -> xr.Dataset:
+    """Return the observed TFR and life expectancy at birth by year for the set of regions pooled."""
+    from .fertility import fertility_rates, tfr
+    from .lifetable import life_table
+    from .mortality import death_risks
+
+    pooled = ds.sum("region", keep_attrs=True)
+    for v in ds.data_vars:
+        pooled[v].attrs = ds[v].attrs
+    t, e = [], []
+    for y in years:
+        t.append(float(tfr(fertility_rates(pooled, years=[y]))))
+        q = death_risks(pooled, years=[y], kind="table")
+        e.append(life_table(qx=q)["ex"].isel(age=0, drop=True))
+    out = xr.Dataset({"tfr": ("year", t)}, coords={"year": list(years)})
+    out["e0"] = xr.concat(e, dim=xr.DataArray(list(years), dims="year", name="year"))
+    return out
+
+
+def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
+    """Run a forecast from a checked config and write its files into ``out``.
+
+    Returns a dict of the main results (``data``, ``assumptions``,
+    ``projection``, ``labour``, ``history``, ``files``).
+    """
+    from . import labour as labour_mod
+    from .projection import Assumptions, project
+
+    progress = progress or Progress(7, "forecast")
+    fc = cfg["forecast"]
+    ds = _read_data(cfg)
+    sy = list(range(fc["statistics_years"][0], fc["statistics_years"][1] + 1))
+    base_year, last_year = fc["base_year"], fc["last_year"]
+    if base_year not in ds["year"].values:
+        raise ConfigError(f"[forecast] base_year {base_year} is not in the data "
+                          f"({int(ds['year'].min())}–{int(ds['year'].max())})")
+    progress.step("read data")
+    smoothing = fc.get("smoothing", "relational")
+    a = Assumptions.from_history(ds, years=sy, smoothing=None if smoothing == "none" else smoothing,
+                                 system=fc.get("system"), scenarios=cfg["scenarios"])
+    progress.step("statistical basis")
+    years = list(range(base_year + 1, last_year + 1))
+    proj = project(ds["population"].sel(year=base_year), a, years=years)
+    if "scenario" not in proj.dims:
+        proj = proj.expand_dims(scenario=list(cfg["scenarios"])[:1])
+    proj.attrs["title"] = cfg.get("title", "demokit forecast")
+    proj.attrs["statistics_years"] = f"{sy[0]}-{sy[-1]}"
+    proj.attrs["base_year"] = base_year
+    progress.step("projection")
+    lab = None
+    if cfg.get("labour"):
+        rates = employment_rates(cfg["labour"], proj["age"].values)
+        lab = labour_mod.labour_force(proj, rates, retirement_shift=cfg["labour"].get("retirement_shift", 0))
+    hist = history_series(ds, sy)
+    progress.step("labour force, history")
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    to_netcdf(proj, out / "projection.nc")
+    files["projection.nc"] = "the projection: population and components by scenario, region, sex, age, year"
+    progress.step("NetCDF")
+    tot = proj.sum(["sex", "age"])
+    to_csv(tot, out / "totals_by_region.csv")
+    files["totals_by_region.csv"] = "population and components by scenario, region and year"
+    to_csv(proj["population"].to_dataset(), out / "population_by_age.csv")
+    files["population_by_age.csv"] = "population by scenario, region, sex, single year of age and year"
+    paths = xr.Dataset({"tfr": a.attrs["tfr"], "e0": a.attrs["life_expectancy"]})
+    to_csv(paths.broadcast_like(xr.DataArray(years, dims="year", coords={"year": years})), out / "assumptions.csv")
+    files["assumptions.csv"] = "assumed TFR and life expectancy at birth by scenario (and year)"
+    if lab is not None:
+        lab_tot = xr.Dataset({"employed": lab["employed"].sum(["sex", "age"]),
+                              "not_employed": lab["not_employed"].sum(["sex", "age"]),
+                              "economic_dependency_ratio": lab["economic_dependency_ratio"]})
+        to_csv(lab_tot, out / "labour_force.csv")
+        files["labour_force.csv"] = "employed, not employed and economic dependency ratio"
+    progress.step("CSV tables")
+    from .report import write_report
+
+    write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=hist,
+                 config=cfg, files=files)
+    files["report.html"] = "the HTML report with figures"
+    progress.step("HTML report")
+    return {"data": ds, "assumptions": a, "projection": proj, "labour": lab, "history": hist, "files": files}
+
+
+def _print_summary(res, stream=None) -> None:
+    import sys
+
+    stream = stream or sys.stdout
+    proj = res["projection"]
+    tot = proj["population"].sum(["sex", "age"])
+    first, last = int(proj["year"].values[0]), int(proj["year"].values[-1])
+    base = res["data"]["population"].sel(year=first - 1).sum(["sex", "age"])
+    names = (res["data"]["region_name"].values.tolist() if "region_name" in res["data"].coords
+             else [""] * proj.sizes["region"])
+    scen = proj["scenario"].values.tolist()
+    stream.write(f"Population on 31 Dec, base {first - 1} and {last} by scenario\n")
+    stream.write(f"{'region':<22}{first - 1:>10}" + "".join(f"{s:>10}" for s in scen) + "\n")
+    for i, r in enumerate(proj["region"].values.tolist()):
+        row = "".join(f"{float(tot.sel(scenario=s, region=r, year=last)):10,.0f}" for s in scen)
+        stream.write(f"{(str(r) + ' ' + names[i]):<22.22}{float(base.sel(region=r)):10,.0f}{row}\n")
+
+
+def cmd_forecast(args) -> int:
+    if args.demo:
+        import copy
+
+        cfg = check_config(copy.deepcopy(DEMO_CONFIG), source="demo")
+        out = Path(args.out or "forecast-demo")
+    else:
+        if not args.config:
+            raise ConfigError("give a CONFIG.toml or --demo")
+        cfg = load_config(args.config)
+        out = Path(args.out or "forecast-output")
+    res = run(cfg, out, progress=Progress(7, "forecast"))
+    _print_summary(res)
+    print(f"wrote {out}/: " + ", ".join(res["files"]))
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Add ``forecast`` to the CLI's sub-commands."""
+    f = sub.add_parser("forecast", help="municipal cohort-component forecast with scenarios and an HTML report",
+                       description="Project the population from its recent statistics (smoothed risks, "
+                                   "fertility, in-movers and immigrants) under scenarios; write NetCDF, "
+                                   "CSV tables and an HTML report.")
+    f.add_argument("config", nargs="?", metavar="CONFIG.toml", help="forecast configuration (see docs)")
+    f.add_argument("--demo", action="store_true",
+                   help="embedded Norrbotten data: statistics 2015-2019, forecast 2020-2044, 3 scenarios")
+    f.add_argument("--out", metavar="DIR", help="output folder (default forecast-demo / forecast-output)")
+    f.set_defaults(func=cmd_forecast)

@@ -1,0 +1,122 @@
+"""The main job: demokit forecast --demo and with a CONFIG.toml; one-line errors for bad configs."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from demokit import cli, forecast_job
+from demokit.datasets import path as data_path
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("forecast-demo")
+    assert cli.main(["forecast", "--demo", "--out", str(out)]) == 0
+    return out
+
+
+def test_demo_writes_files(demo):
+    for f in ("projection.nc", "totals_by_region.csv", "population_by_age.csv", "assumptions.csv",
+              "labour_force.csv", "report.html"):
+        assert (demo / f).stat().st_size > 0, f
+
+
+def test_demo_projection_content(demo):
+    proj = xr.load_dataset(demo / "projection.nc")
+    assert proj["scenario"].values.tolist() == ["low", "main", "high"]
+    assert proj["year"].values.tolist() == list(range(2020, 2045))
+    assert sorted(proj["region"].values.tolist()) == ["2514", "2560", "2580", "2581", "2582"]
+    assert (proj["population"] >= 0).all()
+    # each cohort closes: P(x, t) = start - D - O - EM + I + IM (no adjustment assumed)
+    import demokit as dk
+
+    base = dk.datasets.load("norrbotten")["population"].sel(year=2019)
+    p = proj["population"].sel(scenario="main", year=2021)
+    prev = proj["population"].sel(scenario="main", year=2020)
+    comp = proj.sel(scenario="main", year=2021)
+    start = prev.shift(age=1, fill_value=0.0)
+    start[dict(age=-1)] = prev.isel(age=-2) + prev.isel(age=-1)
+    start[dict(age=0)] = comp["births"].sum("age")
+    rhs = start - comp["deaths"] - comp["out_migration"] - comp["emigration"] + comp["in_migration"] \
+        + comp["immigration"]
+    np.testing.assert_allclose(p.values, rhs.transpose(*p.dims).values, rtol=1e-9, atol=1e-6)
+    # the scenarios are ordered: low < main < high for the whole set in 2044
+    tot = proj["population"].sel(year=2044).sum(["region", "sex", "age"])
+    assert tot.sel(scenario="low") < tot.sel(scenario="main") < tot.sel(scenario="high")
+    assert abs(float(proj["population"].sel(scenario="main", year=2020).sum()) / float(base.sum()) - 1) < 0.02
+
+
+def test_demo_report_has_figures(demo):
+    text = (demo / "report.html").read_text()
+    assert text.count("<img") >= 5 and "data:image/png;base64," in text
+    assert "Luleå" in text and "Scenarios" in text
+    assert "illustrative employment rates" in text
+
+
+def _copy_norrbotten(tmp_path):
+    names = []
+    for f in ("population_2006_2019.csv.gz", "births_2006_2019.csv.gz", "deaths_2006_2019.csv.gz",
+              "migration_2006_2019.csv.gz"):
+        src = data_path("norrbotten", f)
+        dst = tmp_path / f.replace(".gz", "")
+        with gzip.open(src, "rb") as a, open(dst, "wb") as b:
+            shutil.copyfileobj(a, b)
+        names.append(dst.name)
+    return names
+
+
+def test_forecast_from_config(tmp_path, capsys):
+    files = _copy_norrbotten(tmp_path)
+    cfg = tmp_path / "forecast.toml"
+    cfg.write_text(f"""title = "Luleå and Boden"
+[data]
+files = {files!r}
+regions = ["2580", "2582"]
+[forecast]
+statistics_years = [2013, 2017]
+base_year = 2017
+last_year = 2019
+smoothing = "none"
+""".replace("'", '"'))
+    assert cli.main(["forecast", str(cfg), "--out", str(tmp_path / "out")]) == 0
+    proj = xr.load_dataset(tmp_path / "out" / "projection.nc")
+    assert proj["region"].values.tolist() == ["2580", "2582"]
+    assert proj["year"].values.tolist() == [2018, 2019]
+    assert "Luleå and Boden" in (tmp_path / "out" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[data\n", "not valid TOML"),
+    ("[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\nlast_year=2030\n", "[data] needs"),
+    ("[data]\ndataset='norrbotten'\n", "missing the [forecast] section"),
+    ("[data]\ndataset='norrbotten'\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\nlast_year=2030\n"
+     "horizon=3\n", "unknown key 'horizon'"),
+    ("[data]\ndataset='norrbotten'\n[forecast]\nstatistics_years=[2019,2015]\nbase_year=2019\nlast_year=2030\n",
+     "statistics_years must be [first, last]"),
+    ("[data]\ndataset='norrbotten'\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2025\nlast_year=2030\n",
+     "base_year 2025 is not in the data"),
+])
+def test_bad_config_one_line_error(tmp_path, text, message):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    r = subprocess.run([sys.executable, "-m", "demokit.cli", "forecast", str(cfg), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+
+
+def test_employment_rates_from_groups():
+    rates = forecast_job.employment_rates({"ages": [16, 20, 65], "female": [0.3, 0.8, 0.1],
+                                           "male": [0.4, 0.9, 0.2]}, np.arange(0, 101))
+    assert rates.sel(sex="female", age=15).item() == 0.0
+    assert rates.sel(sex="female", age=16).item() == 0.3
+    assert rates.sel(sex="male", age=64).item() == 0.9
+    assert rates.sel(sex="male", age=100).item() == 0.2
