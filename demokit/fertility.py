@@ -10,7 +10,7 @@ from ._periods import select_years
 from .accounting import mean_population
 from .cube import CubeError, age_convention, check_counts
 
-__all__ = ["fertility_rates", "tfr", "mean_age_at_childbirth"]
+__all__ = ["fertility_rates", "tfr", "mean_age_at_childbirth", "fertility_parts"]
 
 
 def _women(pop: xr.DataArray) -> xr.DataArray:
@@ -19,6 +19,42 @@ def _women(pop: xr.DataArray) -> xr.DataArray:
             raise CubeError("population has no sex='female': fertility rates need the number of women")
         return pop.sel(sex="female", drop=True)
     return pop
+
+
+def fertility_parts(ds: xr.Dataset, *, years, exposure: str | None = None):
+    """Return ``(births, exposure, births_by_year, convention, exposure_kind, years)`` pooled over ``years``.
+
+    ``births`` = Σ_t B(x, t) summed over the child's sex; ``exposure`` =
+    Σ_t M(x, t), the women's mean population by cohort or by age (see
+    :func:`fertility_rates`).
+    """
+    for v in ("population", "births"):
+        if v not in ds:
+            raise CubeError(f"fertility_rates needs {v!r}; the cube has {sorted(ds.data_vars)}")
+    conv = age_convention(ds["births"], "births")
+    if exposure is None:
+        exposure = "cohort" if conv == "year_end" else "age"
+    if exposure not in ("cohort", "age"):
+        raise CubeError(f"exposure = {exposure!r}: expected None, 'cohort' or 'age'")
+    sub = select_years(ds[["population", "births"]], years, need_previous=True)
+    b = sub["births"].isel(year=slice(1, None))
+    if "sex" in b.dims:
+        b = b.sum("sex")
+    if not is_dask(b):
+        check_counts(b, "births")
+    w = _women(sub["population"])
+    m = mean_population(w.rename("population"), by=exposure)
+    B = b.sum("year")
+    M = m.sum("year")
+    if not is_dask(B) and not is_dask(M):
+        bad = (B > 0) & ~(M > 0)
+        if bool(bad.any()):
+            B_, M_ = xr.broadcast(B, M)
+            idx = tuple(int(i) for i in np.argwhere(bad.transpose(*B_.dims).values)[0])
+            cell = ", ".join(f"{d}={B_[d].values[i]!r}" for d, i in zip(B_.dims, idx))
+            raise CubeError(f"births[{cell}] = {float(B_.values[idx])!r} (summed over the period) but the "
+                            f"women's mean population there is 0")
+    return B, M, b, conv, exposure, [int(y) for y in sub["year"].values[1:]]
 
 
 def fertility_rates(ds: xr.Dataset, *, years, exposure: str | None = None) -> xr.DataArray:
@@ -58,36 +94,10 @@ def fertility_rates(ds: xr.Dataset, *, years, exposure: str | None = None) -> xr
     ``f(x) = Σ_t B(x, t) / Σ_t M(x, t)`` with ``M`` the women's mean
     population of the chosen kind; the TFR is ``Σ_x f(x)``.
     """
-    for v in ("population", "births"):
-        if v not in ds:
-            raise CubeError(f"fertility_rates needs {v!r}; the cube has {sorted(ds.data_vars)}")
-    conv = age_convention(ds["births"], "births")
-    if exposure is None:
-        exposure = "cohort" if conv == "year_end" else "age"
-    if exposure not in ("cohort", "age"):
-        raise CubeError(f"exposure = {exposure!r}: expected None, 'cohort' or 'age'")
-    sub = select_years(ds[["population", "births"]], years, need_previous=True)
-    b = sub["births"].isel(year=slice(1, None))
-    if "sex" in b.dims:
-        b = b.sum("sex")
-    if not is_dask(b):
-        check_counts(b, "births")
-    w = _women(sub["population"])
-    m = mean_population(w.rename("population"), by=exposure)
-    B = b.sum("year")
-    M = m.sum("year")
-    if not is_dask(B) and not is_dask(M):
-        bad = (B > 0) & ~(M > 0)
-        if bool(bad.any()):
-            B_, M_ = xr.broadcast(B, M)
-            idx = tuple(int(i) for i in np.argwhere(bad.transpose(*B_.dims).values)[0])
-            cell = ", ".join(f"{d}={B_[d].values[i]!r}" for d, i in zip(B_.dims, idx))
-            raise CubeError(f"births[{cell}] = {float(B_.values[idx])!r} (summed over the period) but the "
-                            f"women's mean population there is 0")
+    B, M, b, conv, exposure, yrs = fertility_parts(ds, years=years, exposure=exposure)
     with np.errstate(divide="ignore", invalid="ignore"):
         f = xr.where(M > 0, B / M.where(M > 0), 0.0)
     f = f.transpose(*[d for d in b.dims if d != "year"])
-    yrs = [int(y) for y in sub["year"].values[1:]]
     f.name = "fertility_rate"
     f.attrs = {
         "units": "births per woman per year",
