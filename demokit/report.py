@@ -85,10 +85,20 @@ def _components(hist_bal: xr.Dataset | None, proj: xr.Dataset, scenario) -> str:
     return _png(fig)
 
 
-def _assumption_paths(history: xr.Dataset, assumptions, years) -> str:
+def _set_tfr(assumptions, women: xr.DataArray) -> xr.DataArray:
+    """TFR of the set of regions: the regions' rates weighted by the women of each age (base year)."""
+    f = assumptions["fertility"]
+    if "region" not in f.dims:
+        return f.sum("age")
+    w = women.sel(region=f["region"]).reindex(age=f["age"].values, fill_value=0.0)
+    pooled = (f * w).sum("region") / w.sum("region").where(w.sum("region") > 0)
+    return pooled.fillna(0.0).sum("age")
+
+
+def _assumption_paths(history: xr.Dataset, assumptions, years, women: xr.DataArray) -> str:
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    tfr = assumptions.attrs["tfr"]
+    tfr = _set_tfr(assumptions, women)
     e0 = assumptions.attrs["life_expectancy"]
     yrs = xr.DataArray(list(years), dims="year", coords={"year": list(years)})
     tfr = tfr.broadcast_like(yrs) if "year" not in tfr.dims else tfr
@@ -100,7 +110,7 @@ def _assumption_paths(history: xr.Dataset, assumptions, years) -> str:
         v = tfr.sel(scenario=s) if s is not None else tfr
         v = v.mean([d for d in v.dims if d != "year"]) if v.ndim > 1 else v
         ax.plot(v["year"], v.values, color=_color(s, i), lw=2, label=str(s or "assumed"))
-    ax.set_title("Total fertility rate (children per woman)")
+    ax.set_title("Total fertility rate, all regions (children per woman)", fontsize=10)
     ax.legend(frameon=False, fontsize=8)
     ax = axes[1]
     for j, sex in enumerate(("female", "male")):
@@ -187,7 +197,8 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     figs.append(("Components of change", _components(hist_bal, proj, main)))
     if history is not None:
         figs.append(("Assumptions: fertility and mortality",
-                     _assumption_paths(history, assumptions, proj["year"].values.tolist())))
+                     _assumption_paths(history, assumptions, proj["year"].values.tolist(),
+                                       base.sel(sex="female"))))
     figs.append(("Scenarios", _scenarios(proj, labour, float(base.sum()), base_year)))
 
     tot = proj["population"].sum(["sex", "age"])
