@@ -165,3 +165,23 @@ def test_counties_schema(counties):
     assert counties["deaths"].attrs["age_convention"] == "at_event"
     assert counties["births"].attrs["age_convention"] == "year_end"
     dk.validate(counties)
+
+
+def test_wheel_ships_the_embedded_data(tmp_path):
+    """Loading must work from an installed wheel: every data file is packaged."""
+    import pathlib
+    import subprocess
+    import sys
+    import zipfile
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
+                        "-w", str(tmp_path), str(root)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {r.stderr.strip().splitlines()[-1:]}")
+    wheel = next(tmp_path.glob("demokit-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = root / "demokit" / "datasets" / "data"
+    for f in data.rglob("*"):
+        if f.is_file():
+            assert f.relative_to(root).as_posix() in names, f
