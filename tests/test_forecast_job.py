@@ -120,3 +120,21 @@ def test_employment_rates_from_groups():
     assert rates.sel(sex="female", age=16).item() == 0.3
     assert rates.sel(sex="male", age=64).item() == 0.9
     assert rates.sel(sex="male", age=100).item() == 0.2
+
+
+def test_demo_against_what_happened(demo):
+    """The demo forecast (2015-2019 statistics) against SCB's actual populations 2021-2024."""
+    import pathlib
+
+    import pandas as pd
+
+    actual = pd.read_csv(pathlib.Path(__file__).parent / "data" / "scb_actual_2021_2024.csv", comment="#",
+                         dtype={"region": str})
+    proj = xr.load_dataset(demo / "projection.nc")["population"].sum(["sex", "age"])
+    for row in actual.itertuples():
+        p = proj.sel(region=row.region, year=row.year)
+        err = float(p.sel(scenario="main")) / row.population - 1
+        # a regression guard, not a proof: the main scenario was within 3 % of every outcome
+        assert abs(err) < 0.035, (row.region, row.year, err)
+        if row.year == 2024:  # and the low-high band covers what happened
+            assert float(p.sel(scenario="low")) <= row.population <= float(p.sel(scenario="high"))
