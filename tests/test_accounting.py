@@ -335,3 +335,19 @@ def test_ages_must_be_single_years():
     ds = toy().assign_coords(age=[0, 1, 5]).assign_attrs(open_age=5)
     with pytest.raises(dk.CubeError, match="consecutive single years for cohort-wise accounting; age=5 follows age=1"):
         dk.balance(ds)
+
+
+def test_cube_from_tidy_frame():
+    import pandas as pd
+
+    from demokit.cube import from_frame
+
+    df = pd.DataFrame({"region": ["01", "01", "01"], "sex": ["female"] * 3, "age": [1, 0, 2],
+                       "year": [2020] * 3, "value": [5.0, 3.0, 7.0]})
+    da = from_frame(df, name="deaths", age_convention="at_event")
+    assert da["age"].values.tolist() == [0, 1, 2] and da.attrs["open_age"] == 2
+    assert da.sel(age=1).item() == 5.0 and da.attrs["age_convention"] == "at_event"
+    with pytest.raises(dk.CubeError, match="duplicated cell"):
+        from_frame(pd.concat([df, df.iloc[:1]]), name="deaths")
+    with pytest.raises(dk.CubeError, match="unknown age_convention"):
+        from_frame(df, name="deaths", age_convention="midyear")
