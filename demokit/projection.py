@@ -316,6 +316,9 @@ def _base(base_population):
 def _check_coords(name, da, ref, dim):
     if dim not in da.dims:
         return da
+    ia, ir = da.indexes.get(dim), ref.indexes.get(dim)
+    if ia is not None and ir is not None and ia.equals(ir):
+        return da
     a, r = da[dim].values, ref[dim].values
     if len(a) == len(r) and (a == r).all():
         return da
@@ -332,8 +335,8 @@ def _check_coords(name, da, ref, dim):
     return da.sel({dim: r})
 
 
-def _core(name, da, core, P0, years, tag):
-    """Select, order and rename ``da``'s core dims for the kernel (year may be length 1)."""
+def _select(name, da, core, P0, years):
+    """Check and select ``da``'s core coords against the base population and the projected years."""
     check_core_chunks(da, [d for d in core if d in da.dims], name=name)
     for dim in ("region", "sex", "age"):
         if dim in core:
@@ -345,6 +348,12 @@ def _core(name, da, core, P0, years, tag):
             raise AssumptionError(f"{name} lacks year={miss[0]} of the projection")
         if list(da["year"].values) != list(years):
             da = da.sel(year=list(years))
+    return da
+
+
+def _core(da, core, P0, tag):
+    """Rename/expand ``da``'s core dims for apply_ufunc (``year`` may have length 1)."""
+    if "year" in da.dims:
         da = da.drop_vars("year").rename(year=f"_year_{tag}")
     else:
         da = da.expand_dims({f"_year_{tag}": 1})
@@ -368,35 +377,92 @@ def _flat(a, k, bshape, B):
     return np.require(out, np.float64, ["C", "W"])
 
 
-def _run(kernel, arrays, core_nd, ny, nout, store, flags):
-    """Numpy side of apply_ufunc: flatten the batch dims, call the kernel, unflatten."""
+def _threads():
+    import numba
+    return numba.get_num_threads()
+
+
+def _run(kind, arrays, core_nd, ny, store, flags):
+    """Numpy side: flatten the batch dims, call the kernel, unflatten the outputs."""
     bshape = np.broadcast_shapes(*[a.shape[:a.ndim - k] for a, k in zip(arrays, core_nd)])
     B = math.prod(bshape)
     flat = [_flat(a, k, bshape, B) for a, k in zip(arrays, core_nd)]
     nr, ns, na = flat[0].shape[1:]
     shape = (B, ny, nr, ns, na)
+    nout = 7 if kind == "annual" else 4
     out_pop = np.empty(shape)
     if store:
         outs = [np.empty(shape) for _ in range(nout - 1)]
     else:
         outs = [np.empty((1, 1, 1, 1, 1)) for _ in range(nout - 1)]
-    kernel(*flat, *flags, store, out_pop, *outs)
+    if kind == "annual":
+        closed, has_adj = flags
+        if not has_adj:   # a length-0 adjustment means "none"
+            flat.insert(8, np.empty((0, 1, 1, 1, 1)))
+        nth = _threads()
+        # parallel over regions only when one year's work is large (DeSO-sized): a barrier per
+        # pass and year costs little then, but dominates small projections on a busy machine
+        if B < nth and nth > 1 and nr * ns * na >= 100_000:
+            _k.project_annual_regions(*flat, closed, store, out_pop, *outs, min(nr, 4 * nth))
+        else:
+            _k.project_annual(*flat, closed, store, out_pop, *outs)
+    else:
+        half, n = flags
+        _k.project_nyear(*flat, half, float(n), store, out_pop, *outs)
     res = [out_pop.reshape(tuple(bshape) + shape[1:])]
     if store:
         res += [o.reshape(tuple(bshape) + shape[1:]) for o in outs]
-    return tuple(res) if len(res) > 1 else res[0]
+    return tuple(res)
 
 
-def _annual_numpy(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, *, closed, store, ny):
-    return _run(_k.project_annual, [pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys],
-                [3, 4, 4, 4, 4, 2, 2, 4, 4, 3, 2], ny, 7, store, (closed,))
+def _ufunc_body(*arrays, kind, core_nd, ny, store, flags):
+    res = _run(kind, list(arrays), core_nd, ny, store, flags)
+    return res if len(res) > 1 else res[0]
 
 
-def _nyear_numpy(pop0, surv, f, nm, boys, *, half, n, store, ny):
-    # flags go before `store` in the kernel's signature: (…, half, n, store, outs)
-    def kernel(p, s_, f_, m_, b_, half_, n_, store_, *outs):
-        _k.project_nyear(p, s_, f_, m_, b_, half_, n_, store_, *outs)
-    return _run(kernel, [pop0, surv, f, nm, boys], [3, 4, 3, 4, 2], ny, 4, store, (half, float(n)))
+_CORE_ALL = ("year", "region", "sex", "age")
+
+
+def _eager(kind, P0, inputs, ny, store, flags):
+    """In-memory path: plain numpy views, no apply_ufunc (keeps small projections fast)."""
+    arrays_da = [P0] + [da for da, _ in inputs]
+    cores = [("region", "sex", "age")] + [core for _, core in inputs]
+    bdims = []
+    for da in arrays_da:
+        for d in da.dims:
+            if d not in _CORE_ALL and d not in bdims:
+                bdims.append(d)
+    bcoords = {}
+    if bdims:
+        with_b = [da for da in arrays_da if any(d in da.dims for d in bdims)]
+        if len(with_b) > 1:
+            try:
+                xr.align(*with_b, join="exact", exclude=_CORE_ALL)
+            except ValueError as err:
+                raise AssumptionError(f"the extra dims {bdims} disagree between the inputs: {err}") from None
+        for d in bdims:
+            for da in with_b:
+                if d in da.dims:
+                    if d in da.coords:
+                        bcoords[d] = da[d].values
+                    break
+    full = {"region": P0.sizes["region"], "sex": P0.sizes["sex"], "age": P0.sizes["age"]}
+    arrays = []
+    for da, core in zip(arrays_da, cores):
+        order = [d for d in bdims if d in da.dims] + [d for d in core if d in da.dims]
+        x = np.asarray(da.data, dtype=np.float64)
+        if list(da.dims) != order:
+            x = np.transpose(x, [da.dims.index(d) for d in order])
+        shape = [da.sizes[d] if d in da.dims else 1 for d in bdims] + \
+                [da.sizes[d] if d in da.dims else 1 for d in core]
+        x = x.reshape(shape)
+        target = tuple(shape[:len(bdims)]) + tuple(
+            (shape[len(bdims) + i] if d == "year" else full[d]) for i, d in enumerate(core))
+        arrays.append(np.broadcast_to(x, target))
+    core_nd = [len(c) for c in cores]
+    res = _run(kind, arrays, core_nd, ny, store, flags)
+    dims = bdims + ["year", "region", "sex", "age"]
+    return res, dims, bcoords
 
 
 def project(base_population, assumptions, *, years, step=1, components=True):
@@ -498,11 +564,11 @@ def project(base_population, assumptions, *, years, step=1, components=True):
             ("in_migration", a.data.get("in_migration", zero_cell), _REGION),
             ("immigration", a.data.get("immigration", zero_cell), _REGION),
             ("immigration_profile", a.data.get("immigration_profile", zero_cell), _CELL),
-            ("adjustment", a.data.get("adjustment", zero_cell), _CELL),
+            ("adjustment", a.data.get("adjustment"), _CELL),
             ("fertility", a.data["fertility"], _FERT),
             ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION),
         ]
-        func, kwargs = _annual_numpy, dict(closed=closed, store=bool(components), ny=ny)
+        flags = (closed, "adjustment" in a.data)
         names = ["population", "births", "deaths", "in_migration", "out_migration", "immigration", "emigration"]
     else:
         items = [
@@ -512,46 +578,70 @@ def project(base_population, assumptions, *, years, step=1, components=True):
             ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION),
         ]
         half = 0.5 if a.migration_timing == "even" else 0.0
-        func, kwargs = _nyear_numpy, dict(half=half, n=step, store=bool(components), ny=ny)
+        flags = (half, step)
         names = ["population", "births", "deaths", "net_migration"]
-    args, core_dims = [pop0], [["region", "sex", "age"]]
-    for i, (name, da, core) in enumerate(items):
+    inputs = []
+    for name, da, core in items:
+        if da is None:
+            continue
         if no_region and "region" in da.dims:
             raise AssumptionError(f"{name} has a region dim but the base population has none")
-        arr, cd = _core(name, da, core, P0, years, i)
-        args.append(arr)
-        core_dims.append(cd)
-    if any(is_dask(x) for x in args):
-        # broadcast dims (scenario, draw, ...) chunked differently in different inputs
-        args = list(xr.unify_chunks(*args))
+        inputs.append((_select(name, da, core, P0, years), core))
+    store = bool(components)
     if not components:
         names = names[:1]
-    out_core = [["year", "region", "sex", "age"]] * len(names)
-    res = xr.apply_ufunc(
-        func, *args,
-        input_core_dims=core_dims,
-        output_core_dims=out_core,
-        dask="parallelized",
-        output_dtypes=[np.float64] * len(names),
-        dask_gufunc_kwargs={"allow_rechunk": False, "output_sizes": {"year": ny}},
-        kwargs=kwargs,
-        keep_attrs=False,
-    )
-    if len(names) == 1:
-        res = (res,)
-    out = xr.Dataset()
+    core_nd = [3] + [len(core) for _, core in inputs]
+    if any(is_dask(x) for x in [pop0] + [da for da, _ in inputs]):
+        args, core_dims = [pop0], [["region", "sex", "age"]]
+        for i, (da, core) in enumerate(inputs):
+            arr, cd = _core(da, core, P0, i)
+            args.append(arr)
+            core_dims.append(cd)
+        # broadcast dims (scenario, draw, ...) chunked differently in different inputs
+        args = list(xr.unify_chunks(*args))
+        res = xr.apply_ufunc(
+            _ufunc_body, *args,
+            input_core_dims=core_dims,
+            output_core_dims=[["year", "region", "sex", "age"]] * len(names),
+            dask="parallelized",
+            output_dtypes=[np.float64] * len(names),
+            dask_gufunc_kwargs={"allow_rechunk": False, "output_sizes": {"year": ny}},
+            kwargs=dict(kind=a.kind, core_nd=core_nd, ny=ny, store=store, flags=flags),
+            keep_attrs=False,
+        )
+        if len(names) == 1:
+            res = (res,)
+        res = [r.assign_coords(year=years) for r in res]
+    else:
+        arrs, dims, bcoords = _eager(a.kind, pop0, inputs, ny, store, flags)
+        coords = {"year": years, **bcoords}
+        for c, v in P0.coords.items():
+            if set(v.dims) <= {"region", "sex", "age"}:
+                coords[c] = v.variable
+        order = [d for d in dims if d not in _CORE_ALL] + ["region", "sex", "age", "year"]
+        axes = [dims.index(d) for d in order]
+        res = [(order, np.transpose(x, axes)) for x in arrs]
+    variables = {}
     for n_, r in zip(names, res):
-        r = r.assign_coords(year=years).transpose(..., "region", "sex", "age", "year")
-        if no_region:
-            r = r.isel(region=0, drop=True)
-        r.attrs = {"units": "persons"}
+        attrs = {"units": "persons"}
         if n_ == "population":
-            r.attrs["long_name"] = "population at the end of the year (31 December)"
+            attrs["long_name"] = "population at the end of the year (31 December)"
         else:
-            r.attrs["age_convention"] = "year_end"
+            attrs["age_convention"] = "year_end"
         if n_ == "births":
-            r.attrs["long_name"] = "live births by the mother's age at the end of the year; sex of the child"
-        out[n_] = r
+            attrs["long_name"] = "live births by the mother's age at the end of the year; sex of the child"
+        if isinstance(r, tuple):
+            variables[n_] = (r[0], r[1], attrs)
+        else:
+            r = r.transpose(..., "region", "sex", "age", "year")
+            r.attrs = attrs
+            variables[n_] = r
+    if isinstance(res[0], tuple):
+        out = xr.Dataset(variables, coords=coords)
+    else:
+        out = xr.Dataset(variables)
+    if no_region:
+        out = out.isel(region=0, drop=True)
     method = ("annual multiregional cohort-component projection (METHODS §6)" if a.kind == "annual"
               else f"{step}-year cohort-component projection with survival ratios and net migrants "
                    f"(migration_timing={a.migration_timing!r}; Preston et al. 2001, Box 6.2)")

@@ -27,7 +27,7 @@ SEX = ["female", "male"]
 
 
 # --------------------------------------------------------------------------- reference
-def numpy_reference(P0, q, u, e, w, f, boys, imm, iprof, *, closed=True, in_tot=None):
+def numpy_reference(P0, q, u, e, w, f, boys, imm, iprof, *, closed=True, in_tot=None, adj=None):
     """METHODS §6 in plain numpy, one Python loop over years.
 
     P0 (R,S,A); q,u,e,w,iprof (Y,R,S,A); f (Y,R,A); boys, imm (Y,R).  In the
@@ -47,7 +47,8 @@ def numpy_reference(P0, q, u, e, w, f, boys, imm, iprof, *, closed=True, in_tot=
             I = O.sum(axis=0)[None] * w[t]
         else:
             I = in_tot[t][:, None, None] * w[t]
-        new = N - D - O - E + I + IM
+        A = np.zeros_like(N) if adj is None else adj[t]
+        new = N - D - O - E + I + IM + A
         Wf = (N[:, 0] + new[:, 0]) / 2                      # mean women of each cohort
         Bx = f[t] * Wf
         Bx[:, 0] = 0.0
@@ -58,7 +59,7 @@ def numpy_reference(P0, q, u, e, w, f, boys, imm, iprof, *, closed=True, in_tot=
         E[..., 0] = Bs * e[t][..., 0]
         if closed:
             I[..., 0] = O[..., 0].sum(axis=0)[None] * w[t][..., 0]
-        new[..., 0] = Bs - D[..., 0] - O[..., 0] - E[..., 0] + I[..., 0] + IM[..., 0]
+        new[..., 0] = Bs - D[..., 0] - O[..., 0] - E[..., 0] + I[..., 0] + IM[..., 0] + A[..., 0]
         births = np.stack([Bx * (1 - boys[t])[:, None], Bx * boys[t][:, None]], axis=1)
         for k, v in zip(res, (new, births, D, I, O, IM, E)):
             res[k].append(v)
@@ -137,6 +138,33 @@ def test_290_regions_50_years_against_numpy_reference():
     bal = (N + res.in_migration - res.out_migration + res.immigration - res.emigration - res.deaths)
     bal = bal.where(bal.age > 0, res.births.sum("age") + bal)
     assert float(abs(bal - res.population).max()) < 1e-6
+
+
+@pytest.mark.parametrize("closed", [True, False])
+def test_many_regions_region_parallel_kernel_and_adjustment(closed):
+    """600 regions (the region-parallel kernel), open and closed systems, an adjustment term."""
+    Y = 3
+    inp = random_inputs(600, 101, Y, seed=7)
+    years = [2001, 2002, 2003]
+    P0, a = to_xarray(inp, years)
+    rng = np.random.default_rng(8)
+    adj = rng.uniform(-2, 2, (Y, 600, 2, 101))
+    in_tot = rng.uniform(100, 500, (Y, 600))
+    adj_da = xr.DataArray(adj, dims=("year", "region", "sex", "age"), coords=a.death_risks.coords)
+    if closed:
+        a = a.replace(adjustment=adj_da)
+    else:
+        a = a.replace(in_migration_shares=None, adjustment=adj_da,
+                      in_migration=xr.DataArray(in_tot, dims=("year", "region"),
+                                                coords={"year": years, "region": P0.region.values}),
+                      in_migration_profile=a.immigration_profile)
+    res = project(P0, a, years=years)
+    ref = numpy_reference(inp["P0"], inp["q"], inp["u"], inp["e"], inp["w"] if closed else inp["iprof"],
+                          inp["f"], inp["boys"], inp["imm"], inp["iprof"], closed=closed, in_tot=in_tot, adj=adj)
+    for k, v in ref.items():
+        assert rel_diff(res[k].transpose("region", "sex", "age", "year").values, v) <= 1e-9, k
+    pop = project(P0, a, years=years, components=False)
+    xr.testing.assert_allclose(pop.population, res.population, rtol=1e-13)
 
 
 def test_components_false_keeps_only_population():

@@ -56,7 +56,7 @@ def test_local_cluster_with_processes():
     lazy_a = a.replace(fertility=a.fertility.chunk(draw=2), death_risks=a.death_risks.chunk(draw=2))
     lazy = project(P0, lazy_a, years=years)
     with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster):
         got = lazy.compute()
     xr.testing.assert_allclose(got, eager, rtol=1e-13)
 

@@ -32,117 +32,194 @@ def _at(a, b, t):
 
 
 @jit
+def _prepare(r, qt, ut, et, ipt, imt, do_sv, do_im, sv, imv):
+    """Region ``r``: the share staying ``1 − q − u − e`` and the immigrants ``IM_tot · profile``."""
+    ns = sv.shape[1]
+    na = sv.shape[2]
+    for s in range(ns):
+        if do_sv:
+            qq = qt[r, s]
+            uu = ut[r, s]
+            ee = et[r, s]
+            svr = sv[r, s]
+            for x in range(na):
+                svr[x] = 1.0 - qq[x] - uu[x] - ee[x]
+        if do_im:
+            it = imt[r]
+            ip = ipt[r, s]
+            imr = imv[r, s]
+            for x in range(na):
+                imr[x] = it * ip[x]
+
+
+@jit
+def _pass1(r, b, t, prevt, curt, qt, ut, et, ipt, imt, at, has_adj, closed, store, pool,
+           out_d, out_o, out_em, out_im, sv, imv):
+    """Ages 1..ω of region ``r``: survivors, emigrants, out-movers (into ``pool``), immigrants."""
+    ns = curt.shape[1]
+    na = curt.shape[2]
+    w = na - 1
+    it = imt[r]
+    for s in range(ns):
+        prev = prevt[r, s]
+        cur = curt[r, s]
+        qq = qt[r, s]
+        uu = ut[r, s]
+        ee = et[r, s]
+        ip = ipt[r, s]
+        svr = sv[r, s]
+        imr = imv[r, s]
+        for x in range(1, na):
+            cur[x] = prev[x - 1] * svr[x] + imr[x]
+        cur[w] += prev[w] * svr[w]
+        if has_adj:
+            aa = at[r, s]
+            for x in range(1, na):
+                cur[x] += aa[x]
+        if closed:
+            ps = pool[s]
+            for x in range(1, na):
+                ps[x] += prev[x - 1] * uu[x]
+            ps[w] += prev[w] * uu[w]
+        if store:
+            od = out_d[b, t, r, s]
+            oo = out_o[b, t, r, s]
+            oe = out_em[b, t, r, s]
+            oi = out_im[b, t, r, s]
+            for x in range(1, na):
+                n = prev[x - 1]
+                od[x] = n * qq[x]
+                oo[x] = n * uu[x]
+                oe[x] = n * ee[x]
+                oi[x] = it * ip[x]
+            n = prev[w - 1] + prev[w]
+            od[w] = n * qq[w]
+            oo[w] = n * uu[w]
+            oe[w] = n * ee[w]
+
+
+@jit
+def _pass2(r, b, t, prevt, curt, qt, ut, et, wt, intt, ipt, imt, at, ft, bt, has_adj, closed, store,
+           pool, pool0, out_b, out_d, out_i, out_o, out_im, out_em, sv, imv):
+    """Region ``r``: internal in-movers at ages 1..ω, births, the newborns (age 0) without in-movers."""
+    ns = curt.shape[1]
+    na = curt.shape[2]
+    w = na - 1
+    tot = intt[r]
+    for s in range(ns):
+        cur = curt[r, s]
+        ww = wt[r, s]
+        if closed:
+            ps = pool[s]
+            if store:
+                oi = out_i[b, t, r, s]
+                for x in range(1, na):
+                    v = ps[x] * ww[x]
+                    oi[x] = v
+                    cur[x] += v
+            else:
+                for x in range(1, na):
+                    cur[x] += ps[x] * ww[x]
+        else:
+            if store:
+                oi = out_i[b, t, r, s]
+                for x in range(1, na):
+                    v = tot * ww[x]
+                    oi[x] = v
+                    cur[x] += v
+            else:
+                for x in range(1, na):
+                    cur[x] += tot * ww[x]
+    # births: Σ_x f(x) · (women at the start of the cohort + women at the end) / 2
+    prevf = prevt[r, 0]
+    curf = curt[r, 0]
+    ff = ft[r]
+    boy = bt[r]
+    births = 0.0
+    for x in range(1, w):
+        births += ff[x] * (prevf[x - 1] + curf[x])
+    births += ff[w] * (prevf[w - 1] + prevf[w] + curf[w])
+    births *= 0.5
+    if store:
+        for x in range(1, w):
+            bx = ff[x] * (prevf[x - 1] + curf[x]) * 0.5
+            out_b[b, t, r, 0, x] = bx * (1.0 - boy)
+            if ns > 1:
+                out_b[b, t, r, 1, x] = bx * boy
+        bx = ff[w] * (prevf[w - 1] + prevf[w] + curf[w]) * 0.5
+        out_b[b, t, r, 0, w] = bx * (1.0 - boy)
+        if ns > 1:
+            out_b[b, t, r, 1, w] = bx * boy
+    for s in range(ns):
+        if s == 0:
+            n = births * (1.0 - boy)
+        else:
+            n = births * boy
+        q0 = qt[r, s, 0]
+        u0 = ut[r, s, 0]
+        e0 = et[r, s, 0]
+        im = imv[r, s, 0]
+        v = n * sv[r, s, 0] + im
+        if has_adj:
+            v += at[r, s, 0]
+        curt[r, s, 0] = v
+        pool0[s] += n * u0
+        if store:
+            out_d[b, t, r, s, 0] = n * q0
+            out_o[b, t, r, s, 0] = n * u0
+            out_em[b, t, r, s, 0] = n * e0
+            out_im[b, t, r, s, 0] = im
+            out_b[b, t, r, s, 0] = 0.0
+
+
+@jit
+def _pass3(r, b, t, curt, wt, intt, closed, store, pool0, out_i):
+    """Region ``r``: in-movers at age 0 (the pool of newborn out-movers is complete now)."""
+    ns = curt.shape[1]
+    for s in range(ns):
+        if closed:
+            v = pool0[s] * wt[r, s, 0]
+        else:
+            v = intt[r] * wt[r, s, 0]
+        curt[r, s, 0] += v
+        if store:
+            out_i[b, t, r, s, 0] = v
+
+
+@jit
 def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, closed, store,
-                out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pool):
-    """Project batch item ``b`` over all years (serial over regions)."""
+                out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pool, pool0, sv, imv):
+    """Project batch item ``b`` over all years, serially over regions."""
     ny = out_pop.shape[1]
     nr = out_pop.shape[2]
-    ns = out_pop.shape[3]
-    na = out_pop.shape[4]
-    w = na - 1
+    has_adj = adj.shape[0] > 0
     p0 = pop0[b if pop0.shape[0] > 1 else 0]
     for t in range(ny):
         qt = _at(q, b, t)
         ut = _at(u, b, t)
         et = _at(e, b, t)
         wt = _at(wp, b, t)
-        int_ = _at(in_tot, b, t)
+        intt = _at(in_tot, b, t)
         imt = _at(imm_tot, b, t)
         ipt = _at(imm_prof, b, t)
-        at = _at(adj, b, t)
+        at = _at(adj, b, t) if has_adj else out_pop[b, t]
         ft = _at(f, b, t)
         bt = _at(boys, b, t)
-        if t == 0:
-            prevt = p0
-        else:
-            prevt = out_pop[b, t - 1]
+        prevt = p0 if t == 0 else out_pop[b, t - 1]
         curt = out_pop[b, t]
-        # ---- pass 1: ages 1..ω — deaths, out-movers, emigrants, immigrants, adjustment
-        for s in range(ns):
-            for x in range(na):
-                pool[s, x] = 0.0
+        pool[:, :] = 0.0
+        pool0[:] = 0.0
+        do_sv = t == 0 or q.shape[1] > 1 or u.shape[1] > 1 or e.shape[1] > 1
+        do_im = t == 0 or imm_tot.shape[1] > 1 or imm_prof.shape[1] > 1
         for r in range(nr):
-            it = imt[r]
-            for s in range(ns):
-                prev = prevt[r, s]
-                cur = curt[r, s]
-                qq = qt[r, s]
-                uu = ut[r, s]
-                ee = et[r, s]
-                ip = ipt[r, s]
-                aa = at[r, s]
-                for x in range(1, na):
-                    n = prev[x - 1]
-                    if x == w:
-                        n += prev[w]
-                    dd = n * qq[x]
-                    oo = n * uu[x]
-                    em = n * ee[x]
-                    im = it * ip[x]
-                    pool[s, x] += oo
-                    cur[x] = n - dd - oo - em + im + aa[x]
-                    if store:
-                        out_d[b, t, r, s, x] = dd
-                        out_o[b, t, r, s, x] = oo
-                        out_em[b, t, r, s, x] = em
-                        out_im[b, t, r, s, x] = im
-        # ---- pass 2: internal in-movers at ages 1..ω, births, the newborns' own events
+            _prepare(r, qt, ut, et, ipt, imt, do_sv, do_im, sv, imv)
+            _pass1(r, b, t, prevt, curt, qt, ut, et, ipt, imt, at, has_adj, closed, store, pool,
+                   out_d, out_o, out_em, out_im, sv, imv)
         for r in range(nr):
-            tot = int_[r]
-            for s in range(ns):
-                cur = curt[r, s]
-                ww = wt[r, s]
-                for x in range(1, na):
-                    if closed:
-                        ii = pool[s, x] * ww[x]
-                    else:
-                        ii = tot * ww[x]
-                    cur[x] += ii
-                    if store:
-                        out_i[b, t, r, s, x] = ii
-            # births: Σ_x f(x) · (women at the start of the cohort + women at the end) / 2
-            prevf = prevt[r, 0]
-            curf = curt[r, 0]
-            ff = ft[r]
-            boy = bt[r]
-            births = 0.0
-            for x in range(1, na):
-                n = prevf[x - 1]
-                if x == w:
-                    n += prevf[w]
-                bx = ff[x] * (n + curf[x]) * 0.5
-                births += bx
-                if store:
-                    out_b[b, t, r, 0, x] = bx * (1.0 - boy)
-                    if ns > 1:
-                        out_b[b, t, r, 1, x] = bx * boy
-            for s in range(ns):
-                if s == 0:
-                    n = births * (1.0 - boy)
-                else:
-                    n = births * boy
-                dd = n * qt[r, s, 0]
-                oo = n * ut[r, s, 0]
-                em = n * et[r, s, 0]
-                im = imt[r] * ipt[r, s, 0]
-                pool[s, 0] += oo
-                curt[r, s, 0] = n - dd - oo - em + im + at[r, s, 0]
-                if store:
-                    out_d[b, t, r, s, 0] = dd
-                    out_o[b, t, r, s, 0] = oo
-                    out_em[b, t, r, s, 0] = em
-                    out_im[b, t, r, s, 0] = im
-                    out_b[b, t, r, s, 0] = 0.0
-        # ---- pass 3: in-movers at age 0 (the pool of newborn out-movers is complete now)
+            _pass2(r, b, t, prevt, curt, qt, ut, et, wt, intt, ipt, imt, at, ft, bt, has_adj, closed, store,
+                   pool, pool0, out_b, out_d, out_i, out_o, out_im, out_em, sv, imv)
         for r in range(nr):
-            for s in range(ns):
-                if closed:
-                    ii = pool[s, 0] * wt[r, s, 0]
-                else:
-                    ii = int_[r] * wt[r, s, 0]
-                curt[r, s, 0] += ii
-                if store:
-                    out_i[b, t, r, s, 0] = ii
+            _pass3(r, b, t, curt, wt, intt, closed, store, pool0, out_i)
 
 
 @jit(parallel=True)
@@ -150,23 +227,92 @@ def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, c
                    out_pop, out_b, out_d, out_i, out_o, out_im, out_em):
     """Annual multiregional cohort-component projection, in place into the ``out_*`` arrays.
 
-    For year ``t``, region ``r``, sex ``s`` and year-end age ``x ≥ 1`` the
-    cohort starts as ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the open age ``ω``):
-    ``D = N q``, ``O = N u``, ``EM = N e``, ``IM = imm_tot · imm_prof``,
-    ``I = pool(s, x) · wp`` when ``closed`` (pool = Σ_r O, ``wp`` the in-migration
-    shares) or ``I = in_tot · wp`` otherwise (``wp`` the in-mover profile), and
-    ``P = N − D − O − EM + I + IM + adj``.  Births ``Σ_x f(x)(W(x−1,t−1)+W(x,t))/2``
-    use the women at the end of the year; boys get ``boys``, girls ``1 − boys``;
-    the newborns then meet their own age-0 risks, moves and immigration.
-    ``store=False`` keeps only ``out_pop`` (the other outputs may be dummies).
+    Parallel over the batch (scenarios, draws).  For year ``t``, region ``r``,
+    sex ``s`` and year-end age ``x ≥ 1`` the cohort starts as
+    ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the open age ``ω``): ``D = N q``,
+    ``O = N u``, ``EM = N e``, ``IM = imm_tot · imm_prof``, ``I = pool(s, x) · wp``
+    when ``closed`` (pool = Σ_r O, ``wp`` the in-migration shares) or
+    ``I = in_tot · wp`` otherwise (``wp`` the in-mover profile), and
+    ``P = N (1 − q − u − e) + I + IM + adj``.  Births
+    ``Σ_x f(x)(W(x−1,t−1)+W(x,t))/2`` use the women at the end of the year; boys
+    get ``boys``, girls ``1 − boys``; the newborns then meet their own age-0
+    risks, moves and immigration.  ``store=False`` keeps only ``out_pop`` (the
+    other outputs may be dummies); an ``adj`` with a length-0 first axis means
+    no adjustment term.
     """
     nb = out_pop.shape[0]
     ns = out_pop.shape[3]
     na = out_pop.shape[4]
+    nr = out_pop.shape[2]
     for b in prange(nb):
         pool = np.zeros((ns, na))
+        pool0 = np.zeros(ns)
+        sv = np.empty((nr, ns, na))
+        imv = np.empty((nr, ns, na))
         _annual_one(np.int64(b), pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, closed, store,
-                    out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pool)
+                    out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pool, pool0, sv, imv)
+
+
+@jit(parallel=True)
+def project_annual_regions(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, closed, store,
+                           out_pop, out_b, out_d, out_i, out_o, out_im, out_em, nblocks):
+    """The same as :func:`project_annual`, parallel over blocks of regions (for a small batch).
+
+    Each block accumulates its own partial pool of out-movers; the partial
+    pools are summed before the in-movers are allocated.  Buffers are
+    allocated once, before the year loop.
+    """
+    nb = out_pop.shape[0]
+    ny = out_pop.shape[1]
+    nr = out_pop.shape[2]
+    ns = out_pop.shape[3]
+    na = out_pop.shape[4]
+    has_adj = adj.shape[0] > 0
+    partial = np.zeros((nblocks, ns, na))
+    partial0 = np.zeros((nblocks, ns))
+    pool = np.zeros((ns, na))
+    pool0 = np.zeros(ns)
+    sv = np.empty((nr, ns, na))
+    imv = np.empty((nr, ns, na))
+    size = (nr + nblocks - 1) // nblocks
+    for b0 in range(nb):
+        b = np.int64(b0)
+        p0 = pop0[b if pop0.shape[0] > 1 else 0]
+        for t in range(ny):
+            qt = _at(q, b, t)
+            ut = _at(u, b, t)
+            et = _at(e, b, t)
+            wt = _at(wp, b, t)
+            intt = _at(in_tot, b, t)
+            imt = _at(imm_tot, b, t)
+            ipt = _at(imm_prof, b, t)
+            at = _at(adj, b, t) if has_adj else out_pop[b, t]
+            ft = _at(f, b, t)
+            bt = _at(boys, b, t)
+            prevt = p0 if t == 0 else out_pop[b, t - 1]
+            curt = out_pop[b, t]
+            partial[:, :, :] = 0.0
+            partial0[:, :] = 0.0
+            do_sv = t == 0 or q.shape[1] > 1 or u.shape[1] > 1 or e.shape[1] > 1
+            do_im = t == 0 or imm_tot.shape[1] > 1 or imm_prof.shape[1] > 1
+            for k in prange(nblocks):
+                for r in range(k * size, min(nr, (k + 1) * size)):
+                    _prepare(r, qt, ut, et, ipt, imt, do_sv, do_im, sv, imv)
+                    _pass1(r, b, t, prevt, curt, qt, ut, et, ipt, imt, at, has_adj, closed, store,
+                           partial[k], out_d, out_o, out_em, out_im, sv, imv)
+            pool[:, :] = 0.0
+            for k in range(nblocks):
+                pool += partial[k]
+            for k in prange(nblocks):
+                for r in range(k * size, min(nr, (k + 1) * size)):
+                    _pass2(r, b, t, prevt, curt, qt, ut, et, wt, intt, ipt, imt, at, ft, bt, has_adj, closed,
+                           store, pool, partial0[k], out_b, out_d, out_i, out_o, out_im, out_em, sv, imv)
+            pool0[:] = 0.0
+            for k in range(nblocks):
+                pool0 += partial0[k]
+            for k in prange(nblocks):
+                for r in range(k * size, min(nr, (k + 1) * size)):
+                    _pass3(r, b, t, curt, wt, intt, closed, store, pool0, out_i)
 
 
 @jit
