@@ -377,11 +377,6 @@ def _flat(a, k, bshape, B):
     return np.require(out, np.float64, ["C", "W"])
 
 
-def _threads():
-    import numba
-    return numba.get_num_threads()
-
-
 def _run(kind, arrays, core_nd, ny, store, flags):
     """Numpy side: flatten the batch dims, call the kernel, unflatten the outputs."""
     bshape = np.broadcast_shapes(*[a.shape[:a.ndim - k] for a, k in zip(arrays, core_nd)])
@@ -399,13 +394,10 @@ def _run(kind, arrays, core_nd, ny, store, flags):
         closed, has_adj = flags
         if not has_adj:   # a length-0 adjustment means "none"
             flat.insert(8, np.empty((0, 1, 1, 1, 1)))
-        nth = _threads()
-        # parallel over regions only when one year's work is large (DeSO-sized): a barrier per
-        # pass and year costs little then, but dominates small projections on a busy machine
-        if B < nth and nth > 1 and nr * ns * na >= 100_000:
-            _k.project_annual_regions(*flat, closed, store, out_pop, *outs, min(nr, 4 * nth))
-        else:
-            _k.project_annual(*flat, closed, store, out_pop, *outs)
+        # parallel over the batch (scenarios, draws); one projection runs on one core: a
+        # region-parallel variant (partial pools per block of regions, three barriers a year) was
+        # slower on the shared 2-core benchmark machine, see benchmarks/README.md
+        _k.project_annual(*flat, closed, store, out_pop, *outs)
     else:
         half, n = flags
         _k.project_nyear(*flat, half, float(n), store, out_pop, *outs)

@@ -141,8 +141,8 @@ def test_290_regions_50_years_against_numpy_reference():
 
 
 @pytest.mark.parametrize("closed", [True, False])
-def test_many_regions_region_parallel_kernel_and_adjustment(closed):
-    """600 regions (the region-parallel kernel), open and closed systems, an adjustment term."""
+def test_many_regions_and_adjustment(closed):
+    """600 regions, open and closed systems, an adjustment term varying by year."""
     Y = 3
     inp = random_inputs(600, 101, Y, seed=7)
     years = [2001, 2002, 2003]

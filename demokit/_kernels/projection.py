@@ -253,68 +253,6 @@ def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, c
                     out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pool, pool0, sv, imv)
 
 
-@jit(parallel=True)
-def project_annual_regions(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, closed, store,
-                           out_pop, out_b, out_d, out_i, out_o, out_im, out_em, nblocks):
-    """The same as :func:`project_annual`, parallel over blocks of regions (for a small batch).
-
-    Each block accumulates its own partial pool of out-movers; the partial
-    pools are summed before the in-movers are allocated.  Buffers are
-    allocated once, before the year loop.
-    """
-    nb = out_pop.shape[0]
-    ny = out_pop.shape[1]
-    nr = out_pop.shape[2]
-    ns = out_pop.shape[3]
-    na = out_pop.shape[4]
-    has_adj = adj.shape[0] > 0
-    partial = np.zeros((nblocks, ns, na))
-    partial0 = np.zeros((nblocks, ns))
-    pool = np.zeros((ns, na))
-    pool0 = np.zeros(ns)
-    sv = np.empty((nr, ns, na))
-    imv = np.empty((nr, ns, na))
-    size = (nr + nblocks - 1) // nblocks
-    for b0 in range(nb):
-        b = np.int64(b0)
-        p0 = pop0[b if pop0.shape[0] > 1 else 0]
-        for t in range(ny):
-            qt = _at(q, b, t)
-            ut = _at(u, b, t)
-            et = _at(e, b, t)
-            wt = _at(wp, b, t)
-            intt = _at(in_tot, b, t)
-            imt = _at(imm_tot, b, t)
-            ipt = _at(imm_prof, b, t)
-            at = _at(adj, b, t) if has_adj else out_pop[b, t]
-            ft = _at(f, b, t)
-            bt = _at(boys, b, t)
-            prevt = p0 if t == 0 else out_pop[b, t - 1]
-            curt = out_pop[b, t]
-            partial[:, :, :] = 0.0
-            partial0[:, :] = 0.0
-            do_sv = t == 0 or q.shape[1] > 1 or u.shape[1] > 1 or e.shape[1] > 1
-            do_im = t == 0 or imm_tot.shape[1] > 1 or imm_prof.shape[1] > 1
-            for k in prange(nblocks):
-                for r in range(k * size, min(nr, (k + 1) * size)):
-                    _prepare(r, qt, ut, et, ipt, imt, do_sv, do_im, sv, imv)
-                    _pass1(r, b, t, prevt, curt, qt, ut, et, ipt, imt, at, has_adj, closed, store,
-                           partial[k], out_d, out_o, out_em, out_im, sv, imv)
-            pool[:, :] = 0.0
-            for k in range(nblocks):
-                pool += partial[k]
-            for k in prange(nblocks):
-                for r in range(k * size, min(nr, (k + 1) * size)):
-                    _pass2(r, b, t, prevt, curt, qt, ut, et, wt, intt, ipt, imt, at, ft, bt, has_adj, closed,
-                           store, pool, partial0[k], out_b, out_d, out_i, out_o, out_im, out_em, sv, imv)
-            pool0[:] = 0.0
-            for k in range(nblocks):
-                pool0 += partial0[k]
-            for k in prange(nblocks):
-                for r in range(k * size, min(nr, (k + 1) * size)):
-                    _pass3(r, b, t, curt, wt, intt, closed, store, pool0, out_i)
-
-
 @jit
 def _nyear_one(b, pop0, surv, f, nm, boys, half, n, store, out_pop, out_b, out_d, out_nm):
     """Project batch item ``b`` of the ``n``-year variant over all steps."""
