@@ -69,18 +69,21 @@ def _pass1(r, b, t, prevt, curt, qt, ut, et, ipt, imt, at, has_adj, closed, stor
         ip = ipt[r, s]
         svr = sv[r, s]
         imr = imv[r, s]
-        for x in range(1, na):
-            cur[x] = prev[x - 1] * svr[x] + imr[x]
+        if closed:
+            ps = pool[s]
+            for x in range(1, na):
+                n = prev[x - 1]
+                cur[x] = n * svr[x] + imr[x]
+                ps[x] += n * uu[x]
+            ps[w] += prev[w] * uu[w]
+        else:
+            for x in range(1, na):
+                cur[x] = prev[x - 1] * svr[x] + imr[x]
         cur[w] += prev[w] * svr[w]
         if has_adj:
             aa = at[r, s]
             for x in range(1, na):
                 cur[x] += aa[x]
-        if closed:
-            ps = pool[s]
-            for x in range(1, na):
-                ps[x] += prev[x - 1] * uu[x]
-            ps[w] += prev[w] * uu[w]
         if store:
             od = out_d[b, t, r, s]
             oo = out_o[b, t, r, s]
@@ -135,9 +138,23 @@ def _pass2(r, b, t, prevt, curt, qt, ut, et, wt, intt, ipt, imt, at, ft, bt, has
     curf = curt[r, 0]
     ff = ft[r]
     boy = bt[r]
-    births = 0.0
-    for x in range(1, w):
-        births += ff[x] * (prevf[x - 1] + curf[x])
+    # four partial sums break the addition's latency chain (the order differs from a plain sum
+    # only by rounding)
+    b0 = 0.0
+    b1 = 0.0
+    b2 = 0.0
+    b3 = 0.0
+    x = 1
+    while x + 3 < w:
+        b0 += ff[x] * (prevf[x - 1] + curf[x])
+        b1 += ff[x + 1] * (prevf[x] + curf[x + 1])
+        b2 += ff[x + 2] * (prevf[x + 1] + curf[x + 2])
+        b3 += ff[x + 3] * (prevf[x + 2] + curf[x + 3])
+        x += 4
+    while x < w:
+        b0 += ff[x] * (prevf[x - 1] + curf[x])
+        x += 1
+    births = (b0 + b1) + (b2 + b3)
     births += ff[w] * (prevf[w - 1] + prevf[w] + curf[w])
     births *= 0.5
     if store:
