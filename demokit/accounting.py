@@ -74,23 +74,34 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
     if by not in ("age", "cohort"):
         raise CubeError(f"by = {by!r}: expected 'age' or 'cohort'")
     pop = ds["population"] if isinstance(ds, xr.Dataset) else ds
-    if not _is_lazy(pop):
+    # eager float64: the kernel checks the values while it reads them (one pass over memory)
+    fused = _kernel_checks(pop)
+    if not fused and not _is_lazy(pop):
         check_counts(pop, "population")
-    if pop.sizes.get("year", 0) < 2:
-        raise CubeError("population: mean population needs at least two years (31 Dec of t-1 and t)")
-    _check_single_years(pop)
+    try:
+        if pop.sizes.get("year", 0) < 2:
+            raise CubeError("population: mean population needs at least two years (31 Dec of t-1 and t)")
+        _check_single_years(pop)
+    except CubeError:
+        if fused:
+            check_counts(pop, "population")  # a bad count is reported first, as before
+        raise
     cohort = by == "cohort"
+    nbad = []
 
     def run(p):
         shp = p.shape
         p3 = np.ascontiguousarray(p.reshape(-1, shp[-2], shp[-1]), dtype=np.float64)
         out = np.empty(p3.shape[:2] + (p3.shape[2] - 1,))
-        _k.mean_population(p3, cohort, out)
+        nbad.append(_k.mean_population_checked(p3, cohort, fused, out))
         return out.reshape(shp[:-1] + (shp[-1] - 1,))
 
     years = pop["year"].values[1:]
     res = apply_kernel(run, pop.rename(year="_year"), core_dims=[["age", "_year"]],
                        output_core_dims=[["age", "year"]], output_sizes={"year": years.size})
+    if any(nbad):
+        check_counts(pop, "population")  # raises, naming the first bad cell
+        raise CubeError("population: NaN, infinite or negative counts")  # pragma: no cover
     res = res.assign_coords(year=years).transpose(*pop.dims)
     res.name = "mean_population"
     res.attrs = {"units": "person-years", "by": by, "open_age": open_age(pop),
@@ -110,6 +121,17 @@ def _check_single_years(da: xr.DataArray) -> None:
 
 def _is_lazy(da) -> bool:
     return getattr(da, "chunks", None) is not None
+
+
+def _kernel_checks(da) -> bool:
+    """True when a kernel reading ``da`` raw checks its counts (eager float64), so nobody else need."""
+    return not _is_lazy(da) and da.dtype == np.float64
+
+
+def _raise_bad_counts(ds: xr.Dataset, what: str) -> None:
+    """A fused kernel found a bad count: raise the error of :func:`validate` naming the cell."""
+    validate(ds)
+    raise CubeError(f"{what}: NaN, infinite or negative counts")  # pragma: no cover
 
 
 def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: float = 0.9,
@@ -152,72 +174,103 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     records it.
     """
     ds = _as_cube(ds)
-    validate(ds, required=("population", "births", "deaths"))
-    present = [v for v in _MIGRATION if v in ds.data_vars]
-    if present and len(present) != len(_MIGRATION):
-        missing = [v for v in _MIGRATION if v not in ds.data_vars]
-        raise CubeError(f"balance: the cube has {present} but not {missing}; give all four migration "
-                        "variables or none (then the residual is net migration plus adjustment)")
-    if ds.sizes.get("year", 0) < 2:
-        raise CubeError("balance: needs at least two years")
     pop = ds["population"]
-    _check_single_years(pop)
-    b0 = births_by_sex(ds, boys_share=boys_share)
-    events = {}
-    notes = {}
-    for name in ("deaths",) + tuple(present):
-        e = events_year_end(ds, name, lower_share=lower_share, infant_lower_share=infant_lower_share)
-        if "lexis_split" in e.attrs:
-            notes[name] = e.attrs["lexis_split"]
-        events[name] = e.transpose(*pop.dims)
-    b0 = b0.transpose(*[d for d in pop.dims if d != "age"])
+    # variables handed raw (eager float64, year-end ages) to the kernel, which checks their values
+    # while it reads them; every other variable is checked here by validate()
+    births_raw = ("births" in ds.data_vars and {"sex", "age"} <= set(ds["births"].dims))
+    fused = [v for v in ("population", "births", "deaths") + _MIGRATION
+             if v in ds.data_vars and _kernel_checks(ds[v]) and (v != "births" or births_raw)
+             and ds[v].attrs.get("age_convention", "year_end") == "year_end"]
+    validate(ds, required=("population", "births", "deaths"), counts_checked_by_caller=tuple(fused))
+    present = [v for v in _MIGRATION if v in ds.data_vars]
+    try:
+        if present and len(present) != len(_MIGRATION):
+            missing = [v for v in _MIGRATION if v not in ds.data_vars]
+            raise CubeError(f"balance: the cube has {present} but not {missing}; give all four migration "
+                            "variables or none (then the residual is net migration plus adjustment)")
+        if ds.sizes.get("year", 0) < 2:
+            raise CubeError("balance: needs at least two years")
+        _check_single_years(pop)
+        if births_raw:
+            bin_ = ds["births"].rename(year="_y")  # summed over the mother's age in the kernel
+            bcore = ["age", "_y"]
+        else:
+            bin_ = births_by_sex(ds, boys_share=boys_share).rename(year="_y").expand_dims("_bage", axis=-2)
+            bcore = ["_bage", "_y"]
+        events = {}
+        notes = {}
+        for name in ("deaths",) + tuple(present):
+            e = events_year_end(ds, name, lower_share=lower_share, infant_lower_share=infant_lower_share)
+            if "lexis_split" in e.attrs:
+                notes[name] = e.attrs["lexis_split"]
+            events[name] = e.transpose(*pop.dims)
+    except CubeError:
+        validate(ds)  # a bad count is reported first, as when validate() checked every value up front
+        raise
     has_mig = bool(present)
     ev_names = ["deaths"] + (list(_MIGRATION) if has_mig else ["deaths"] * 4)
+    order = ["population", "births"] + ev_names
+    check = np.array([v in fused for v in order])
+    nbad = []
 
     def run(p, b, *ev):
         shp = p.shape
         n = int(np.prod(shp[:-2]))
         A, T = shp[-2], shp[-1]
         flat = [np.ascontiguousarray(e.reshape(n, A, T), dtype=np.float64) for e in (p,) + ev]
-        b2 = np.ascontiguousarray(b.reshape(n, T), dtype=np.float64)
+        b3 = np.ascontiguousarray(b.reshape(n, b.shape[-2], T), dtype=np.float64)
+        b0 = np.empty((n, T))
         start = np.empty((n, A, T - 1))
         adj = np.empty((n, A, T - 1))
-        _k.cohort_balance(flat[0], b2, *flat[1:], has_mig, start, adj)
-        return start.reshape(shp[:-1] + (T - 1,)), adj.reshape(shp[:-1] + (T - 1,))
+        # dask chunks are not checked (that would compute them), as in validate()
+        chk = check if isinstance(p, np.ndarray) else np.zeros(7, dtype=bool)
+        nbad.append(_k.cohort_balance_checked(flat[0], b3, *flat[1:], has_mig, chk, b0, start, adj))
+        return (b0.reshape(shp[:-2] + (T,)), start.reshape(shp[:-1] + (T - 1,)),
+                adj.reshape(shp[:-1] + (T - 1,)))
 
     years = pop["year"].values[1:]
     core = ["age", "_y"]
-    start, adj = apply_kernel(
-        run, pop.rename(year="_y"), b0.rename(year="_y"), *[events[k].rename(year="_y") for k in ev_names],
-        core_dims=[core, ["_y"]] + [core] * 5,
-        output_core_dims=[["age", "year"], ["age", "year"]], output_sizes={"year": years.size})
-    start = start.assign_coords(year=years).transpose(*pop.dims)
-    adj = adj.assign_coords(year=years).transpose(*pop.dims)
-    later = {"year": slice(1, None)}  # a view, not a copy
-    out = xr.Dataset()
-    out["population_start"] = start.assign_attrs(
-        description="cohort at the start of the year: P(x-1,t-1); births at age 0; "
-                    "open age P(w-1,t-1)+P(w,t-1)")
-    out["births"] = b0.isel(later)
-    out["births"].attrs = {"description": "live births of the sex: the cohort aged 0 at the end of the year"}
-    for name, e in events.items():
-        out[name] = e.isel(later).assign_attrs(age_convention="year_end")
-    out["population"] = pop.isel(later)
+    b0, start, adj = apply_kernel(
+        run, pop.rename(year="_y"), bin_, *[events[k].rename(year="_y") for k in ev_names],
+        core_dims=[core, bcore] + [core] * 5,
+        output_core_dims=[["_y"], ["age", "year"], ["age", "year"]],
+        output_sizes={"year": years.size})
+    if any(nbad):
+        _raise_bad_counts(ds, "balance")
+    # assemble the Dataset once from bare variables (no re-alignment of the region index per variable)
+    later = {"year": slice(1, None)}  # views, not copies
+    start = start.transpose(*pop.dims).variable
+    adj = adj.transpose(*pop.dims).variable
+    b0 = b0.rename(_y="year").transpose(*[d for d in pop.dims if d != "age"]).variable
     resid = "adjustment" if present else "net_migration_and_adjustment"
-    out[resid] = adj.assign_attrs(
-        description=("adjustment term (justeringspost): P(x,t) - N - I + O - IM + EM + D" if present else
-                     "net migration plus adjustment: P(x,t) - N + D (the cube has no migration variables)"))
-    out.attrs = {"open_age": open_age(ds), "residual": resid,
-                 "equation": "population = population_start - deaths" +
-                             (" + in_migration - out_migration + immigration - emigration + adjustment"
-                              if present else " + net_migration_and_adjustment")}
-    if notes:
-        out.attrs["lexis_split"] = "; ".join(f"{k}: {v}" for k, v in notes.items())
+    start.attrs = {"description": "cohort at the start of the year: P(x-1,t-1); births at age 0; "
+                                  "open age P(w-1,t-1)+P(w,t-1)"}
+    out = {"population_start": start}
+    b0 = b0.isel(later)
+    b0.attrs = {"description": "live births of the sex: the cohort aged 0 at the end of the year"}
+    out["births"] = b0
+    for name, e in events.items():
+        v = e.variable.isel(later)
+        v.attrs = {**e.attrs, "age_convention": "year_end"}
+        out[name] = v
+    out["population"] = pop.variable.isel(later)
+    adj.attrs = {"description": ("adjustment term (justeringspost): P(x,t) - N - I + O - IM + EM + D" if present else
+                                 "net migration plus adjustment: P(x,t) - N + D (the cube has no migration "
+                                 "variables)")}
     if present:
-        out.attrs["note"] = ("the adjustment term absorbs events reported late and perturbations of "
-                             "published tables (CKM); its size is reported, never hidden")
-        out["adjustment"].attrs["units"] = "persons"
-    return out
+        adj.attrs["units"] = "persons"
+    out[resid] = adj
+    coords = pop.isel(later).coords  # every variable has the population's dims (births: but age)
+    attrs = {"open_age": open_age(ds), "residual": resid,
+             "equation": "population = population_start - deaths" +
+                         (" + in_migration - out_migration + immigration - emigration + adjustment"
+                          if present else " + net_migration_and_adjustment")}
+    if notes:
+        attrs["lexis_split"] = "; ".join(f"{k}: {v}" for k, v in notes.items())
+    if present:
+        attrs["note"] = ("the adjustment term absorbs events reported late and perturbations of "
+                         "published tables (CKM); its size is reported, never hidden")
+    return xr.Dataset(out, coords=coords, attrs=attrs)
 
 
 def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed",
@@ -253,73 +306,107 @@ def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed"
     population ``(P(t−1) + P(t)) / 2``.
     """
     ds = _as_cube(ds)
-    validate(ds)
     if mean_age not in ("completed", "exact"):
+        validate(ds)
         raise CubeError(f"mean_age = {mean_age!r}: expected 'completed' or 'exact'")
-    red = ["age"] + ([] if by_sex or "sex" not in ds["population"].dims else ["sex"])
+    if "population" not in ds.data_vars:
+        validate(ds)  # raises: missing variable
     pop = ds["population"]
-    if not by_sex and "sex" in pop.dims:
-        pop = pop.sum("sex", skipna=False)
-    ages = pop["age"]
-    total = pop.sum("age", skipna=False)
+    red = ["age"] + ([] if by_sex or "sex" not in pop.dims else ["sex"])
+    with_events = "births" in ds and "deaths" in ds and ds.sizes.get("year", 0) >= 2
+    ev_all = [v for v in ("births", "deaths") + _MIGRATION if v in ds] if with_events else []
+    # the kernel reads the population and the event variables with the population's dims raw and
+    # checks their values while it reads them; validate() checks every other variable
+    ev_kernel = [v for v in ev_all if set(ds[v].dims) == set(pop.dims)]
+    fused = tuple(v for v in ["population"] + ev_kernel if _kernel_checks(ds[v]))
+    validate(ds, counts_checked_by_caller=fused)
+    core = [d for d in red if d != "age"] + ["age", "year"]  # ([sex,] age, year): sex summed first
+    ages = pop["age"].values.astype(np.float64)
     offset = 0.5 if mean_age == "exact" else 0.0
-    out = xr.Dataset()
+    probs = np.array([0.25, 0.5, 0.75])
+    check_pop = "population" in fused
+    check_ev = np.array([v in fused for v in ev_kernel] or [False])
+    nbad = []
+
+    def run(p, *ev):
+        shp = p.shape
+        T = shp[-1]
+        lead = shp[:len(shp) - len(core)]
+        n = int(np.prod(lead))
+        as4 = lambda a: np.ascontiguousarray(a.reshape(n, -1, shp[-2], T), dtype=np.float64)  # noqa: E731
+        p4 = as4(p)
+        evs = tuple(as4(e) for e in ev) or (p4,)  # a dummy, not read, when there are no events
+        stats = np.empty((n, T, 5))
+        qa = np.empty((n, T, probs.size))
+        totals = np.empty((n, len(ev), T))
+        lazy = not isinstance(p, np.ndarray)  # dask chunks are not checked, as in validate()
+        nbad.append(_k.summary_rows(p4, evs, ages, offset, probs, check_pop and not lazy,
+                                    check_ev & (not lazy), stats, qa, totals))
+        return (stats.reshape(lead + (T, 5)), qa.reshape(lead + (T, probs.size)),
+                totals.reshape(lead + (len(ev), T)))
+
+    stats, qa, totals = apply_kernel(
+        run, pop, *[ds[v] for v in ev_kernel], core_dims=[core] * (1 + len(ev_kernel)),
+        output_core_dims=[["year", "_stat"], ["year", "quantile"], ["_event", "year"]],
+        output_sizes={"_stat": 5, "quantile": probs.size, "_event": len(ev_kernel)})
+    if any(nbad):
+        _raise_bad_counts(ds, "summary")
+    # sums over age keep the variable's attrs, as xarray's .sum() does
+    # The small (region, year) arithmetic below runs on arrays without coordinates, so that no
+    # operation re-aligns the region index; the coordinates are attached once at the end.  Variables
+    # of the years with a previous year are NaN in the first year (as a Dataset aligns them).
+    coords = qa.isel(quantile=0, drop=True).coords
+    bare = lambda da: xr.DataArray(da.data, dims=da.dims, attrs=da.attrs)  # noqa: E731
+    stats, qa = bare(stats), bare(qa)
+    # sums over age keep the variable's attrs, as xarray's .sum() does
+    stat = {name: stats.isel(_stat=k, drop=True).assign_attrs(pop.attrs)
+            for k, name in enumerate(_k.SUMMARY_STATS)}
+    total = stat["population"]
+    out = {}
     out["population"] = total
-    out["mean_age"] = (xr.dot(pop, ages.astype(np.float64) + offset, dim="age") / total).assign_attrs(
+    out["mean_age"] = (stat["age_sum"] / total).assign_attrs(
         units="years", definition=("sum of completed ages / population (SCB)" if offset == 0 else
                                    "sum of (completed age + 0.5) / population"))
-    probs = np.array([0.25, 0.5, 0.75])
-
-    def q(p):
-        shp = p.shape
-        p3 = np.ascontiguousarray(p.reshape(-1, shp[-2], shp[-1]), dtype=np.float64)
-        o = np.empty((p3.shape[0], shp[-1], probs.size))
-        _k.quantile_ages(p3, ages.values.astype(np.float64), probs, o)
-        return o.reshape(shp[:-2] + (shp[-1], probs.size))
-
-    qa = apply_kernel(q, pop, core_dims=[["age", "year"]], output_core_dims=[["year", "quantile"]],
-                      output_sizes={"quantile": probs.size})
     for k, name in enumerate(("lower_quartile_age", "median_age", "upper_quartile_age")):
         out[name] = qa.isel(quantile=k, drop=True).assign_attrs(
             units="years", definition=f"age below which {probs[k]:.0%} of the population is, "
                                       "interpolated within the single year of age")
-    young = pop.sel(age=slice(None, 19)).sum("age", skipna=False)
-    work = pop.sel(age=slice(20, 64)).sum("age", skipna=False)
-    old = pop.sel(age=slice(65, None)).sum("age", skipna=False)
+    young, work, old = stat["young"], stat["working"], stat["old"]
     out["young_dependency_ratio"] = (100 * young / work).assign_attrs(definition="aged 0-19 per 100 aged 20-64")
     out["old_dependency_ratio"] = (100 * old / work).assign_attrs(definition="aged 65+ per 100 aged 20-64")
     out["dependency_ratio"] = (100 * (young + old) / work).assign_attrs(
         definition="aged 0-19 and 65+ per 100 aged 20-64")
-    if "births" in ds and "deaths" in ds and ds.sizes.get("year", 0) >= 2:
+    if with_events:
         # totals over age need no Lexis conversion (it preserves totals) and no cohort balance:
         # summed over ages, the cohort starts add up to births + P(t-1)
-        later = {"year": slice(1, None)}
-        tot = {v: ds[v].sum(red, skipna=False).isel(later) for v in
-               ("births", "deaths") + _MIGRATION if v in ds}
+        later = xr.DataArray(np.arange(ds.sizes["year"]) > 0, dims="year")
+        totals = bare(totals)
+        tot = {v: (totals.isel(_event=ev_kernel.index(v), drop=True).assign_attrs(ds[v].attrs)
+                   if v in ev_kernel else bare(ds[v].sum(red, skipna=False))).where(later) for v in ev_all}
         present = [v for v in _MIGRATION if v in tot]
         if present and len(present) != len(_MIGRATION):
             raise CubeError(f"summary: the cube has {present} but not all of {list(_MIGRATION)}")
-        change = (total.isel(later) - total.shift(year=1).isel(later)).assign_attrs(
-            definition="P(t) - P(t-1) (folkökning)")
+        previous = total.shift(year=1)
+        change = (total - previous).assign_attrs(definition="P(t) - P(t-1) (folkökning)")
         out["population_change"] = change
         out["births"] = tot["births"]
         out["deaths"] = tot["deaths"]
-        out["natural_increase"] = (tot["births"] - tot["deaths"]).assign_attrs(
+        nat = out["natural_increase"] = (tot["births"] - tot["deaths"]).assign_attrs(
             definition="births - deaths (födelseöverskott)")
         if present:
             net = tot["in_migration"] - tot["out_migration"] + tot["immigration"] - tot["emigration"]
             out["net_migration"] = net.assign_attrs(definition="I - O + IM - EM (flyttningsnetto)")
-            meanp = (total.isel(later) + total.shift(year=1).isel(later)) / 2
+            meanp = (total + previous) / 2
             out["mobility_rate"] = (1000 * (tot["in_migration"] + tot["immigration"] + tot["out_migration"]
                                             + tot["emigration"]) / meanp).assign_attrs(
                 units="per 1,000 mean population",
                 definition="(in-movers + immigrants + out-movers + emigrants) / mean population (rörlighetstal)")
-            out["adjustment"] = (change - out["natural_increase"] - net).assign_attrs(
+            out["adjustment"] = (change - nat - net).assign_attrs(
                 definition="population change - natural increase - net migration (justeringspost)")
         else:
-            out["net_migration_and_adjustment"] = (change - out["natural_increase"]).assign_attrs(
+            out["net_migration_and_adjustment"] = (change - nat).assign_attrs(
                 definition="population change - natural increase (the cube has no migration variables)")
-    return out
+    return xr.Dataset(out, coords=coords)
 
 
 def concentration_rate(ds: xr.Dataset, *, ages, years, by_sex: bool = False) -> xr.DataArray:

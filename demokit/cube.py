@@ -168,7 +168,8 @@ def _check_coord(ds: xr.Dataset) -> None:
                 raise CubeError(f"{dim}: duplicated coordinate {u[counts > 1][0]!r}")
 
 
-def validate(ds: xr.Dataset, *, required: tuple[str, ...] = ("population",)) -> xr.Dataset:
+def validate(ds: xr.Dataset, *, required: tuple[str, ...] = ("population",),
+             counts_checked_by_caller: tuple[str, ...] = ()) -> xr.Dataset:
     """Return ``ds`` unchanged after checking it against the cube's schema.
 
     Parameters
@@ -177,6 +178,12 @@ def validate(ds: xr.Dataset, *, required: tuple[str, ...] = ("population",)) -> 
         The cube.
     required : tuple of str, optional
         Variables that must be present (default ``("population",)``).
+    counts_checked_by_caller : tuple of str, optional
+        Variables whose values (NaN, infinite, negative) the caller checks
+        itself, e.g. in a kernel that reads them anyway (one pass over memory
+        instead of two); their schema (age convention) is still checked here.
+        The caller must then call ``validate(ds)`` when it finds a bad value,
+        so that the error names the cell exactly as here.
 
     Returns
     -------
@@ -210,7 +217,8 @@ def validate(ds: xr.Dataset, *, required: tuple[str, ...] = ("population",)) -> 
         da = ds[name]
         if name in EVENT_VARIABLES:
             age_convention(da, name)
-        check_counts(da, name, allow_negative=name in SIGNED_VARIABLES)
+        if name not in counts_checked_by_caller:
+            check_counts(da, name, allow_negative=name in SIGNED_VARIABLES)
     return ds
 
 

@@ -351,3 +351,142 @@ def test_cube_from_tidy_frame():
         from_frame(pd.concat([df, df.iloc[:1]]), name="deaths")
     with pytest.raises(dk.CubeError, match="unknown age_convention"):
         from_frame(df, name="deaths", age_convention="midyear")
+
+
+# --- fused kernels (input checks + work in one pass) against plain numpy references --------------
+def test_fused_balance_kernel_matches_numpy():
+    from demokit._kernels import accounting as k
+
+    rng = np.random.default_rng(3)
+    n, A, T = 7, 11, 5
+    pop = rng.integers(0, 1000, (n, A, T)).astype(float)
+    births = rng.integers(0, 50, (n, 6, T)).astype(float)  # by mother's age (6 ages)
+    ev = [rng.integers(0, 30, (n, A, T)).astype(float) for _ in range(5)]
+    b0, start, adj = np.empty((n, T)), np.empty((n, A, T - 1)), np.empty((n, A, T - 1))
+    nbad = k.cohort_balance_checked(pop, births, *ev, True, np.ones(7, bool), b0, start, adj)
+    assert nbad == 0
+    np.testing.assert_array_equal(b0, births.sum(axis=1))
+    es, ea = numpy_balance(pop, births.sum(axis=1), *ev)
+    np.testing.assert_array_equal(start, es)
+    np.testing.assert_allclose(adj, ea, rtol=0, atol=1e-9)
+    # each input's bad values are found (NaN, +inf, -inf, negative) in the row where they are, and only
+    # when that input is checked; -0.0 is a valid count
+    for j, arr in enumerate([pop, births] + ev):
+        for bad in (np.nan, np.inf, -np.inf, -1.0):
+            keep = arr[2, 1, 3]
+            arr[2, 1, 3] = bad
+            assert k.cohort_balance_checked(pop, births, *ev, True, np.ones(7, bool), b0, start, adj) == 1
+            chk = np.ones(7, bool)
+            chk[j] = False
+            assert k.cohort_balance_checked(pop, births, *ev, True, chk, b0, start, adj) == 0
+            arr[2, 1, 3] = keep
+    pop[0, 0, 0] = -0.0
+    assert k.cohort_balance_checked(pop, births, *ev, True, np.ones(7, bool), b0, start, adj) == 0
+
+
+def numpy_mean_population(pop, by_cohort):
+    if not by_cohort:
+        return 0.5 * (pop[..., :-1] + pop[..., 1:])
+    mp = np.empty(pop.shape[:-1] + (pop.shape[-1] - 1,))
+    mp[..., 0, :] = 0.5 * pop[..., 0, 1:]
+    mp[..., 1:, :] = 0.5 * (pop[..., :-1, :-1] + pop[..., 1:, 1:])
+    mp[..., -1, :] += 0.5 * pop[..., -1, :-1]
+    return mp
+
+
+@pytest.mark.parametrize("by_cohort", [True, False])
+def test_fused_mean_population_kernel_matches_numpy(by_cohort):
+    from demokit._kernels import accounting as k
+
+    rng = np.random.default_rng(4)
+    pop = rng.integers(0, 1000, (9, 12, 4)).astype(float)
+    out = np.empty((9, 12, 3))
+    assert k.mean_population_checked(pop, by_cohort, True, out) == 0
+    np.testing.assert_allclose(out, numpy_mean_population(pop, by_cohort), rtol=1e-15)
+    pop[4, 11, 0] = np.nan
+    pop[6, 0, 3] = -2.0
+    assert k.mean_population_checked(pop, by_cohort, True, out) == 2
+    assert k.mean_population_checked(pop, by_cohort, False, out) == 0
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.5])
+def test_summary_rows_kernel_matches_numpy(offset):
+    from demokit._kernels import accounting as k
+
+    rng = np.random.default_rng(5)
+    n, S, A, T = 5, 2, 90, 3
+    pop = rng.integers(0, 60, (n, S, A, T)).astype(float)
+    pop[1, :, :, 2] = 0  # empty population: NaN quantiles
+    events = tuple(rng.integers(0, 9, (n, S, A, T)).astype(float) for _ in range(3))
+    ages = np.arange(A, dtype=float)
+    probs = np.array([0.25, 0.5, 0.75])
+    stats, qa, tot = np.empty((n, T, 5)), np.empty((n, T, 3)), np.empty((n, 3, T))
+    assert k.summary_rows(pop, events, ages, offset, probs, True, np.ones(3, bool), stats, qa, tot) == 0
+    P = pop.sum(axis=1)  # (n, A, T)
+    np.testing.assert_array_equal(stats[..., 0], P.sum(axis=1))
+    np.testing.assert_allclose(stats[..., 1], np.einsum("nat,a->nt", P, ages + offset), rtol=1e-14)
+    np.testing.assert_array_equal(stats[..., 2], P[:, :20].sum(axis=1))
+    np.testing.assert_array_equal(stats[..., 3], P[:, 20:65].sum(axis=1))
+    np.testing.assert_array_equal(stats[..., 4], P[:, 65:].sum(axis=1))
+    expected_q = np.empty_like(qa)
+    k.quantile_ages(np.ascontiguousarray(P), ages, probs, expected_q)  # tested against bisection above
+    np.testing.assert_array_equal(qa, expected_q)
+    assert np.isnan(qa[1, 2]).all()
+    np.testing.assert_array_equal(tot, np.stack([e.sum(axis=(1, 2)) for e in events], axis=1))
+    # no events: a dummy tuple is not read
+    assert k.summary_rows(pop, (pop,), ages, offset, probs, True, np.zeros(1, bool), stats, qa,
+                          np.empty((n, 0, T))) == 0
+    events[2][3, 1, 50, 0] = np.inf
+    pop[0, 0, 0, 0] = np.nan
+    assert k.summary_rows(pop, events, ages, offset, probs, True, np.ones(3, bool), stats, qa, tot) == 2
+    assert k.summary_rows(pop, events, ages, offset, probs, False, np.array([True, True, False]),
+                          stats, qa, tot) == 0
+
+
+@pytest.mark.parametrize("name", ["population", "births", "deaths", "in_migration", "emigration"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -4.0])
+def test_public_functions_reject_bad_counts_naming_the_cell(name, bad):
+    ds = toy()
+    ds[name][0, 0, 2, 1] = bad
+    pattern = rf"{name}\[.*age=2.*year=2001"
+    with pytest.raises(dk.CubeError, match=pattern):
+        dk.balance(ds)
+    with pytest.raises(dk.CubeError, match=pattern):
+        dk.summary(ds)
+    with pytest.raises(dk.CubeError, match=pattern):
+        dk.summary(ds, by_sex=True)
+    if name == "population":
+        with pytest.raises(dk.CubeError, match=pattern):
+            dk.mean_population(ds, by="cohort")
+        with pytest.raises(dk.CubeError, match=pattern):
+            dk.mean_population(ds["population"])
+
+
+def test_bad_count_reported_before_structural_errors():
+    # as when every value was checked first: the bad cell wins over later structural errors
+    ds = toy().assign_coords(age=[0, 1, 5]).assign_attrs(open_age=5)
+    ds["population"][0, 0, 1, 0] = -3
+    with pytest.raises(dk.CubeError, match=r"population\[.*age=1"):
+        dk.balance(ds)
+    with pytest.raises(dk.CubeError, match=r"population\[.*age=1"):
+        dk.mean_population(ds, by="cohort")
+    ds = toy().drop_vars("immigration")
+    ds["deaths"][0, 0, 0, 1] = np.nan
+    with pytest.raises(dk.CubeError, match=r"deaths\["):
+        dk.balance(ds)
+
+
+def test_integer_and_float32_counts_checked_and_same_numbers():
+    ds = toy()
+    ints = ds.copy(deep=True)
+    for v in ints.data_vars:
+        ints[v] = ints[v].astype(np.int64)
+    xr.testing.assert_allclose(dk.balance(ints), dk.balance(ds))
+    xr.testing.assert_allclose(dk.summary(ints), dk.summary(ds))
+    ints["out_migration"][0, 0, 1, 1] = -1
+    with pytest.raises(dk.CubeError, match=r"out_migration\[.*age=1"):
+        dk.balance(ints)
+    f32 = ds.astype(np.float32)
+    f32["population"][0, 0, 0, 0] = np.nan
+    with pytest.raises(dk.CubeError, match=r"population\[.*age=0"):
+        dk.summary(f32)

@@ -104,3 +104,220 @@ def quantile_ages(pop, ages, probs, out):
                 cum += p
                 if k == K:
                     break
+
+
+# --- fused kernels: input checks + work in one pass over memory -----------------------------------
+# The public functions (eager numpy input) hand the raw float64 arrays to these kernels, which check
+# every value they read (NaN, ±inf, negative) while the row is in cache and return the number of rows
+# with a bad value; the caller then runs the full check (demokit.cube.validate / check_counts) to
+# raise the error naming the first offending cell.  ``check`` flags say which inputs to check (those
+# already checked by the caller, converted first, or dask-backed are not).
+
+
+@jit
+def _block_bad(a):
+    """True if the C-contiguous block ``a`` holds a NaN, an infinite or a negative value."""
+    f = a.ravel()  # a view: one flat loop that LLVM vectorises
+    nbad = 0
+    for j in range(f.size):
+        v = f[j]
+        nbad += not (v >= 0.0 and v < np.inf)
+    return nbad > 0
+
+
+@jit(parallel=True)
+def cohort_balance_checked(pop, births, deaths, inm, outm, imm, emi, has_migration, check,
+                           births0, start, adjustment):
+    """:func:`cohort_balance` fused with the sum of births over the mother's age and the input checks.
+
+    Parameters (all float64)
+    ----------
+    pop, deaths, inm, outm, imm, emi : (n, A, T)
+        As in :func:`cohort_balance`.
+    births : (n, Ab, T)
+        Births by the mother's age (any number ``Ab`` of ages, 1 for births already summed).
+    has_migration : bool
+    check : (7,) bool
+        Which of ``pop, births, deaths, inm, outm, imm, emi`` to check.
+    births0 : (n, T), output
+        ``births`` summed over the mother's age (in age order).
+    start, adjustment : (n, A, T − 1), output
+        As in :func:`cohort_balance`.
+
+    Returns
+    -------
+    int
+        The number of rows ``n`` holding a NaN, infinite or negative value in a checked input.
+    """
+    n, A, T = pop.shape
+    Ab = births.shape[1]
+    nbad = 0
+    for i in numba.prange(n):
+        bad = False
+        if check[0]:
+            bad |= _block_bad(pop[i])
+        if check[1]:
+            bad |= _block_bad(births[i])
+        if check[2]:
+            bad |= _block_bad(deaths[i])
+        if has_migration:
+            if check[3]:
+                bad |= _block_bad(inm[i])
+            if check[4]:
+                bad |= _block_bad(outm[i])
+            if check[5]:
+                bad |= _block_bad(imm[i])
+            if check[6]:
+                bad |= _block_bad(emi[i])
+        nbad += bad
+        b = births0[i]
+        for t in range(T):
+            b[t] = 0.0
+        for x in range(Ab):
+            for t in range(T):
+                b[t] += births[i, x, t]
+        # age 0: the newborns
+        for t in range(1, T):
+            start[i, 0, t - 1] = b[t]
+        for x in range(1, A - 1):
+            for t in range(1, T):
+                start[i, x, t - 1] = pop[i, x - 1, t - 1]
+        if A > 1:
+            for t in range(1, T):
+                start[i, A - 1, t - 1] = pop[i, A - 2, t - 1] + pop[i, A - 1, t - 1]
+        for x in range(A):
+            if has_migration:
+                for t in range(1, T):
+                    adjustment[i, x, t - 1] = (pop[i, x, t] - start[i, x, t - 1] + deaths[i, x, t]
+                                               - inm[i, x, t] + outm[i, x, t] - imm[i, x, t] + emi[i, x, t])
+            else:
+                for t in range(1, T):
+                    adjustment[i, x, t - 1] = pop[i, x, t] - start[i, x, t - 1] + deaths[i, x, t]
+    return nbad
+
+
+@jit(parallel=True)
+def mean_population_checked(pop, by_cohort, check, out):
+    """:func:`mean_population` fused with the input check; returns the number of bad rows (see above)."""
+    n, A, T = pop.shape
+    nbad = 0
+    for i in numba.prange(n):
+        if check:
+            nbad += _block_bad(pop[i])
+        if not by_cohort:
+            for x in range(A):
+                for t in range(1, T):
+                    out[i, x, t - 1] = 0.5 * (pop[i, x, t - 1] + pop[i, x, t])
+            continue
+        for t in range(1, T):
+            out[i, 0, t - 1] = 0.5 * pop[i, 0, t]
+        for x in range(1, A - 1):
+            for t in range(1, T):
+                out[i, x, t - 1] = 0.5 * (pop[i, x - 1, t - 1] + pop[i, x, t])
+        if A > 1:
+            for t in range(1, T):
+                out[i, A - 1, t - 1] = 0.5 * (pop[i, A - 2, t - 1] + pop[i, A - 1, t] + pop[i, A - 1, t - 1])
+    return nbad
+
+
+#: columns of the ``stats`` output of :func:`summary_rows`
+SUMMARY_STATS = ("population", "age_sum", "young", "working", "old")
+
+
+@jit(parallel=True)
+def summary_rows(pop, events, ages, offset, probs, check_pop, check_events, stats, quantiles, totals):
+    """Summary sums of ``pop`` and event totals in one pass, with the input checks.
+
+    Parameters
+    ----------
+    pop : (n, S, A, T) float64
+        Population; the ``S`` axis (e.g. sex) is summed first, then each
+        measure is computed on ``P(x, t) = Σ_s pop[i, s, x, t]``.
+    events : tuple of (n, S, A, T) float64
+        Event variables to total over ``S`` and age; only the first
+        ``totals.shape[1]`` are read (pass a dummy 1-tuple when there are none).
+    ages : (A,) float64
+        Completed ages.
+    offset : float
+        Added to the age in the mean-age sum (0 or 0.5).
+    probs : (K,) float64
+        Shares for the quantile ages (:func:`quantile_ages`).
+    check_pop : bool
+    check_events : (totals.shape[1],) bool
+    stats : (n, T, 5), output
+        ``Σ_x P``, ``Σ_x P·(age + offset)``, ``Σ_{age≤19} P``, ``Σ_{20≤age≤64} P``, ``Σ_{age≥65} P``.
+    quantiles : (n, T, K), output
+        As :func:`quantile_ages` on ``P``.
+    totals : (n, len(events), T), output
+        ``Σ_s Σ_x events[e][i, s, x, t]``.
+
+    Returns
+    -------
+    int
+        The number of rows ``n`` holding a NaN, infinite or negative value in a checked input.
+    """
+    nbad = 0
+    for i in numba.prange(pop.shape[0]):
+        nbad += _summary_row(pop, events, i, ages, offset, probs, check_pop, check_events, stats[i],
+                             quantiles[i], totals[i])
+    return nbad
+
+
+@jit
+def _summary_row(pop, events, i, ages, offset, probs, check_pop, check_events, st, qa, tot_out):
+    """Row ``i`` of :func:`summary_rows`; returns True if a checked input holds a bad value."""
+    _, S, A, T = pop.shape
+    K = probs.shape[0]
+    bad = False
+    P = np.empty((A, T))
+    if check_pop:
+        for s in range(S):
+            bad |= _block_bad(pop[i, s])
+    for x in range(A):
+        for t in range(T):
+            P[x, t] = pop[i, 0, x, t]
+    for s in range(1, S):
+        for x in range(A):
+            for t in range(T):
+                P[x, t] += pop[i, s, x, t]
+    for t in range(T):
+        for c in range(5):
+            st[t, c] = 0.0
+    for x in range(A):
+        a = ages[x]
+        w = a + offset
+        c = 2 if a <= 19 else (3 if a <= 64 else 4)
+        for t in range(T):
+            p = P[x, t]
+            st[t, 0] += p
+            st[t, 1] += p * w
+            st[t, c] += p
+    for t in range(T):
+        total = st[t, 0]
+        for k in range(K):
+            qa[t, k] = np.nan
+        if total <= 0.0:
+            continue
+        k = 0
+        cum = 0.0
+        for x in range(A):
+            p = P[x, t]
+            while k < K and cum + p >= probs[k] * total and p > 0.0:
+                qa[t, k] = ages[x] + (probs[k] * total - cum) / p
+                k += 1
+            cum += p
+            if k == K:
+                break
+    for e in range(tot_out.shape[0]):  # events may hold a dummy when there are none
+        ev = events[e]
+        if check_events[e]:
+            for s in range(S):
+                bad |= _block_bad(ev[i, s])
+        tot = tot_out[e]
+        for t in range(T):
+            tot[t] = 0.0
+        for s in range(S):
+            for x in range(A):
+                for t in range(T):
+                    tot[t] += ev[i, s, x, t]
+    return bad
