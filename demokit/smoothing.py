@@ -136,7 +136,12 @@ def _glm_numpy(y, e, reft, *, X, P, lambdas, link, crit, max_iter, tol, brass, p
     cv = np.empty(N)
     it = np.empty(N, dtype=np.int64)
     conv = np.empty(N, dtype=np.bool_)
-    ks.penalized_glm_fit(y2, e2, np.ascontiguousarray(base), valid, np.ascontiguousarray(Xf), P,
+    vconst = np.zeros(K)
+    if brass:
+        vconst[0] = 1.0
+    else:
+        vconst[:] = 1.0
+    ks.penalized_glm_fit(y2, e2, np.ascontiguousarray(base), valid, np.ascontiguousarray(Xf), P, vconst,
                          lambdas, link, crit, max_iter, tol, patience, beta, rate, dev, edf, lam, cv, it, conv)
     # ages where the reference is 0 (log/logit of it is -inf) get rate 0; +inf (logit of 1) get 1
     rate = np.where(np.isneginf(base), 0.0, np.where(np.isposinf(base), 1.0, rate))

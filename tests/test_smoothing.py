@@ -7,7 +7,7 @@ simulated with known parameters, and against the likelihood equations.
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 import demokit as dk
 from demokit.smoothing import SmoothingError, bspline_basis, difference_penalty, rogers_castro
@@ -323,6 +323,7 @@ def test_dask_in_dask_out_same_numbers(noisy_regions):
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), scale=st.floats(1.0, 1e4), method=st.sampled_from(["relational", "pspline"]))
+@example(seed=0, scale=1.99545, method="relational")  # once off by 1e-6 at lambda = 1e7 (ill-conditioned)
 def test_fitted_totals_equal_observed_property(seed, scale, method):
     rng = np.random.default_rng(seed)
     e = rng.uniform(0, 2, (2, 101)) * scale

@@ -209,7 +209,7 @@ def _normal_equations(y, e, base, valid, X, beta, link, F, rhs, idx):
 
 
 @jit
-def _fit_one(n, Xn, yn, en, bn, vn, P, lambdas, link, crit, max_iter, tol, patience,
+def _fit_one(n, Xn, yn, en, bn, vn, P, vconst, lambdas, link, crit, max_iter, tol, patience,
              beta_out, rate_out, dev_out, edf_out, lam_out, crit_out, iter_out, conv_out):
     """Fit curve ``n`` (see :func:`penalized_glm_fit`); writes row ``n`` of the outputs."""
     A = yn.shape[0]
@@ -389,6 +389,28 @@ def _fit_one(n, Xn, yn, en, bn, vn, P, lambdas, link, crit, max_iter, tol, patie
             conv = True
             break
         conv = dmax <= tol * (1.0 + bmax)
+    # level step along ``vconst`` (X @ vconst = 1, P @ vconst = 0): the exact ML
+    # of the overall level given the shape, which makes sum(fitted) = sum(observed)
+    # even where the penalised system is ill-conditioned (very large lambda)
+    for k in range(50):
+        sy = 0.0
+        smu = 0.0
+        sw = 0.0
+        for a in range(A):
+            if not vn[a]:
+                continue
+            p = _mean_fn(_eta_row(Xn, a, beta, bn[a]), link)
+            sy += yn[a]
+            smu += en[a] * p
+            sw += en[a] * p * (1.0 - p) if link == 1 else en[a] * p
+        if smu <= 0.0 or sw <= 0.0:
+            break
+        c = math.log(sy / smu) if link == 0 else (sy - smu) / sw
+        for j in range(K):
+            beta[j] += c * vconst[j]
+        if abs(c) < 1e-15:
+            break
+    dev, pdev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, lam, link)
     for j in range(K):
         beta_out[n, j] = beta[j]
     for a in range(A):
@@ -405,7 +427,7 @@ def _fit_one(n, Xn, yn, en, bn, vn, P, lambdas, link, crit, max_iter, tol, patie
 
 
 @jit(parallel=True)
-def penalized_glm_fit(y, e, base, valid, X, P, lambdas, link, crit, max_iter, tol, patience,
+def penalized_glm_fit(y, e, base, valid, X, P, vconst, lambdas, link, crit, max_iter, tol, patience,
                       beta_out, rate_out, dev_out, edf_out, lam_out, crit_out, iter_out, conv_out):
     """Fit ``eta = base + X beta`` by penalised IRLS for every curve; choose lambda per curve.
 
@@ -421,6 +443,9 @@ def penalized_glm_fit(y, e, base, valid, X, P, lambdas, link, crit, max_iter, to
         Design matrix (shared when ``nx == 1``).
     P : (K, K) float64
         Penalty matrix (``D'D`` for a difference penalty; zeros for none).
+    vconst : (K,) float64
+        Coefficients of the constant function (``X @ vconst = 1``,
+        ``P @ vconst = 0``): ones for B-splines, ``(1, 0)`` for Brass.
     lambdas : (L,) float64
         Grid of smoothing parameters, sorted descending (warm starts run from
         the stiffest fit to the most flexible).
@@ -440,7 +465,7 @@ def penalized_glm_fit(y, e, base, valid, X, P, lambdas, link, crit, max_iter, to
     NX = X.shape[0]
     for n in prange(N):
         nx = np.int64(n) if NX > 1 else np.int64(0)
-        _fit_one(n, X[nx], y[n], e[n], base[n], valid[n], P, lambdas, link, crit, max_iter, tol, patience,
+        _fit_one(n, X[nx], y[n], e[n], base[n], valid[n], P, vconst, lambdas, link, crit, max_iter, tol, patience,
                  beta_out, rate_out, dev_out, edf_out, lam_out, crit_out, iter_out, conv_out)
 
 
