@@ -280,18 +280,19 @@ def _summary_row(pop, events, i, ages, offset, probs, check_pop, check_events, s
         for x in range(A):
             for t in range(T):
                 P[x, t] += pop[i, s, x, t]
-    for t in range(T):
-        for c in range(5):
-            st[t, c] = 0.0
+    acc = np.zeros((5, T))  # contiguous along year: vectorised accumulation
     for x in range(A):
         a = ages[x]
         w = a + offset
         c = 2 if a <= 19 else (3 if a <= 64 else 4)
         for t in range(T):
             p = P[x, t]
-            st[t, 0] += p
-            st[t, 1] += p * w
-            st[t, c] += p
+            acc[0, t] += p
+            acc[1, t] += p * w
+            acc[c, t] += p
+    for t in range(T):
+        for c in range(5):
+            st[t, c] = acc[c, t]
     for t in range(T):
         total = st[t, 0]
         for k in range(K):
@@ -313,11 +314,12 @@ def _summary_row(pop, events, i, ages, offset, probs, check_pop, check_events, s
         if check_events[e]:
             for s in range(S):
                 bad |= _block_bad(ev[i, s])
-        tot = tot_out[e]
+        f = ev[i].ravel()  # (S·A·T) contiguous: rows of T years
+        tot = np.zeros(T)
+        for r in range(S * A):
+            b = r * T
+            for t in range(T):
+                tot[t] += f[b + t]
         for t in range(T):
-            tot[t] = 0.0
-        for s in range(S):
-            for x in range(A):
-                for t in range(T):
-                    tot[t] += ev[i, s, x, t]
+            tot_out[e, t] = tot[t]
     return bad
