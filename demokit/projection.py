@@ -19,7 +19,7 @@ from ._apply import check_core_chunks, is_dask
 from ._kernels import projection as _k
 from .cube import SEXES, CubeError, DemokitError, check_counts
 
-__all__ = ["Assumptions", "AssumptionError", "project", "constrain"]
+__all__ = ["AssumptionError", "Assumptions", "constrain", "project"]
 
 #: SCB's share of boys among live births (about 0.513; METHODS §4)
 BOYS_SHARE = 0.513
@@ -133,12 +133,12 @@ class Assumptions:
                  immigration=None, immigration_profile=None, fertility=None,
                  boys_share=BOYS_SHARE, adjustment=None, survival=None, net_migration=None,
                  migration_timing="even", attrs=None):
-        given = dict(death_risks=death_risks, out_migration_risks=out_migration_risks,
-                     emigration_risks=emigration_risks, in_migration_shares=in_migration_shares,
-                     in_migration=in_migration, in_migration_profile=in_migration_profile,
-                     immigration=immigration, immigration_profile=immigration_profile,
-                     fertility=fertility, boys_share=boys_share, adjustment=adjustment,
-                     survival=survival, net_migration=net_migration)
+        given = {"death_risks": death_risks, "out_migration_risks": out_migration_risks,
+                 "emigration_risks": emigration_risks, "in_migration_shares": in_migration_shares,
+                 "in_migration": in_migration, "in_migration_profile": in_migration_profile,
+                 "immigration": immigration, "immigration_profile": immigration_profile,
+                 "fertility": fertility, "boys_share": boys_share, "adjustment": adjustment,
+                 "survival": survival, "net_migration": net_migration}
         self.data = {k: _as_da(v, k) for k, v in given.items() if v is not None}
         self.attrs = dict(attrs or {})
         if migration_timing not in ("even", "end"):
@@ -211,9 +211,8 @@ class Assumptions:
                 bad = (v < 0) | (v > 1)
                 if bad.any():
                     raise AssumptionError(f"{_first_cell(name, da, bad)}: must lie in [0, 1]")
-            elif kind in ("count", "rate"):
-                if (v < 0).any():
-                    raise AssumptionError(f"{_first_cell(name, da, v < 0)}: must be >= 0")
+            elif kind in ("count", "rate") and (v < 0).any():
+                raise AssumptionError(f"{_first_cell(name, da, v < 0)}: must be >= 0")
         d = self.data
         if self.kind == "annual":
             tot = d["death_risks"]
@@ -253,7 +252,7 @@ class Assumptions:
             return data[name]
         raise AttributeError(name)
 
-    def replace(self, **changes) -> "Assumptions":
+    def replace(self, **changes) -> Assumptions:
         """Return a copy with some assumptions replaced (``None`` removes one)."""
         kw = dict(self.data)
         kw.update(changes)
@@ -598,7 +597,7 @@ def project(base_population, assumptions, *, years, step=1, components=True):
             dask="parallelized",
             output_dtypes=[np.float64] * len(names),
             dask_gufunc_kwargs={"allow_rechunk": False, "output_sizes": {"year": ny}},
-            kwargs=dict(kind=a.kind, core_nd=core_nd, ny=ny, store=store, flags=flags),
+            kwargs={"kind": a.kind, "core_nd": core_nd, "ny": ny, "store": store, "flags": flags},
             keep_attrs=False,
         )
         if len(names) == 1:

@@ -19,7 +19,7 @@ from .cube import SEXES, CubeError
 from .lexis import to_convention
 from .projection import AssumptionError, Assumptions
 
-__all__ = ["from_history", "path", "tfr_of", "SCENARIO_KEYS"]
+__all__ = ["SCENARIO_KEYS", "from_history", "path", "tfr_of"]
 
 #: what a scenario may override
 SCENARIO_KEYS = ("tfr", "life_expectancy", "in_migration", "immigration", "in_migration_scale",
@@ -51,7 +51,7 @@ def _risk(ds, name, years, smoothing, lower_share, infant_lower_share):
     """Return pooled interval risks of event ``name`` (observed, or smoothed by :func:`demokit.smooth`)."""
     from .migration import emigration_risks, interval_parts, out_migration_risks
     from .mortality import death_risks
-    kw = dict(years=years, lower_share=lower_share, infant_lower_share=infant_lower_share)
+    kw = {"years": years, "lower_share": lower_share, "infant_lower_share": infant_lower_share}
     if name == "deaths":
         raw = death_risks(ds, kind="interval", **kw)
     elif name == "out_migration":
@@ -269,7 +269,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
              "e0_observed_female": float(e0_obs.sel(sex="female")),
              "e0_observed_male": float(e0_obs.sel(sex="male"))}
     # ---------------------------------------------------------- overrides and scenarios
-    common = dict(tfr=tfr, life_expectancy=life_expectancy, in_migration=in_migration, immigration=immigration)
+    common = {"tfr": tfr, "life_expectancy": life_expectancy, "in_migration": in_migration, "immigration": immigration}
     if scenarios:
         if not isinstance(scenarios, dict):
             raise AssumptionError("scenarios: expected a dict {name: {option: value}}")

@@ -16,7 +16,7 @@ SEX = ["female", "male"]
 def _cube(values, years=(2001, 2002)):
     v = np.asarray(values, dtype=float)
     return xr.DataArray(v, dims=("sex", "age", "year"),
-                        coords=dict(sex=SEX, age=np.arange(v.shape[1]), year=list(years)))
+                        coords={"sex": SEX, "age": np.arange(v.shape[1]), "year": list(years)})
 
 
 def test_household_rates_pooled_and_households_hand_worked():
@@ -54,9 +54,9 @@ def test_household_errors():
 def _lf_case():
     age = np.arange(58, 68)
     P = xr.DataArray(np.full((2, len(age), 1), 100.0), dims=("sex", "age", "year"),
-                     coords=dict(sex=SEX, age=age, year=[2030]))
+                     coords={"sex": SEX, "age": age, "year": [2030]})
     rate = xr.DataArray(np.tile(np.linspace(0.9, 0.0, len(age)), (2, 1)), dims=("sex", "age"),
-                        coords=dict(sex=SEX, age=age))
+                        coords={"sex": SEX, "age": age})
     return P, rate
 
 
@@ -73,7 +73,7 @@ def test_labour_force_hand_worked():
     assert float(lf2.employed.sum()) == pytest.approx(2 * 100 * sh.sum())
     # scale ages 58-59 by 1.2 (0.9·1.2 capped at 1) and add 5 commuters aged 62 of each sex
     scale = xr.DataArray([1.2, 1.2], dims="age", coords={"age": [58, 59]})
-    comm = xr.DataArray([[5.0], [5.0]], dims=("sex", "age"), coords=dict(sex=SEX, age=[62]))
+    comm = xr.DataArray([[5.0], [5.0]], dims=("sex", "age"), coords={"sex": SEX, "age": [62]})
     lf3 = labour_force(P, rate, scale=scale, commuters=comm)
     exp = 2 * (100 * (1.0 + 0.96 + 0.7 + 0.6 + 0.5 + 0.4 + 0.3 + 0.2 + 0.1 + 0.0) + 5)
     assert float(lf3.employed.sum()) == pytest.approx(exp)
@@ -85,7 +85,7 @@ def test_labour_force_errors():
     P, rate = _lf_case()
     with pytest.raises(CubeError, match=r"employment_rates\[sex='female', age=58\] = 1.5"):
         labour_force(P, rate.where(rate.age != 58, 1.5))
-    comm = xr.DataArray([[50.0], [0.0]], dims=("sex", "age"), coords=dict(sex=SEX, age=[66]))
+    comm = xr.DataArray([[50.0], [0.0]], dims=("sex", "age"), coords={"sex": SEX, "age": [66]})
     with pytest.raises(CubeError, match=r"employed\[sex='female', age=66, year=2030\].*exceeds the population"):
         labour_force(P, rate, commuters=comm * 3)
     with pytest.raises(CubeError, match="lack the dim 'sex'"):

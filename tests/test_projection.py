@@ -85,25 +85,25 @@ def random_inputs(R, A, Y, seed=0, year_varying=True):
     imm = rng.uniform(0, 300, (Y, R))
     ip = rng.uniform(0, 1, (Y, R, 2, A))
     ip /= ip.sum(axis=(2, 3), keepdims=True)
-    return dict(P0=P0, q=q, u=u, e=e, w=w, f=f, boys=boys, imm=imm, iprof=ip, ages=ages)
+    return {"P0": P0, "q": q, "u": u, "e": e, "w": w, "f": f, "boys": boys, "imm": imm, "iprof": ip, "ages": ages}
 
 
 def to_xarray(inp, years, regions=None):
     R = inp["P0"].shape[0]
     regions = regions if regions is not None else [f"{i:04d}" for i in range(R)]
     ages = inp["ages"]
-    c4 = dict(year=years, region=regions, sex=SEX, age=ages)
-    cell = lambda v: xr.DataArray(v, dims=("year", "region", "sex", "age"), coords=c4)  # noqa: E731
+    c4 = {"year": years, "region": regions, "sex": SEX, "age": ages}
+    cell = lambda v: xr.DataArray(v, dims=("year", "region", "sex", "age"), coords=c4)
     P0 = xr.DataArray(inp["P0"], dims=("region", "sex", "age"),
-                      coords=dict(region=regions, sex=SEX, age=ages)).assign_coords(year=years[0] - 1)
+                      coords={"region": regions, "sex": SEX, "age": ages}).assign_coords(year=years[0] - 1)
     a = Assumptions(
         death_risks=cell(inp["q"]), out_migration_risks=cell(inp["u"]), emigration_risks=cell(inp["e"]),
         in_migration_shares=cell(inp["w"]),
-        immigration=xr.DataArray(inp["imm"], dims=("year", "region"), coords=dict(year=years, region=regions)),
+        immigration=xr.DataArray(inp["imm"], dims=("year", "region"), coords={"year": years, "region": regions}),
         immigration_profile=cell(inp["iprof"]),
         fertility=xr.DataArray(inp["f"], dims=("year", "region", "age"),
-                               coords=dict(year=years, region=regions, age=ages)),
-        boys_share=xr.DataArray(inp["boys"], dims=("year", "region"), coords=dict(year=years, region=regions)),
+                               coords={"year": years, "region": regions, "age": ages}),
+        boys_share=xr.DataArray(inp["boys"], dims=("year", "region"), coords={"year": years, "region": regions}),
     )
     return P0, a
 
@@ -211,10 +211,10 @@ def test_open_system_hand_worked():
     """
     ages = [0, 1, 2]
     P0 = xr.DataArray([[[100, 80, 50], [100, 90, 40]]], dims=("region", "sex", "age"),
-                      coords=dict(region=["A"], sex=SEX, age=ages)).astype(float)
+                      coords={"region": ["A"], "sex": SEX, "age": ages}).astype(float)
     risk = lambda v: xr.DataArray(np.full((2, 3), v), dims=("sex", "age"), coords=dict(sex=SEX, age=ages))  # noqa
     prof = xr.DataArray(np.full((1, 2, 3), 1 / 6), dims=("region", "sex", "age"),
-                        coords=dict(region=["A"], sex=SEX, age=ages))
+                        coords={"region": ["A"], "sex": SEX, "age": ages})
     a = Assumptions(death_risks=risk(0.1), out_migration_risks=risk(0.2),
                     in_migration=xr.DataArray([30.0], dims="region", coords={"region": ["A"]}),
                     in_migration_profile=prof,
@@ -231,10 +231,10 @@ def test_closed_system_hand_worked():
     """Two regions, one cohort: out-movers of A and B pool and are shared 25/75."""
     ages = [0, 1]
     P0 = xr.DataArray(np.array([[[100.0, 0], [0, 0]], [[300.0, 0], [0, 0]]]), dims=("region", "sex", "age"),
-                      coords=dict(region=["A", "B"], sex=SEX, age=ages))
-    zero = xr.DataArray(np.zeros((2, 2)), dims=("sex", "age"), coords=dict(sex=SEX, age=ages))
+                      coords={"region": ["A", "B"], "sex": SEX, "age": ages})
+    zero = xr.DataArray(np.zeros((2, 2)), dims=("sex", "age"), coords={"sex": SEX, "age": ages})
     w = xr.DataArray(np.array([np.full((2, 2), 0.25), np.full((2, 2), 0.75)]), dims=("region", "sex", "age"),
-                     coords=dict(region=["A", "B"], sex=SEX, age=ages))
+                     coords={"region": ["A", "B"], "sex": SEX, "age": ages})
     a = Assumptions(death_risks=zero, out_migration_risks=zero + 0.1, in_migration_shares=w,
                     fertility=xr.DataArray([0.0, 0.0], dims="age", coords={"age": ages}))
     r = project(P0, a, years=[2001]).sel(year=2001, sex="female", age=1)
@@ -253,7 +253,7 @@ def _preston():
 
     def two(fcol, mcol):
         return xr.DataArray(np.stack([d[fcol].values, d[mcol].values]).astype(float), dims=("sex", "age"),
-                            coords=dict(sex=SEX, age=ages))
+                            coords={"sex": SEX, "age": ages})
     return d, exp, sc, ages, two
 
 
@@ -280,10 +280,10 @@ def test_preston_box_6_2_to_the_person(use_dask):
 
 
 def test_nyear_end_timing_adds_migrants_after_births():
-    d, exp, sc, ages, two = _preston()
+    d, _exp, _sc, ages, two = _preston()
     P0 = two("P0F", "P0M")
-    kw = dict(survival=two("SxF", "SxM"), fertility=xr.DataArray(d["asfr"].values, dims="age",
-                                                                   coords={"age": ages}), boys_share=0.5)
+    kw = {"survival": two("SxF", "SxM"), "fertility": xr.DataArray(d["asfr"].values, dims="age",
+                                                                   coords={"age": ages}), "boys_share": 0.5}
     nm = two("NMxF", "NMxM")
     r_end = project(P0, Assumptions(**kw, net_migration=nm, migration_timing="end"), years=[1998], step=5)
     r_none = project(P0, Assumptions(**kw), years=[1998], step=5)
@@ -300,9 +300,9 @@ def _small_case(data, R, A, Y):
     e = rng.uniform(0, 1, (Y, R, 2, A))
     tot = q + u + e
     scale = np.where(tot > 1, 1 / tot, 1.0)
-    inp = dict(P0=rng.uniform(0, 100, (R, 2, A)), q=q * scale, u=u * scale, e=e * scale,
-               f=rng.uniform(0, 1, (Y, R, A)), boys=rng.uniform(0, 1, (Y, R)),
-               imm=rng.uniform(0, 50, (Y, R)), ages=np.arange(A))
+    inp = {"P0": rng.uniform(0, 100, (R, 2, A)), "q": q * scale, "u": u * scale, "e": e * scale,
+               "f": rng.uniform(0, 1, (Y, R, A)), "boys": rng.uniform(0, 1, (Y, R)),
+               "imm": rng.uniform(0, 50, (Y, R)), "ages": np.arange(A)}
     w = rng.uniform(0, 1, (Y, R, 2, A)) + 1e-3
     inp["w"] = w / w.sum(axis=1, keepdims=True)
     ip = rng.uniform(0, 1, (Y, R, 2, A)) + 1e-3
@@ -375,14 +375,14 @@ def _tiny():
 
 
 def test_error_shares_do_not_sum_to_one():
-    inp, years, P0, a = _tiny()
+    _inp, _years, _P0, a = _tiny()
     with pytest.raises(AssumptionError, match="in_migration_shares summed over region.*sum to 1"):
         Assumptions(death_risks=a.death_risks, out_migration_risks=a.out_migration_risks,
                     in_migration_shares=a.in_migration_shares * 1.1, fertility=a.fertility)
 
 
 def test_error_risks_sum_above_one_and_out_of_range():
-    inp, years, P0, a = _tiny()
+    _inp, _years, _P0, a = _tiny()
     with pytest.raises(AssumptionError, match=r"death_risks \+ out_migration_risks.*at most 1"):
         a.replace(death_risks=xr.full_like(a.death_risks, 0.97))
     bad = a.death_risks.copy()
@@ -392,7 +392,7 @@ def test_error_risks_sum_above_one_and_out_of_range():
 
 
 def test_error_missing_pieces():
-    inp, years, P0, a = _tiny()
+    _inp, years, P0, a = _tiny()
     with pytest.raises(AssumptionError, match="in_migration_shares.*or in_migration"):
         Assumptions(death_risks=a.death_risks, out_migration_risks=a.out_migration_risks, fertility=a.fertility)
     with pytest.raises(AssumptionError, match="either death_risks.*or survival"):
@@ -412,7 +412,7 @@ def test_error_missing_pieces():
 
 
 def test_error_chunked_core_dim_names_dims():
-    inp, years, P0, a = _tiny()
+    _inp, years, P0, a = _tiny()
     with pytest.raises(CubeError, match=r"death_risks is chunked along 'region'.*rechunk with \.chunk\("
                                         r"\{'region': -1\}\)"):
         project(P0, a.replace(death_risks=a.death_risks.chunk(region=1)), years=years)
@@ -454,7 +454,7 @@ def test_from_history_observed_values_by_hand(norrbotten):
     ds = norrbotten
     a = Assumptions.from_history(ds, years=range(2015, 2020), smoothing=None)
     assert a.internal_migration == "open"
-    sel = dict(region="2580", sex="female")
+    sel = {"region": "2580", "sex": "female"}
     P = ds.population.sel(**sel)
     # out-migration risk at year-end age 25: Σ_t O(25, t) / Σ_t P(24, t−1), t = 2015..2019
     O = ds.out_migration.sel(**sel, age=25, year=range(2015, 2020)).sum().item()
@@ -509,8 +509,8 @@ def test_from_history_smoothed_paths_and_scenarios(norrbotten):
     assert (k < 1).all()
     # scenarios become a dim; the projection runs per scenario
     sc = Assumptions.from_history(ds, years=range(2015, 2020), scenarios={
-        "low": dict(tfr=1.5, in_migration_scale=0.9), "main": {},
-        "high": dict(tfr=2.0, in_migration_scale=1.1, life_expectancy={"female": 86.0, "male": 83.0})})
+        "low": {"tfr": 1.5, "in_migration_scale": 0.9}, "main": {},
+        "high": {"tfr": 2.0, "in_migration_scale": 1.1, "life_expectancy": {"female": 86.0, "male": 83.0}}})
     assert list(sc.fertility.scenario.values) == ["low", "main", "high"]
     assert "scenario" not in sc.out_migration_risks.dims
     np.testing.assert_allclose(sc.in_migration.sel(scenario="high") / sc.in_migration.sel(scenario="main"), 1.1)

@@ -9,10 +9,10 @@ import xarray as xr
 dask = pytest.importorskip("dask")
 distributed = pytest.importorskip("distributed")
 
-from demokit.cube import CubeError  # noqa: E402
-from demokit.projection import project  # noqa: E402
+from demokit.cube import CubeError
+from demokit.projection import project
 
-from .test_projection import random_inputs, to_xarray  # noqa: E402
+from .test_projection import random_inputs, to_xarray
 
 
 class _RaiseIfComputes:
