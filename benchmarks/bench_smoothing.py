@@ -54,7 +54,6 @@ def median_time(f, n=5):
 def numpy_batched(y, e, base, B, P, lambdas, n_newton=8):
     """IRLS batched over curves with numpy; returns rates chosen by BIC."""
     N, A = y.shape
-    K = B.shape[1]
     valid = e > 0
     nvalid = valid.sum(1)
     z0 = np.log((y + 0.1 * y.sum(1, keepdims=True) / A + 1e-8) / np.where(valid, e, 1)) - base
@@ -164,7 +163,8 @@ def main():
     print(f"demokit dk.smooth(relational): first call (JIT compile) {first:.2f} s; "
           f"median of 5 warm runs {t_dk * 1000:.0f} ms (runs: {', '.join(f'{r*1000:.0f}' for r in runs)} ms)")
     print(f"  max |fitted/observed events - 1| per curve: {tot_rel:.1e}")
-    print(f"  weighted relative error vs truth: raw {err(Y.values / E.values):.4f}, smoothed {err(res.rate.values):.4f}")
+    print(f"  weighted relative error vs truth: raw {err(Y.values / E.values):.4f}, "
+          f"smoothed {err(res.rate.values):.4f}")
     print(f"numpy batched IRLS (same grid): median of 3 runs {t_np:.2f} s  -> demokit is {t_np / t_dk:.1f}x faster")
     print(f"scipy loop (trust-exact per curve and lambda): {t_sc:.2f} s for {nsc} curves"
           + ("" if nsc == y.shape[0] else f" (~{t_sc_all:.1f} s for all {y.shape[0]}, extrapolated)")

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from ._apply import apply_kernel, is_dask
-from .cube import CubeError, DemokitError, check_counts, format_cell
+from .cube import DemokitError, check_counts, format_cell
 
 __all__ = ["smooth", "SmoothingError", "bspline_basis", "difference_penalty", "rogers_castro",
            "RC_PARAMETERS", "DEFAULT_LAMBDAS"]

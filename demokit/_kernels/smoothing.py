@@ -280,7 +280,6 @@ def _fit_one(n, Xn, yn, en, bn, vn, P, vconst, lambdas, link, crit, max_iter, to
         for j in range(K):
             beta[j] = 0.0
     best_crit = np.inf
-    best_dev = np.nan
     best_edf = np.nan
     best_lam = np.nan
     total_iter = 0
@@ -346,7 +345,6 @@ def _fit_one(n, Xn, yn, en, bn, vn, P, vconst, lambdas, link, crit, max_iter, to
         if cv < best_crit:
             worse = 0
             best_crit = cv
-            best_dev = dev
             best_edf = edf
             best_lam = lam
             for j in range(K):
