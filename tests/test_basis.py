@@ -96,3 +96,12 @@ def test_errors(data):
         dk.statistical_basis(data, years=range(2006, 2009))
     with pytest.raises(dk.CubeError, match="smoothing = 'loess'"):
         dk.statistical_basis(data, years=YEARS, smoothing="loess")
+
+
+def test_dask_in_dask_out(data, basis):
+    pytest.importorskip("dask")
+    import xarray as xr
+
+    lazy = dk.statistical_basis(data.chunk({"region": 1}), years=YEARS)
+    assert lazy["death_risk_smoothed"].chunks is not None
+    xr.testing.assert_allclose(lazy.compute(), basis)
