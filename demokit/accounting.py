@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._apply import apply_kernel
+from ._apply import apply_kernel, is_dask
 from ._kernels import accounting as _k
 from ._periods import select_years
 from .cube import CubeError, check_counts, open_age, validate
@@ -181,6 +181,8 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     fused = [v for v in ("population", "births", "deaths") + _MIGRATION
              if v in ds.data_vars and _kernel_checks(ds[v]) and (v != "births" or births_raw)
              and ds[v].attrs.get("age_convention", "year_end") == "year_end"]
+    if is_dask(ds):  # the kernel then runs at compute time: check the eager variables here
+        fused = []
     validate(ds, required=("population", "births", "deaths"), counts_checked_by_caller=tuple(fused))
     present = [v for v in _MIGRATION if v in ds.data_vars]
     try:
@@ -318,7 +320,8 @@ def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed"
     # the kernel reads the population and the event variables with the population's dims raw and
     # checks their values while it reads them; validate() checks every other variable
     ev_kernel = [v for v in ev_all if set(ds[v].dims) == set(pop.dims)]
-    fused = tuple(v for v in ["population"] + ev_kernel if _kernel_checks(ds[v]))
+    # (with any dask input the kernel runs at compute time: then the eager variables are checked here)
+    fused = () if is_dask(ds) else tuple(v for v in ["population"] + ev_kernel if _kernel_checks(ds[v]))
     validate(ds, counts_checked_by_caller=fused)
     core = [d for d in red if d != "age"] + ["age", "year"]  # ([sex,] age, year): sex summed first
     ages = pop["age"].values.astype(np.float64)

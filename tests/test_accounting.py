@@ -490,3 +490,14 @@ def test_integer_and_float32_counts_checked_and_same_numbers():
     f32["population"][0, 0, 0, 0] = np.nan
     with pytest.raises(dk.CubeError, match=r"population\[.*age=0"):
         dk.summary(f32)
+
+
+def test_mixed_dask_and_numpy_cube_still_checks_the_numpy_variables():
+    pytest.importorskip("dask")
+    ds = toy()
+    ds["deaths"][0, 0, 2, 1] = np.nan
+    ds["population"] = ds["population"].chunk({"region": 1})
+    with pytest.raises(dk.CubeError, match=r"deaths\[.*age=2.*year=2001"):
+        dk.balance(ds)
+    with pytest.raises(dk.CubeError, match=r"deaths\[.*age=2.*year=2001"):
+        dk.summary(ds)
