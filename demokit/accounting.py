@@ -8,7 +8,7 @@ import xarray as xr
 from ._apply import apply_kernel, is_dask
 from ._kernels import accounting as _k
 from ._periods import select_years
-from .cube import CubeError, check_counts, open_age, validate
+from .cube import CubeError, check_counts, check_single_years, open_age, validate
 from .lexis import to_convention
 
 __all__ = ["balance", "mean_population", "summary", "concentration_rate", "births_by_sex",
@@ -81,7 +81,7 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
     try:
         if pop.sizes.get("year", 0) < 2:
             raise CubeError("population: mean population needs at least two years (31 Dec of t-1 and t)")
-        _check_single_years(pop)
+        check_single_years(pop, "cohort-wise accounting")
     except CubeError:
         if fused:
             check_counts(pop, "population")  # a bad count is reported first, as before
@@ -107,16 +107,6 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
     res.attrs = {"units": "person-years", "by": by, "open_age": open_age(pop),
                  "formula": ("(P(x-1,t-1)+P(x,t))/2" if cohort else "(P(x,t-1)+P(x,t))/2")}
     return res
-
-
-def _check_single_years(da: xr.DataArray) -> None:
-    """Cohort-wise accounting needs consecutive single years of age."""
-    age = da["age"].values
-    gaps = np.flatnonzero(np.diff(age) != 1)
-    if gaps.size:
-        i = int(gaps[0])
-        raise CubeError(f"{da.name or 'population'}: ages must be consecutive single years for cohort-wise "
-                        f"accounting; age={int(age[i + 1])} follows age={int(age[i])}")
 
 
 def _is_lazy(da) -> bool:
@@ -192,7 +182,7 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
                             "variables or none (then the residual is net migration plus adjustment)")
         if ds.sizes.get("year", 0) < 2:
             raise CubeError("balance: needs at least two years")
-        _check_single_years(pop)
+        check_single_years(pop, "cohort-wise accounting")
         if births_raw:
             bin_ = ds["births"].rename(year="_y")  # summed over the mother's age in the kernel
             bcore = ["age", "_y"]

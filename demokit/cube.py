@@ -26,6 +26,7 @@ __all__ = [
     "age_convention",
     "from_frame",
     "format_cell",
+    "check_single_years",
 ]
 
 SEXES = ("female", "male")
@@ -107,6 +108,16 @@ def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: b
     if np.isfinite(v):
         raise CubeError(f"{format_cell(name, da, idx)}: counts must be >= 0")
     raise CubeError(f"{format_cell(name, da, idx)}: counts must be finite numbers")
+
+
+def check_single_years(obj, what: str = "this computation") -> None:
+    """Raise :class:`CubeError` unless the ``age`` coordinate is consecutive single years."""
+    age = obj["age"].values
+    gaps = np.flatnonzero(np.diff(age) != 1)
+    if gaps.size:
+        i = int(gaps[0])
+        raise CubeError(f"age: ages must be consecutive single years for {what}; "
+                        f"age={int(age[i + 1])} follows age={int(age[i])}")
 
 
 def open_age(obj) -> int:

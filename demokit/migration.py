@@ -11,7 +11,7 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import births_by_sex
-from .cube import CubeError, age_convention, check_counts
+from .cube import CubeError, age_convention, check_counts, check_single_years
 from .lexis import to_convention
 from .standardize import indirect_index
 
@@ -23,13 +23,6 @@ def _need(ds, names):
     for v in names:
         if v not in ds:
             raise CubeError(f"the cube has no {v!r} (it has {sorted(ds.data_vars)})")
-
-
-def _single_years(ds):
-    age = ds["age"].values
-    if (np.diff(age) != 1).any():
-        i = int(np.flatnonzero(np.diff(age) != 1)[0])
-        raise CubeError(f"age: single years of age are needed; age={int(age[i + 1])} follows age={int(age[i])}")
 
 
 def _check(da, name):
@@ -46,7 +39,7 @@ def interval_parts(ds: xr.Dataset, variable: str, *, years, boys_share=None, low
     age 0 and ``P(ω−1, t−1) + P(ω, t−1)`` at the open age ω.
     """
     _need(ds, ["population", variable, "births"])
-    _single_years(ds)
+    check_single_years(ds, "migration risks")
     sub = select_years(ds[["population", variable, "births"]], years, need_previous=True)
     ev = sub[variable]
     if age_convention(ev, variable) != "year_end":

@@ -13,7 +13,7 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import births_by_sex, mean_population
-from .cube import CubeError, age_convention, check_counts, format_cell
+from .cube import CubeError, age_convention, check_counts, check_single_years, format_cell
 from .lexis import to_convention
 from .standardize import indirect_index
 
@@ -27,13 +27,6 @@ def _first_cell(mask: xr.DataArray):
 def _check_in_memory(da, name, **kw):
     if not is_dask(da):
         check_counts(da, name, **kw)
-
-
-def _single_years(ds):
-    age = ds["age"].values
-    if (np.diff(age) != 1).any():
-        i = int(np.flatnonzero(np.diff(age) != 1)[0])
-        raise CubeError(f"age: single years of age are needed; age={int(age[i + 1])} follows age={int(age[i])}")
 
 
 def _collapse_open_age(da, open_age_):
@@ -90,7 +83,7 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     """
     if "deaths" not in ds or "population" not in ds:
         raise CubeError(f"death_rates needs 'population' and 'deaths'; the cube has {sorted(ds.data_vars)}")
-    _single_years(ds)
+    check_single_years(ds, "death rates and risks")
     sub = select_years(ds[["population", "deaths"]], years, need_previous=True)
     deaths = sub["deaths"].isel(year=slice(1, None))
     conv = age_convention(ds["deaths"], "deaths")
@@ -140,7 +133,7 @@ def _year_end_deaths(ds, lower_share, infant_lower_share):
 
 def _interval_parts(ds, years, lower_share, infant_lower_share, boys_share):
     """Return (deaths by year-end age, population at risk) pooled over the period."""
-    _single_years(ds)
+    check_single_years(ds, "death rates and risks")
     need = ["population", "deaths"] + (["births"] if "births" in ds else [])
     if "births" not in ds:
         raise CubeError("interval death risks need 'births' (the population at risk at age 0)")
