@@ -46,6 +46,18 @@ def demokit_work(ds):
     return bal, mp, s
 
 
+def numpy_quartile_ages(Ps, cum, total):
+    """Quartile ages (25, 50, 75 %) interpolated within the single year, whole-array numpy."""
+    q = []
+    for p in (0.25, 0.5, 0.75):
+        target = p * total
+        idx = np.argmax(cum >= target[:, None, :], axis=1)
+        below = np.take_along_axis(cum, idx[:, None, :], axis=1)[:, 0] - np.take_along_axis(Ps, idx[:, None, :], axis=1)[:, 0]
+        at = np.take_along_axis(Ps, idx[:, None, :], axis=1)[:, 0]
+        q.append(idx + (target - below) / at)
+    return q
+
+
 def numpy_work(P, B, D, I, O, IM, EM, *, einsum=False):
     """The same results with whole-array numpy operations (axes region, sex, age, year).
 
@@ -85,13 +97,7 @@ def numpy_work(P, B, D, I, O, IM, EM, *, einsum=False):
     total = red(Ps, "rat", "rt")
     mean_age = (np.einsum("rat,a->rt", Ps, ages) if einsum else (Ps * ages[None, :, None]).sum(axis=1)) / total
     cum = np.cumsum(Ps, axis=1)
-    q = []
-    for p in (0.25, 0.5, 0.75):
-        target = p * total
-        idx = np.argmax(cum >= target[:, None, :], axis=1)
-        below = np.take_along_axis(cum, idx[:, None, :], axis=1)[:, 0] - np.take_along_axis(Ps, idx[:, None, :], axis=1)[:, 0]
-        at = np.take_along_axis(Ps, idx[:, None, :], axis=1)[:, 0]
-        q.append(idx + (target - below) / at)
+    q = numpy_quartile_ages(Ps, cum, total)
     young = red(Ps[:, :20], "rat", "rt")
     work = red(Ps[:, 20:65], "rat", "rt")
     old = red(Ps[:, 65:], "rat", "rt")
@@ -124,13 +130,7 @@ def numpy_work_original(P, B, D, I, O, IM, EM):
     total = Ps.sum(axis=1)
     mean_age = (Ps * ages[None, :, None]).sum(axis=1) / total
     cum = np.cumsum(Ps, axis=1)
-    q = []
-    for p in (0.25, 0.5, 0.75):
-        target = p * total
-        idx = np.argmax(cum >= target[:, None, :], axis=1)
-        below = np.take_along_axis(cum, idx[:, None, :], axis=1)[:, 0] - np.take_along_axis(Ps, idx[:, None, :], axis=1)[:, 0]
-        at = np.take_along_axis(Ps, idx[:, None, :], axis=1)[:, 0]
-        q.append(idx + (target - below) / at)
+    q = numpy_quartile_ages(Ps, cum, total)
     young = Ps[:, :20].sum(axis=1)
     work = Ps[:, 20:65].sum(axis=1)
     old = Ps[:, 65:].sum(axis=1)

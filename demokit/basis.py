@@ -15,6 +15,7 @@ from ._periods import as_years
 from .cube import CubeError
 from .fertility import fertility_parts, mean_age_at_childbirth, tfr
 from .migration import interval_parts
+from .regions import pool
 from .smoothing import smooth
 from .standardize import indirect_index
 
@@ -35,11 +36,7 @@ def _ratio(num, den):
 
 
 def _national(ds):
-    nat = ds.sum("region", keep_attrs=True)
-    for v in ds.data_vars:
-        nat[v].attrs = dict(ds[v].attrs)
-    nat.attrs = dict(ds.attrs)
-    return nat
+    return pool(ds)
 
 
 def _share(counts, over):

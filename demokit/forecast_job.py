@@ -171,9 +171,9 @@ def history_series(ds: xr.Dataset, years) -> xr.Dataset:
     from .lifetable import life_table
     from .mortality import death_risks
 
-    pooled = ds.sum("region", keep_attrs=True)
-    for v in ds.data_vars:
-        pooled[v].attrs = ds[v].attrs
+    from .regions import pool
+
+    pooled = pool(ds)
     t, e = [], []
     for y in years:
         t.append(float(tfr(fertility_rates(pooled, years=[y]))))

@@ -13,7 +13,7 @@ from ._periods import select_years
 from .accounting import births_by_sex
 from .cube import CubeError, age_convention, check_counts, check_single_years
 from .lexis import to_convention
-from .standardize import indirect_index
+from .standardize import indirect_index, reference_risks
 
 __all__ = ["out_migration_risks", "emigration_risks", "migrant_distribution", "out_migration_index",
            "in_migrant_index", "interval_parts"]
@@ -231,18 +231,9 @@ def out_migration_index(ds: xr.Dataset, *, years, reference="national", variable
     if "region" not in ds.dims:
         raise CubeError("out_migration_index needs a 'region' dim")
     O, P, yrs = interval_parts(ds, variable, years=years, boys_share=boys_share)
-    if isinstance(reference, str):
-        if reference != "national":
-            raise CubeError(f"reference must be 'national' or a DataArray of risks, got {reference!r}")
-        On, Pn = O.sum("region"), P.sum("region")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u_ref = xr.where(Pn > 0, On / Pn.where(Pn > 0), 0.0)
-        ref_note = "the sum of all regions of the cube (= 100)"
-    else:
-        if not isinstance(reference, xr.DataArray) or "age" not in reference.dims:
-            raise CubeError("reference must be 'national' or a DataArray of risks with an 'age' dim")
-        u_ref = reference.drop_vars("age_at_start", errors="ignore")
-        ref_note = "given reference risks"
+    if not isinstance(reference, str) and (not isinstance(reference, xr.DataArray) or "age" not in reference.dims):
+        raise CubeError("reference must be 'national' or a DataArray of risks with an 'age' dim")
+    u_ref, ref_note = reference_risks(O, P, reference)
     over = [d for d in ("sex", "age") if d in P.dims]
     res = indirect_index(O, P, u_ref, ci=ci, dim=over)
     if by_age:

@@ -15,7 +15,7 @@ from ._periods import select_years
 from .accounting import births_by_sex, mean_population
 from .cube import CubeError, age_convention, check_counts, check_single_years, format_cell
 from .lexis import to_convention
-from .standardize import indirect_index
+from .standardize import indirect_index, reference_risks
 
 __all__ = ["death_rates", "death_risk_index", "death_risks"]
 
@@ -311,16 +311,7 @@ def death_risk_index(ds, *, years, reference="national", by_age=True, ci=0.95, l
     d, at_risk, _ = _interval_parts(ds, years, lower_share, infant_lower_share, boys_share)
     D = d.sum("year")
     P = at_risk.sum("year")
-    if isinstance(reference, str):
-        if reference != "national":
-            raise CubeError(f"reference must be 'national' or a DataArray of risks, got {reference!r}")
-        Dn, Pn = D.sum("region"), P.sum("region")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q_ref = xr.where(Pn > 0, Dn / Pn.where(Pn > 0), 0.0)
-        ref_note = "the sum of all regions of the cube (= 100)"
-    else:
-        q_ref = reference.drop_vars("age_at_start", errors="ignore")
-        ref_note = "given reference risks"
+    q_ref, ref_note = reference_risks(D, P, reference)
     over = [x for x in ("sex", "age") if x in P.dims]
     res = indirect_index(D, P, q_ref, ci=ci, dim=over)
     if by_age:

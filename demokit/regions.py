@@ -10,7 +10,7 @@ import xarray as xr
 
 from .cube import CubeError
 
-__all__ = ["level", "parent", "parse", "aggregate", "LEVELS"]
+__all__ = ["level", "parent", "parse", "aggregate", "pool", "LEVELS"]
 
 #: levels from the top, with the pattern of their codes
 LEVELS = {
@@ -108,4 +108,17 @@ def aggregate(ds, *, to="riket", dim: str = "region"):
     out.attrs["aggregated_to"] = to if isinstance(to, str) else "user mapping"
     for v in getattr(out, "data_vars", {}):
         out[v].attrs = dict(ds[v].attrs)
+    return out
+
+
+def pool(ds, *, dim: str = "region"):
+    """Return counts summed over all regions (the set as one area), keeping every variable's attrs.
+
+    Unlike :func:`aggregate` the ``region`` dim is dropped; age conventions
+    and other attributes survive, so the result feeds rate functions directly.
+    """
+    out = ds.sum(dim, keep_attrs=True)
+    for v in getattr(ds, "data_vars", {}):
+        out[v].attrs = dict(ds[v].attrs)
+    out.attrs = dict(ds.attrs)
     return out

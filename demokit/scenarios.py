@@ -18,6 +18,7 @@ from ._periods import as_years, select_years
 from .cube import SEXES, CubeError
 from .lexis import to_convention
 from .projection import AssumptionError, Assumptions
+from .regions import pool
 
 __all__ = ["SCENARIO_KEYS", "from_history", "path", "tfr_of"]
 
@@ -138,14 +139,6 @@ def _as_da(value, name):
     raise AssumptionError(f"{name}: expected a number or a DataArray")
 
 
-def _pool(ds, years):
-    """Sum the cube over regions (the set as one area) keeping each variable's attrs."""
-    tot = ds.sum("region", keep_attrs=True)
-    for v in ds.data_vars:
-        tot[v].attrs = ds[v].attrs
-    return tot
-
-
 def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, life_expectancy=None,
                  in_migration=None, immigration=None, boys_share=None, scenarios=None,
                  lower_share=0.5, infant_lower_share=0.9):
@@ -257,7 +250,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
             + bal["adjustment"])
         base["adjustment"] = resid.mean("year")
     # observed summaries
-    pooled = _pool(ds, yrs) if "region" in ds.dims else ds
+    pooled = pool(ds) if "region" in ds.dims else ds
     from .mortality import death_risks
     q_table = death_risks(pooled, years=yrs, kind="table", lower_share=lower_share,
                           infant_lower_share=infant_lower_share)

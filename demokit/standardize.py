@@ -212,3 +212,20 @@ def indirect_index(observed, population, reference_rates, *, ci=0.95, dim="age")
     if levels and not many:
         out.attrs["ci"] = levels[0]
     return out
+
+
+def reference_risks(events, at_risk, reference="national"):
+    """Return ``(risks, note)``: the pooled reference risks of an index, or the given ones.
+
+    ``reference="national"`` pools the regions of the cube,
+    ``Σ_r events / Σ_r at_risk`` (0 where nobody is at risk); a DataArray of
+    risks is used as given (without its ``age_at_start`` coordinate).
+    """
+    if isinstance(reference, str):
+        if reference != "national":
+            raise CubeError(f"reference must be 'national' or a DataArray of risks, got {reference!r}")
+        En, Pn = events.sum("region"), at_risk.sum("region")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ref = xr.where(Pn > 0, En / Pn.where(Pn > 0), 0.0)
+        return ref, "the sum of all regions of the cube (= 100)"
+    return reference.drop_vars("age_at_start", errors="ignore"), "given reference risks"
