@@ -27,20 +27,24 @@ BOYS_SHARE = 0.513
 _CELL = ("year", "region", "sex", "age")
 _REGION = ("year", "region")
 _FERT = ("year", "region", "age")
+# the annual kernel's layout: region last (see demokit._kernels.projection)
+_CELL_A = ("year", "sex", "age", "region")
+_FERT_A = ("year", "age", "region")
+_POP_CORE = {"annual": ("sex", "age", "region"), "nyear": ("region", "sex", "age")}
 
 _ANNUAL = {
     # name: (core dims, kind)
-    "death_risks": (_CELL, "risk"),
-    "out_migration_risks": (_CELL, "risk"),
-    "emigration_risks": (_CELL, "risk"),
-    "in_migration_shares": (_CELL, "share"),
+    "death_risks": (_CELL_A, "risk"),
+    "out_migration_risks": (_CELL_A, "risk"),
+    "emigration_risks": (_CELL_A, "risk"),
+    "in_migration_shares": (_CELL_A, "share"),
     "in_migration": (_REGION, "count"),
-    "in_migration_profile": (_CELL, "profile"),
+    "in_migration_profile": (_CELL_A, "profile"),
     "immigration": (_REGION, "count"),
-    "immigration_profile": (_CELL, "profile"),
-    "fertility": (_FERT, "rate"),
+    "immigration_profile": (_CELL_A, "profile"),
+    "fertility": (_FERT_A, "rate"),
     "boys_share": (_REGION, "risk"),
-    "adjustment": (_CELL, "signed"),
+    "adjustment": (_CELL_A, "signed"),
 }
 _NYEAR = {
     "survival": (_CELL, "risk"),
@@ -90,7 +94,9 @@ class Assumptions:
     in_migration, in_migration_profile : DataArray, optional
         Open system: in-movers per year per region (dims ``region``, optionally
         ``year``, ``scenario``...) spread by the region's in-mover profile
-        (dims ``region, sex, age``; sums to 1 over ``sex, age``).
+        (dims ``region, sex, age``; sums to 1 over ``sex, age``).  With
+        ``balance_in_migration=True`` the totals (e.g. a housing plan) are
+        balanced against the pool of out-movers (see Notes).
     immigration, immigration_profile : DataArray, optional
         Immigrants per year per region and their sex-age profile (default 0).
     fertility : DataArray
@@ -113,6 +119,9 @@ class Assumptions:
         ``"even"``: half at the start of the step (survived, and counted in
         the women exposed to fertility) and half at the end; ``"end"``: all at
         the end.
+    balance_in_migration : bool, default False
+        Closed system with in-mover totals: allocate the pool of out-movers to
+        the regions so that each gets about its ``in_migration`` total (IPF).
 
     Raises
     ------
@@ -125,14 +134,24 @@ class Assumptions:
     Dask-backed assumptions are checked for dims only (their values are not
     scanned, so that they stay lazy).  ``.internal_migration`` is ``"closed"``
     (pool allocated by shares: ``I_r = Σ_r' O_r' · w_r``), ``"open"`` (assumed
-    totals × profile) or ``"none"``.
+    totals × profile), ``"balanced"`` or ``"none"``.
+
+    ``balance_in_migration=True`` (a closed system with a housing plan): the
+    in-mover totals ``T_r`` (``in_migration``) are spread by each region's
+    profile ``π_r`` and balanced each year against the country's pool of
+    out-movers by iterative proportional fitting: ``M_r(s, x)`` starts at
+    ``T_r · π_r(s, x)``; columns are scaled to the pool ``Σ_r' O_r'(s, x)``, rows
+    to ``T_r · Σ O / Σ T``, until the rows agree to 1e-10 (at most 1,000
+    rounds), columns last, so ``Σ_r I_r(s, x) = Σ_r O_r(s, x)`` exactly.  The
+    newborns' in-movers (age 0, whose pool exists only after the births) are
+    allocated by ``T_r · π_r(s, 0)`` normalised over regions.
     """
 
     def __init__(self, *, death_risks=None, out_migration_risks=None, emigration_risks=None,
                  in_migration_shares=None, in_migration=None, in_migration_profile=None,
                  immigration=None, immigration_profile=None, fertility=None,
                  boys_share=BOYS_SHARE, adjustment=None, survival=None, net_migration=None,
-                 migration_timing="even", attrs=None):
+                 migration_timing="even", balance_in_migration=False, attrs=None):
         given = {"death_risks": death_risks, "out_migration_risks": out_migration_risks,
                  "emigration_risks": emigration_risks, "in_migration_shares": in_migration_shares,
                  "in_migration": in_migration, "in_migration_profile": in_migration_profile,
@@ -162,12 +181,18 @@ class Assumptions:
             if in_migration_shares is not None and in_migration is not None:
                 raise AssumptionError("give in_migration_shares (closed system) or in_migration "
                                       "(open system: totals spread by in_migration_profile), not both")
+            if balance_in_migration and (in_migration is None or in_migration_profile is None):
+                raise AssumptionError("balance_in_migration=True needs in_migration totals (e.g. a housing "
+                                      "plan) and in_migration_profile, in place of in_migration_shares")
             if in_migration_shares is not None:
                 self.internal_migration = "closed"
             elif in_migration is not None:
                 if in_migration_profile is None:
                     raise AssumptionError("in_migration (open system) needs in_migration_profile")
-                self.internal_migration = "open"
+                self.internal_migration = "balanced" if balance_in_migration else "open"
+                if balance_in_migration and out_migration_risks is None:
+                    raise AssumptionError("balance_in_migration=True balances the in-mover totals against "
+                                          "the pool of out-movers: give out_migration_risks")
             else:
                 if out_migration_risks is not None:
                     raise AssumptionError(
@@ -254,11 +279,15 @@ class Assumptions:
 
     def replace(self, **changes) -> Assumptions:
         """Return a copy with some assumptions replaced (``None`` removes one)."""
+        changes = dict(changes)
+        timing = changes.pop("migration_timing", self.migration_timing)
+        balance = changes.pop("balance_in_migration", None)
         kw = dict(self.data)
         kw.update(changes)
         kw = {k: v for k, v in kw.items() if v is not None}
-        return Assumptions(**kw, migration_timing=changes.get("migration_timing", self.migration_timing),
-                           attrs=self.attrs)
+        if balance is None:
+            balance = self.internal_migration == "balanced" and "in_migration_shares" not in kw
+        return Assumptions(**kw, migration_timing=timing, balance_in_migration=balance, attrs=self.attrs)
 
     def to_dataset(self) -> xr.Dataset:
         """Return the assumptions as one Dataset (for inspection or NetCDF)."""
@@ -381,8 +410,7 @@ def _run(kind, arrays, core_nd, ny, store, flags):
     bshape = np.broadcast_shapes(*[a.shape[:a.ndim - k] for a, k in zip(arrays, core_nd)])
     B = math.prod(bshape)
     flat = [_flat(a, k, bshape, B) for a, k in zip(arrays, core_nd)]
-    nr, ns, na = flat[0].shape[1:]
-    shape = (B, ny, nr, ns, na)
+    shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (_POP_CORE[kind])
     nout = 7 if kind == "annual" else 4
     out_pop = np.empty(shape)
     if store:
@@ -390,13 +418,13 @@ def _run(kind, arrays, core_nd, ny, store, flags):
     else:
         outs = [np.empty((1, 1, 1, 1, 1)) for _ in range(nout - 1)]
     if kind == "annual":
-        closed, has_adj = flags
+        mode, has_adj = flags
         if not has_adj:   # a length-0 adjustment means "none"
             flat.insert(8, np.empty((0, 1, 1, 1, 1)))
         # parallel over the batch (scenarios, draws); one projection runs on one core: a
         # region-parallel variant (partial pools per block of regions, three barriers a year) was
         # slower on the shared 2-core benchmark machine, see benchmarks/README.md
-        _k.project_annual(*flat, closed, store, out_pop, *outs)
+        _k.project_annual(*flat, mode, store, out_pop, *outs)
     else:
         half, n = flags
         _k.project_nyear(*flat, half, float(n), store, out_pop, *outs)
@@ -417,7 +445,8 @@ _CORE_ALL = ("year", "region", "sex", "age")
 def _eager(kind, P0, inputs, ny, store, flags):
     """In-memory path: plain numpy views, no apply_ufunc (keeps small projections fast)."""
     arrays_da = [P0] + [da for da, _ in inputs]
-    cores = [("region", "sex", "age")] + [core for _, core in inputs]
+    pop_core = _POP_CORE[kind]
+    cores = [pop_core] + [core for _, core in inputs]
     bdims = []
     for da in arrays_da:
         for d in da.dims:
@@ -452,7 +481,7 @@ def _eager(kind, P0, inputs, ny, store, flags):
         arrays.append(np.broadcast_to(x, target))
     core_nd = [len(c) for c in cores]
     res = _run(kind, arrays, core_nd, ny, store, flags)
-    dims = bdims + ["year", "region", "sex", "age"]
+    dims = bdims + ["year", *pop_core]
     return res, dims, bcoords
 
 
@@ -499,8 +528,9 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     Annual engine (METHODS §6), for year ``t``, region ``r``, sex ``s``, age
     ``x ≥ 1`` at the end of the year: ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the
     open age), ``D = N·q``, ``O = N·u``, ``EM = N·e``, ``IM = IM_tot,r · π_r(s, x)``,
-    ``I = (Σ_r' O_r'(s, x)) · w_r(s, x)`` (closed) or ``I = I_tot,r · π^I_r(s, x)``
-    (open), ``P(x, t) = N − D − O − EM + I + IM + A``.  Births
+    ``I = (Σ_r' O_r'(s, x)) · w_r(s, x)`` (closed; ``balanced``: ``w`` from the
+    year's IPF of the in-mover totals against the pool, see :class:`Assumptions`)
+    or ``I = I_tot,r · π^I_r(s, x)`` (open), ``P(x, t) = N − D − O − EM + I + IM + A``.  Births
     ``B_r = Σ_x f_r(x) · (W_r(x−1, t−1) + W_r(x, t)) / 2`` after the women at the
     end of the year, split by ``boys_share``; at age 0, ``N = B_s`` and the
     age-0 risks, moves and immigrants apply.
@@ -539,27 +569,31 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     if ages[0] != 0 or (np.diff(ages) != step).any():
         raise CubeError(f"base_population: ages must be 0, {step}, {2 * step}, ... (step={step}); "
                         f"got {ages[:4].tolist()}...")
+    if len(ages) < 2:
+        raise CubeError(f"base_population: a projection needs at least two ages (0 and an open age); "
+                        f"got age={ages.tolist()}")
     open_age = int(ages[-1])
     check_core_chunks(P0, ["region", "sex", "age"], name="base_population")
-    pop0 = P0.transpose(..., "region", "sex", "age").astype(np.float64, copy=False)
+    pop0 = P0.transpose(..., *_POP_CORE[a.kind]).astype(np.float64, copy=False)
     ny = len(years)
     zero_cell = xr.DataArray(0.0)
     if a.kind == "annual":
         closed = a.internal_migration == "closed"
         items = [
-            ("death_risks", a.data["death_risks"], _CELL),
-            ("out_migration_risks", a.data.get("out_migration_risks", zero_cell), _CELL),
-            ("emigration_risks", a.data.get("emigration_risks", zero_cell), _CELL),
+            ("death_risks", a.data["death_risks"], _CELL_A),
+            ("out_migration_risks", a.data.get("out_migration_risks", zero_cell), _CELL_A),
+            ("emigration_risks", a.data.get("emigration_risks", zero_cell), _CELL_A),
             ("in_migration_shares" if closed else "in_migration_profile",
-             a.data.get("in_migration_shares" if closed else "in_migration_profile", zero_cell), _CELL),
+             a.data.get("in_migration_shares" if closed else "in_migration_profile", zero_cell), _CELL_A),
             ("in_migration", a.data.get("in_migration", zero_cell), _REGION),
             ("immigration", a.data.get("immigration", zero_cell), _REGION),
-            ("immigration_profile", a.data.get("immigration_profile", zero_cell), _CELL),
-            ("adjustment", a.data.get("adjustment"), _CELL),
-            ("fertility", a.data["fertility"], _FERT),
+            ("immigration_profile", a.data.get("immigration_profile", zero_cell), _CELL_A),
+            ("adjustment", a.data.get("adjustment"), _CELL_A),
+            ("fertility", a.data["fertility"], _FERT_A),
             ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION),
         ]
-        flags = (closed, "adjustment" in a.data)
+        mode = {"open": 0, "none": 0, "closed": 1, "balanced": 2}[a.internal_migration]
+        flags = (mode, "adjustment" in a.data)
         names = ["population", "births", "deaths", "in_migration", "out_migration", "immigration", "emigration"]
     else:
         items = [
@@ -583,7 +617,7 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         names = names[:1]
     core_nd = [3] + [len(core) for _, core in inputs]
     if any(is_dask(x) for x in [pop0] + [da for da, _ in inputs]):
-        args, core_dims = [pop0], [["region", "sex", "age"]]
+        args, core_dims = [pop0], [list(_POP_CORE[a.kind])]
         for i, (da, core) in enumerate(inputs):
             arr, cd = _core(da, core, P0, i)
             args.append(arr)
@@ -593,7 +627,7 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         res = xr.apply_ufunc(
             _ufunc_body, *args,
             input_core_dims=core_dims,
-            output_core_dims=[["year", "region", "sex", "age"]] * len(names),
+            output_core_dims=[["year", *_POP_CORE[a.kind]]] * len(names),
             dask="parallelized",
             output_dtypes=[np.float64] * len(names),
             dask_gufunc_kwargs={"allow_rechunk": False, "output_sizes": {"year": ny}},

@@ -175,7 +175,12 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
         the pooled period life table (table risks × k) reaches it.
     in_migration, immigration : float or DataArray, optional
         In-mover / immigrant totals per year (dims ``region``, ``year``...)
-        replacing the average of the period (e.g. from a housing plan).
+        replacing the average of the period (e.g. from a housing plan).  In a
+        closed system, in-mover totals (here or in any scenario) switch every
+        scenario to the balanced mode: the totals (the period's average where
+        a scenario gives none) are spread by each region's in-mover profile
+        and balanced each year against the country's pool of out-movers by
+        IPF (``Assumptions(balance_in_migration=True)``).
     boys_share : float, optional
         Default: the period's share of boys among births.
     scenarios : dict, optional
@@ -232,7 +237,10 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
                 base[k] = xr.where(over, base[k] / tot, base[k])
         I = to_convention(sub["in_migration"], "year_end").sum("year")
         IM = to_convention(sub["immigration"], "year_end").sum("year")
-        if system == "open":
+        wants_plan = in_migration is not None or any(
+            k in (opts or {}) for opts in (scenarios or {}).values() for k in ("in_migration", "in_migration_scale"))
+        if system == "open" or wants_plan:
+            # closed with in-mover totals (a housing plan): totals × profile, balanced against the pool
             base["in_migration"] = I.sum(("sex", "age")) / T
             base["in_migration_profile"] = _profile(I, "in_migration")
         else:
@@ -286,7 +294,10 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     else:
         variables = _apply(base, q_table, tfr_obs, e0_obs, system, common)
     paths = {k: variables.pop(k) for k in ("_tfr", "_e0")}
-    a = Assumptions(**variables, attrs=attrs)
+    balanced = system == "closed" and "in_migration" in variables
+    if balanced:
+        attrs["internal_migration"] = "closed, in-mover totals balanced against the pool (IPF)"
+    a = Assumptions(**variables, balance_in_migration=balanced, attrs=attrs)
     a.attrs["tfr"] = paths["_tfr"]
     a.attrs["life_expectancy"] = paths["_e0"]
     return a
@@ -339,15 +350,13 @@ def _apply(base, q_table, tfr_obs, e0_obs, system, opts):
     # migration totals
     for key in ("in_migration", "immigration"):
         if opts.get(key) is not None:
-            if system != "open" and key == "in_migration":
-                raise AssumptionError("in_migration totals (housing plan) need system='open'")
             if system == "net":
                 raise AssumptionError(f"{key} totals need gross flows (system='open')")
             v[key] = _as_da(opts[key], key)
         sc = opts.get(f"{key}_scale")
         if sc is not None:
             if key not in v:
-                raise AssumptionError(f"{key}_scale needs {key} totals (system='open')")
+                raise AssumptionError(f"{key}_scale needs {key} totals (system='open' or 'closed')")
             v[key] = v[key] * _as_da(sc, f"{key}_scale")
     v["_tfr"] = tfr_of(v["fertility"])
     v["_e0"] = e0

@@ -27,11 +27,30 @@ SEX = ["female", "male"]
 
 
 # --------------------------------------------------------------------------- reference
-def numpy_reference(P0, q, u, e, w, f, boys, imm, iprof, *, closed=True, in_tot=None, adj=None):
+def ipf_in_movers(pool, tot, prof):
+    """Plain numpy IPF on the in-mover matrix itself (not on shares), ages >= 1.
+
+    ``M(r, s, x)`` starts at ``tot_r · prof_r(s, x)``; columns are scaled to the
+    pool, rows to ``tot_r · Σ pool / Σ tot``, until the rows agree to 1e-13.
+    """
+    M = tot[:, None, None] * prof[..., 1:]
+    target = tot * pool[:, 1:].sum() / tot.sum()
+    for _ in range(10000):
+        M = M * (pool[None, :, 1:] / M.sum(axis=0, keepdims=True))
+        rows = M.sum(axis=(1, 2))
+        if np.max(np.abs(rows - target) / target) < 1e-13:
+            break
+        M = M * (target / rows)[:, None, None]
+    return M
+
+
+def numpy_reference(P0, q, u, e, w, f, boys, imm, iprof, *, closed=True, in_tot=None, adj=None,
+                    balanced=False):
     """METHODS §6 in plain numpy, one Python loop over years.
 
     P0 (R,S,A); q,u,e,w,iprof (Y,R,S,A); f (Y,R,A); boys, imm (Y,R).  In the
-    open mode ``w`` is the in-mover profile and ``in_tot`` (Y,R) the totals.
+    open mode ``w`` is the in-mover profile and ``in_tot`` (Y,R) the totals;
+    ``balanced=True``: closed, the totals spread by ``w`` and balanced by IPF.
     """
     Y = q.shape[0]
     res = {k: [] for k in ("population", "births", "deaths", "in_migration", "out_migration",
@@ -43,7 +62,10 @@ def numpy_reference(P0, q, u, e, w, f, boys, imm, iprof, *, closed=True, in_tot=
         N[..., -1] += P[..., -1]
         D, O, E = N * q[t], N * u[t], N * e[t]
         IM = imm[t][:, None, None] * iprof[t]
-        if closed:
+        if balanced:
+            I = np.zeros_like(N)
+            I[..., 1:] = ipf_in_movers(O.sum(axis=0), in_tot[t], w[t])
+        elif closed:
             I = O.sum(axis=0)[None] * w[t]
         else:
             I = in_tot[t][:, None, None] * w[t]
@@ -57,7 +79,10 @@ def numpy_reference(P0, q, u, e, w, f, boys, imm, iprof, *, closed=True, in_tot=
         D[..., 0] = Bs * q[t][..., 0]
         O[..., 0] = Bs * u[t][..., 0]
         E[..., 0] = Bs * e[t][..., 0]
-        if closed:
+        if balanced:
+            m0 = in_tot[t][:, None] * w[t][..., 0]
+            I[..., 0] = O[..., 0].sum(axis=0)[None] * m0 / m0.sum(axis=0)
+        elif closed:
             I[..., 0] = O[..., 0].sum(axis=0)[None] * w[t][..., 0]
         new[..., 0] = Bs - D[..., 0] - O[..., 0] - E[..., 0] + I[..., 0] + IM[..., 0] + A[..., 0]
         births = np.stack([Bx * (1 - boys[t])[:, None], Bx * boys[t][:, None]], axis=1)
@@ -165,6 +190,38 @@ def test_many_regions_and_adjustment(closed):
         assert rel_diff(res[k].transpose("region", "sex", "age", "year").values, v) <= 1e-9, k
     pop = project(P0, a, years=years, components=False)
     xr.testing.assert_allclose(pop.population, res.population, rtol=1e-13)
+
+
+def test_balanced_in_migration_housing_plan_against_numpy_ipf():
+    """Closed system with in-mover totals (a housing plan) balanced by IPF against the pool."""
+    Y, R = 4, 40
+    inp = random_inputs(R, 101, Y, seed=11)
+    years = list(range(2021, 2021 + Y))
+    P0, a = to_xarray(inp, years)
+    rng = np.random.default_rng(12)
+    plan = rng.uniform(200, 2000, (Y, R))
+    plan[:, 3] *= 5                                  # one region with a large building programme
+    plan_da = xr.DataArray(plan, dims=("year", "region"), coords={"year": years, "region": P0.region.values})
+    b = a.replace(in_migration_shares=None, in_migration=plan_da, in_migration_profile=a.immigration_profile,
+                  balance_in_migration=True)
+    assert b.internal_migration == "balanced"
+    res = project(P0, b, years=years)
+    ref = numpy_reference(inp["P0"], inp["q"], inp["u"], inp["e"], inp["iprof"], inp["f"], inp["boys"],
+                          inp["imm"], inp["iprof"], in_tot=plan, balanced=True)
+    for k, v in ref.items():
+        assert rel_diff(res[k].transpose("region", "sex", "age", "year").values, v) <= 1e-9, k
+    # every in-mover comes from the pool, for every sex, age and year
+    np.testing.assert_allclose(res.in_migration.sum("region"), res.out_migration.sum("region"), rtol=1e-12)
+    # each region's in-movers (ages >= 1) follow the plan, scaled to the persons who actually move
+    got = res.in_migration.sel(age=slice(1, None)).sum(("sex", "age")).transpose("year", "region").values
+    pool = res.out_migration.sel(age=slice(1, None)).sum(("region", "sex", "age")).values
+    np.testing.assert_allclose(got, plan * (pool / plan.sum(axis=1))[:, None], rtol=1e-9)
+    assert res.attrs["internal_migration"] == "balanced"
+    # errors
+    with pytest.raises(AssumptionError, match="needs in_migration totals"):
+        a.replace(balance_in_migration=True)
+    with pytest.raises(AssumptionError, match="give out_migration_risks"):
+        b.replace(out_migration_risks=None)
 
 
 def test_components_false_keeps_only_population():
@@ -519,6 +576,32 @@ def test_from_history_smoothed_paths_and_scenarios(norrbotten):
     assert float(tot.sel(scenario="low")) < float(tot.sel(scenario="main")) < float(tot.sel(scenario="high"))
     main = project(ds.population.sel(year=2019), a, years=range(2020, 2025))
     xr.testing.assert_allclose(r.population.sel(scenario="main", drop=True), main.population, rtol=1e-12)
+
+
+def test_from_history_closed_system_with_housing_plan(norrbotten):
+    """A housing plan for Luleå in a closed system: every scenario is balanced against the pool."""
+    ds = norrbotten
+    plain = Assumptions.from_history(ds, years=range(2015, 2020), system="closed")
+    assert plain.internal_migration == "closed"
+    avg = (ds.in_migration.sel(year=range(2015, 2020)).sum(("sex", "age")).mean("year"))
+    plan = avg.copy()
+    plan.loc["2580"] = 2 * avg.sel(region="2580")            # Luleå builds for twice its usual in-movers
+    sc = Assumptions.from_history(ds, years=range(2015, 2020), system="closed",
+                                  scenarios={"main": {}, "plan": {"in_migration": plan}})
+    assert sc.internal_migration == "balanced"
+    np.testing.assert_allclose(sc.in_migration.sel(scenario="main"), avg, rtol=1e-12)
+    r = project(ds.population.sel(year=2019), sc, years=range(2020, 2025))
+    np.testing.assert_allclose(r.in_migration.sum("region"), r.out_migration.sum("region"), rtol=1e-12,
+                               atol=1e-9)
+    I = r.in_migration.sel(age=slice(1, None)).sum(("sex", "age"))
+    share = I / I.sum("region")
+    # in each scenario the regions' in-movers (ages >= 1) are proportional to the totals
+    for name, tot in (("main", avg), ("plan", plan)):
+        np.testing.assert_allclose(share.sel(scenario=name).transpose("region", "year"),
+                                   (tot / tot.sum()).broadcast_like(share.sel(scenario=name)).transpose(
+                                       "region", "year"), rtol=1e-9)
+    assert float(share.sel(scenario="plan", region="2580").isel(year=0)) > \
+        1.3 * float(share.sel(scenario="main", region="2580").isel(year=0))
 
 
 def test_from_history_errors(norrbotten):

@@ -1,18 +1,23 @@
 """Numba kernels of the cohort-component projection (METHODS §6).
 
-Axis order of every array (plain numpy, float64):
+Axis order of every array (plain numpy, float64).  The annual engine keeps
+``region`` last, so that its inner loops run over long contiguous rows of
+regions (SIMD over regions; the pool of out-movers is one dot product per sex
+and age):
 
-* base population ``pop0``: ``(batch, region, sex, age)``;
-* yearly cell inputs (risks, shares, profiles, adjustment): ``(batch, year, region, sex, age)``;
-* fertility: ``(batch, year, region, age)`` (women's rates, births per woman per step);
+* base population ``pop0``: ``(batch, sex, age, region)``;
+* yearly cell inputs (risks, shares, profiles, adjustment): ``(batch, year, sex, age, region)``;
+* fertility: ``(batch, year, age, region)`` (women's rates, births per woman per year);
 * per-region scalars (in-mover / immigrant totals, share of boys): ``(batch, year, region)``;
-* outputs: ``(batch, year, region, sex, age)``.
+* outputs: ``(batch, year, sex, age, region)``.
+
+The ``n``-year variant (small, textbook sizes) keeps ``(.., region, sex, age)``.
 
 ``sex`` index 0 is female, 1 is male.  Inputs may have
 length 1 along ``batch`` or ``year``: they broadcast (an assumption constant over
 the years or the draws is never copied).  ``batch`` flattens every extra dim (``scenario``, ``draw``, ...); it is
 the parallel axis.  Outputs are allocated by the caller; nothing is allocated
-inside the year loop (one small pool buffer per batch item, before the loop).
+inside the year loop (a few small buffers per batch item, before the loop).
 """
 
 from __future__ import annotations
@@ -31,226 +36,335 @@ def _at(a, b, t):
     return a[b if a.shape[0] > 1 else 0, t if a.shape[1] > 1 else 0]
 
 
-@jit
-def _prepare(r, qt, ut, et, ipt, imt, do_sv, do_im, sv, imv):
-    """Region ``r``: the share staying ``1 − q − u − e`` and the immigrants ``IM_tot · profile``."""
-    ns = sv.shape[1]
-    na = sv.shape[2]
-    for s in range(ns):
-        if do_sv:
-            qq = qt[r, s]
-            uu = ut[r, s]
-            ee = et[r, s]
-            svr = sv[r, s]
-            for x in range(na):
-                svr[x] = 1.0 - qq[x] - uu[x] - ee[x]
-        if do_im:
-            it = imt[r]
-            ip = ipt[r, s]
-            imr = imv[r, s]
-            for x in range(na):
-                imr[x] = it * ip[x]
+@jit(fastmath={"reassoc", "nsz", "contract"})
+def _dot(a, b):
+    """``Σ_i a[i] · b[i]`` (summed in SIMD lanes: the order differs from a serial sum by rounding only)."""
+    acc = 0.0
+    for i in range(a.shape[0]):
+        acc += a[i] * b[i]
+    return acc
 
 
 @jit
-def _pass1(r, b, t, prevt, curt, qt, ut, et, ipt, imt, at, has_adj, closed, store, pool,
-           out_d, out_o, out_em, out_im, sv, imv):
-    """Ages 1..ω of region ``r``: survivors, emigrants, out-movers (into ``pool``), immigrants."""
-    ns = curt.shape[1]
-    na = curt.shape[2]
-    w = na - 1
-    it = imt[r]
-    for s in range(ns):
-        prev = prevt[r, s]
-        cur = curt[r, s]
-        qq = qt[r, s]
-        uu = ut[r, s]
-        ee = et[r, s]
-        ip = ipt[r, s]
-        svr = sv[r, s]
-        imr = imv[r, s]
-        if closed:
-            ps = pool[s]
-            for x in range(1, na):
-                n = prev[x - 1]
-                cur[x] = n * svr[x] + imr[x]
-                ps[x] += n * uu[x]
-            ps[w] += prev[w] * uu[w]
-        else:
-            for x in range(1, na):
-                cur[x] = prev[x - 1] * svr[x] + imr[x]
-        cur[w] += prev[w] * svr[w]
-        if has_adj:
-            aa = at[r, s]
-            for x in range(1, na):
-                cur[x] += aa[x]
-        if store:
-            od = out_d[b, t, r, s]
-            oo = out_o[b, t, r, s]
-            oe = out_em[b, t, r, s]
-            oi = out_im[b, t, r, s]
-            for x in range(1, na):
-                n = prev[x - 1]
-                od[x] = n * qq[x]
-                oo[x] = n * uu[x]
-                oe[x] = n * ee[x]
-                oi[x] = it * ip[x]
-            n = prev[w - 1] + prev[w]
-            od[w] = n * qq[w]
-            oo[w] = n * uu[w]
-            oe[w] = n * ee[w]
+def _prep_row(s, x, qt, ut, et, ipt, imt, sv, imv):
+    """Row ``(s, x)`` over all regions: the share staying ``1 − q − u − e`` and the immigrants."""
+    qq = qt[s, x]
+    uu = ut[s, x]
+    ee = et[s, x]
+    ip = ipt[s, x]
+    svr = sv[s, x]
+    imr = imv[s, x]
+    for r in range(svr.shape[0]):
+        svr[r] = 1.0 - qq[r] - uu[r] - ee[r]
+        imr[r] = imt[r] * ip[r]
 
 
 @jit
-def _pass2(r, b, t, prevt, curt, qt, ut, et, wt, intt, ipt, imt, at, ft, bt, has_adj, closed, store,
-           pool, pool0, out_b, out_d, out_i, out_o, out_im, out_em, sv, imv):
-    """Region ``r``: internal in-movers at ages 1..ω, births, the newborns (age 0) without in-movers."""
-    ns = curt.shape[1]
-    na = curt.shape[2]
-    w = na - 1
-    tot = intt[r]
-    for s in range(ns):
-        cur = curt[r, s]
-        ww = wt[r, s]
-        if closed:
-            ps = pool[s]
-            if store:
-                oi = out_i[b, t, r, s]
-                for x in range(1, na):
-                    v = ps[x] * ww[x]
-                    oi[x] = v
-                    cur[x] += v
-            else:
-                for x in range(1, na):
-                    cur[x] += ps[x] * ww[x]
-        else:
-            if store:
-                oi = out_i[b, t, r, s]
-                for x in range(1, na):
-                    v = tot * ww[x]
-                    oi[x] = v
-                    cur[x] += v
-            else:
-                for x in range(1, na):
-                    cur[x] += tot * ww[x]
-    # births: Σ_x f(x) · (women at the start of the cohort + women at the end) / 2
-    prevf = prevt[r, 0]
-    curf = curt[r, 0]
-    ff = ft[r]
-    boy = bt[r]
-    # four partial sums break the addition's latency chain (the order differs from a plain sum
-    # only by rounding)
-    b0 = 0.0
-    b1 = 0.0
-    b2 = 0.0
-    b3 = 0.0
-    x = 1
-    while x + 3 < w:
-        b0 += ff[x] * (prevf[x - 1] + curf[x])
-        b1 += ff[x + 1] * (prevf[x] + curf[x + 1])
-        b2 += ff[x + 2] * (prevf[x + 1] + curf[x + 2])
-        b3 += ff[x + 3] * (prevf[x + 2] + curf[x + 3])
-        x += 4
-    while x < w:
-        b0 += ff[x] * (prevf[x - 1] + curf[x])
-        x += 1
-    births = (b0 + b1) + (b2 + b3)
-    births += ff[w] * (prevf[w - 1] + prevf[w] + curf[w])
-    births *= 0.5
+def _advance(n, s, x, nx, sv, imv, at, has_adj, qt, ut, et, store, od, oo, oe, oim):
+    """Row ``(s, x)`` of the next year from the cohort start ``n`` (one value per region).
+
+    Writes ``N·(1 − q − u − e) + IM (+ A)`` into ``nx[s, x]`` (the in-movers come
+    later) and, if ``store``, the deaths, out-movers, emigrants and immigrants;
+    returns the country's pool of out-movers ``Σ_r N·u`` of that sex and age.
+    """
+    svr = sv[s, x]
+    imr = imv[s, x]
+    out = nx[s, x]
+    nr = out.shape[0]
+    if has_adj:
+        aa = at[s, x]
+        for r in range(nr):
+            out[r] = n[r] * svr[r] + imr[r] + aa[r]
+    else:
+        for r in range(nr):
+            out[r] = n[r] * svr[r] + imr[r]
+    uu = ut[s, x]
     if store:
-        for x in range(1, w):
-            bx = ff[x] * (prevf[x - 1] + curf[x]) * 0.5
-            out_b[b, t, r, 0, x] = bx * (1.0 - boy)
-            if ns > 1:
-                out_b[b, t, r, 1, x] = bx * boy
-        bx = ff[w] * (prevf[w - 1] + prevf[w] + curf[w]) * 0.5
-        out_b[b, t, r, 0, w] = bx * (1.0 - boy)
-        if ns > 1:
-            out_b[b, t, r, 1, w] = bx * boy
-    for s in range(ns):
-        if s == 0:
-            n = births * (1.0 - boy)
-        else:
-            n = births * boy
-        q0 = qt[r, s, 0]
-        u0 = ut[r, s, 0]
-        e0 = et[r, s, 0]
-        im = imv[r, s, 0]
-        v = n * sv[r, s, 0] + im
-        if has_adj:
-            v += at[r, s, 0]
-        curt[r, s, 0] = v
-        pool0[s] += n * u0
-        if store:
-            out_d[b, t, r, s, 0] = n * q0
-            out_o[b, t, r, s, 0] = n * u0
-            out_em[b, t, r, s, 0] = n * e0
-            out_im[b, t, r, s, 0] = im
-            out_b[b, t, r, s, 0] = 0.0
+        qq = qt[s, x]
+        ee = et[s, x]
+        d_ = od[s, x]
+        o_ = oo[s, x]
+        e_ = oe[s, x]
+        m_ = oim[s, x]
+        for r in range(nr):
+            d_[r] = n[r] * qq[r]
+            o_[r] = n[r] * uu[r]
+            e_[r] = n[r] * ee[r]
+            m_[r] = imr[r]
+    return _dot(n, uu)
 
 
 @jit
-def _pass3(r, b, t, curt, wt, intt, closed, store, pool0, out_i):
-    """Region ``r``: in-movers at age 0 (the pool of newborn out-movers is complete now)."""
-    ns = curt.shape[1]
+def _balanced_shares(pool, tot, prof, wb, rowsum, target, tol, max_iter):
+    """In-mover shares ``wb[s, x, r]`` (Σ_r = 1) balancing a plan against the pool, by IPF.
+
+    Start from the plan spread by each region's profile, ``M_r(s, x) = T_r · π_r(s, x)``,
+    and alternate (a) scaling each sex-age column so that it sums to the pool
+    ``pool(s, x)`` (ages ≥ 1) and (b) scaling each region's row so that it sums
+    to ``T_r · Σ pool / Σ_r T_r`` (the plan, scaled to the persons who actually
+    move), until the rows are within ``tol`` (relative) or ``max_iter``; the
+    last step is (a), so the in-movers sum exactly to the pool.  Returns
+    ``wb = M / pool``.  Age 0 (whose pool is known only after the births) gets
+    ``T_r · π_r(s, 0)`` normalised over regions.  A column whose pool has no
+    region with a positive profile is spread by the plan's totals.
+    """
+    ns, na, nr = wb.shape
+    total_pool = 0.0
     for s in range(ns):
-        if closed:
-            v = pool0[s] * wt[r, s, 0]
-        else:
-            v = intt[r] * wt[r, s, 0]
-        curt[r, s, 0] += v
-        if store:
-            out_i[b, t, r, s, 0] = v
+        for x in range(1, na):
+            total_pool += pool[s, x]
+    total_plan = 0.0
+    for r in range(nr):
+        total_plan += tot[r]
+    for r in range(nr):
+        target[r] = tot[r] * total_pool / total_plan if total_plan > 0 else 0.0
+    for s in range(ns):
+        for x in range(na):
+            row = wb[s, x]
+            pr = prof[s, x]
+            for r in range(nr):
+                row[r] = tot[r] * pr[r]
+    for it in range(max_iter + 1):
+        # (a) columns: shares summing to 1 over regions
+        for s in range(ns):
+            for x in range(na):
+                row = wb[s, x]
+                cs = 0.0
+                for r in range(nr):
+                    cs += row[r]
+                if cs > 0.0:
+                    for r in range(nr):
+                        row[r] /= cs
+                else:
+                    for r in range(nr):
+                        row[r] = tot[r] / total_plan if total_plan > 0 else 1.0 / nr
+        if it == max_iter:
+            break
+        # (b) rows: each region's in-movers (ages ≥ 1) to its target
+        rowsum[:] = 0.0
+        for s in range(ns):
+            for x in range(1, na):
+                p = pool[s, x]
+                row = wb[s, x]
+                for r in range(nr):
+                    rowsum[r] += p * row[r]
+        worst = 0.0
+        for r in range(nr):
+            if rowsum[r] > 0.0:
+                d = abs(rowsum[r] - target[r]) / max(target[r], 1e-300)
+                if d > worst:
+                    worst = d
+                rowsum[r] = target[r] / rowsum[r]
+            else:
+                rowsum[r] = 1.0
+        if worst <= tol:
+            break
+        for s in range(ns):
+            for x in range(1, na):
+                row = wb[s, x]
+                for r in range(nr):
+                    row[r] *= rowsum[r]
 
 
 @jit
-def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, closed, store,
-                out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pool, pool0, sv, imv):
-    """Project batch item ``b`` over all years, serially over regions."""
+def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, store,
+                out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pools, pool0, sv, imv, bsum, tmp,
+                wb, rowsum, target):
+    """Project batch item ``b`` over all years (layout ``(sex, age, region)``: rows run over regions).
+
+    Year ``t`` in three sweeps: (1) for each sex and age ``x ≥ 1``, add the
+    in-movers to ``P(x, t)`` (now final), add its women's term to each region's
+    births, and start row ``x + 1`` of year ``t + 1`` from it (its out-movers
+    give that row's pool at once); (2) the births and the newborns at age 0;
+    (3) the age-0 in-movers (their pool is complete only now) and row 1 of
+    year ``t + 1``.  Each row of a year is read once while it is in cache.
+    ``mode``: 0 open (``in_tot · wp``), 1 closed (``pool · wp``), 2 balanced
+    (``pool · wb`` with ``wb`` from :func:`_balanced_shares` each year).
+    """
+    closed = mode >= 1
     ny = out_pop.shape[1]
-    nr = out_pop.shape[2]
+    ns = out_pop.shape[2]
+    na = out_pop.shape[3]
+    w = na - 1
     has_adj = adj.shape[0] > 0
     p0 = pop0[b if pop0.shape[0] > 1 else 0]
+    by_year = q.shape[1] > 1 or u.shape[1] > 1 or e.shape[1] > 1 or imm_tot.shape[1] > 1 \
+        or imm_prof.shape[1] > 1
+    bs = b if store else 0
+    # year 0, ages 1..ω, from the base population
+    qt = _at(q, b, 0)
+    ut = _at(u, b, 0)
+    et = _at(e, b, 0)
+    imt = _at(imm_tot, b, 0)
+    ipt = _at(imm_prof, b, 0)
+    at = _at(adj, b, 0) if has_adj else out_pop[b, 0]
+    for s in range(ns):
+        for x in range(na):
+            _prep_row(s, x, qt, ut, et, ipt, imt, sv, imv)
+    pool = pools[0]
+    nx = out_pop[b, 0]
+    od = out_d[bs, 0]
+    oo = out_o[bs, 0]
+    oe = out_em[bs, 0]
+    oim = out_im[bs, 0]
+    for s in range(ns):
+        for x in range(1, w):
+            pool[s, x] = _advance(p0[s, x - 1], s, x, nx, sv, imv, at, has_adj, qt, ut, et, store,
+                                  od, oo, oe, oim)
+        a1 = p0[s, w - 1]
+        a2 = p0[s, w]
+        for r in range(tmp.shape[0]):
+            tmp[r] = a1[r] + a2[r]
+        pool[s, w] = _advance(tmp, s, w, nx, sv, imv, at, has_adj, qt, ut, et, store, od, oo, oe, oim)
     for t in range(ny):
+        nxt = t + 1 < ny
+        t1 = t + 1 if nxt else t
+        ts = t if store else 0
+        t1s = t1 if store else 0
+        # year t
         qt = _at(q, b, t)
         ut = _at(u, b, t)
         et = _at(e, b, t)
         wt = _at(wp, b, t)
         intt = _at(in_tot, b, t)
-        imt = _at(imm_tot, b, t)
-        ipt = _at(imm_prof, b, t)
-        at = _at(adj, b, t) if has_adj else out_pop[b, t]
         ft = _at(f, b, t)
         bt = _at(boys, b, t)
+        at = _at(adj, b, t) if has_adj else out_pop[b, t]
         prevt = p0 if t == 0 else out_pop[b, t - 1]
         curt = out_pop[b, t]
-        pool[:, :] = 0.0
-        pool0[:] = 0.0
-        do_sv = t == 0 or q.shape[1] > 1 or u.shape[1] > 1 or e.shape[1] > 1
-        do_im = t == 0 or imm_tot.shape[1] > 1 or imm_prof.shape[1] > 1
-        for r in range(nr):
-            _prepare(r, qt, ut, et, ipt, imt, do_sv, do_im, sv, imv)
-            _pass1(r, b, t, prevt, curt, qt, ut, et, ipt, imt, at, has_adj, closed, store, pool,
-                   out_d, out_o, out_em, out_im, sv, imv)
-        for r in range(nr):
-            _pass2(r, b, t, prevt, curt, qt, ut, et, wt, intt, ipt, imt, at, ft, bt, has_adj, closed, store,
-                   pool, pool0, out_b, out_d, out_i, out_o, out_im, out_em, sv, imv)
-        for r in range(nr):
-            _pass3(r, b, t, curt, wt, intt, closed, store, pool0, out_i)
+        pool = pools[t % 2]
+        if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
+            _balanced_shares(pool, intt, wt, wb, rowsum, target, 1e-10, 1000)
+            wt = wb
+        # year t + 1
+        q1 = _at(q, b, t1)
+        u1 = _at(u, b, t1)
+        e1 = _at(e, b, t1)
+        im1 = _at(imm_tot, b, t1)
+        ip1 = _at(imm_prof, b, t1)
+        at1 = _at(adj, b, t1) if has_adj else out_pop[b, t1]
+        nx = out_pop[b, t1]
+        od1 = out_d[bs, t1s]
+        oo1 = out_o[bs, t1s]
+        oe1 = out_em[bs, t1s]
+        oim1 = out_im[bs, t1s]
+        pooln = pools[(t + 1) % 2]
+        oi = out_i[bs, ts]
+        ob = out_b[bs, ts]
+        bsum[:] = 0.0
+        # (1) in-movers at ages 1..ω, the births' sum, rows 2..ω of year t + 1
+        for s in range(ns):
+            for x in range(1, na):
+                c = curt[s, x]
+                ww = wt[s, x]
+                if closed:
+                    p = pool[s, x]
+                    if store:
+                        o_ = oi[s, x]
+                        for r in range(c.shape[0]):
+                            v = p * ww[r]
+                            o_[r] = v
+                            c[r] += v
+                    else:
+                        for r in range(c.shape[0]):
+                            c[r] += p * ww[r]
+                else:
+                    if store:
+                        o_ = oi[s, x]
+                        for r in range(c.shape[0]):
+                            v = intt[r] * ww[r]
+                            o_[r] = v
+                            c[r] += v
+                    else:
+                        for r in range(c.shape[0]):
+                            c[r] += intt[r] * ww[r]
+                if s == 0:
+                    # births: Σ_x f(x) · (women at the start of the cohort + women at the end) / 2
+                    ff = ft[x]
+                    pf = prevt[0, x - 1]
+                    if x < w:
+                        for r in range(c.shape[0]):
+                            bsum[r] += ff[r] * (pf[r] + c[r])
+                        if store:
+                            for r in range(c.shape[0]):
+                                bx = ff[r] * (pf[r] + c[r]) * 0.5
+                                ob[0, x, r] = bx * (1.0 - bt[r])
+                                ob[1, x, r] = bx * bt[r]
+                    else:
+                        pw = prevt[0, w]
+                        for r in range(c.shape[0]):
+                            bsum[r] += ff[r] * (pf[r] + pw[r] + c[r])
+                        if store:
+                            for r in range(c.shape[0]):
+                                bx = ff[r] * (pf[r] + pw[r] + c[r]) * 0.5
+                                ob[0, x, r] = bx * (1.0 - bt[r])
+                                ob[1, x, r] = bx * bt[r]
+                if nxt:
+                    if x + 1 < w:
+                        if by_year:
+                            _prep_row(s, x + 1, q1, u1, e1, ip1, im1, sv, imv)
+                        pooln[s, x + 1] = _advance(c, s, x + 1, nx, sv, imv, at1, has_adj, q1, u1, e1,
+                                                   store, od1, oo1, oe1, oim1)
+                    elif x == w and w > 1:   # (w == 1: the open age needs age 0, done in (3))
+                        if by_year:
+                            _prep_row(s, w, q1, u1, e1, ip1, im1, sv, imv)
+                        cw = curt[s, w - 1]
+                        for r in range(c.shape[0]):
+                            tmp[r] = cw[r] + c[r]
+                        pooln[s, w] = _advance(tmp, s, w, nx, sv, imv, at1, has_adj, q1, u1, e1,
+                                               store, od1, oo1, oe1, oim1)
+        # (2) the newborns: girls get 1 − boys, boys get boys; then their age-0 risks
+        od = out_d[bs, ts]
+        oo = out_o[bs, ts]
+        oe = out_em[bs, ts]
+        oim = out_im[bs, ts]
+        for s in range(ns):
+            for r in range(tmp.shape[0]):
+                tmp[r] = bsum[r] * 0.5 * (bt[r] if s == 1 else 1.0 - bt[r])
+            pool0[s] = _advance(tmp, s, 0, curt, sv, imv, at, has_adj, qt, ut, et, store, od, oo, oe, oim)
+            if store:
+                ob[s, 0, :] = 0.0
+        # (3) in-movers at age 0, then row 1 of year t + 1
+        for s in range(ns):
+            c = curt[s, 0]
+            ww = wt[s, 0]
+            for r in range(c.shape[0]):
+                v = (pool0[s] if closed else intt[r]) * ww[r]
+                c[r] += v
+                if store:
+                    oi[s, 0, r] = v
+            if nxt:
+                if by_year:
+                    _prep_row(s, 0, q1, u1, e1, ip1, im1, sv, imv)
+                    _prep_row(s, 1, q1, u1, e1, ip1, im1, sv, imv)
+                start = c
+                if w == 1:   # ages 0 and 1 (open) only: the open age starts from both
+                    c1 = curt[s, 1]
+                    for r in range(c.shape[0]):
+                        tmp[r] = c[r] + c1[r]
+                    start = tmp
+                pooln[s, 1] = _advance(start, s, 1, nx, sv, imv, at1, has_adj, q1, u1, e1, store,
+                                       od1, oo1, oe1, oim1)
 
 
 @jit(parallel=True)
-def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, closed, store,
+def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, store,
                    out_pop, out_b, out_d, out_i, out_o, out_im, out_em):
     """Annual multiregional cohort-component projection, in place into the ``out_*`` arrays.
 
-    Parallel over the batch (scenarios, draws).  For year ``t``, region ``r``,
+    Layout: cell arrays ``(batch, year, sex, age, region)`` (``pop0``:
+    ``(batch, sex, age, region)``), fertility ``(batch, year, age, region)``,
+    per-region scalars ``(batch, year, region)``; outputs
+    ``(batch, year, sex, age, region)``.  Parallel over the batch (scenarios,
+    draws).  For year ``t``, region ``r``,
     sex ``s`` and year-end age ``x ≥ 1`` the cohort starts as
     ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the open age ``ω``): ``D = N q``,
     ``O = N u``, ``EM = N e``, ``IM = imm_tot · imm_prof``, ``I = pool(s, x) · wp``
-    when ``closed`` (pool = Σ_r O, ``wp`` the in-migration shares) or
-    ``I = in_tot · wp`` otherwise (``wp`` the in-mover profile), and
-    ``P = N (1 − q − u − e) + I + IM + adj``.  Births
+    when ``mode == 1`` (closed: pool = Σ_r O, ``wp`` the in-migration shares),
+    ``I = in_tot · wp`` when ``mode == 0`` (open: ``wp`` the in-mover profile)
+    or ``I = pool(s, x) · wb`` when ``mode == 2`` (balanced: the totals
+    ``in_tot`` spread by the profile ``wp`` and balanced against the pool), and
+    ``P = N (1 − q − u − e) + IM + adj + I``.  Births
     ``Σ_x f(x)(W(x−1,t−1)+W(x,t))/2`` use the women at the end of the year; boys
     get ``boys``, girls ``1 − boys``; the newborns then meet their own age-0
     risks, moves and immigration.  ``store=False`` keeps only ``out_pop`` (the
@@ -258,16 +372,22 @@ def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, c
     no adjustment term.
     """
     nb = out_pop.shape[0]
-    ns = out_pop.shape[3]
-    na = out_pop.shape[4]
-    nr = out_pop.shape[2]
+    ns = out_pop.shape[2]
+    na = out_pop.shape[3]
+    nr = out_pop.shape[4]
     for b in prange(nb):
-        pool = np.zeros((ns, na))
+        pools = np.zeros((2, ns, na))
         pool0 = np.zeros(ns)
-        sv = np.empty((nr, ns, na))
-        imv = np.empty((nr, ns, na))
-        _annual_one(np.int64(b), pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, closed, store,
-                    out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pool, pool0, sv, imv)
+        sv = np.empty((ns, na, nr))
+        imv = np.empty((ns, na, nr))
+        bsum = np.empty(nr)
+        tmp = np.empty(nr)
+        wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
+        rowsum = np.empty(nr)
+        target = np.empty(nr)
+        _annual_one(np.int64(b), pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, store,
+                    out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pools, pool0, sv, imv, bsum, tmp,
+                    wb, rowsum, target)
 
 
 @jit
