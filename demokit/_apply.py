@@ -23,6 +23,8 @@ def check_core_chunks(da: xr.DataArray, core_dims, *, name: str | None = None) -
     The message names the dims to rechunk, e.g.
     ``population is chunked along 'age', 'region'; rechunk with .chunk({'age': -1, 'region': -1})``.
     """
+    if not is_dask(da):   # (cheap test first: .chunksizes walks every coordinate)
+        return
     chunks = getattr(da, "chunksizes", None) or {}
     if not chunks:
         return

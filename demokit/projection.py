@@ -380,7 +380,7 @@ def _select(name, da, core, P0, years):
 
 
 def _core(da, core, P0, tag):
-    """Rename/expand ``da``'s core dims for apply_ufunc (``year`` may have length 1)."""
+    """Rename/expand ``da``'s core dims for the dask path (``year`` may have length 1)."""
     if "year" in da.dims:
         da = da.drop_vars("year").rename(year=f"_year_{tag}")
     else:
@@ -392,7 +392,13 @@ def _core(da, core, P0, tag):
     return da.transpose(..., *names).astype(np.float64, copy=False), names
 
 
-def _flat(a, k, bshape, B):
+def _flat(a, k, bshape, B, writeable=True):
+    """``a`` as a C-contiguous float64 array ``(B,) + core`` (batch flattened; copied only if needed).
+
+    ``writeable=False`` marks the result read-only instead of copying a
+    read-only input (dask blocks and broadcast views often are), so that the
+    kernel sees one array type either way.
+    """
     bs = a.shape[:a.ndim - k]
     core = a.shape[a.ndim - k:]
     bs = (1,) * (len(bshape) - len(bs)) + tuple(bs)
@@ -402,48 +408,96 @@ def _flat(a, k, bshape, B):
         out = a.reshape((B,) + core)
     else:
         out = np.broadcast_to(a.reshape(bs + core), tuple(bshape) + core).reshape((B,) + core)
-    return np.require(out, np.float64, ["C", "W"])
+    if writeable:
+        return np.require(out, np.float64, ["C", "W"])
+    out = np.require(out, np.float64, ["C"])
+    if out.flags.writeable:
+        out = out.view()
+        out.flags.writeable = False
+    return out
 
 
 def _run(kind, arrays, core_nd, ny, store, flags):
-    """Numpy side: flatten the batch dims, call the kernel, unflatten the outputs."""
+    """Numpy side: flatten the batch dims, call the kernel; return all outputs as one array.
+
+    The result has shape ``(n_outputs,) + batch shape + (ny,) + core`` (one
+    allocation; ``n_outputs`` is 1 with ``store=False``).
+    """
     bshape = np.broadcast_shapes(*[a.shape[:a.ndim - k] for a, k in zip(arrays, core_nd)])
     B = math.prod(bshape)
-    flat = [_flat(a, k, bshape, B) for a, k in zip(arrays, core_nd)]
+    # annual kernel: read-only inputs except the base population and the in-mover shares/profile
+    # (the kernel unifies those with arrays it writes); the n-year kernel takes writeable arrays
+    flat = [_flat(a, k, bshape, B, writeable=kind != "annual" or i in (0, 4))
+            for i, (a, k) in enumerate(zip(arrays, core_nd))]
     shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (_POP_CORE[kind])
     nout = 7 if kind == "annual" else 4
-    out_pop = np.empty(shape)
+    out_all = np.empty(((nout if store else 1),) + shape)
+    out_pop = out_all[0]
     if store:
-        outs = [np.empty(shape) for _ in range(nout - 1)]
+        outs = list(out_all[1:])
     else:
         outs = [np.empty((1, 1, 1, 1, 1)) for _ in range(nout - 1)]
     if kind == "annual":
         mode, has_adj = flags
         if not has_adj:   # a length-0 adjustment means "none"
-            flat.insert(8, np.empty((0, 1, 1, 1, 1)))
-        # parallel over the batch (scenarios, draws); one projection runs on one core: a
-        # region-parallel variant (partial pools per block of regions, three barriers a year) was
-        # slower on the shared 2-core benchmark machine, see benchmarks/README.md
-        _k.project_annual(*flat, mode, store, out_pop, *outs)
+            flat.insert(8, _flat(np.empty((0, 1, 1, 1, 1)), 4, (0,), 0, writeable=False))
+        # the population: a serial recursion over years, parallel over the batch (scenarios,
+        # draws); then the components, parallel over the batch and the years
+        _k.project_annual(*flat, mode, out_pop)
+        if store:
+            _k.annual_components(*flat[:8], *flat[9:], mode, out_pop, *outs)
     else:
         half, n = flags
         _k.project_nyear(*flat, half, float(n), store, out_pop, *outs)
-    res = [out_pop.reshape(tuple(bshape) + shape[1:])]
-    if store:
-        res += [o.reshape(tuple(bshape) + shape[1:]) for o in outs]
-    return tuple(res)
+    return out_all.reshape(out_all.shape[:1] + tuple(bshape) + shape[1:])
 
 
-def _ufunc_body(*arrays, kind, core_nd, ny, store, flags):
-    res = _run(kind, list(arrays), core_nd, ny, store, flags)
-    return res if len(res) > 1 else res[0]
+def _block(*blocks, kind, arg_dims, bdims, core_nd, ny, store, flags):
+    """One dask block: unwrap the (single-chunk) core blocks, add length-1 batch axes, run."""
+    arrays = []
+    for blk, dims, k in zip(blocks, arg_dims, core_nd):
+        while isinstance(blk, list):   # a list over the chunks of a contracted core dim: one chunk
+            blk = blk[0]
+        shape = [blk.shape[dims.index(d)] if d in dims else 1 for d in bdims] + list(blk.shape[blk.ndim - k:])
+        arrays.append(blk.reshape(shape))
+    return _run(kind, arrays, core_nd, ny, store, flags)
+
+
+def _lazy(kind, args, core_dims, ny, store, flags, nkept):
+    """Dask path: one ``blockwise`` task per block of the extra dims (no copies of the inputs)."""
+    import dask.array as dsa
+
+    bdims = []
+    for x in args:
+        for d in x.dims:
+            if d not in {c for cd in core_dims for c in cd} and d not in bdims:
+                bdims.append(d)
+    args = [x.transpose(*[d for d in bdims if d in x.dims], *cd) for x, cd in zip(args, core_dims)]
+    bcoords = {}
+    for d in bdims:
+        for x in args:
+            if d in x.dims and d in x.coords:
+                bcoords[d] = x[d].values
+                break
+    out_core = ["year", *_POP_CORE[kind]]
+    pairs = []
+    for x in args:
+        data = x.data if is_dask(x) else dsa.from_array(x.values, chunks=-1)
+        pairs += [data, tuple(x.dims)]
+    out = dsa.blockwise(
+        _block, ("_out", *bdims, *out_core), *pairs,
+        new_axes={"_out": nkept, "year": ny}, concatenate=False, align_arrays=True,
+        dtype=np.float64, meta=np.empty((0,) * (2 + len(bdims) + len(out_core[1:]))),
+        kind=kind, arg_dims=[tuple(x.dims) for x in args], bdims=bdims,
+        core_nd=[len(cd) for cd in core_dims], ny=ny, store=store, flags=flags)
+    return out, bdims + out_core, bcoords
 
 
 _CORE_ALL = ("year", "region", "sex", "age")
 
 
 def _eager(kind, P0, inputs, ny, store, flags):
-    """In-memory path: plain numpy views, no apply_ufunc (keeps small projections fast)."""
+    """In-memory path: plain numpy views, no dask graph (keeps small projections fast)."""
     arrays_da = [P0] + [da for da, _ in inputs]
     pop_core = _POP_CORE[kind]
     cores = [pop_core] + [core for _, core in inputs]
@@ -482,7 +536,7 @@ def _eager(kind, P0, inputs, ny, store, flags):
     core_nd = [len(c) for c in cores]
     res = _run(kind, arrays, core_nd, ny, store, flags)
     dims = bdims + ["year", *pop_core]
-    return res, dims, bcoords
+    return list(res), dims, bcoords
 
 
 def project(base_population, assumptions, *, years, step=1, components=True):
@@ -622,21 +676,12 @@ def project(base_population, assumptions, *, years, step=1, components=True):
             arr, cd = _core(da, core, P0, i)
             args.append(arr)
             core_dims.append(cd)
-        # broadcast dims (scenario, draw, ...) chunked differently in different inputs
-        args = list(xr.unify_chunks(*args))
-        res = xr.apply_ufunc(
-            _ufunc_body, *args,
-            input_core_dims=core_dims,
-            output_core_dims=[["year", *_POP_CORE[a.kind]]] * len(names),
-            dask="parallelized",
-            output_dtypes=[np.float64] * len(names),
-            dask_gufunc_kwargs={"allow_rechunk": False, "output_sizes": {"year": ny}},
-            kwargs={"kind": a.kind, "core_nd": core_nd, "ny": ny, "store": store, "flags": flags},
-            keep_attrs=False,
-        )
-        if len(names) == 1:
-            res = (res,)
-        res = [r.assign_coords(year=years) for r in res]
+        out, dims, bcoords = _lazy(a.kind, args, core_dims, ny, store, flags, len(names))
+        coords = {"year": years, **bcoords}
+        for c, v in P0.coords.items():
+            if set(v.dims) <= {"region", "sex", "age"}:
+                coords[c] = v.variable
+        res = [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(len(names))]
     else:
         arrs, dims, bcoords = _eager(a.kind, pop0, inputs, ny, store, flags)
         coords = {"year": years, **bcoords}

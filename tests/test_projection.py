@@ -424,6 +424,30 @@ def test_property_region_order_invariance(args, rnd):
     xr.testing.assert_allclose(rp.sel(region=regions), r, rtol=1e-12, atol=1e-9)
 
 
+@settings(max_examples=20, deadline=None)
+@given(dims_st, st.randoms(use_true_random=False))
+def test_property_balanced_conserves_and_ignores_region_order(args, rnd):
+    """Housing-plan mode: Σ in = Σ out for every cell; permuting the regions permutes the result."""
+    seed, R, A, Y = args
+    inp = _small_case(seed, R, A, Y)
+    years = list(range(2001, 2001 + Y))
+    regions = [f"r{i}" for i in range(R)]
+    P0, a = to_xarray(inp, years, regions)
+    plan = xr.DataArray(np.random.default_rng(seed).uniform(1, 100, (Y, R)), dims=("year", "region"),
+                        coords={"year": years, "region": regions})
+    a = a.replace(in_migration_shares=None, in_migration=plan, in_migration_profile=a.immigration_profile,
+                  balance_in_migration=True)
+    r = project(P0, a, years=years)
+    scale = max(1.0, float(r.out_migration.sum("region").max()))
+    assert float(abs(r.in_migration.sum("region") - r.out_migration.sum("region")).max()) <= 1e-12 * scale
+    perm = regions[:]
+    rnd.shuffle(perm)
+    ap = Assumptions(**{k: (v.sel(region=perm) if "region" in v.dims else v) for k, v in a.data.items()},
+                     balance_in_migration=True)
+    rp = project(P0.sel(region=perm), ap, years=years)
+    xr.testing.assert_allclose(rp.sel(region=regions), r, rtol=1e-9, atol=1e-9)
+
+
 # --------------------------------------------------------------------------- errors
 def _tiny():
     inp = random_inputs(3, 10, 2, seed=5)

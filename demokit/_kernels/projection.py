@@ -27,7 +27,7 @@ from numba import prange
 
 from ._jit import jit
 
-__all__ = ["project_annual", "project_nyear"]
+__all__ = ["annual_components", "project_annual", "project_nyear"]
 
 
 @jit
@@ -60,12 +60,12 @@ def _prep_row(s, x, qt, ut, et, ipt, imt, sv, imv):
 
 
 @jit
-def _advance(n, s, x, nx, sv, imv, at, has_adj, qt, ut, et, store, od, oo, oe, oim):
+def _advance(n, s, x, nx, sv, imv, at, has_adj, ut):
     """Row ``(s, x)`` of the next year from the cohort start ``n`` (one value per region).
 
     Writes ``N·(1 − q − u − e) + IM (+ A)`` into ``nx[s, x]`` (the in-movers come
-    later) and, if ``store``, the deaths, out-movers, emigrants and immigrants;
-    returns the country's pool of out-movers ``Σ_r N·u`` of that sex and age.
+    later) and returns the country's pool of out-movers ``Σ_r N·u`` of that
+    sex and age.
     """
     svr = sv[s, x]
     imr = imv[s, x]
@@ -78,20 +78,7 @@ def _advance(n, s, x, nx, sv, imv, at, has_adj, qt, ut, et, store, od, oo, oe, o
     else:
         for r in range(nr):
             out[r] = n[r] * svr[r] + imr[r]
-    uu = ut[s, x]
-    if store:
-        qq = qt[s, x]
-        ee = et[s, x]
-        d_ = od[s, x]
-        o_ = oo[s, x]
-        e_ = oe[s, x]
-        m_ = oim[s, x]
-        for r in range(nr):
-            d_[r] = n[r] * qq[r]
-            o_[r] = n[r] * uu[r]
-            e_[r] = n[r] * ee[r]
-            m_[r] = imr[r]
-    return _dot(n, uu)
+    return _dot(n, ut[s, x])
 
 
 @jit
@@ -167,9 +154,8 @@ def _balanced_shares(pool, tot, prof, wb, rowsum, target, tol, max_iter):
 
 
 @jit
-def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, store,
-                out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pools, pool0, sv, imv, bsum, tmp,
-                wb, rowsum, target):
+def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode,
+                out_pop, pools, pool0, sv, imv, bsum, tmp, wb, rowsum, target):
     """Project batch item ``b`` over all years (layout ``(sex, age, region)``: rows run over regions).
 
     Year ``t`` in three sweeps: (1) for each sex and age ``x ≥ 1``, add the
@@ -190,51 +176,42 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
     p0 = pop0[b if pop0.shape[0] > 1 else 0]
     by_year = q.shape[1] > 1 or u.shape[1] > 1 or e.shape[1] > 1 or imm_tot.shape[1] > 1 \
         or imm_prof.shape[1] > 1
-    bs = b if store else 0
     # year 0, ages 1..ω, from the base population
     qt = _at(q, b, 0)
     ut = _at(u, b, 0)
     et = _at(e, b, 0)
     imt = _at(imm_tot, b, 0)
     ipt = _at(imm_prof, b, 0)
-    at = _at(adj, b, 0) if has_adj else out_pop[b, 0]
+    at = _at(adj, b, 0) if has_adj else qt   # (a dummy of the same type)
     for s in range(ns):
         for x in range(na):
             _prep_row(s, x, qt, ut, et, ipt, imt, sv, imv)
     pool = pools[0]
     nx = out_pop[b, 0]
-    od = out_d[bs, 0]
-    oo = out_o[bs, 0]
-    oe = out_em[bs, 0]
-    oim = out_im[bs, 0]
     for s in range(ns):
         for x in range(1, w):
-            pool[s, x] = _advance(p0[s, x - 1], s, x, nx, sv, imv, at, has_adj, qt, ut, et, store,
-                                  od, oo, oe, oim)
+            pool[s, x] = _advance(p0[s, x - 1], s, x, nx, sv, imv, at, has_adj, ut)
         a1 = p0[s, w - 1]
         a2 = p0[s, w]
         for r in range(tmp.shape[0]):
             tmp[r] = a1[r] + a2[r]
-        pool[s, w] = _advance(tmp, s, w, nx, sv, imv, at, has_adj, qt, ut, et, store, od, oo, oe, oim)
+        pool[s, w] = _advance(tmp, s, w, nx, sv, imv, at, has_adj, ut)
     for t in range(ny):
         nxt = t + 1 < ny
         t1 = t + 1 if nxt else t
-        ts = t if store else 0
-        t1s = t1 if store else 0
         # year t
         qt = _at(q, b, t)
         ut = _at(u, b, t)
-        et = _at(e, b, t)
         wt = _at(wp, b, t)
         intt = _at(in_tot, b, t)
         ft = _at(f, b, t)
         bt = _at(boys, b, t)
-        at = _at(adj, b, t) if has_adj else out_pop[b, t]
+        at = _at(adj, b, t) if has_adj else qt
         prevt = p0 if t == 0 else out_pop[b, t - 1]
         curt = out_pop[b, t]
         pool = pools[t % 2]
         if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
-            _balanced_shares(pool, intt, wt, wb, rowsum, target, 1e-10, 1000)
+            _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
             wt = wb
         # year t + 1
         q1 = _at(q, b, t1)
@@ -242,15 +219,9 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
         e1 = _at(e, b, t1)
         im1 = _at(imm_tot, b, t1)
         ip1 = _at(imm_prof, b, t1)
-        at1 = _at(adj, b, t1) if has_adj else out_pop[b, t1]
+        at1 = _at(adj, b, t1) if has_adj else q1
         nx = out_pop[b, t1]
-        od1 = out_d[bs, t1s]
-        oo1 = out_o[bs, t1s]
-        oe1 = out_em[bs, t1s]
-        oim1 = out_im[bs, t1s]
         pooln = pools[(t + 1) % 2]
-        oi = out_i[bs, ts]
-        ob = out_b[bs, ts]
         bsum[:] = 0.0
         # (1) in-movers at ages 1..ω, the births' sum, rows 2..ω of year t + 1
         for s in range(ns):
@@ -259,80 +230,35 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
                 ww = wt[s, x]
                 if closed:
                     p = pool[s, x]
-                    if store:
-                        o_ = oi[s, x]
-                        for r in range(c.shape[0]):
-                            v = p * ww[r]
-                            o_[r] = v
-                            c[r] += v
-                    else:
-                        for r in range(c.shape[0]):
-                            c[r] += p * ww[r]
+                    for r in range(c.shape[0]):
+                        c[r] += p * ww[r]
                 else:
-                    if store:
-                        o_ = oi[s, x]
-                        for r in range(c.shape[0]):
-                            v = intt[r] * ww[r]
-                            o_[r] = v
-                            c[r] += v
-                    else:
-                        for r in range(c.shape[0]):
-                            c[r] += intt[r] * ww[r]
+                    for r in range(c.shape[0]):
+                        c[r] += intt[r] * ww[r]
                 if s == 0:
-                    # births: Σ_x f(x) · (women at the start of the cohort + women at the end) / 2
-                    ff = ft[x]
-                    pf = prevt[0, x - 1]
-                    if x < w:
-                        for r in range(c.shape[0]):
-                            bsum[r] += ff[r] * (pf[r] + c[r])
-                        if store:
-                            for r in range(c.shape[0]):
-                                bx = ff[r] * (pf[r] + c[r]) * 0.5
-                                ob[0, x, r] = bx * (1.0 - bt[r])
-                                ob[1, x, r] = bx * bt[r]
-                    else:
-                        pw = prevt[0, w]
-                        for r in range(c.shape[0]):
-                            bsum[r] += ff[r] * (pf[r] + pw[r] + c[r])
-                        if store:
-                            for r in range(c.shape[0]):
-                                bx = ff[r] * (pf[r] + pw[r] + c[r]) * 0.5
-                                ob[0, x, r] = bx * (1.0 - bt[r])
-                                ob[1, x, r] = bx * bt[r]
+                    _births_term(x, w, ft, prevt, c, bsum)
                 if nxt:
                     if x + 1 < w:
                         if by_year:
                             _prep_row(s, x + 1, q1, u1, e1, ip1, im1, sv, imv)
-                        pooln[s, x + 1] = _advance(c, s, x + 1, nx, sv, imv, at1, has_adj, q1, u1, e1,
-                                                   store, od1, oo1, oe1, oim1)
+                        pooln[s, x + 1] = _advance(c, s, x + 1, nx, sv, imv, at1, has_adj, u1)
                     elif x == w and w > 1:   # (w == 1: the open age needs age 0, done in (3))
                         if by_year:
                             _prep_row(s, w, q1, u1, e1, ip1, im1, sv, imv)
                         cw = curt[s, w - 1]
                         for r in range(c.shape[0]):
                             tmp[r] = cw[r] + c[r]
-                        pooln[s, w] = _advance(tmp, s, w, nx, sv, imv, at1, has_adj, q1, u1, e1,
-                                               store, od1, oo1, oe1, oim1)
+                        pooln[s, w] = _advance(tmp, s, w, nx, sv, imv, at1, has_adj, u1)
         # (2) the newborns: girls get 1 − boys, boys get boys; then their age-0 risks
-        od = out_d[bs, ts]
-        oo = out_o[bs, ts]
-        oe = out_em[bs, ts]
-        oim = out_im[bs, ts]
         for s in range(ns):
-            for r in range(tmp.shape[0]):
-                tmp[r] = bsum[r] * 0.5 * (bt[r] if s == 1 else 1.0 - bt[r])
-            pool0[s] = _advance(tmp, s, 0, curt, sv, imv, at, has_adj, qt, ut, et, store, od, oo, oe, oim)
-            if store:
-                ob[s, 0, :] = 0.0
+            _newborns(s, bsum, bt, tmp)
+            pool0[s] = _advance(tmp, s, 0, curt, sv, imv, at, has_adj, ut)
         # (3) in-movers at age 0, then row 1 of year t + 1
         for s in range(ns):
             c = curt[s, 0]
             ww = wt[s, 0]
             for r in range(c.shape[0]):
-                v = (pool0[s] if closed else intt[r]) * ww[r]
-                c[r] += v
-                if store:
-                    oi[s, 0, r] = v
+                c[r] += (pool0[s] if closed else intt[r]) * ww[r]
             if nxt:
                 if by_year:
                     _prep_row(s, 0, q1, u1, e1, ip1, im1, sv, imv)
@@ -343,22 +269,45 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
                     for r in range(c.shape[0]):
                         tmp[r] = c[r] + c1[r]
                     start = tmp
-                pooln[s, 1] = _advance(start, s, 1, nx, sv, imv, at1, has_adj, q1, u1, e1, store,
-                                       od1, oo1, oe1, oim1)
+                pooln[s, 1] = _advance(start, s, 1, nx, sv, imv, at1, has_adj, u1)
+
+
+@jit
+def _births_term(x, w, ft, prevt, c, bsum):
+    """Add age ``x``'s term of ``Σ_x f(x) · (W(x−1, t−1) + W(x, t))`` to each region's sum."""
+    ff = ft[x]
+    pf = prevt[0, x - 1]
+    if x < w:
+        for r in range(c.shape[0]):
+            bsum[r] += ff[r] * (pf[r] + c[r])
+    else:
+        pw = prevt[0, w]
+        for r in range(c.shape[0]):
+            bsum[r] += ff[r] * (pf[r] + pw[r] + c[r])
+
+
+@jit
+def _newborns(s, bsum, bt, out):
+    """Births of sex ``s`` by region: ``Σ / 2`` times ``1 − boys`` (girls) or ``boys``."""
+    for r in range(out.shape[0]):
+        out[r] = bsum[r] * 0.5 * (bt[r] if s == 1 else 1.0 - bt[r])
+
+
+_IPF_TOL = 1e-10
+_IPF_MAX_ITER = 1000
 
 
 @jit(parallel=True)
-def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, store,
-                   out_pop, out_b, out_d, out_i, out_o, out_im, out_em):
-    """Annual multiregional cohort-component projection, in place into the ``out_*`` arrays.
+def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, out_pop):
+    """Annual multiregional cohort-component projection: the population, in place into ``out_pop``.
 
     Layout: cell arrays ``(batch, year, sex, age, region)`` (``pop0``:
     ``(batch, sex, age, region)``), fertility ``(batch, year, age, region)``,
-    per-region scalars ``(batch, year, region)``; outputs
+    per-region scalars ``(batch, year, region)``; ``out_pop``
     ``(batch, year, sex, age, region)``.  Parallel over the batch (scenarios,
-    draws).  For year ``t``, region ``r``,
-    sex ``s`` and year-end age ``x ≥ 1`` the cohort starts as
-    ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the open age ``ω``): ``D = N q``,
+    draws); the years of one batch item are a serial recursion.  For year
+    ``t``, region ``r``, sex ``s`` and year-end age ``x ≥ 1`` the cohort starts
+    as ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the open age ``ω``): ``D = N q``,
     ``O = N u``, ``EM = N e``, ``IM = imm_tot · imm_prof``, ``I = pool(s, x) · wp``
     when ``mode == 1`` (closed: pool = Σ_r O, ``wp`` the in-migration shares),
     ``I = in_tot · wp`` when ``mode == 0`` (open: ``wp`` the in-mover profile)
@@ -367,9 +316,9 @@ def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
     ``P = N (1 − q − u − e) + IM + adj + I``.  Births
     ``Σ_x f(x)(W(x−1,t−1)+W(x,t))/2`` use the women at the end of the year; boys
     get ``boys``, girls ``1 − boys``; the newborns then meet their own age-0
-    risks, moves and immigration.  ``store=False`` keeps only ``out_pop`` (the
-    other outputs may be dummies); an ``adj`` with a length-0 first axis means
-    no adjustment term.
+    risks, moves and immigration.  An ``adj`` with a length-0 first axis means
+    no adjustment term.  The components are computed afterwards by
+    :func:`annual_components`.
     """
     nb = out_pop.shape[0]
     ns = out_pop.shape[2]
@@ -385,9 +334,142 @@ def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
         wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
         rowsum = np.empty(nr)
         target = np.empty(nr)
-        _annual_one(np.int64(b), pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, store,
-                    out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pools, pool0, sv, imv, bsum, tmp,
-                    wb, rowsum, target)
+        _annual_one(np.int64(b), pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode,
+                    out_pop, pools, pool0, sv, imv, bsum, tmp, wb, rowsum, target)
+
+
+@jit
+def _components_one(b, t, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys, mode, out_pop,
+                    out_b, out_d, out_i, out_o, out_im, out_em, pool, pool0, bsum, tmp, wb, rowsum, target):
+    """The components of year ``t`` of batch item ``b`` from ``P(t−1)`` and ``P(t)``.
+
+    The same arithmetic, in the same order, as :func:`_annual_one` (so the
+    stored components add up to the projected population).
+    """
+    closed = mode >= 1
+    ns = out_pop.shape[2]
+    na = out_pop.shape[3]
+    w = na - 1
+    qt = _at(q, b, t)
+    ut = _at(u, b, t)
+    et = _at(e, b, t)
+    wt = _at(wp, b, t)
+    intt = _at(in_tot, b, t)
+    imt = _at(imm_tot, b, t)
+    ipt = _at(imm_prof, b, t)
+    ft = _at(f, b, t)
+    bt = _at(boys, b, t)
+    prevt = pop0[b if pop0.shape[0] > 1 else 0] if t == 0 else out_pop[b, t - 1]
+    curt = out_pop[b, t]
+    od = out_d[b, t]
+    oo = out_o[b, t]
+    oe = out_em[b, t]
+    oim = out_im[b, t]
+    oi = out_i[b, t]
+    ob = out_b[b, t]
+    # deaths, out-movers, emigrants and immigrants at ages 1..ω; the pool of out-movers
+    for s in range(ns):
+        for x in range(1, na):
+            n = prevt[s, x - 1]
+            if x == w:
+                pw = prevt[s, w]
+                for r in range(tmp.shape[0]):
+                    tmp[r] = n[r] + pw[r]
+                n = tmp
+            _events(n, s, x, qt, ut, et, imt, ipt, od, oo, oe, oim)
+            pool[s, x] = _dot(n, ut[s, x])
+    if mode == 2:
+        _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
+        wt = wb
+    # in-movers and births at ages 1..ω
+    bsum[:] = 0.0
+    for s in range(ns):
+        for x in range(1, na):
+            ww = wt[s, x]
+            o_ = oi[s, x]
+            if closed:
+                p = pool[s, x]
+                for r in range(o_.shape[0]):
+                    o_[r] = p * ww[r]
+            else:
+                for r in range(o_.shape[0]):
+                    o_[r] = intt[r] * ww[r]
+            if s == 0:
+                c = curt[0, x]
+                _births_term(x, w, ft, prevt, c, bsum)
+                ff = ft[x]
+                pf = prevt[0, x - 1]
+                if x < w:
+                    for r in range(c.shape[0]):
+                        bx = ff[r] * (pf[r] + c[r]) * 0.5
+                        ob[0, x, r] = bx * (1.0 - bt[r])
+                        ob[1, x, r] = bx * bt[r]
+                else:
+                    pw = prevt[0, w]
+                    for r in range(c.shape[0]):
+                        bx = ff[r] * (pf[r] + pw[r] + c[r]) * 0.5
+                        ob[0, x, r] = bx * (1.0 - bt[r])
+                        ob[1, x, r] = bx * bt[r]
+    # the newborns (age 0)
+    for s in range(ns):
+        _newborns(s, bsum, bt, tmp)
+        _events(tmp, s, 0, qt, ut, et, imt, ipt, od, oo, oe, oim)
+        pool0[s] = _dot(tmp, ut[s, 0])
+        ob[s, 0, :] = 0.0
+    for s in range(ns):
+        ww = wt[s, 0]
+        o_ = oi[s, 0]
+        for r in range(o_.shape[0]):
+            o_[r] = (pool0[s] if closed else intt[r]) * ww[r]
+
+
+@jit
+def _events(n, s, x, qt, ut, et, imt, ipt, od, oo, oe, oim):
+    """Row ``(s, x)``: deaths ``N·q``, out-movers ``N·u``, emigrants ``N·e``, immigrants ``IM_tot·π``."""
+    qq = qt[s, x]
+    uu = ut[s, x]
+    ee = et[s, x]
+    ip = ipt[s, x]
+    d_ = od[s, x]
+    o_ = oo[s, x]
+    e_ = oe[s, x]
+    m_ = oim[s, x]
+    for r in range(d_.shape[0]):
+        d_[r] = n[r] * qq[r]
+        o_[r] = n[r] * uu[r]
+        e_[r] = n[r] * ee[r]
+        m_[r] = imt[r] * ip[r]
+
+
+@jit(parallel=True)
+def annual_components(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys, mode, out_pop,
+                      out_b, out_d, out_i, out_o, out_im, out_em):
+    """Births, deaths, in-, out-movers, immigrants and emigrants of a finished projection.
+
+    Once :func:`project_annual` has written ``out_pop``, every year's events
+    follow from ``P(t−1)``, ``P(t)`` and the year's inputs alone, so this runs
+    in parallel over batch items *and* years (both cores write, and fault in,
+    the large outputs).  Births are by the mother's age (``out_b[.., s, x, r]``:
+    children of sex ``s`` born to women aged ``x``; age 0 holds 0).
+    """
+    nb = out_pop.shape[0]
+    ny = out_pop.shape[1]
+    ns = out_pop.shape[2]
+    na = out_pop.shape[3]
+    nr = out_pop.shape[4]
+    for k in prange(nb * ny):
+        b = k // ny
+        t = k % ny
+        pool = np.zeros((ns, na))
+        pool0 = np.zeros(ns)
+        bsum = np.empty(nr)
+        tmp = np.empty(nr)
+        wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
+        rowsum = np.empty(nr)
+        target = np.empty(nr)
+        _components_one(np.int64(b), np.int64(t), pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys, mode,
+                        out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pool, pool0, bsum, tmp, wb,
+                        rowsum, target)
 
 
 @jit
