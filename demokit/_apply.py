@@ -14,7 +14,8 @@ def is_dask(obj) -> bool:
     """Return True when ``obj`` (DataArray or Dataset) is backed by dask."""
     if isinstance(obj, xr.Dataset):
         return any(is_dask(v) for v in obj.data_vars.values())
-    return getattr(obj, "chunks", None) is not None
+    data = obj.data if isinstance(obj, (xr.DataArray, xr.Variable)) else obj
+    return hasattr(data, "__dask_graph__")   # (cheaper than .chunks, which runs a typing-protocol check)
 
 
 def check_core_chunks(da: xr.DataArray, core_dims, *, name: str | None = None) -> None:

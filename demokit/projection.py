@@ -250,6 +250,12 @@ class Assumptions:
                     raise AssumptionError(
                         f"{_first_cell('death_risks + out_migration_risks + emigration_risks', tot, bad)}"
                         ": the risks of leaving a cohort must sum to at most 1")
+            if self.internal_migration == "balanced" and not is_dask(d["in_migration"]):
+                s = d["in_migration"].sum("region") if "region" in d["in_migration"].dims else d["in_migration"]
+                bad = s.values <= 0
+                if np.any(bad):
+                    raise AssumptionError(f"{_first_cell('in_migration summed over region', s, bad)}: the "
+                                          "in-mover totals to balance against the pool must not all be 0")
             if "in_migration_shares" in d and not is_dask(d["in_migration_shares"]):
                 s = d["in_migration_shares"].sum("region")
                 bad = np.abs(s.values - 1) > _TOL
@@ -286,7 +292,9 @@ class Assumptions:
         kw.update(changes)
         kw = {k: v for k, v in kw.items() if v is not None}
         if balance is None:
-            balance = self.internal_migration == "balanced" and "in_migration_shares" not in kw
+            # keep the housing-plan mode while its totals stay (dropping them drops the mode)
+            balance = (self.internal_migration == "balanced" and "in_migration" in kw
+                       and "in_migration_shares" not in kw)
         return Assumptions(**kw, migration_timing=timing, balance_in_migration=balance, attrs=self.attrs)
 
     def to_dataset(self) -> xr.Dataset:
@@ -473,6 +481,13 @@ def _lazy(kind, args, core_dims, ny, store, flags, nkept):
             if d not in {c for cd in core_dims for c in cd} and d not in bdims:
                 bdims.append(d)
     args = [x.transpose(*[d for d in bdims if d in x.dims], *cd) for x, cd in zip(args, core_dims)]
+    # blockwise pairs the extra dims by position: their labels must agree (as in _eager)
+    with_b = [x for x in args if any(d in x.dims for d in bdims)]
+    if len(with_b) > 1:
+        try:
+            xr.align(*with_b, join="exact", exclude={c for cd in core_dims for c in cd})
+        except ValueError as err:
+            raise AssumptionError(f"the extra dims {bdims} disagree between the inputs: {err}") from None
     bcoords = {}
     for d in bdims:
         for x in args:

@@ -354,6 +354,12 @@ def _apply(base, q_table, tfr_obs, e0_obs, system, opts):
                 raise AssumptionError(f"{key} totals need gross flows (system='open')")
             v[key] = _as_da(opts[key], key)
         sc = opts.get(f"{key}_scale")
+        if sc is not None and key == "in_migration" and system == "closed" \
+                and "region" not in _as_da(sc, "in_migration_scale").dims:
+            raise AssumptionError(
+                "in_migration_scale without a 'region' dim has no effect in a closed system (the in-movers "
+                "are the pool of out-movers; a plan only shares them out): scale out_migration_risks, give "
+                "per-region in_migration totals or a scale by region, or use system='open'")
         if sc is not None:
             if key not in v:
                 raise AssumptionError(f"{key}_scale needs {key} totals (system='open' or 'closed')")

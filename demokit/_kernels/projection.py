@@ -82,6 +82,28 @@ def _advance(n, s, x, nx, sv, imv, at, has_adj, ut):
 
 
 @jit
+def _in_movers(closed, p, intt, ww, out, add):
+    """One row's in-movers: ``p · w`` (closed; ``p`` the pool) or ``I_tot · w`` (open).
+
+    Added to ``out`` (``add``) or written into it.
+    """
+    if closed:
+        if add:
+            for r in range(out.shape[0]):
+                out[r] += p * ww[r]
+        else:
+            for r in range(out.shape[0]):
+                out[r] = p * ww[r]
+    else:
+        if add:
+            for r in range(out.shape[0]):
+                out[r] += intt[r] * ww[r]
+        else:
+            for r in range(out.shape[0]):
+                out[r] = intt[r] * ww[r]
+
+
+@jit
 def _balanced_shares(pool, tot, prof, wb, rowsum, target, tol, max_iter):
     """In-mover shares ``wb[s, x, r]`` (Σ_r = 1) balancing a plan against the pool, by IPF.
 
@@ -227,16 +249,9 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
         for s in range(ns):
             for x in range(1, na):
                 c = curt[s, x]
-                ww = wt[s, x]
-                if closed:
-                    p = pool[s, x]
-                    for r in range(c.shape[0]):
-                        c[r] += p * ww[r]
-                else:
-                    for r in range(c.shape[0]):
-                        c[r] += intt[r] * ww[r]
+                _in_movers(closed, pool[s, x], intt, wt[s, x], c, True)
                 if s == 0:
-                    _births_term(x, w, ft, prevt, c, bsum)
+                    _births_term(x, w, ft, prevt, c, bsum, bt, out_pop[b, t], False)
                 if nxt:
                     if x + 1 < w:
                         if by_year:
@@ -256,9 +271,7 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
         # (3) in-movers at age 0, then row 1 of year t + 1
         for s in range(ns):
             c = curt[s, 0]
-            ww = wt[s, 0]
-            for r in range(c.shape[0]):
-                c[r] += (pool0[s] if closed else intt[r]) * ww[r]
+            _in_movers(closed, pool0[s], intt, wt[s, 0], c, True)
             if nxt:
                 if by_year:
                     _prep_row(s, 0, q1, u1, e1, ip1, im1, sv, imv)
@@ -273,17 +286,22 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
 
 
 @jit
-def _births_term(x, w, ft, prevt, c, bsum):
-    """Add age ``x``'s term of ``Σ_x f(x) · (W(x−1, t−1) + W(x, t))`` to each region's sum."""
+def _births_term(x, w, ft, prevt, c, bsum, bt, ob, store):
+    """Add age ``x``'s term of ``Σ_x f(x) · (W(x−1, t−1) + W(x, t))`` to each region's sum.
+
+    ``c`` is ``W(x, t)`` (final).  With ``store``, also the births by the
+    mother's age, ``ob[s, x]`` (girls ``1 − boys``, boys ``boys``).
+    """
     ff = ft[x]
     pf = prevt[0, x - 1]
-    if x < w:
-        for r in range(c.shape[0]):
-            bsum[r] += ff[r] * (pf[r] + c[r])
-    else:
-        pw = prevt[0, w]
-        for r in range(c.shape[0]):
-            bsum[r] += ff[r] * (pf[r] + pw[r] + c[r])
+    pw = prevt[0, w]
+    for r in range(c.shape[0]):
+        women = pf[r] + c[r] if x < w else pf[r] + pw[r] + c[r]
+        v = ff[r] * women
+        bsum[r] += v
+        if store:
+            ob[0, x, r] = v * 0.5 * (1.0 - bt[r])
+            ob[1, x, r] = v * 0.5 * bt[r]
 
 
 @jit
@@ -385,31 +403,9 @@ def _components_one(b, t, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys,
     bsum[:] = 0.0
     for s in range(ns):
         for x in range(1, na):
-            ww = wt[s, x]
-            o_ = oi[s, x]
-            if closed:
-                p = pool[s, x]
-                for r in range(o_.shape[0]):
-                    o_[r] = p * ww[r]
-            else:
-                for r in range(o_.shape[0]):
-                    o_[r] = intt[r] * ww[r]
+            _in_movers(closed, pool[s, x], intt, wt[s, x], oi[s, x], False)
             if s == 0:
-                c = curt[0, x]
-                _births_term(x, w, ft, prevt, c, bsum)
-                ff = ft[x]
-                pf = prevt[0, x - 1]
-                if x < w:
-                    for r in range(c.shape[0]):
-                        bx = ff[r] * (pf[r] + c[r]) * 0.5
-                        ob[0, x, r] = bx * (1.0 - bt[r])
-                        ob[1, x, r] = bx * bt[r]
-                else:
-                    pw = prevt[0, w]
-                    for r in range(c.shape[0]):
-                        bx = ff[r] * (pf[r] + pw[r] + c[r]) * 0.5
-                        ob[0, x, r] = bx * (1.0 - bt[r])
-                        ob[1, x, r] = bx * bt[r]
+                _births_term(x, w, ft, prevt, curt[0, x], bsum, bt, ob, True)
     # the newborns (age 0)
     for s in range(ns):
         _newborns(s, bsum, bt, tmp)
@@ -417,10 +413,7 @@ def _components_one(b, t, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys,
         pool0[s] = _dot(tmp, ut[s, 0])
         ob[s, 0, :] = 0.0
     for s in range(ns):
-        ww = wt[s, 0]
-        o_ = oi[s, 0]
-        for r in range(o_.shape[0]):
-            o_[r] = (pool0[s] if closed else intt[r]) * ww[r]
+        _in_movers(closed, pool0[s], intt, wt[s, 0], oi[s, 0], False)
 
 
 @jit
