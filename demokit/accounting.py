@@ -40,6 +40,28 @@ def births_by_sex(ds: xr.Dataset, *, boys_share: float | None = None) -> xr.Data
     return b
 
 
+def cohort_start_population(ds: xr.Dataset, *, boys_share: float | None = None) -> xr.DataArray:
+    """Return the population at risk of each year's cohorts, by age at the end of the year.
+
+    For every year ``t`` of ``ds`` but the first: ``P(x−1, t−1)`` at ages
+    ``x ≥ 1``, ``P(ω−1, t−1) + P(ω, t−1)`` at the open age ``ω`` and the births
+    ``B(t)`` (by sex of the child) at age 0 — the denominator of interval
+    risks (METHODS §3.1, §5.1).  Population and births are checked for bad
+    counts when in memory.
+    """
+    pop = ds["population"]
+    if not is_dask(pop):
+        check_counts(pop, "population")
+    prev = pop.isel(year=slice(None, -1)).assign_coords(year=pop["year"].values[1:])
+    at_risk = prev.shift(age=1, fill_value=0.0)
+    last = prev["age"].values[-1]
+    at_risk = xr.where(at_risk["age"] == last, at_risk + prev.sel(age=last), at_risk)
+    b = births_by_sex(ds, boys_share=boys_share).isel(year=slice(1, None))
+    if not is_dask(b):
+        check_counts(b, "births")
+    return xr.where(at_risk["age"] == prev["age"].values[0], b, at_risk)
+
+
 def events_year_end(ds: xr.Dataset, name: str, *, lower_share: float = 0.5,
                     infant_lower_share: float = 0.9) -> xr.DataArray:
     """Return event variable ``name`` by age at the end of the year (converting squares if needed)."""

@@ -10,7 +10,7 @@ import xarray as xr
 
 from ._apply import is_dask
 from ._periods import select_years
-from .accounting import births_by_sex
+from .accounting import cohort_start_population
 from .cube import CubeError, age_convention, check_counts, check_single_years
 from .lexis import to_convention
 from .standardize import indirect_index, reference_risks
@@ -46,16 +46,7 @@ def interval_parts(ds: xr.Dataset, variable: str, *, years, boys_share=None, low
         ev = to_convention(ev, "year_end", lower_share=lower_share, infant_lower_share=infant_lower_share)
     ev = ev.isel(year=slice(1, None))
     _check(ev, variable)
-    pop = sub["population"]
-    _check(pop, "population")
-    prev = pop.isel(year=slice(None, -1)).assign_coords(year=pop["year"].values[1:])
-    at_risk = prev.shift(age=1, fill_value=0.0)
-    last = prev["age"].values[-1]
-    at_risk = xr.where(at_risk["age"] == last, at_risk + prev.sel(age=last), at_risk)
-    b = births_by_sex(sub, boys_share=boys_share).isel(year=slice(1, None))
-    _check(b, "births")
-    at_risk = xr.where(at_risk["age"] == prev["age"].values[0], b, at_risk)
-    at_risk = at_risk.transpose(*ev.dims)
+    at_risk = cohort_start_population(sub, boys_share=boys_share).transpose(*ev.dims)
     yrs = [int(y) for y in sub["year"].values[1:]]
     return ev.sum("year"), at_risk.sum("year"), yrs
 

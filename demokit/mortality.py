@@ -12,7 +12,7 @@ import xarray as xr
 
 from ._apply import is_dask
 from ._periods import select_years
-from .accounting import births_by_sex, mean_population
+from .accounting import births_by_sex, cohort_start_population, mean_population
 from .cube import CubeError, age_convention, check_counts, check_single_years, format_cell
 from .lexis import to_convention
 from .standardize import indirect_index, reference_risks
@@ -140,17 +140,8 @@ def _interval_parts(ds, years, lower_share, infant_lower_share, boys_share):
     sub = select_years(ds[need], years, need_previous=True)
     d = _year_end_deaths(sub, lower_share, infant_lower_share).isel(year=slice(1, None))
     _check_in_memory(d, "deaths")
-    pop = sub["population"]
-    _check_in_memory(pop, "population")
-    prev = pop.isel(year=slice(None, -1)).assign_coords(year=pop.year.values[1:])
     # population at risk indexed by year-end age: P(x-1, t-1); open age P(w-1,t-1) + P(w,t-1)
-    at_risk = prev.shift(age=1, fill_value=0.0)
-    last = prev["age"].values[-1]
-    at_risk = xr.where(at_risk["age"] == last, at_risk + prev.sel(age=last), at_risk)
-    b = births_by_sex(sub, boys_share=boys_share).isel(year=slice(1, None))
-    _check_in_memory(b, "births")
-    at_risk = xr.where(at_risk["age"] == prev["age"].values[0], b, at_risk)
-    at_risk = at_risk.transpose(*d.dims)
+    at_risk = cohort_start_population(sub, boys_share=boys_share).transpose(*d.dims)
     return d, at_risk, sub
 
 
