@@ -55,7 +55,7 @@ class ConfigError(DemokitError, ValueError):
 #: förvärvsintensitet for your own municipality.
 DEMO_CONFIG = {
     "title": "Norrbotten municipalities: forecast 2020–2044 (demo)",
-    "data": {"dataset": "norrbotten"},
+    "data": {"dataset": "norrbotten", "actual": "dataset:norrbotten/actual_2021_2024.csv"},
     "forecast": {"statistics_years": [2015, 2019], "base_year": 2019, "last_year": 2044,
                  "smoothing": "relational", "system": "open"},
     "scenarios": {
@@ -91,6 +91,8 @@ def load_config(path) -> dict:
         if not isinstance(data["files"], list) or not data["files"]:
             raise ConfigError(f"{path}: [data] files must be a non-empty list of paths")
         data["files"] = [str((path.parent / f).resolve()) for f in data["files"]]
+    if isinstance(data.get("actual"), str) and not data["actual"].startswith("dataset:"):
+        data["actual"] = str((path.parent / data["actual"]).resolve())
     return check_config(cfg, source=str(path))
 
 
@@ -102,6 +104,8 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
     data = cfg.get("data")
     if not data or not ("files" in data or "dataset" in data):
         raise ConfigError(f"{source}: [data] needs 'files' (SCB PX-Web CSVs) or 'dataset'")
+    if "actual" in data and not isinstance(data["actual"], str):
+        raise ConfigError(f"{source}: [data] actual must be the path of a CSV with region, year, population")
     fc = cfg.get("forecast")
     if not fc:
         raise ConfigError(f"{source}: missing the [forecast] section")
@@ -149,6 +153,50 @@ def _read_data(cfg) -> xr.Dataset:
     if data.get("regions") and "dataset" in data:
         ds = ds.sel(region=[str(r) for r in data["regions"]])
     return ds
+
+
+def read_actual(spec, *, regions, years) -> xr.DataArray | None:
+    """Return the actual population totals (dims region, year) of ``[data] actual``, or None.
+
+    ``spec``: a CSV with columns ``region, year, population`` (``#`` comments
+    allowed), or ``"dataset:NAME/FILE"`` for a file shipped with demokit.
+    Only the forecast's regions and projected years are kept.
+    """
+    import pandas as pd
+
+    from . import datasets
+
+    if not spec:
+        return None
+    if spec.startswith("dataset:"):
+        name, _, fname = spec[len("dataset:"):].partition("/")
+        src = datasets.path(name, fname)
+        if not src.is_file():
+            raise ConfigError(f"[data] actual: {spec}: no such embedded file")
+    else:
+        src = Path(spec)
+        if not src.exists():
+            raise ConfigError(f"[data] actual: {spec}: no such file")
+    with src.open("rb") as fh:
+        head = [ln.decode("utf-8", "replace").lstrip("#").strip() for ln in fh.readlines()[:20]]
+    note = " ".join(ln for ln in head[:next((i for i, ln in enumerate(head) if ln.startswith("region")), 0)])
+    with src.open("rb") as fh:
+        df = pd.read_csv(fh, comment="#", dtype={"region": str})
+    missing = {"region", "year", "population"} - set(df.columns)
+    if missing:
+        raise ConfigError(f"[data] actual: {spec}: needs the columns region, year, population "
+                          f"(missing {sorted(missing)})")
+    df = df[df["region"].isin([str(r) for r in regions]) & df["year"].isin(list(years))]
+    if df.empty:
+        return None
+    if df.duplicated(["region", "year"]).any():
+        r = df[df.duplicated(["region", "year"])].iloc[0]
+        raise ConfigError(f"[data] actual: {spec}: region={r['region']}, year={r['year']} appears twice")
+    da = df.set_index(["region", "year"])["population"].to_xarray()
+    da.name = "actual"
+    da.attrs = {"units": "persons", "long_name": "actual population on 31 December",
+                "source": note or str(spec)}
+    return da
 
 
 def employment_rates(lab: dict, ages) -> xr.DataArray:
@@ -239,11 +287,18 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
                               "economic_dependency_ratio": lab["economic_dependency_ratio"]})
         to_csv(lab_tot, out / "labour_force.csv")
         files["labour_force.csv"] = "employed, not employed and economic dependency ratio"
+    actual = read_actual(cfg["data"].get("actual"), regions=proj["region"].values.tolist(), years=years)
+    if actual is not None:
+        fc_tot = tot["population"].sel(region=actual["region"], year=actual["year"])
+        cmp_ = xr.Dataset({"actual": actual, "forecast": fc_tot,
+                           "error_percent": 100 * (fc_tot / actual - 1)})
+        to_csv(cmp_, out / "forecast_vs_actual.csv")
+        files["forecast_vs_actual.csv"] = "the forecast against the actual population (region, year, scenario)"
     progress.step("CSV tables")
     from .report import write_report
 
     write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=hist,
-                 config=cfg, files=files)
+                 config=cfg, files=files, actual=actual)
     files["report.html"] = "the HTML report with figures"
     progress.step("HTML report")
     return {"data": ds, "assumptions": a, "projection": proj, "labour": lab, "history": hist, "files": files}

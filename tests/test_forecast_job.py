@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -24,7 +25,7 @@ def demo(tmp_path_factory):
 
 def test_demo_writes_files(demo):
     for f in ("projection.nc", "totals_by_region.csv", "population_by_age.csv", "assumptions.csv",
-              "labour_force.csv", "report.html"):
+              "labour_force.csv", "forecast_vs_actual.csv", "report.html"):
         assert (demo / f).stat().st_size > 0, f
 
 
@@ -92,6 +93,34 @@ smoothing = "none"
     assert "Luleå and Boden" in (tmp_path / "out" / "report.html").read_text()
 
 
+def test_forecast_against_actual_from_config(tmp_path):
+    """[data] actual: the forecast's error against a user's CSV, in a CSV and in the report."""
+    files = _copy_norrbotten(tmp_path)
+    (tmp_path / "actual.csv").write_text("# my municipality's figures\nregion,year,population\n"
+                                         "2580,2018,77470\n2580,2019,78105\n2582,2019,28080\n9999,2019,5\n")
+    cfg = tmp_path / "forecast.toml"
+    cfg.write_text(f"""[data]
+files = {files!r}
+regions = ["2580", "2582"]
+actual = "actual.csv"
+[forecast]
+statistics_years = [2013, 2017]
+base_year = 2017
+last_year = 2019
+smoothing = "none"
+""".replace("'", '"'))
+    assert cli.main(["forecast", str(cfg), "--out", str(tmp_path / "out")]) == 0
+    proj = xr.load_dataset(tmp_path / "out" / "projection.nc")["population"].sum(["sex", "age"])
+    cmp_ = pd.read_csv(tmp_path / "out" / "forecast_vs_actual.csv", dtype={"region": str}).dropna(subset=["actual"])
+    assert len(cmp_) == 3                                   # 2582 in 2018 has no actual figure; 9999 is not projected
+    for row in cmp_.itertuples():
+        fc = float(proj.sel(region=row.region, year=row.year).isel(scenario=0))
+        assert row.forecast == pytest.approx(fc, rel=1e-9)
+        assert row.error_percent == pytest.approx(100 * (fc / row.actual - 1), rel=1e-9)
+    text = (tmp_path / "out" / "report.html").read_text()
+    assert "The forecast against what happened" in text and "my municipality&#x27;s figures" in text
+
+
 @pytest.mark.parametrize("text,message", [
     ("[data\n", "not valid TOML"),
     ("[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\nlast_year=2030\n", "[data] needs"),
@@ -102,6 +131,10 @@ smoothing = "none"
      "statistics_years must be [first, last]"),
     ("[data]\ndataset='norrbotten'\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2025\nlast_year=2030\n",
      "base_year 2025 is not in the data"),
+    ("[data]\ndataset='norrbotten'\nactual='nope.csv'\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\n"
+     "last_year=2021\n", "[data] actual: "),
+    ("[data]\ndataset='norrbotten'\nactual=3\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\n"
+     "last_year=2021\n", "[data] actual must be the path of a CSV"),
 ])
 def test_bad_config_one_line_error(tmp_path, text, message):
     cfg = tmp_path / "bad.toml"
@@ -138,3 +171,10 @@ def test_demo_against_what_happened(demo):
         assert abs(err) < 0.035, (row.region, row.year, err)
         if row.year == 2024:  # and the low-high band covers what happened
             assert float(p.sel(scenario="low")) <= row.population <= float(p.sel(scenario="high"))
+    # the job writes the same comparison (from its own copy of the figures) into a CSV and the report
+    written = pd.read_csv(demo / "forecast_vs_actual.csv", dtype={"region": str})
+    written = written[written["scenario"] == "main"].set_index(["region", "year"])
+    for row in actual.itertuples():
+        assert written.loc[(row.region, row.year), "actual"] == row.population
+    text = (demo / "report.html").read_text()
+    assert "The forecast against what happened" in text and "79,645" in text   # Luleå 2024
