@@ -684,7 +684,6 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     store = bool(components)
     if not components:
         names = names[:1]
-    core_nd = [3] + [len(core) for _, core in inputs]
     if any(is_dask(x) for x in [pop0] + [da for da, _ in inputs]):
         args, core_dims = [pop0], [list(_POP_CORE[a.kind])]
         for i, (da, core) in enumerate(inputs):
