@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -52,3 +53,16 @@ def test_account_bad_input_one_line(tmp_path):
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "population[" in lines[0] and "-5" in lines[0]
+
+
+def test_cli_keeps_compiled_kernels_on_disk_unless_told_not_to(tmp_path):
+    """One CLI process: Numba's on-disk cache is on (the next run skips compilation); =0 keeps it off."""
+    code = ("from demokit import cli; from demokit._kernels import _jit, accounting; "
+            "cli.main(['forecast', 'missing.toml']); "
+            "print(_jit._CACHE, type(accounting.cohort_balance_checked._cache).__name__)")
+    for value, expected in ((None, "True FunctionCache"), ("0", "False NullCache")):
+        env = {k: v for k, v in os.environ.items() if k != "DEMOKIT_NUMBA_CACHE"}
+        if value is not None:
+            env["DEMOKIT_NUMBA_CACHE"] = value
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert r.stdout.strip().splitlines()[-1] == expected, r.stderr

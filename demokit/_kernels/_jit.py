@@ -3,9 +3,10 @@
 ``jit`` is ``numba.njit`` with the project's options.  Compilation is lazy
 (on the first call with a given set of argument types).  ``cache`` is off by
 default: Numba's on-disk cache can race when many dask worker processes fill
-it at once, and a cold compile of the kernels takes a few seconds only.  Set
-``DEMOKIT_NUMBA_CACHE=1`` to turn the on-disk cache on (e.g. for a CLI on a
-laptop).
+it at once, and a cold compile takes a few seconds per kernel (about 30 s for
+everything the forecast job uses).  Set
+``DEMOKIT_NUMBA_CACHE=1`` to turn the on-disk cache on; the command line turns
+it on by itself (one process) unless ``DEMOKIT_NUMBA_CACHE=0``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 
 import numba
+from numba.core.caching import NullCache
 
 _CACHE = os.environ.get("DEMOKIT_NUMBA_CACHE", "0") not in ("0", "", "false", "False")
 
@@ -31,6 +33,20 @@ def jit(func=None, *, parallel: bool = False, **options):
         return k
 
     return wrap(func) if func is not None else wrap
+
+
+def enable_disk_cache() -> None:
+    """Cache compiled kernels on disk from now on (all kernels, also those imported later).
+
+    For a single process such as the command line (``demokit forecast``
+    compiles for ~30 s on its first run and starts in seconds afterwards);
+    not for many dask worker processes at once.
+    """
+    global _CACHE
+    _CACHE = True
+    for k in _REGISTRY:
+        if isinstance(k._cache, NullCache):
+            k.enable_caching()
 
 
 def warm_up() -> None:
