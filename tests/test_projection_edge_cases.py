@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import demokit as dk
 from demokit.projection import AssumptionError, Assumptions, project
 
 from .test_projection import SEX, numpy_reference, random_inputs, rel_diff, to_xarray
@@ -107,7 +108,6 @@ def test_balanced_errors_zero_plan_and_uniform_scale_in_closed_system():
     with pytest.raises(AssumptionError, match=r"in_migration summed over region.*year=2001.*must not all be 0"):
         a.replace(in_migration_shares=None, in_migration=zero, in_migration_profile=a.immigration_profile,
                   balance_in_migration=True)
-    import demokit as dk
     ds = dk.datasets.load("norrbotten")
     with pytest.raises(AssumptionError, match="in_migration_scale without a 'region' dim has no effect"):
         Assumptions.from_history(ds, years=range(2015, 2020), system="closed",
