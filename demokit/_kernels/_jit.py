@@ -28,7 +28,10 @@ def jit(func=None, *, parallel: bool = False, **options):
     """
 
     def wrap(f):
-        k = numba.njit(nogil=True, cache=_CACHE, parallel=parallel, **options)(f)
+        try:
+            k = numba.njit(nogil=True, cache=_CACHE, parallel=parallel, **options)(f)
+        except RuntimeError:   # no writable cache location (read-only install, no home): compile only
+            k = numba.njit(nogil=True, cache=False, parallel=parallel, **options)(f)
         _REGISTRY.append(k)
         return k
 
@@ -46,7 +49,11 @@ def enable_disk_cache() -> None:
     _CACHE = True
     for k in _REGISTRY:
         if isinstance(k._cache, NullCache):
-            k.enable_caching()
+            try:
+                k.enable_caching()
+            except RuntimeError:   # numba finds no writable cache location: keep compiling in memory
+                _CACHE = False
+                return
 
 
 def warm_up() -> None:
