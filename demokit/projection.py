@@ -475,17 +475,18 @@ def _lazy(kind, args, core_dims, ny, store, flags, nkept):
     """Dask path: one ``blockwise`` task per block of the extra dims (no copies of the inputs)."""
     import dask.array as dsa
 
+    core_names = {c for cd in core_dims for c in cd}
     bdims = []
     for x in args:
         for d in x.dims:
-            if d not in {c for cd in core_dims for c in cd} and d not in bdims:
+            if d not in core_names and d not in bdims:
                 bdims.append(d)
     args = [x.transpose(*[d for d in bdims if d in x.dims], *cd) for x, cd in zip(args, core_dims)]
     # blockwise pairs the extra dims by position: their labels must agree (as in _eager)
     with_b = [x for x in args if any(d in x.dims for d in bdims)]
     if len(with_b) > 1:
         try:
-            xr.align(*with_b, join="exact", exclude={c for cd in core_dims for c in cd})
+            xr.align(*with_b, join="exact", exclude=core_names)
         except ValueError as err:
             raise AssumptionError(f"the extra dims {bdims} disagree between the inputs: {err}") from None
     bcoords = {}

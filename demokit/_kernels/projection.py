@@ -60,6 +60,14 @@ def _prep_row(s, x, qt, ut, et, ipt, imt, sv, imv):
 
 
 @jit
+def _add_rows(a, b, out):
+    """``out = a + b`` (the open age's cohort start ``P(ω−1) + P(ω)``); returns ``out``."""
+    for r in range(out.shape[0]):
+        out[r] = a[r] + b[r]
+    return out
+
+
+@jit
 def _advance(n, s, x, nx, sv, imv, at, has_adj, ut):
     """Row ``(s, x)`` of the next year from the cohort start ``n`` (one value per region).
 
@@ -213,11 +221,7 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
     for s in range(ns):
         for x in range(1, w):
             pool[s, x] = _advance(p0[s, x - 1], s, x, nx, sv, imv, at, has_adj, ut)
-        a1 = p0[s, w - 1]
-        a2 = p0[s, w]
-        for r in range(tmp.shape[0]):
-            tmp[r] = a1[r] + a2[r]
-        pool[s, w] = _advance(tmp, s, w, nx, sv, imv, at, has_adj, ut)
+        pool[s, w] = _advance(_add_rows(p0[s, w - 1], p0[s, w], tmp), s, w, nx, sv, imv, at, has_adj, ut)
     for t in range(ny):
         nxt = t + 1 < ny
         t1 = t + 1 if nxt else t
@@ -260,10 +264,8 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
                     elif x == w and w > 1:   # (w == 1: the open age needs age 0, done in (3))
                         if by_year:
                             _prep_row(s, w, q1, u1, e1, ip1, im1, sv, imv)
-                        cw = curt[s, w - 1]
-                        for r in range(c.shape[0]):
-                            tmp[r] = cw[r] + c[r]
-                        pooln[s, w] = _advance(tmp, s, w, nx, sv, imv, at1, has_adj, u1)
+                        pooln[s, w] = _advance(_add_rows(curt[s, w - 1], c, tmp), s, w, nx, sv, imv, at1,
+                                               has_adj, u1)
         # (2) the newborns: girls get 1 − boys, boys get boys; then their age-0 risks
         for s in range(ns):
             _newborns(s, bsum, bt, tmp)
@@ -276,12 +278,8 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
                 if by_year:
                     _prep_row(s, 0, q1, u1, e1, ip1, im1, sv, imv)
                     _prep_row(s, 1, q1, u1, e1, ip1, im1, sv, imv)
-                start = c
-                if w == 1:   # ages 0 and 1 (open) only: the open age starts from both
-                    c1 = curt[s, 1]
-                    for r in range(c.shape[0]):
-                        tmp[r] = c[r] + c1[r]
-                    start = tmp
+                # (w == 1: ages 0 and 1 (open) only, the open age starts from both)
+                start = _add_rows(c, curt[s, 1], tmp) if w == 1 else c
                 pooln[s, 1] = _advance(start, s, 1, nx, sv, imv, at1, has_adj, u1)
 
 
@@ -388,12 +386,7 @@ def _components_one(b, t, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys,
     # deaths, out-movers, emigrants and immigrants at ages 1..ω; the pool of out-movers
     for s in range(ns):
         for x in range(1, na):
-            n = prevt[s, x - 1]
-            if x == w:
-                pw = prevt[s, w]
-                for r in range(tmp.shape[0]):
-                    tmp[r] = n[r] + pw[r]
-                n = tmp
+            n = _add_rows(prevt[s, w - 1], prevt[s, w], tmp) if x == w else prevt[s, x - 1]
             _events(n, s, x, qt, ut, et, imt, ipt, od, oo, oe, oim)
             pool[s, x] = _dot(n, ut[s, x])
     if mode == 2:
