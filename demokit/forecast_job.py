@@ -32,6 +32,7 @@ Config (TOML; paths relative to the config file)::
 
 from __future__ import annotations
 
+import io
 import tomllib
 from pathlib import Path
 
@@ -155,6 +156,18 @@ def _read_data(cfg) -> xr.Dataset:
     return ds
 
 
+def compare_with_actual(projection: xr.Dataset, actual: xr.DataArray) -> xr.Dataset:
+    """Return ``actual``, the projected ``forecast`` and ``error_percent`` = 100 (forecast / actual − 1).
+
+    Dims ``region, year`` (the cells of ``actual``) and the projection's
+    ``scenario``; the source of the actual figures is kept in ``attrs``.
+    """
+    fc = projection["population"].sum(["sex", "age"]).sel(region=actual["region"], year=actual["year"])
+    out = xr.Dataset({"actual": actual, "forecast": fc, "error_percent": 100 * (fc / actual - 1)})
+    out.attrs["source"] = actual.attrs.get("source", "")
+    return out
+
+
 def read_actual(spec, *, regions, years) -> xr.DataArray | None:
     """Return the actual population totals (dims region, year) of ``[data] actual``, or None.
 
@@ -177,11 +190,10 @@ def read_actual(spec, *, regions, years) -> xr.DataArray | None:
         src = Path(spec)
         if not src.exists():
             raise ConfigError(f"[data] actual: {spec}: no such file")
-    with src.open("rb") as fh:
-        head = [ln.decode("utf-8", "replace").lstrip("#").strip() for ln in fh.readlines()[:20]]
+    text = src.read_text(encoding="utf-8")
+    head = [ln.lstrip("#").strip() for ln in text.splitlines()[:20]]
     note = " ".join(ln for ln in head[:next((i for i, ln in enumerate(head) if ln.startswith("region")), 0)])
-    with src.open("rb") as fh:
-        df = pd.read_csv(fh, comment="#", dtype={"region": str})
+    df = pd.read_csv(io.StringIO(text), comment="#", dtype={"region": str})
     missing = {"region", "year", "population"} - set(df.columns)
     if missing:
         raise ConfigError(f"[data] actual: {spec}: needs the columns region, year, population "
@@ -288,17 +300,16 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
         to_csv(lab_tot, out / "labour_force.csv")
         files["labour_force.csv"] = "employed, not employed and economic dependency ratio"
     actual = read_actual(cfg["data"].get("actual"), regions=proj["region"].values.tolist(), years=years)
+    against = None
     if actual is not None:
-        fc_tot = tot["population"].sel(region=actual["region"], year=actual["year"])
-        cmp_ = xr.Dataset({"actual": actual, "forecast": fc_tot,
-                           "error_percent": 100 * (fc_tot / actual - 1)})
-        to_csv(cmp_, out / "forecast_vs_actual.csv")
+        against = compare_with_actual(proj, actual)
+        to_csv(against, out / "forecast_vs_actual.csv")
         files["forecast_vs_actual.csv"] = "the forecast against the actual population (region, year, scenario)"
     progress.step("CSV tables")
     from .report import write_report
 
     write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=hist,
-                 config=cfg, files=files, actual=actual)
+                 config=cfg, files=files, against_actual=against)
     files["report.html"] = "the HTML report with figures"
     progress.step("HTML report")
     return {"data": ds, "assumptions": a, "projection": proj, "labour": lab, "history": hist, "files": files}

@@ -153,25 +153,24 @@ def _scenarios(proj: xr.Dataset, labour, base_total: float, base_year: int) -> s
     return _png(fig)
 
 
-def _actual_table(actual: xr.DataArray, proj: xr.Dataset, names: dict, main) -> str:
+def _actual_table(against: xr.Dataset, regions, names: dict, main) -> str:
     """The forecast (main scenario, and the scenarios' range) against the actual population."""
-    tot = proj["population"].sum(["sex", "age"])
     rows = []
-    have = set(actual["region"].values.tolist())
-    for r in [r for r in proj["region"].values.tolist() if r in have]:
-        for y in actual["year"].values.tolist():
-            a = float(actual.sel(region=r, year=y))
+    have = set(against["region"].values.tolist())
+    for r in [r for r in regions if r in have]:
+        for y in against["year"].values.tolist():
+            c = against.sel(region=r, year=y)
+            a = float(c["actual"])
             if not np.isfinite(a):
                 continue
-            p = tot.sel(region=r, year=y)
-            lo, hi = float(p.min("scenario")), float(p.max("scenario"))
-            m = float(p.sel(scenario=main))
-            rows.append([r, names.get(r, ""), str(y), f"{a:,.0f}", f"{m:,.0f}", f"{100 * (m / a - 1):+.1f} %",
+            lo, hi = float(c["forecast"].min("scenario")), float(c["forecast"].max("scenario"))
+            rows.append([r, names.get(r, ""), str(y), f"{a:,.0f}", f"{float(c['forecast'].sel(scenario=main)):,.0f}",
+                         f"{float(c['error_percent'].sel(scenario=main)):+.1f} %",
                          f"{lo:,.0f}–{hi:,.0f}", "yes" if lo <= a <= hi else "no"])
     if not rows:
         return ""
     head = ["region", "name", "year", "actual", f"forecast ({main})", "error", "scenarios' range", "inside"]
-    src = html.escape(str(actual.attrs.get("source", "")))
+    src = html.escape(str(against.attrs.get("source", "")))
     return (f"<h2>The forecast against what happened</h2>\n<p>The actual population on 31 December "
             f"against the forecast made from the base year; <i>inside</i>: within the scenarios' range.</p>\n"
             f"{_table(rows, head)}\n<p class='note'>Source of the actual figures: {src}</p>")
@@ -185,16 +184,16 @@ def _table(rows, head) -> str:
 
 def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions, labour=None,
                  history: xr.Dataset | None = None, config: dict | None = None, files: dict | None = None,
-                 actual: xr.DataArray | None = None) -> Path:
+                 against_actual: xr.Dataset | None = None) -> Path:
     """Write a self-contained HTML report of a forecast and return its path.
 
     Figures: population pyramids (base vs horizon, main scenario), components
     of change over time (observed and projected), the TFR and life-expectancy
     assumptions against their observed history, and the scenario comparison
     of total population and of the labour force.  Tables: population by
-    region and scenario, the statistical basis in brief and, with ``actual``
-    (population totals by region and year observed after the base year), the
-    forecast's error against what happened.
+    region and scenario, the statistical basis in brief and, with
+    ``against_actual`` (from :func:`demokit.forecast_job.compare_with_actual`),
+    the forecast's error against what happened.
     """
     from .accounting import balance
 
@@ -251,7 +250,8 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     scen_rows = [[s, ", ".join(f"{k} = {v}" for k, v in (config or {}).get("scenarios", {}).get(s, {}).items())
                   or "as observed"] for s in scen]
     scen_table = _table(scen_rows, ["scenario", "changes to the statistical basis"])
-    actual_html = _actual_table(actual, proj, names, main) if actual is not None else ""
+    actual_html = (_actual_table(against_actual, proj["region"].values.tolist(), names, main)
+                   if against_actual is not None else "")
     lab_note = ""
     if config and config.get("labour", {}).get("note"):
         lab_note = f"<p class='note'>Labour force: {html.escape(config['labour']['note'])}.</p>"

@@ -73,19 +73,24 @@ def _copy_norrbotten(tmp_path):
     return names
 
 
-def test_forecast_from_config(tmp_path, capsys):
+def _lulea_boden_config(tmp_path, head="", data=""):
+    """A config for Luleå and Boden, statistics 2013-2017, forecast 2018-2019, on copied SCB files."""
     files = _copy_norrbotten(tmp_path)
     cfg = tmp_path / "forecast.toml"
-    cfg.write_text(f"""title = "Luleå and Boden"
-[data]
+    cfg.write_text(f"""{head}[data]
 files = {files!r}
 regions = ["2580", "2582"]
-[forecast]
+{data}[forecast]
 statistics_years = [2013, 2017]
 base_year = 2017
 last_year = 2019
 smoothing = "none"
 """.replace("'", '"'))
+    return cfg
+
+
+def test_forecast_from_config(tmp_path, capsys):
+    cfg = _lulea_boden_config(tmp_path, head='title = "Luleå and Boden"\n')
     assert cli.main(["forecast", str(cfg), "--out", str(tmp_path / "out")]) == 0
     proj = xr.load_dataset(tmp_path / "out" / "projection.nc")
     assert proj["region"].values.tolist() == ["2580", "2582"]
@@ -95,20 +100,9 @@ smoothing = "none"
 
 def test_forecast_against_actual_from_config(tmp_path):
     """[data] actual: the forecast's error against a user's CSV, in a CSV and in the report."""
-    files = _copy_norrbotten(tmp_path)
     (tmp_path / "actual.csv").write_text("# my municipality's figures\nregion,year,population\n"
                                          "2580,2018,77470\n2580,2019,78105\n2582,2019,28080\n9999,2019,5\n")
-    cfg = tmp_path / "forecast.toml"
-    cfg.write_text(f"""[data]
-files = {files!r}
-regions = ["2580", "2582"]
-actual = "actual.csv"
-[forecast]
-statistics_years = [2013, 2017]
-base_year = 2017
-last_year = 2019
-smoothing = "none"
-""".replace("'", '"'))
+    cfg = _lulea_boden_config(tmp_path, data='actual = "actual.csv"\n')
     assert cli.main(["forecast", str(cfg), "--out", str(tmp_path / "out")]) == 0
     proj = xr.load_dataset(tmp_path / "out" / "projection.nc")["population"].sum(["sex", "age"])
     cmp_ = pd.read_csv(tmp_path / "out" / "forecast_vs_actual.csv", dtype={"region": str}).dropna(subset=["actual"])
