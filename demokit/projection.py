@@ -460,6 +460,31 @@ def _run(kind, arrays, core_nd, ny, store, flags):
     return out_all.reshape(out_all.shape[:1] + tuple(bshape) + shape[1:])
 
 
+def _extra_dims(arrays, core_names):
+    """Return the extra (batch) dims of ``arrays`` in order of appearance and their coords.
+
+    Raises :class:`AssumptionError` if the inputs' labels along those dims disagree.
+    """
+    bdims = []
+    for x in arrays:
+        for d in x.dims:
+            if d not in core_names and d not in bdims:
+                bdims.append(d)
+    with_b = [x for x in arrays if any(d in x.dims for d in bdims)]
+    if len(with_b) > 1:
+        try:
+            xr.align(*with_b, join="exact", exclude=core_names)
+        except ValueError as err:
+            raise AssumptionError(f"the extra dims {bdims} disagree between the inputs: {err}") from None
+    bcoords = {}
+    for d in bdims:
+        for x in with_b:
+            if d in x.dims and d in x.coords:
+                bcoords[d] = x[d].values
+                break
+    return bdims, bcoords
+
+
 def _block(*blocks, kind, arg_dims, bdims, core_nd, ny, store, flags):
     """One dask block: unwrap the (single-chunk) core blocks, add length-1 batch axes, run."""
     arrays = []
@@ -475,26 +500,9 @@ def _lazy(kind, args, core_dims, ny, store, flags, nkept):
     """Dask path: one ``blockwise`` task per block of the extra dims (no copies of the inputs)."""
     import dask.array as dsa
 
-    core_names = {c for cd in core_dims for c in cd}
-    bdims = []
-    for x in args:
-        for d in x.dims:
-            if d not in core_names and d not in bdims:
-                bdims.append(d)
+    # blockwise pairs the extra dims by position: _extra_dims checks that their labels agree
+    bdims, bcoords = _extra_dims(args, {c for cd in core_dims for c in cd})
     args = [x.transpose(*[d for d in bdims if d in x.dims], *cd) for x, cd in zip(args, core_dims)]
-    # blockwise pairs the extra dims by position: their labels must agree (as in _eager)
-    with_b = [x for x in args if any(d in x.dims for d in bdims)]
-    if len(with_b) > 1:
-        try:
-            xr.align(*with_b, join="exact", exclude=core_names)
-        except ValueError as err:
-            raise AssumptionError(f"the extra dims {bdims} disagree between the inputs: {err}") from None
-    bcoords = {}
-    for d in bdims:
-        for x in args:
-            if d in x.dims and d in x.coords:
-                bcoords[d] = x[d].values
-                break
     out_core = ["year", *_POP_CORE[kind]]
     pairs = []
     for x in args:
@@ -517,25 +525,7 @@ def _eager(kind, P0, inputs, ny, store, flags):
     arrays_da = [P0] + [da for da, _ in inputs]
     pop_core = _POP_CORE[kind]
     cores = [pop_core] + [core for _, core in inputs]
-    bdims = []
-    for da in arrays_da:
-        for d in da.dims:
-            if d not in _CORE_ALL and d not in bdims:
-                bdims.append(d)
-    bcoords = {}
-    if bdims:
-        with_b = [da for da in arrays_da if any(d in da.dims for d in bdims)]
-        if len(with_b) > 1:
-            try:
-                xr.align(*with_b, join="exact", exclude=_CORE_ALL)
-            except ValueError as err:
-                raise AssumptionError(f"the extra dims {bdims} disagree between the inputs: {err}") from None
-        for d in bdims:
-            for da in with_b:
-                if d in da.dims:
-                    if d in da.coords:
-                        bcoords[d] = da[d].values
-                    break
+    bdims, bcoords = _extra_dims(arrays_da, set(_CORE_ALL))
     full = {"region": P0.sizes["region"], "sex": P0.sizes["sex"], "age": P0.sizes["age"]}
     arrays = []
     for da, core in zip(arrays_da, cores):
