@@ -74,7 +74,8 @@ DEMO_CONFIG = {
 }
 
 _SECTIONS = {"title", "data", "forecast", "scenarios", "labour"}
-_FORECAST_KEYS = {"statistics_years", "base_year", "last_year", "smoothing", "system"}
+_FORECAST_KEYS = {"statistics_years", "base_year", "last_year", "smoothing", "system", "open_age", "old_age",
+                  "reference", "mortality_trend"}
 
 
 def load_config(path) -> dict:
@@ -123,6 +124,20 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
             or fc["last_year"] <= fc["base_year"]:
         raise ConfigError(f"{source}: [forecast] last_year ({fc['last_year']!r}) must be an integer after "
                           f"base_year ({fc['base_year']!r})")
+    if "open_age" in fc and (not isinstance(fc["open_age"], int) or isinstance(fc["open_age"], bool)
+                             or not 50 <= fc["open_age"] <= 100):
+        raise ConfigError(f"{source}: [forecast] open_age must be a whole age between 50 and 100, "
+                          f"got {fc['open_age']!r}")
+    if "old_age" in fc and not (fc["old_age"] == "none" or (isinstance(fc["old_age"], int)
+                                                             and 40 <= fc["old_age"] <= 100)):
+        raise ConfigError(f"{source}: [forecast] old_age must be an age between 40 and 100 or \"none\", "
+                          f"got {fc['old_age']!r}")
+    if fc.get("mortality_trend", "lee_carter") not in ("lee_carter", "none"):
+        raise ConfigError(f"{source}: [forecast] mortality_trend must be \"lee_carter\" or \"none\", "
+                          f"got {fc['mortality_trend']!r}")
+    if not isinstance(fc.get("reference", "sweden"), str):
+        raise ConfigError(f"{source}: [forecast] reference must be \"sweden\", \"pooled\" or \"dataset:NAME\", "
+                          f"got {fc['reference']!r}")
     sc = cfg.get("scenarios") or {"main": {}}
     if not isinstance(sc, dict):
         raise ConfigError(f"{source}: [scenarios] must be tables like [scenarios.main]")
@@ -154,6 +169,19 @@ def _read_data(cfg) -> xr.Dataset:
     if data.get("regions") and "dataset" in data:
         ds = ds.sel(region=[str(r) for r in data["regions"]])
     return ds
+
+
+def _reference(spec):
+    """Return the reference for small-area estimation named in ``[forecast] reference``."""
+    if spec in ("sweden", "pooled"):
+        return spec
+    if spec.startswith("dataset:"):
+        from . import datasets
+        name = spec[len("dataset:"):]
+        ds = datasets.load(name)
+        return ds
+    raise ConfigError(f"[forecast] reference = {spec!r}: expected \"sweden\" (the country, shipped), \"pooled\" "
+                      "(the sum of the forecast's regions) or \"dataset:NAME\"")
 
 
 def compare_with_actual(projection: xr.Dataset, actual: xr.DataArray) -> xr.Dataset:
@@ -225,22 +253,45 @@ def employment_rates(lab: dict, ages) -> xr.DataArray:
     return da
 
 
-def history_series(ds: xr.Dataset, years) -> xr.Dataset:
-    """Return the observed TFR and life expectancy at birth by year for the set of regions pooled."""
-    from .fertility import fertility_rates, tfr
-    from .lifetable import life_table
-    from .mortality import death_risks
+def history_series(ds: xr.Dataset, years=None) -> xr.Dataset:
+    """Return the observed TFR and life expectancy at birth by year for the set of regions pooled.
 
+    Every year of the cube but the first by default.  Works for one small
+    municipality: each year's interval death risks come from
+    :func:`demokit.small_area_rates` without smoothing (observed below age 90,
+    the country's schedule times the pooled index from 90 up, every risk in
+    [0, 1]), the life table from their table risks; the TFR is
+    ``Σ_x B(x, t) / M_women(x, t)`` with the cohort mean population.
+    """
+    from .accounting import cohort_start_population, events_year_end, mean_population
     from .regions import pool
+    from .scenarios import _table_risks
+    from .lifetable import life_table
+    from .small_area import reference_schedules, small_area_rates
 
-    pooled = pool(ds)
-    t, e = [], []
-    for y in years:
-        t.append(float(tfr(fertility_rates(pooled, years=[y]))))
-        q = death_risks(pooled, years=[y], kind="table")
-        e.append(life_table(qx=q)["ex"].isel(age=0, drop=True))
-    out = xr.Dataset({"tfr": ("year", t)}, coords={"year": list(years)})
-    out["e0"] = xr.concat(e, dim=xr.DataArray(list(years), dims="year", name="year"))
+    pooled = pool(ds) if "region" in ds.dims else ds
+    all_years = [int(y) for y in pooled["year"].values]
+    yrs = [y for y in (all_years[1:] if years is None else years) if y in all_years[1:]]
+    sub = pooled.sel(year=[yrs[0] - 1] + yrs)
+    D = events_year_end(sub, "deaths").sel(year=yrs)
+    N = cohort_start_population(sub).sel(year=yrs).transpose(*D.dims)
+    ref = reference_schedules(yrs)
+    w = int(pooled["age"].values.max())
+    from .scenarios import _fold_reference
+    ref = _fold_reference(ref, w)
+    q = small_area_rates(D, N, ref["death_risk"], link="logit", smoothing=None, name="deaths",
+                         warn=False)["rate"]
+    e0 = life_table(qx=_table_risks(q.transpose(..., "age"))).ex.isel(age=0, drop=True)
+    B = sub["births"].sel(year=yrs)
+    if "sex" in B.dims:
+        B = B.sum("sex")
+    W = mean_population(sub["population"].sel(sex="female", drop=True), by="cohort").sel(year=yrs)
+    W = W.sel(age=B["age"].values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = xr.where(W > 0, B / W.where(W > 0), 0.0)
+    out = xr.Dataset({"tfr": f.sum("age"), "e0": e0})
+    out["tfr"].attrs = {"units": "children per woman"}
+    out["e0"].attrs = {"units": "years"}
     return out
 
 
@@ -263,10 +314,18 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
                           f"({int(ds['year'].min())}–{int(ds['year'].max())})")
     progress.step("read data")
     smoothing = fc.get("smoothing", "relational")
-    a = Assumptions.from_history(ds, years=sy, smoothing=None if smoothing == "none" else smoothing,
-                                 system=fc.get("system"), scenarios=cfg["scenarios"])
-    progress.step("statistical basis")
+    if fc.get("open_age") is not None:
+        from .small_area import with_open_age
+        ds = with_open_age(ds, fc["open_age"])
     years = list(range(base_year + 1, last_year + 1))
+    old_age = fc.get("old_age", "default")
+    a = Assumptions.from_history(ds, years=sy, smoothing=None if smoothing == "none" else smoothing,
+                                 system=fc.get("system"), scenarios=cfg["scenarios"],
+                                 reference=_reference(fc.get("reference", "sweden")),
+                                 old_age=None if old_age == "none" else old_age,
+                                 mortality_trend=None if fc.get("mortality_trend") == "none" else "lee_carter",
+                                 projection_years=years)
+    progress.step("statistical basis")
     proj = project(ds["population"].sel(year=base_year), a, years=years)
     if "scenario" not in proj.dims:
         proj = proj.expand_dims(scenario=list(cfg["scenarios"])[:1])
@@ -278,7 +337,7 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
     if cfg.get("labour"):
         rates = employment_rates(cfg["labour"], proj["age"].values)
         lab = labour_mod.labour_force(proj, rates, retirement_shift=cfg["labour"].get("retirement_shift", 0))
-    hist = history_series(ds, sy)
+    hist = history_series(ds)
     progress.step("labour force, history")
     out.mkdir(parents=True, exist_ok=True)
     files = {}

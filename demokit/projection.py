@@ -608,6 +608,10 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         raise AssumptionError(f"step={step} needs the n-year inputs (survival=, net_migration=); "
                               "these assumptions are for the annual engine")
     P0, base_year = _base(base_population)
+    w = a.attrs.get("open_age") if isinstance(a.attrs, dict) else None
+    if isinstance(w, (int, np.integer)) and w < int(P0["age"].values.max()):
+        from .small_area import with_open_age
+        P0 = with_open_age(P0, int(w))   # from_history(open_age=...) estimated on folded ages
     no_region = "region" not in P0.dims
     if no_region:
         P0 = P0.expand_dims(region=["_all"])
