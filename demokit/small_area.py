@@ -171,7 +171,18 @@ def _cube_parts(ref, years, variables):
     return parts
 
 
+@lru_cache(maxsize=8)
+def _migration_parts_cached(years):
+    parts, counts, note = _migration_parts_uncached(list(years))
+    return ({k: (e.load(), p.load()) for k, (e, p) in parts.items()}, {k: c.load() for k, c in counts.items()},
+            note)
+
+
 def _migration_parts(years):
+    return _migration_parts_cached(tuple(int(y) for y in years))
+
+
+def _migration_parts_uncached(years):
     """Return the pooled five Norrbotten municipalities' migration events and populations at risk."""
     from . import datasets
     from .migration import interval_parts
@@ -222,10 +233,23 @@ def reference_schedules(years, *, reference="sweden") -> xr.Dataset:
     newborns' the births of their sex.  Fertility ``f(x) = Σ B(x) / Σ M_women(x)``
     (§4).
     """
-    from .regions import pool
     yrs = [int(y) for y in as_years(years)]
+    if isinstance(reference, str):
+        if reference not in ("sweden", "national", "riket"):
+            raise CubeError(f"reference = {reference!r}: expected 'sweden' or a reference cube (xarray.Dataset)")
+        return _sweden_schedules(tuple(yrs)).copy(deep=True)
+    return _reference_schedules(yrs, reference)
+
+
+@lru_cache(maxsize=8)
+def _sweden_schedules(yrs):
+    return _reference_schedules(list(yrs), "sweden").load()
+
+
+def _reference_schedules(yrs, reference):
+    from .regions import pool
     notes = []
-    out = xr.Dataset()
+    out = {}
     if isinstance(reference, str):
         if reference not in ("sweden", "national", "riket"):
             raise CubeError(f"reference = {reference!r}: expected 'sweden' or a reference cube (xarray.Dataset)")
@@ -264,6 +288,7 @@ def reference_schedules(years, *, reference="sweden") -> xr.Dataset:
         if "region" in C.dims:
             C = C.sum("region")
         out[f"{v}_profile"] = _profile(C)
+    out = xr.Dataset(out)
     out = out.drop_vars([c for c in out.coords if c not in ("sex", "age")])
     out.attrs = {"source": source, "years": f"{yrs[0]}-{yrs[-1]}",
                  "migration_source": ("the reference cube" if isinstance(reference, xr.Dataset)

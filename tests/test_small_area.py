@@ -1,0 +1,285 @@
+"""Small-area estimation, mortality improvement, per-region plans and one-kommun forecasts (issue 9)."""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from importlib import resources
+
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import demokit as dk
+from demokit.small_area import ClampWarning
+
+YEARS = range(2015, 2020)
+KOMMUNER = ["2580", "2581", "2582", "2560", "2514"]
+
+
+@pytest.fixture(scope="module")
+def nb():
+    return dk.datasets.load("norrbotten")
+
+
+# ----------------------------------------------------------------------------- the estimator by hand
+def test_small_area_rates_hand_worked_old_age_index_and_clamping():
+    ages = np.arange(20)
+    ref = xr.DataArray(np.where(ages < 15, 0.01, 0.2), dims="age", coords={"age": ages})
+    exposure = np.full(20, 100.0)
+    events = np.full(20, 1.0)
+    exposure[3], events[3] = 0.0, 0.0                    # nobody at risk, no events
+    exposure[15:] = [10, 5, 0, 2, 1]
+    events[15:] = [3, 1, 2, 1, 1]                        # age 17: 2 deaths, nobody at risk -> clamped
+    ev = xr.DataArray(events, dims="age", coords={"age": ages})
+    ex = xr.DataArray(exposure, dims="age", coords={"age": ages})
+    with pytest.warns(ClampWarning, match="1 cell"):
+        res = dk.small_area_rates(ev, ex, ref, link="logit", smoothing=None, old_age=15)
+    r = res["rate"].values
+    # below 15: observed 1/100 = 0.01; age 3 (nobody at risk): the reference x the overall index
+    # 14 / (14 * 100 * 0.01) = 1 -> 0.01
+    np.testing.assert_allclose(r[:15], 0.01, rtol=1e-12)
+    # from 15: O = 3+1+2+1+1 = 8, E = (10+5+0+2+1) * 0.2 = 3.6, the fitted odds ratio at 14 is 1,
+    # I = (8 + 10 * 1) / (3.6 + 10) = 1.3235294...; odds scaling: I*0.2 / (0.8 + I*0.2) = 0.2486188
+    I = 18 / 13.6
+    np.testing.assert_allclose(r[15:], I * 0.2 / (0.8 + I * 0.2), rtol=1e-12)
+    assert abs(r[15] - 0.24861878) < 1e-8
+    # index over all ages: 100 * 22 / (14 + 3.6) = 125
+    assert float(res["index"]) == pytest.approx(125.0)
+    assert float(res["old_age_index"]) == pytest.approx(100 * I)
+    assert int(res["clamped"]) == 1 and res.attrs["clamped_cells"] == 1
+
+
+def test_small_area_rates_log_link_scales_in_proportion():
+    ages = np.arange(30)
+    ref = xr.DataArray(np.full(30, 0.1), dims="age", coords={"age": ages})
+    ex = xr.DataArray(np.full(30, 10.0), dims="age", coords={"age": ages})
+    ev = xr.DataArray(np.r_[np.full(20, 1.0), np.zeros(10)], dims="age", coords={"age": ages})
+    res = dk.small_area_rates(ev, ex, ref, link="log", smoothing=None, old_age=20, credibility=10)
+    # O = 0, E = 10 * 10 * 0.1 = 10, fitted ratio at 19 = (1/10)/0.1 = 1: I = (0 + 10) / (10 + 10) = 0.5
+    np.testing.assert_allclose(res["rate"].values[20:], 0.05)
+
+
+def test_relational_fit_keeps_the_events_below_old_age(nb):
+    from demokit.migration import interval_parts
+    ref = dk.reference_schedules(YEARS)
+    D, N, _ = interval_parts(nb.sel(region=["2560"]), "deaths", years=YEARS)
+    res = dk.small_area_rates(D, N, ref["death_risk"], link="logit", old_age=90)
+    young = D["age"] < 90
+    fitted = (res["rate"] * N).where(young).sum(["age"])
+    observed = D.where(young).sum(["age"])
+    np.testing.assert_allclose(fitted.values, observed.values, rtol=1e-6)
+    assert float(res["rate"].min()) >= 0 and float(res["rate"].max()) <= 1
+
+
+# ----------------------------------------------------------------------------- the shipped reference
+def test_reference_schedules_match_scb_published_figures():
+    ref = dk.reference_schedules(YEARS)
+    # SCB: life expectancy at birth 2015-2019, women 84.01 84.09 84.10 84.25 84.73 (mean 84.24),
+    # men 80.31 80.60 80.72 80.78 81.34 (mean 80.75); TFR 1.85 1.85 1.78 1.76 1.70
+    from demokit.scenarios import _table_risks
+    e0 = dk.life_table(qx=_table_risks(ref["death_risk"])).ex.sel(age=0)
+    assert abs(float(e0.sel(sex="female")) - 84.24) < 0.1
+    assert abs(float(e0.sel(sex="male")) - 80.75) < 0.1
+    assert abs(float(ref["fertility_rate"].sum()) - np.mean([1.85, 1.85, 1.78, 1.76, 1.70])) < 0.02
+    one = dk.reference_schedules([2019])
+    assert float(one["death_risk_events"].sum()) == 88766      # SCB: 88,766 deaths in Sweden in 2019
+    for v in ("in_migration_profile", "immigration_profile"):
+        assert float(ref[v].sum()) == pytest.approx(1.0)
+
+
+def test_reference_outside_the_shipped_years_uses_the_latest_and_says_so():
+    ref = dk.reference_schedules(range(2020, 2025))
+    assert ref.attrs["years"] == "2020-2024"
+    assert "2015-2019" in ref.attrs["notes"]
+
+
+def test_reference_from_a_county_cube():
+    c = dk.datasets.load("sweden_counties")
+    ref = dk.reference_schedules(range(2011, 2016), reference=c.sel(region="25"))
+    # Norrbotten's own fertility, from the county cube: TFR about 1.8-1.9
+    assert 1.6 < float(ref["fertility_rate"].sum()) < 2.1
+
+
+# ----------------------------------------------------------------------------- one kommun at a time
+@pytest.mark.parametrize("region", KOMMUNER)
+def test_one_region_from_history_every_risk_in_range(nb, region):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClampWarning)
+        a = dk.Assumptions.from_history(nb.sel(region=[region]), years=YEARS, smoothing="relational")
+    for k in ("death_risks", "out_migration_risks", "emigration_risks"):
+        v = a[k]
+        assert float(v.min()) >= 0 and float(v.max()) <= 1, k
+    assert 70 < a.attrs["e0_observed_male"] < 85 and 75 < a.attrs["e0_observed_female"] < 90
+
+
+def _thinned(ds, p, seed):
+    """Return the cube with every count thinned binomially (a synthetic smaller kommun)."""
+    rng = np.random.default_rng(seed)
+    out = ds.copy()
+    for v in ds.data_vars:
+        x = ds[v].values
+        out[v] = (ds[v].dims, rng.binomial(np.clip(x, 0, None).astype(np.int64), p).astype(float))
+        out[v].attrs = ds[v].attrs
+    return out
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(size=st.sampled_from([300, 600, 1200, 2500, 5000]), seed=st.integers(0, 10_000))
+def test_property_any_area_size_risks_in_range_and_no_negative_population(nb, size, seed):
+    one = nb[["population", "births", "deaths", "in_migration", "out_migration", "immigration",
+              "emigration"]].sel(region=["2560"])
+    p = size / float(one["population"].sel(year=2019).sum())
+    small = _thinned(one, p, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClampWarning)
+        a = dk.Assumptions.from_history(small, years=YEARS, mortality_trend="lee_carter",
+                                        projection_years=range(2020, 2031))
+    for k in ("death_risks", "out_migration_risks", "emigration_risks"):
+        assert float(a[k].min()) >= 0 and float(a[k].max()) <= 1, k
+    assert float((a["death_risks"] + a["out_migration_risks"] + a["emigration_risks"]).max()) <= 1 + 1e-12
+    proj = dk.project(small["population"].sel(year=2019), a, years=range(2020, 2031))
+    for v in proj.data_vars:
+        assert float(proj[v].min()) >= 0, v
+
+
+# ----------------------------------------------------------------------------- open age
+def test_with_open_age_keeps_totals_and_from_history_projects_on_folded_ages(nb):
+    f = dk.with_open_age(nb, 95)
+    assert int(f["age"].max()) == 95 and f.attrs["open_age"] == 95
+    for v in ("population", "deaths", "births"):
+        np.testing.assert_allclose(f[v].sum("age").values, nb[v].sum("age").values)
+    np.testing.assert_allclose(f["population"].sel(age=95).values,
+                               nb["population"].sel(age=slice(95, None)).sum("age").values)
+    a = dk.Assumptions.from_history(nb.sel(region=["2514"]), years=YEARS, open_age=95, smoothing=None)
+    assert int(a["death_risks"]["age"].max()) == 95
+    proj = dk.project(nb["population"].sel(region=["2514"], year=2019), a, years=range(2020, 2023))
+    assert int(proj["age"].max()) == 95
+    with pytest.raises(dk.CubeError, match="open_age"):
+        dk.with_open_age(nb, 30)
+
+
+# ----------------------------------------------------------------------------- Lee-Carter
+def test_lee_carter_recovers_an_exact_model_and_its_drift():
+    rng = np.random.default_rng(1)
+    ages, years = np.arange(40), np.arange(1990, 2015)
+    a = -8 + 0.08 * ages
+    b = rng.uniform(0.5, 1.5, ages.size)
+    b /= b.sum()
+    k = -2.0 * (years - years.mean()) + rng.normal(0, 0.5, years.size)
+    k -= k.mean()
+    m = np.exp(a[:, None] + b[:, None] * k[None, :])
+    E = xr.DataArray(np.full(m.shape, 1e6), dims=("age", "year"), coords={"age": ages, "year": years})
+    D = E * m
+    lc = dk.lee_carter(D, E)
+    np.testing.assert_allclose(lc["a"].values, a, atol=1e-9)
+    np.testing.assert_allclose(lc["b"].values, b, atol=1e-9)
+    np.testing.assert_allclose(lc["k"].values, k, atol=1e-7)
+    assert float(lc["drift"]) == pytest.approx((k[-1] - k[0]) / (years.size - 1))
+    f = dk.improvement_factors(lc, from_year=2017, years=[2017, 2027])
+    np.testing.assert_allclose(f.sel(year=2017).values, 1.0)
+    np.testing.assert_allclose(f.sel(year=2027).values, np.exp(b * float(lc["drift"]) * 10))
+
+
+def test_sweden_trend_makes_life_expectancy_rise(nb):
+    a = dk.Assumptions.from_history(nb, years=YEARS, mortality_trend="lee_carter",
+                                    projection_years=range(2020, 2045))
+    e0 = a.attrs["life_expectancy"]
+    assert (e0.diff("year") > 0).all()
+    gain = e0.sel(year=2044) - e0.sel(year=2020)
+    # Sweden 1990-2014 gained about 1.5 (women) and 2.5 (men) years a decade; SCB's 2020 forecast
+    # has about +3 (women) and +4 (men) to 2045
+    assert 1.5 < float(gain.sel(sex="female")) < 5 and 2 < float(gain.sel(sex="male")) < 6
+    assert (a["death_risks"].sel(year=2044) <= a["death_risks"].sel(year=2020) + 1e-6).mean() > 0.95
+
+
+def test_life_expectancy_and_tfr_paths_from_mappings(nb):
+    yrs = range(2020, 2031)
+    a = dk.Assumptions.from_history(
+        nb, years=YEARS, projection_years=yrs, smoothing=None,
+        scenarios={"fall": {"tfr": {"2020": 1.7, "2024": 1.45, "2030": 1.45}},
+                   "e0": {"life_expectancy": {"female": {"2020": 84, "2030": 86}, "male": 81}}})
+    t = a.attrs["tfr"].sel(scenario="fall")
+    # every region's rates scale by path(t) / observed pooled TFR: 1.7 in 2020, linear to 1.45 in 2024,
+    # then flat, so each region's TFR in 2022 is 1.575 / 1.7 of its 2020 value
+    np.testing.assert_allclose((t.sel(year=2022) / t.sel(year=2020)).values, 1.575 / 1.7)
+    np.testing.assert_allclose((t.sel(year=2030) / t.sel(year=2024)).values, 1.0)
+    assert a["fertility"].sel(scenario="fall").sizes["year"] == len(yrs)
+    e0 = a.attrs["life_expectancy"].sel(scenario="e0")
+    assert float(e0.sel(sex="female", year=2025)) == pytest.approx(85.0)
+
+
+# ----------------------------------------------------------------------------- housing plans
+def test_in_migration_scalar_is_shared_by_weights_and_mapping_is_per_region(nb):
+    two = nb.sel(region=["2580", "2581"])
+    a = dk.Assumptions.from_history(two, years=YEARS, smoothing=None,
+                                    scenarios={"base": {}, "total": {"in_migration": 2000},
+                                               "map": {"in_migration": {"2581": 1500}}})
+    base = a["in_migration"].sel(scenario="base")
+    tot = a["in_migration"].sel(scenario="total")
+    assert float(tot.sum()) == pytest.approx(2000)
+    np.testing.assert_allclose((tot / tot.sum()).values, (base / base.sum()).values)
+    m = a["in_migration"].sel(scenario="map")
+    assert float(m.sel(region="2581")) == 1500
+    assert float(m.sel(region="2580")) == pytest.approx(float(base.sel(region="2580")))
+    with pytest.raises(dk.AssumptionError, match="9999"):
+        dk.Assumptions.from_history(two, years=YEARS, smoothing=None, in_migration={"9999": 10})
+
+
+# ----------------------------------------------------------------------------- the CLI for one kommun
+def _write_kommun_files(tmp, region, *, thin=None, seed=0):
+    """Write one kommun's SCB PX-Web CSVs (no national rows); ``thin`` scales every count binomially."""
+    import pandas as pd
+    d = resources.files("demokit.datasets").joinpath("data", "norrbotten")
+    rng = np.random.default_rng(seed)
+    for f in ("population", "births", "deaths", "migration"):
+        with gzip.open(d / f"{f}_2006_2019.csv.gz", "rt", encoding="utf-8") as fh:
+            df = pd.read_csv(fh, dtype=str)
+        df = df[df["Region"] == region]
+        if thin is not None:
+            for c in [c for c in df.columns if c[:2] == "BE"]:
+                if c.split()[0] in ("BE0101AZ", "BE0101A1", "BE0101A4"):   # net flows: not counts
+                    df = df.drop(columns=c)
+                else:
+                    df[c] = rng.binomial(df[c].astype(np.int64).values, thin)
+        df.to_csv(tmp / f"{f}.csv", index=False)
+    (tmp / "forecast.toml").write_text(f'''title = "{region}"
+[data]
+files = ["population.csv", "births.csv", "deaths.csv", "migration.csv"]
+actual = "actual.csv"
+[forecast]
+statistics_years = [2015, 2019]
+base_year = 2019
+last_year = 2030
+[scenarios.main]
+''', encoding="utf-8")
+    act = resources.files("demokit.datasets").joinpath("data", "norrbotten", "actual_2021_2024.csv")
+    (tmp / "actual.csv").write_text(act.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+@pytest.mark.parametrize("region", KOMMUNER)
+def test_cli_forecast_for_one_kommun_from_its_own_files(tmp_path, region, capsys):
+    from demokit.cli import main
+    _write_kommun_files(tmp_path, region)
+    out = tmp_path / "out"
+    rc = main(["forecast", str(tmp_path / "forecast.toml"), "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    for f in ("projection.nc", "report.html", "forecast_vs_actual.csv"):
+        assert (out / f).stat().st_size > 0
+    proj = xr.load_dataset(out / "projection.nc")
+    assert float(proj["population"].min()) >= 0
+    err = xr.open_dataset(out / "projection.nc")  # readable
+    err.close()
+
+
+def test_cli_forecast_for_a_synthetic_kommun_of_2500(tmp_path, capsys):
+    from demokit.cli import main
+    _write_kommun_files(tmp_path, "2560", thin=2500 / 8066, seed=7)    # Älvsbyn thinned to ~2,500
+    out = tmp_path / "out"
+    rc = main(["forecast", str(tmp_path / "forecast.toml"), "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    proj = xr.load_dataset(out / "projection.nc")
+    start = float(proj["population"].sum(["sex", "age"]).isel(year=0).squeeze())
+    assert 2000 < start < 3000
+    assert float(proj["population"].min()) >= 0
