@@ -154,6 +154,14 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
         raise CubeError("reference must be 'national' or an xarray.Dataset (a reference cube)")
     sm = dict(method=smoothing, criterion=criterion)
     out = xr.Dataset()
+    clamped = {}
+
+    def fit(events, exposure, reference, name, link="log"):
+        """Smooth, with impossible cells (events above the number at risk, CKM noise) clamped and counted."""
+        from .small_area import clamp_impossible
+        expo, over = clamp_impossible(events, exposure, link=link)
+        clamped[name] = int(over.sum())
+        return smooth(events=events, exposure=expo, reference=reference, link=link, **sm)
 
     def ref_shape(events, exposure, observed, link="log", structural_zeros=False):
         if not smooth_reference or smoothing == "pspline":
@@ -170,7 +178,7 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
     f = _ratio(B, M)
     f.attrs = {"units": "births per woman per year", "age_convention": conv}
     f_ref = _ratio(Bn, Mn)
-    fs = smooth(events=B, exposure=M, reference=ref_shape(Bn, Mn, f_ref, structural_zeros=True), **sm)
+    fs = fit(B, M, ref_shape(Bn, Mn, f_ref, structural_zeros=True), "births")
     out["fertility_rate"] = f
     out["fertility_rate_smoothed"] = fs["rate"]
     out["fertility_rate_smoothed"].attrs = {"units": "births per woman per year", "age_convention": conv}
@@ -184,7 +192,7 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
     Dn, Pn, _ = interval_parts(ref_ds, "deaths", years=yrs)
     q = _ratio(D, P)
     q_ref = _ratio(Dn, Pn)
-    qs = smooth(events=D, exposure=P, reference=ref_shape(Dn, Pn, q_ref, link="logit"), link="logit", **sm)
+    qs = fit(D, P, ref_shape(Dn, Pn, q_ref, link="logit"), "deaths", link="logit")
     out["death_risk"] = q
     out["death_risk_smoothed"] = qs["rate"]
     out["reference_death_risk"] = q_ref
@@ -202,7 +210,7 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
     On, POn, _ = interval_parts(ref_ds, out_variable, years=yrs)
     u = _ratio(O, PO)
     u_ref = _ratio(On, POn)
-    us = smooth(events=O, exposure=PO, reference=ref_shape(On, POn, u_ref), **sm)
+    us = fit(O, PO, ref_shape(On, POn, u_ref), out_variable)
     out["out_migration_risk"] = u
     out["out_migration_risk_smoothed"] = us["rate"]
     out["reference_out_migration_risk"] = u_ref
@@ -218,8 +226,7 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
         EMn, PEn, _ = interval_parts(ref_ds, "emigration", years=yrs)
         e_ref = _ratio(EMn, PEn)
         out["emigration_risk"] = _ratio(EM, PE)
-        out["emigration_risk_smoothed"] = smooth(events=EM, exposure=PE, reference=ref_shape(EMn, PEn, e_ref),
-                                                 **sm)["rate"]
+        out["emigration_risk_smoothed"] = fit(EM, PE, ref_shape(EMn, PEn, e_ref), "emigration")["rate"]
         out["reference_emigration_risk"] = e_ref
 
     # --- movers in relative numbers and the in-mover index -----------------
@@ -270,5 +277,12 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
         "out_variable": out_variable,
         "fertility_exposure": f"women's mean population by {expo}",
         "smoothed_reference": str(bool(smooth_reference and smoothing != "pspline")),
+        "clamped_cells": int(sum(clamped.values())),
+        "clamped": ", ".join(f"{k}: {v}" for k, v in clamped.items() if v) or "none",
     }
+    if out.attrs["clamped_cells"]:
+        import warnings
+        from .small_area import ClampWarning
+        warnings.warn(f"statistical_basis: {out.attrs['clamped']} cell(s) with more events than persons at risk "
+                      "were clamped for the smoothed values (attrs['clamped'])", ClampWarning, stacklevel=2)
     return out

@@ -60,9 +60,13 @@ DEMO_CONFIG = {
     "forecast": {"statistics_years": [2015, 2019], "base_year": 2019, "last_year": 2044,
                  "smoothing": "relational", "system": "open"},
     "scenarios": {
-        "low": {"fertility_scale": 0.9, "in_migration_scale": 0.9, "immigration_scale": 0.8},
-        "main": {},
-        "high": {"fertility_scale": 1.1, "in_migration_scale": 1.1, "immigration_scale": 1.2},
+        # fertility: Sweden's TFR fell from 1.79 (2015-2019) to 1.43 in 2024 (SCB), about 0.80 of the period's
+        # level; low keeps the fall, main recovers half of it by 2035, high recovers fully by 2030
+        "low": {"fertility_scale": {"2020": 1.0, "2024": 0.80}, "in_migration_scale": 0.9,
+                "immigration_scale": 0.8},
+        "main": {"fertility_scale": {"2020": 1.0, "2024": 0.80, "2035": 0.90}},
+        "high": {"fertility_scale": {"2020": 1.0, "2024": 0.85, "2030": 1.0}, "in_migration_scale": 1.1,
+                 "immigration_scale": 1.2},
     },
     "labour": {
         "ages": [16, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75],

@@ -482,8 +482,12 @@ def _as_sex_path(value, name, years):
 
 def _migration_totals(value, key, base_total, years):
     """Return in-mover or immigrant totals: per region as given, or a total shared by the period's weights."""
-    if isinstance(value, dict) and value and not all(str(k).isdigit() and len(str(k)) == 4
-                                                     and 1900 < int(k) < 2200 for k in value):
+    regions_known = ([str(r) for r in base_total["region"].values]
+                     if base_total is not None and "region" in base_total.dims else [])
+    is_path = isinstance(value, dict) and value and all(
+        str(k).isdigit() and len(str(k)) == 4 and 1900 < int(k) < 2200 for k in value) and not any(
+        str(k) in regions_known for k in value)
+    if isinstance(value, dict) and value and not is_path:
         # {region: number or {year: number}}
         if base_total is None or "region" not in base_total.dims:
             raise AssumptionError(f"{key}: totals by region need a cube with a 'region' dim")

@@ -27,7 +27,7 @@ import xarray as xr
 from ._periods import as_years
 from .cube import CubeError, DemokitError
 
-__all__ = ["ClampWarning", "reference_schedules", "small_area_rates", "with_open_age",
+__all__ = ["ClampWarning", "clamp_impossible", "reference_schedules", "small_area_rates", "with_open_age",
            "REFERENCE_YEARS", "OLD_AGE", "CREDIBILITY"]
 
 #: the years of the country's schedules shipped with demokit (SCB, region 00)
@@ -303,6 +303,21 @@ def _reference_schedules(yrs, reference):
 # the estimator
 # ---------------------------------------------------------------------------
 
+def clamp_impossible(events: xr.DataArray, exposure: xr.DataArray, *, link: str = "logit"):
+    """Return ``(exposure, clamped)``: the exposure raised where the events make the cell impossible.
+
+    With ``link="logit"`` (risks) a cell is impossible when its events exceed
+    the number at risk; with ``"log"`` (rates) when it has events but no
+    exposure.  There the exposure is raised to the events (an observed risk or
+    rate of 1), so that a fit can use the cell; ``clamped`` (bool, dims of the
+    broadcast inputs) marks those cells.  Such cells come from small numbers,
+    events registered late, or CKM noise (METHODS §5.6, §10).
+    """
+    events, exposure = xr.broadcast(events, exposure)
+    over = (events > exposure) if link == "logit" else ((events > 0) & (exposure <= 0))
+    return xr.where(over, events, exposure), over
+
+
 def _scale(ref, index, link):
     """Return the reference scaled by an index: proportional (log) or in the odds (logit)."""
     if link == "logit":
@@ -381,10 +396,9 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
     if old_age is not None and old_age <= int(ages.min()) + 10:
         raise CubeError(f"old_age = {old_age!r}: must leave at least ten younger ages to fit")
     # impossible cells: more events than persons at risk (risks), or events without exposure (rates)
-    over = (events > exposure) if link == "logit" else ((events > 0) & (exposure <= 0))
+    expo, over = clamp_impossible(events, exposure, link=link)
     clamped = over.sum("age")
     n_clamped = int(clamped.sum())
-    expo = xr.where(over, events, exposure)
     young = ages < old_age if old_age is not None else np.ones(ages.size, bool)
     ev_y, ex_y = events.isel(age=young), expo.isel(age=young)
     ref_y = ref.sel(age=ages[young])
