@@ -1,0 +1,199 @@
+"""Reader for SCB's *labelled* web downloads (PX-Web CSV with texts instead of codes)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ._common import ReadError
+from ._labels import (MISSING_MARKERS, check_missing, classify_dimension, cube_from_tidy, decode_bytes,
+                      parse_categories, read_bytes, resolve_content)
+
+__all__ = ["read_labelled_csv"]
+
+_YEAR_COL = re.compile(r"^(?:(.*\S)\s+)?(\d{4})$")
+_VALUE_COL = {"värde", "value", "antal", "number"}
+_SEPARATORS = (";", "\t", ",")
+
+
+def _cells(line: str, sep: str) -> list[str]:
+    return next(csv.reader([line], delimiter=sep), [])
+
+
+def _find_header(lines: list[str], path) -> tuple[int, str]:
+    """Return the index of the header line and the separator (the one giving most cells there)."""
+    for i, line in enumerate(lines[:20]):
+        if not line.strip():
+            continue
+        best = None
+        for sep in _SEPARATORS:
+            cells = [c.strip() for c in _cells(line, sep)]
+            if len(cells) >= 2 and (any(_YEAR_COL.match(c) for c in cells)
+                                    or any(classify_dimension(c) == "year" for c in cells)):
+                if best is None or len(cells) > best[1]:
+                    best = (sep, len(cells))
+        if best is not None:
+            return i, best[0]
+    raise ReadError(f"{path}: no header line with year columns (e.g. 'region,ålder,kön,2018,2019') "
+                    "among the first 20 lines")
+
+
+def read_labelled_csv(path, *, content=None, missing: str = "raise",
+                      fertile_ages: tuple[int, int] = (15, 49)) -> xr.Dataset:
+    """Return the cube of one SCB labelled web download (CSV with texts).
+
+    Parameters
+    ----------
+    path : path-like
+        A CSV saved from SCB's statistical database (PX-Web) with labels, e.g.
+        header ``region,civilstånd,ålder,kön,2006,2007`` and rows
+        ``"2581 Piteå",ogifta,0 år,män,…``.  Separator ``,``, ``;`` or tab;
+        UTF-8 (with or without BOM) or Windows-1252/Latin-1; optionally
+        gzip-compressed; title lines above the header are allowed.
+    content : str or dict, optional
+        The table's content when the file does not name it (or to override):
+        a content code (``"BE0101D9"``), a cube variable (``"deaths"``) or a
+        mapping from the file's content label to either.  Without it the
+        content comes from a ``tabellinnehåll`` column, from value columns
+        such as ``Folkmängd 2019``, or from a title line
+        (``Folkmängd efter region, …``), via :data:`CONTENT_LABELS`.
+    missing : {"raise", "nan"}
+        What to do with SCB's missing-value markers (``..``): raise a
+        :class:`ReadError` naming the file, line and column (default), or
+        keep the cell as NaN.
+    fertile_ages : (int, int)
+        For births by the mother's age: ``-14 år`` is counted at the lowest,
+        ``49+ år`` at the highest fertile age.
+
+    Returns
+    -------
+    xarray.Dataset
+        The same variables, dims, coordinates and attributes as
+        :func:`read_pxweb_csv` gives for SCB's code-based download of the same
+        table, plus ``region_name`` (from the file's labels).
+
+    Raises
+    ------
+    ReadError
+        Unknown columns or labels, duplicated rows, missing rows (an
+        incomplete region × sex × age × year grid), missing values,
+        non-integer or negative counts — each naming the file, line and column.
+
+    Notes
+    -----
+    Classifications other than region, sex, age and year (``civilstånd``)
+    are summed over; ``–`` is SCB's zero.
+    """
+    path = os.fspath(path)
+    text = decode_bytes(read_bytes(path))
+    lines = text.splitlines()
+    h, sep = _find_header(lines, path)
+    title = " ".join(ln.strip().strip('"').strip() for ln in lines[:h] if ln.strip())
+    reader = csv.reader(io.StringIO("\n".join(lines[h:])), delimiter=sep)
+    header = [c.strip() for c in next(reader)]
+    rows, line_no = [], []
+    for row in reader:
+        if not row or all(not c.strip() for c in row):
+            if rows:
+                break  # notes below the table
+            continue
+        if len(row) != len(header):
+            raise ReadError(f"{path}, line {h + reader.line_num}: {len(row)} cells but the header has "
+                            f"{len(header)} ({header})")
+        rows.append([c.strip() for c in row])
+        line_no.append(h + reader.line_num)
+    if not rows:
+        raise ReadError(f"{path}: no data rows below the header")
+    data = np.array(rows, dtype=object)
+    dim_cols: dict[str, list[int]] = {}
+    value_cols: list[tuple[int, str | None, int | None]] = []
+    for j, name in enumerate(header):
+        m = _YEAR_COL.match(name)
+        if m:
+            value_cols.append((j, m.group(1), int(m.group(2))))
+            continue
+        role = classify_dimension(name)
+        if role is None:
+            if resolve_content(None, name) is not None or name.casefold() in _VALUE_COL:
+                value_cols.append((j, name, None))
+                continue
+            raise ReadError(f"{path}, line {h + 1}: unknown column {name!r} (expected region, kön, ålder, "
+                            "civilstånd, tabellinnehåll, år or year columns such as '2019')")
+        dim_cols.setdefault(role, []).append(j)
+    for role in ("region", "sex", "age"):
+        if role not in dim_cols:
+            raise ReadError(f"{path}, line {h + 1}: no {role} column in {header}")
+    for role, js in dim_cols.items():
+        if len(js) > 1 and role != "extra":
+            raise ReadError(f"{path}, line {h + 1}: more than one {role} column: {[header[j] for j in js]}")
+    has_year_col = "year" in dim_cols
+    if has_year_col and any(y is not None for _, _, y in value_cols):
+        raise ReadError(f"{path}, line {h + 1}: both a year column and year columns")
+    if not value_cols:
+        raise ReadError(f"{path}, line {h + 1}: no value columns (years such as '2019')")
+    nrow, ncol = data.shape
+
+    def describe(cell):
+        return f"line {line_no[int(cell) // ncol]}, column {header[int(cell) % ncol]!r}"
+
+    # parse each classification once per distinct label
+    parsed: dict[str, np.ndarray] = {}
+    for role, js in dim_cols.items():
+        for j in js:
+            col = data[:, j]
+            uniq, first, inv = np.unique(col.astype(str), return_index=True, return_inverse=True)
+            cats = parse_categories(role, [None] * len(uniq), uniq.tolist(), path=path, dim=repr(header[j]),
+                                    override=content,
+                                    where=[f"line {line_no[i]}" for i in first])
+            if role == "extra":
+                parsed[f"extra:{header[j]}"] = cats["extra"].to_numpy()[inv]
+            else:
+                for c in cats.columns:
+                    parsed[c] = cats[c].to_numpy()[inv]
+    decimal_comma = sep != ","
+    parts = []
+    for j, label, year in value_cols:
+        raw = pd.Series(data[:, j]).astype(str)
+        s = raw.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False).str.strip('"')
+        if decimal_comma:
+            s = s.str.replace(",", ".", regex=False)
+        num = pd.to_numeric(s, errors="coerce")
+        zero = s.isin(["-", "–"]).to_numpy()
+        marker = (s.isin(list(MISSING_MARKERS)) | (s == "")).to_numpy()
+        num = num.to_numpy(dtype=float)
+        num[zero] = 0.0
+        bad = np.isnan(num) & ~marker & ~zero
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ReadError(f"{path}, line {line_no[i]}, column {header[j]!r}: {raw.iloc[i]!r} is not a number")
+        part = {k: v for k, v in parsed.items()}
+        if year is not None:
+            part["year"] = np.full(nrow, year, dtype=np.int64)
+        if "content" not in part:
+            code = None
+            if label is not None and label.casefold() not in _VALUE_COL:
+                code = resolve_content(None, label, override=content)
+                if code is None:
+                    raise ReadError(f"{path}, line {h + 1}, column {header[j]!r}: unknown content {label!r}; "
+                                    "pass content=... (a content code or a cube variable)")
+            else:
+                code = resolve_content(None, title, override=content) if (title or content is not None) else None
+                if code is None:
+                    raise ReadError(f"{path}: cannot tell what the table counts (no tabellinnehåll column, "
+                                    f"no content in the column names, title {title!r}); pass content=... "
+                                    "(e.g. 'population' or 'BE0101N1')")
+            part["content"] = np.full(nrow, code, dtype=object)
+        part["value"] = num
+        part["symbol"] = raw.to_numpy()
+        part["_cell"] = np.arange(nrow) * ncol + j
+        parts.append(pd.DataFrame(part))
+    tidy = pd.concat(parts, ignore_index=True)
+    check_missing(tidy, path, missing, describe)
+    return cube_from_tidy(tidy, path, describe=describe, fertile_ages=fertile_ages,
+                          source=f"Statistics Sweden (SCB), labelled web download {os.path.basename(path)}")
