@@ -216,7 +216,7 @@ def parse_categories(role: str, codes, labels, *, path, dim: str, override=None,
                 if parsed is not None:
                     break
             if parsed is None:
-                raise ReadError(f"{path}{at}: {dim} {(lab if lab is not None else c)!r} is not a region "
+                raise ReadError(f"{path}{at}, {dim}: {(lab if lab is not None else c)!r} is not a region "
                                 "(expected an SCB code such as '2581', '2581 Piteå' or a kommun/län name)")
             code, name = parsed
             if lab is not None and str(lab).strip() and not str(lab).strip().isdigit():
@@ -234,7 +234,7 @@ def parse_categories(role: str, codes, labels, *, path, dim: str, override=None,
                 except ValueError:
                     continue
             if out is None:
-                raise ReadError(f"{path}{at}: {dim} {(lab if lab is not None else c)!r} is not a sex "
+                raise ReadError(f"{path}{at}, {dim}: {(lab if lab is not None else c)!r} is not a sex "
                                 "(expected 'män'/'kvinnor' or the codes 1/2; drop total rows)")
             rows.append({"sex": out})
         elif role == "age":
@@ -249,7 +249,7 @@ def parse_categories(role: str, codes, labels, *, path, dim: str, override=None,
                 if out[0] != "unknown":
                     break
             if out is None or out[0] == "unknown":
-                raise ReadError(f"{path}{at}: {dim} {(lab if lab is not None else c)!r} is not an age "
+                raise ReadError(f"{path}{at}, {dim}: {(lab if lab is not None else c)!r} is not an age "
                                 "(expected e.g. '0 år', '23', '100+ år'; drop total rows)")
             rows.append({"age_kind": out[0], "age": out[1], "age_label": str(lab if lab is not None else c)})
         elif role == "year":
@@ -259,12 +259,12 @@ def parse_categories(role: str, codes, labels, *, path, dim: str, override=None,
                     y = int(cand)
                     break
             if y is None:
-                raise ReadError(f"{path}{at}: {dim} {(lab if lab is not None else c)!r} is not a year")
+                raise ReadError(f"{path}{at}, {dim}: {(lab if lab is not None else c)!r} is not a year")
             rows.append({"year": y})
         elif role == "content":
             code = resolve_content(c, lab, override=override)
             if code is None:
-                raise ReadError(f"{path}{at}: {dim} {(lab if lab is not None else c)!r} is an unknown content; "
+                raise ReadError(f"{path}{at}, {dim}: {(lab if lab is not None else c)!r} is an unknown content; "
                                 f"known labels: {', '.join(sorted(CONTENT_LABELS))}; or pass content=... "
                                 "(a content code or a cube variable)")
             rows.append({"content": code})
@@ -323,7 +323,7 @@ def cube_from_tidy(tidy: pd.DataFrame, path, *, describe, fertile_ages=(15, 49),
             frac = ok & (v != np.round(v))
             if frac.any():
                 i = int(np.argmax(frac))
-                raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: {name} = {v[i]!r} is not a whole number "
+                raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: {name} = {v[i]:g} is not a whole number "
                                 "of persons")
         if name not in _NET:
             neg = ok & (v < 0)
@@ -421,7 +421,7 @@ def tidy_from_grid(dims, values: np.ndarray, symbols, path, *, content=None, tit
     idx = np.indices(sizes).reshape(len(sizes), -1) if n else np.zeros((len(sizes), 0), dtype=int)
     cols: dict[str, np.ndarray] = {}
     for k, (name, role, codes, labels) in enumerate(dims):
-        cats = parse_categories(role, codes, labels, path=path, dim=name, override=content)
+        cats = parse_categories(role, codes, labels, path=path, dim=f"dimension {name!r}", override=content)
         if role == "extra":
             cols[f"extra:{name}"] = cats["extra"].to_numpy()[idx[k]]
         else:

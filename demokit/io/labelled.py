@@ -148,7 +148,7 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
         for j in js:
             col = data[:, j]
             uniq, first, inv = np.unique(col.astype(str), return_index=True, return_inverse=True)
-            cats = parse_categories(role, [None] * len(uniq), uniq.tolist(), path=path, dim=repr(header[j]),
+            cats = parse_categories(role, [None] * len(uniq), uniq.tolist(), path=path, dim=f"column {header[j]!r}",
                                     override=content,
                                     where=[f"line {line_no[i]}" for i in first])
             if role == "extra":
@@ -166,7 +166,7 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
         num = pd.to_numeric(s, errors="coerce")
         zero = s.isin(["-", "–"]).to_numpy()
         marker = (s.isin(list(MISSING_MARKERS)) | (s == "")).to_numpy()
-        num = num.to_numpy(dtype=float)
+        num = np.array(num, dtype=float)  # a writable copy
         num[zero] = 0.0
         bad = np.isnan(num) & ~marker & ~zero
         if bad.any():
