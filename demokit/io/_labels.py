@@ -291,6 +291,10 @@ def check_missing(tidy: pd.DataFrame, path, missing: str, describe) -> None:
 def cube_from_tidy(tidy: pd.DataFrame, path, *, describe, fertile_ages=(15, 49), source: str) -> xr.Dataset:
     """Return the cube of a checked tidy frame (see the module docstring).
 
+    ``describe(cell)`` turns a frame's ``_cell`` into the place an error
+    names (``"line 12, column '2018'"``).  Other classifications (columns
+    ``extra:...``) are summed over.
+
     Raises
     ------
     ReadError
@@ -298,72 +302,83 @@ def cube_from_tidy(tidy: pd.DataFrame, path, *, describe, fertile_ages=(15, 49),
         year grid), counts that are not whole numbers or are negative.
     """
     extras = sorted(c for c in tidy.columns if c.startswith("extra:"))
-    is_births = bool((tidy["content"].map(lambda c: CONTENT_CODES[c][0]) == "births").any())
+    contents = list(dict.fromkeys(tidy["content"].tolist()))
+    is_births = any(CONTENT_CODES[c][0] == "births" for c in contents)
     out = {}
     opens: set[int] = set()
     names_from_file: dict[str, str] = {}
-    for r, n in zip(tidy["region"].to_numpy(), tidy["region_name"].to_numpy()):
-        if n and r not in names_from_file:
-            names_from_file[r] = n
-    for code in dict.fromkeys(tidy["content"].tolist()):
+    reg_all, name_all = tidy["region"].to_numpy(), tidy["region_name"].to_numpy()
+    _, first = np.unique(reg_all.astype(str), return_index=True)
+    for i in first:
+        if name_all[i]:
+            names_from_file[reg_all[i]] = name_all[i]
+    content_col = tidy["content"].to_numpy()
+    for code in contents:
         name, conv = CONTENT_CODES[code]
-        t = tidy[tidy["content"] == code]
-        key = ["region", *extras, "sex", "age_kind", "age", "year"]
-        dup = t.duplicated(subset=key, keep="first").to_numpy()
-        if dup.any():
-            i = int(np.argmax(dup))
-            row = t.iloc[i]
-            first = t[(t[key] == row[key]).all(axis=1)].iloc[0]
-            raise ReadError(f"{path}, {describe(row['_cell'])}: duplicated cell {name} (content {code}) region="
-                            f"{row['region']!r}, sex={row['sex']!r}, age {row['age_label']!r}, year="
-                            f"{int(row['year'])} (also at {describe(first['_cell'])})")
+        t = tidy[content_col == code] if len(contents) > 1 else tidy
         v = t["value"].to_numpy(dtype=float)
         ok = ~np.isnan(v)
         if name != "mean_population":
             frac = ok & (v != np.round(v))
             if frac.any():
                 i = int(np.argmax(frac))
-                raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: {name} = {v[i]:g} is not a whole number "
-                                "of persons")
+                raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: {name} = {v[i]:g} is not a whole "
+                                "number of persons")
         if name not in _NET:
             neg = ok & (v < 0)
             if neg.any():
                 i = int(np.argmax(neg))
-                raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: {name} = {v[i]:g} is negative; counts "
-                                "must be >= 0")
-        ages = t["age"].to_numpy(dtype=np.int64).copy()
+                raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: {name} = {v[i]:g} is negative; "
+                                "counts must be >= 0")
+        raw_ages = t["age"].to_numpy(dtype=np.int64)
         kinds = t["age_kind"].to_numpy()
+        ages = raw_ages.copy()
         if is_births:
             ages[kinds == "open"] = fertile_ages[1]
             ages[kinds == "below"] = fertile_ages[0]
         elif (kinds == "below").any():
             i = int(np.argmax(kinds == "below"))
-            raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: age {t['age_label'].iloc[i]!r} is only allowed "
-                            "for births by the mother's age")
-        opens.update(int(a) for a in t["age"].to_numpy()[kinds == "open"])
-        frame = pd.DataFrame({"region": t["region"].to_numpy(), "sex": t["sex"].to_numpy(), "age": ages,
-                              "year": t["year"].to_numpy(dtype=np.int64), "value": v,
-                              "nan": np.isnan(v)})
-        g = frame.groupby(["region", "sex", "age", "year"], sort=True)
-        summed = g["value"].sum()
-        summed[g["nan"].any()] = np.nan
-        regions = sorted(frame["region"].unique().tolist())
-        sexes = sorted(frame["sex"].unique().tolist())
-        age_ax = sorted(frame["age"].unique().tolist())
-        years = sorted(frame["year"].unique().tolist())
-        full = pd.MultiIndex.from_product([regions, sexes, age_ax, years], names=summed.index.names)
-        if len(summed) != len(full):
-            absent = full.difference(summed.index)
-            shown = "; ".join(f"region={r!r}, sex={s!r}, age={a}, year={y}" for r, s, a, y in absent[:3])
+            raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: age {t['age_label'].iloc[i]!r} is only "
+                            "allowed for births by the mother's age")
+        opens.update(int(a) for a in np.unique(raw_ages[kinds == "open"]))
+        # integer codes of every key (sorted categories, as pandas' groupby sorts them)
+        reg_i, regions = pd.factorize(t["region"].to_numpy(), sort=True)
+        sex_i, sexes = pd.factorize(t["sex"].to_numpy(), sort=True)
+        age_i, age_ax = pd.factorize(ages, sort=True)
+        year_i, years = pd.factorize(t["year"].to_numpy(dtype=np.int64), sort=True)
+        kind_i, _ = pd.factorize(kinds)
+        rawage_i, _ = pd.factorize(raw_ages * 8 + kind_i)
+        dup_key = [reg_i, sex_i, rawage_i, year_i] + [pd.factorize(t[c].to_numpy())[0] for c in extras]
+        dup_shape = [int(k.max()) + 1 if len(k) else 1 for k in dup_key]
+        dup = pd.Series(np.ravel_multi_index(dup_key, dup_shape)).duplicated().to_numpy()
+        if dup.any():
+            i = int(np.argmax(dup))
+            key = np.ravel_multi_index(dup_key, dup_shape)
+            j = int(np.argmax(key == key[i]))
+            raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: duplicated cell {name} (content {code}) "
+                            f"region={t['region'].iloc[i]!r}, sex={t['sex'].iloc[i]!r}, age "
+                            f"{t['age_label'].iloc[i]!r}, year={int(t['year'].iloc[i])} (also at "
+                            f"{describe(t['_cell'].iloc[j])})")
+        shape = (len(regions), len(sexes), len(age_ax), len(years))
+        cell = np.ravel_multi_index((reg_i, sex_i, age_i, year_i), shape)
+        size = int(np.prod(shape))
+        counts = np.bincount(cell, minlength=size)
+        if (counts == 0).any():
+            absent = np.flatnonzero(counts == 0)
+            shown = "; ".join(
+                f"region={regions[r]!r}, sex={sexes[x]!r}, age={int(age_ax[a])}, year={int(years[y])}"
+                for r, x, a, y in zip(*np.unravel_index(absent[:3], shape)))
             raise ReadError(f"{path}: {name} (content {code}) has no row for {shown}"
                             f"{f' and {len(absent) - 3} more cells' if len(absent) > 3 else ''}: the "
                             "region × sex × age × year grid is incomplete (missing rows are not filled "
                             "with zeros)")
-        arr = summed.reindex(full).to_numpy(dtype=np.float64).reshape(len(regions), len(sexes), len(age_ax),
-                                                                       len(years))
-        da = xr.DataArray(arr, dims=("region", "sex", "age", "year"),
-                          coords={"region": np.array(regions, dtype=object), "sex": np.array(sexes, dtype=object),
-                                  "age": np.array(age_ax, dtype=np.int64), "year": np.array(years, dtype=np.int64)})
+        arr = np.bincount(cell, weights=np.where(ok, v, 0.0), minlength=size)
+        arr[np.bincount(cell, weights=~ok, minlength=size) > 0] = np.nan
+        da = xr.DataArray(arr.reshape(shape), dims=("region", "sex", "age", "year"),
+                          coords={"region": np.asarray(regions, dtype=object),
+                                  "sex": np.asarray(sexes, dtype=object),
+                                  "age": np.asarray(age_ax, dtype=np.int64),
+                                  "year": np.asarray(years, dtype=np.int64)})
         da.name = name
         da.attrs["content_code"] = code
         if conv is not None:

@@ -156,27 +156,28 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
             else:
                 for c in cats.columns:
                     parsed[c] = cats[c].to_numpy()[inv]
-    decimal_comma = sep != ","
-    parts = []
-    for j, label, year in value_cols:
-        raw = pd.Series(data[:, j]).astype(str)
-        s = raw.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False).str.strip('"')
-        if decimal_comma:
-            s = s.str.replace(",", ".", regex=False)
-        num = pd.to_numeric(s, errors="coerce")
-        zero = s.isin(["-", "–"]).to_numpy()
-        marker = (s.isin(list(MISSING_MARKERS)) | (s == "")).to_numpy()
-        num = np.array(num, dtype=float)  # a writable copy
-        num[zero] = 0.0
-        bad = np.isnan(num) & ~marker & ~zero
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ReadError(f"{path}, line {line_no[i]}, column {header[j]!r}: {raw.iloc[i]!r} is not a number")
-        part = {k: v for k, v in parsed.items()}
-        if year is not None:
-            part["year"] = np.full(nrow, year, dtype=np.int64)
-        if "content" not in part:
-            code = None
+    # all value cells at once, in file order (row by row, column by column)
+    vj = [j for j, _, _ in value_cols]
+    raw = pd.Series(data[:, vj].ravel(), dtype=object).astype(str)
+    s = raw.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False).str.strip('"')
+    if sep != ",":  # a Swedish export with ';' or tab may write decimal commas
+        s = s.str.replace(",", ".", regex=False)
+    num = np.array(pd.to_numeric(s, errors="coerce"), dtype=float)  # a writable copy
+    zero = s.isin(["-", "–"]).to_numpy()
+    marker = (s.isin(list(MISSING_MARKERS)) | (s == "")).to_numpy()
+    num[zero] = 0.0
+    bad = np.isnan(num) & ~marker & ~zero
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise ReadError(f"{path}, line {line_no[k // len(vj)]}, column {header[vj[k % len(vj)]]!r}: "
+                        f"{raw.iloc[k]!r} is not a number")
+    rows_of = np.repeat(np.arange(nrow), len(vj))
+    part = {k: v[rows_of] for k, v in parsed.items()}
+    if any(y is not None for _, _, y in value_cols):
+        part["year"] = np.tile(np.array([y for _, _, y in value_cols], dtype=np.int64), nrow)
+    if "content" not in part:
+        codes = []
+        for j, label, _ in value_cols:
             if label is not None and label.casefold() not in _VALUE_COL:
                 code = resolve_content(None, label, override=content)
                 if code is None:
@@ -188,11 +189,12 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
                     raise ReadError(f"{path}: cannot tell what the table counts (no tabellinnehåll column, "
                                     f"no content in the column names, title {title!r}); pass content=... "
                                     "(e.g. 'population' or 'BE0101N1')")
-            part["content"] = np.full(nrow, code, dtype=object)
-        part["value"] = num
-        part["symbol"] = raw.to_numpy()
-        part["_cell"] = np.arange(nrow) * ncol + j
-        parts.append(pd.DataFrame(part))
+            codes.append(code)
+        part["content"] = np.tile(np.array(codes, dtype=object), nrow)
+    part["value"] = num
+    part["symbol"] = raw.to_numpy()
+    part["_cell"] = rows_of * ncol + np.tile(np.array(vj), nrow)
+    parts = [pd.DataFrame(part)]
     tidy = pd.concat(parts, ignore_index=True)
     check_missing(tidy, path, missing, describe)
     return cube_from_tidy(tidy, path, describe=describe, fertile_ages=fertile_ages,
