@@ -196,7 +196,7 @@ def _as_code(x) -> str:
                     f"nor a cube variable ({', '.join(sorted(_DEFAULT_CODE))})")
 
 
-def parse_categories(role: str, codes, labels, *, path, dim: str, override=None, where=None) -> pd.DataFrame:
+def parse_categories(role: str, codes, labels, *, path, dim: str, override=None, where=None) -> dict:
     """Parse one dimension's categories into the tidy columns of its role.
 
     ``codes``/``labels`` are equally long sequences (a label may be ``None``);
@@ -269,26 +269,27 @@ def parse_categories(role: str, codes, labels, *, path, dim: str, override=None,
                                 "(a content code or a cube variable)")
             rows.append({"content": code})
         else:  # extra: kept as the category's code for the duplicate check, summed over
-            rows.append({"extra": str(c if c is not None else lab)})
-    return pd.DataFrame(rows)
+            rows.append({"extra": str(c if c is not None else lab).strip()})
+    keys = rows[0].keys() if rows else ()
+    return {k: np.array([r[k] for r in rows], dtype=np.int64 if k in ("age", "year") else object) for k in keys}
 
 
 # --- the cube -----------------------------------------------------------------------------------
 
-def check_missing(tidy: pd.DataFrame, path, missing: str, describe) -> None:
+def check_missing(tidy: dict, path, missing: str, describe) -> None:
     """Raise a ReadError naming the first missing cell unless ``missing="nan"``."""
     if missing not in ("raise", "nan"):
         raise ReadError(f"missing={missing!r}: expected 'raise' or 'nan'")
-    bad = tidy["value"].isna().to_numpy()
+    bad = np.isnan(tidy["value"])
     if missing == "raise" and bad.any():
         i = int(np.argmax(bad))
-        sym = tidy["symbol"].iloc[i] if "symbol" in tidy else ".."
-        raise ReadError(f"{path}, {describe(tidy['_cell'].iloc[i])}: value {sym!r} is missing (SCB's marker for a "
+        sym = tidy["symbol"][i] if "symbol" in tidy else ".."
+        raise ReadError(f"{path}, {describe(tidy['_cell'][i])}: value {sym!r} is missing (SCB's marker for a "
                         f"cell without a number; {int(bad.sum())} such cells); a count is required — pass "
                         "missing='nan' to keep them as NaN")
 
 
-def cube_from_tidy(tidy: pd.DataFrame, path, *, describe, fertile_ages=(15, 49), source: str) -> xr.Dataset:
+def cube_from_tidy(tidy: dict, path, *, describe, fertile_ages=(15, 49), source: str) -> xr.Dataset:
     """Return the cube of a checked tidy frame (see the module docstring).
 
     ``describe(cell)`` turns a frame's ``_cell`` into the place an error
@@ -301,64 +302,65 @@ def cube_from_tidy(tidy: pd.DataFrame, path, *, describe, fertile_ages=(15, 49),
         Duplicated cells, a missing row (an incomplete region × sex × age ×
         year grid), counts that are not whole numbers or are negative.
     """
-    extras = sorted(c for c in tidy.columns if c.startswith("extra:"))
+    extras = sorted(c for c in tidy if c.startswith("extra:"))
     contents = list(dict.fromkeys(tidy["content"].tolist()))
     is_births = any(CONTENT_CODES[c][0] == "births" for c in contents)
     out = {}
     opens: set[int] = set()
     names_from_file: dict[str, str] = {}
-    reg_all, name_all = tidy["region"].to_numpy(), tidy["region_name"].to_numpy()
+    reg_all, name_all = tidy["region"], tidy["region_name"]
     _, first = np.unique(reg_all.astype(str), return_index=True)
     for i in first:
         if name_all[i]:
             names_from_file[reg_all[i]] = name_all[i]
-    content_col = tidy["content"].to_numpy()
+    content_col = tidy["content"]
     for code in contents:
         name, conv = CONTENT_CODES[code]
-        t = tidy[content_col == code] if len(contents) > 1 else tidy
-        v = t["value"].to_numpy(dtype=float)
+        mask = content_col == code
+        t = {k: c[mask] for k, c in tidy.items()} if len(contents) > 1 else tidy
+        v = np.asarray(t["value"], dtype=float)
         ok = ~np.isnan(v)
         if name != "mean_population":
             frac = ok & (v != np.round(v))
             if frac.any():
                 i = int(np.argmax(frac))
-                raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: {name} = {v[i]:g} is not a whole "
+                raise ReadError(f"{path}, {describe(t['_cell'][i])}: {name} = {v[i]:g} is not a whole "
                                 "number of persons")
         if name not in _NET:
             neg = ok & (v < 0)
             if neg.any():
                 i = int(np.argmax(neg))
-                raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: {name} = {v[i]:g} is negative; "
+                raise ReadError(f"{path}, {describe(t['_cell'][i])}: {name} = {v[i]:g} is negative; "
                                 "counts must be >= 0")
-        raw_ages = t["age"].to_numpy(dtype=np.int64)
-        kinds = t["age_kind"].to_numpy()
+        raw_ages = np.asarray(t["age"], dtype=np.int64)
+        kinds = t["age_kind"]
         ages = raw_ages.copy()
         if is_births:
             ages[kinds == "open"] = fertile_ages[1]
             ages[kinds == "below"] = fertile_ages[0]
         elif (kinds == "below").any():
             i = int(np.argmax(kinds == "below"))
-            raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: age {t['age_label'].iloc[i]!r} is only "
+            raise ReadError(f"{path}, {describe(t['_cell'][i])}: age {t['age_label'][i]!r} is only "
                             "allowed for births by the mother's age")
         opens.update(int(a) for a in np.unique(raw_ages[kinds == "open"]))
         # integer codes of every key (sorted categories, as pandas' groupby sorts them)
-        reg_i, regions = pd.factorize(t["region"].to_numpy(), sort=True)
-        sex_i, sexes = pd.factorize(t["sex"].to_numpy(), sort=True)
+        reg_i, regions = pd.factorize(t["region"], sort=True)
+        sex_i, sexes = pd.factorize(t["sex"], sort=True)
         age_i, age_ax = pd.factorize(ages, sort=True)
-        year_i, years = pd.factorize(t["year"].to_numpy(dtype=np.int64), sort=True)
+        year_i, years = pd.factorize(np.asarray(t["year"], dtype=np.int64), sort=True)
         kind_i, _ = pd.factorize(kinds)
         rawage_i, _ = pd.factorize(raw_ages * 8 + kind_i)
-        dup_key = [reg_i, sex_i, rawage_i, year_i] + [pd.factorize(t[c].to_numpy())[0] for c in extras]
+        dup_key = [reg_i, sex_i, rawage_i, year_i] + [pd.factorize(t[c])[0] for c in extras]
         dup_shape = [int(k.max()) + 1 if len(k) else 1 for k in dup_key]
         dup = pd.Series(np.ravel_multi_index(dup_key, dup_shape)).duplicated().to_numpy()
         if dup.any():
             i = int(np.argmax(dup))
             key = np.ravel_multi_index(dup_key, dup_shape)
             j = int(np.argmax(key == key[i]))
-            raise ReadError(f"{path}, {describe(t['_cell'].iloc[i])}: duplicated cell {name} (content {code}) "
-                            f"region={t['region'].iloc[i]!r}, sex={t['sex'].iloc[i]!r}, age "
-                            f"{t['age_label'].iloc[i]!r}, year={int(t['year'].iloc[i])} (also at "
-                            f"{describe(t['_cell'].iloc[j])})")
+            raise ReadError(f"{path}, {describe(t['_cell'][i])}: duplicated cell {name} (content {code}) "
+                            f"region={t['region'][i]!r}, sex={t['sex'][i]!r}, age "
+                            f"{t['age_label'][i]!r}, year={int(t['year'][i])} (also at "
+                            f"{describe(t['_cell'][j])})")
         shape = (len(regions), len(sexes), len(age_ax), len(years))
         cell = np.ravel_multi_index((reg_i, sex_i, age_i, year_i), shape)
         size = int(np.prod(shape))
@@ -399,7 +401,7 @@ def cube_from_tidy(tidy: pd.DataFrame, path, *, describe, fertile_ages=(15, 49),
     return ds
 
 
-def tidy_from_grid(dims, values: np.ndarray, symbols, path, *, content=None, title=None) -> pd.DataFrame:
+def tidy_from_grid(dims, values: np.ndarray, symbols, path, *, content=None, title=None) -> dict:
     """Return the tidy frame of a dense cube in row-major order (JSON-stat2, PX).
 
     Parameters
@@ -438,17 +440,17 @@ def tidy_from_grid(dims, values: np.ndarray, symbols, path, *, content=None, tit
     for k, (name, role, codes, labels) in enumerate(dims):
         cats = parse_categories(role, codes, labels, path=path, dim=f"dimension {name!r}", override=content)
         if role == "extra":
-            cols[f"extra:{name}"] = cats["extra"].to_numpy()[idx[k]]
+            cols[f"extra:{name}"] = cats["extra"][idx[k]]
         else:
-            for c in cats.columns:
-                cols[c] = cats[c].to_numpy()[idx[k]]
+            for c in cats:
+                cols[c] = cats[c][idx[k]]
     if "content" not in cols:
         code = resolve_content(None, title, override=content)
         if code is None:
             raise ReadError(f"{path}: the file has no content dimension and its title {title!r} does not name "
                             "a known content; pass content=... (a content code or a cube variable)")
         cols["content"] = np.full(n, code, dtype=object)
-    tidy = pd.DataFrame(cols)
+    tidy = cols
     tidy["value"] = values.astype(np.float64)
 
     tidy["_cell"] = np.arange(n)

@@ -11,7 +11,7 @@ import urllib.parse
 import urllib.request
 from collections import deque
 
-import pandas as pd
+import numpy as np
 import xarray as xr
 
 from .. import __version__
@@ -182,9 +182,9 @@ def fetch_pxweb(table: str, query: dict, *, url: str = SCB_API, lang: str = "sv"
         obj = _post(endpoint, body, limiter=limiter, retries=retries, timeout=timeout, sleep=sleep,
                     default_wait=time_window)
         tidy, describe = tidy_from_jsonstat(obj, f"{endpoint} (response)", content=content)
-        tidy["_cell"] = [f"{len(frames)}:{c}" for c in tidy["_cell"]]
+        tidy["_cell"] = np.array([f"{len(frames)}:{c}" for c in tidy["_cell"]], dtype=object)
         frames.append((tidy, describe))
-    tidy = pd.concat([f[0] for f in frames], ignore_index=True)
+    tidy = {k: np.concatenate([f[0][k] for f in frames]) for k in frames[0][0]}
 
     def describe(cell):
         k, c = str(cell).split(":")

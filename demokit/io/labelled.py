@@ -95,22 +95,28 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
     lines = text.splitlines()
     h, sep = _find_header(lines, path)
     title = " ".join(ln.strip().strip('"').strip() for ln in lines[:h] if ln.strip())
-    reader = csv.reader(io.StringIO("\n".join(lines[h:])), delimiter=sep)
-    header = [c.strip() for c in next(reader)]
-    rows, line_no = [], []
-    for row in reader:
-        if not row or all(not c.strip() for c in row):
-            if rows:
-                break  # notes below the table
-            continue
-        if len(row) != len(header):
-            raise ReadError(f"{path}, line {h + reader.line_num}: {len(row)} cells but the header has "
-                            f"{len(header)} ({header})")
-        rows.append([c.strip() for c in row])
-        line_no.append(h + reader.line_num)
-    if not rows:
+    header = [c.strip() for c in _cells(lines[h], sep)]
+    try:
+        frame = pd.read_csv(io.StringIO("\n".join(lines[h + 1:])), sep=sep, header=None, names=range(len(header)),
+                            dtype=str, keep_default_na=False, skip_blank_lines=False, quotechar='"',
+                            engine="c")
+    except pd.errors.ParserError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        where = f"line {h + 1 + int(m.group(1))}" if m else "below the header"
+        raise ReadError(f"{path}, {where}: more cells than the header's {len(header)} ({exc})") from None
+    data = frame.to_numpy(dtype=object)
+    line_no = np.arange(len(data)) + h + 2   # 1-based file lines of the rows
+    empty = (pd.isna(frame) | (frame == "")).all(axis=1).to_numpy()
+    start_row = int(np.argmax(~empty)) if (~empty).any() else len(data)
+    stop = start_row + (int(np.argmax(empty[start_row:])) if empty[start_row:].any() else len(data) - start_row)
+    data, line_no = data[start_row:stop], line_no[start_row:stop]   # below a blank line: notes
+    if not len(data):
         raise ReadError(f"{path}: no data rows below the header")
-    data = np.array(rows, dtype=object)
+    short = pd.isna(data).any(axis=1)
+    if short.any():
+        i = int(np.argmax(short))
+        raise ReadError(f"{path}, line {line_no[i]}: {int((~pd.isna(data[i])).sum())} cells but the header has "
+                        f"{len(header)} ({header})")
     dim_cols: dict[str, list[int]] = {}
     value_cols: list[tuple[int, str | None, int | None]] = []
     for j, name in enumerate(header):
@@ -147,15 +153,17 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
     for role, js in dim_cols.items():
         for j in js:
             col = data[:, j]
-            uniq, first, inv = np.unique(col.astype(str), return_index=True, return_inverse=True)
+            inv, uniq = pd.factorize(col)
+            _, first = np.unique(inv, return_index=True)
+            uniq = np.asarray(uniq, dtype=object)
             cats = parse_categories(role, [None] * len(uniq), uniq.tolist(), path=path, dim=f"column {header[j]!r}",
                                     override=content,
                                     where=[f"line {line_no[i]}" for i in first])
             if role == "extra":
-                parsed[f"extra:{header[j]}"] = cats["extra"].to_numpy()[inv]
+                parsed[f"extra:{header[j]}"] = cats["extra"][inv]
             else:
-                for c in cats.columns:
-                    parsed[c] = cats[c].to_numpy()[inv]
+                for c in cats:
+                    parsed[c] = cats[c][inv]
     # all value cells at once, in file order (row by row, column by column)
     vj = [j for j, _, _ in value_cols]
     raw = pd.Series(data[:, vj].ravel(), dtype=object).astype(str)
@@ -192,10 +200,9 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
             codes.append(code)
         part["content"] = np.tile(np.array(codes, dtype=object), nrow)
     part["value"] = num
-    part["symbol"] = raw.to_numpy()
+    part["symbol"] = data[:, vj].ravel()
     part["_cell"] = rows_of * ncol + np.tile(np.array(vj), nrow)
-    parts = [pd.DataFrame(part)]
-    tidy = pd.concat(parts, ignore_index=True)
+    tidy = part
     check_missing(tidy, path, missing, describe)
     return cube_from_tidy(tidy, path, describe=describe, fertile_ages=fertile_ages,
                           source=f"Statistics Sweden (SCB), labelled web download {os.path.basename(path)}")
