@@ -12,8 +12,8 @@ import pandas as pd
 import xarray as xr
 
 from ._common import ReadError
-from ._labels import (MISSING_MARKERS, check_missing, classify_dimension, cube_from_tidy, decode_bytes,
-                      parse_categories, read_bytes, resolve_content)
+from ._labels import (check_missing, classify_dimension, cube_from_tidy, decode_bytes,
+                      parse_categories, parse_number, read_bytes, resolve_content)
 
 __all__ = ["read_labelled_csv"]
 
@@ -98,7 +98,7 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
     header = [c.strip() for c in _cells(lines[h], sep)]
     try:
         frame = pd.read_csv(io.StringIO("\n".join(lines[h + 1:])), sep=sep, header=None, names=range(len(header)),
-                            dtype=str, keep_default_na=False, skip_blank_lines=False, quotechar='"',
+                            dtype=object, keep_default_na=False, skip_blank_lines=False, quotechar='"',
                             engine="c")
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
@@ -166,19 +166,15 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
                     parsed[c] = cats[c][inv]
     # all value cells at once, in file order (row by row, column by column)
     vj = [j for j, _, _ in value_cols]
-    raw = pd.Series(data[:, vj].ravel(), dtype=object).astype(str)
-    s = raw.str.replace("\u00a0", "", regex=False).str.replace(" ", "", regex=False).str.strip('"')
-    if sep != ",":  # a Swedish export with ';' or tab may write decimal commas
-        s = s.str.replace(",", ".", regex=False)
-    num = np.array(pd.to_numeric(s, errors="coerce"), dtype=float)  # a writable copy
-    zero = s.isin(["-", "–"]).to_numpy()
-    marker = (s.isin(list(MISSING_MARKERS)) | (s == "")).to_numpy()
-    num[zero] = 0.0
-    bad = np.isnan(num) & ~marker & ~zero
-    if bad.any():
-        k = int(np.argmax(bad))
-        raise ReadError(f"{path}, line {line_no[k // len(vj)]}, column {header[vj[k % len(vj)]]!r}: "
-                        f"{raw.iloc[k]!r} is not a number")
+    cells = data[:, vj].ravel()
+    num = np.array(pd.to_numeric(pd.Series(cells, dtype=object), errors="coerce"), dtype=float)
+    for k in np.flatnonzero(np.isnan(num)):  # markers, spaces, decimal commas: cell by cell
+        try:
+            x = parse_number(cells[k], decimal_comma=sep != ",")
+        except ValueError:
+            raise ReadError(f"{path}, line {line_no[k // len(vj)]}, column {header[vj[k % len(vj)]]!r}: "
+                            f"{cells[k]!r} is not a number") from None
+        num[k] = np.nan if x is None else x
     rows_of = np.repeat(np.arange(nrow), len(vj))
     part = {k: v[rows_of] for k, v in parsed.items()}
     if any(y is not None for _, _, y in value_cols):
@@ -200,7 +196,7 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
             codes.append(code)
         part["content"] = np.tile(np.array(codes, dtype=object), nrow)
     part["value"] = num
-    part["symbol"] = data[:, vj].ravel()
+    part["symbol"] = cells
     part["_cell"] = rows_of * ncol + np.tile(np.array(vj), nrow)
     tidy = part
     check_missing(tidy, path, missing, describe)

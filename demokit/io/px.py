@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import itertools
 import os
 import re
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ._common import ReadError
@@ -18,7 +20,8 @@ __all__ = ["read_px", "parse_px"]
 
 _KEYWORD = re.compile(r'([A-Za-z][A-Za-z0-9_-]*)(?:\[([^\]]*)\])?(?:\(((?:"[^"]*"|[^)"])*)\))?\s*=')
 _TOKEN = re.compile(r'"([^"]*)"|([^\s,"]+)|(,)')
-_DATA_TOKEN = re.compile(r'"([^"]*)"|([^\s,;"]+)')
+_DATA_TOKEN = re.compile(r'"[^"]*"|[^\s,;"]+')
+_SEPARATORS = str.maketrans({",": " ", ";": " ", "\t": " "})
 
 
 def _decode(raw: bytes) -> str:
@@ -168,29 +171,25 @@ def read_px(path, *, content=None, missing: str = "raise",
             role = classify_dimension(var)
         dims.append((var, role, list(codes) if codes is not None else list(labels), list(labels)))
     total = int(np.prod([len(d[2]) for d in dims]))
-    values = np.empty(total)
+    tokens = data.translate(_SEPARATORS).split()
+    if len(tokens) != total:
+        raise ReadError(f"{path}: DATA has {len(tokens)} cells but the variables' values make {total} "
+                        f"({' × '.join(str(len(d[2])) for d in dims)})")
+    values = np.array(pd.to_numeric(pd.Series(tokens, dtype=object), errors="coerce"), dtype=float)
     symbols = np.full(total, None, dtype=object)
-    k = 0
-    for m in _DATA_TOKEN.finditer(data):
-        tok = m.group(1) if m.group(1) is not None else m.group(2)
-        if k >= total:
-            line = data_line + data.count("\n", 0, m.start())
-            raise ReadError(f"{path}, line {line}: more DATA cells than the {total} of the variables' values")
-        t = tok.strip()
+    for k in np.flatnonzero(np.isnan(values)):  # quoted cells and dots: one by one
+        t = tokens[k].strip('"').strip()
         if t in MISSING_MARKERS:
-            values[k], symbols[k] = np.nan, t
+            symbols[k] = t
         elif t in ("-", "–"):
             values[k] = 0.0
         else:
             try:
                 values[k] = float(t)
             except ValueError:
+                m = list(itertools.islice(_DATA_TOKEN.finditer(data), k, k + 1))[0]
                 line = data_line + data.count("\n", 0, m.start())
-                raise ReadError(f"{path}, line {line}: DATA cell {k + 1} {tok!r} is not a number") from None
-        k += 1
-    if k != total:
-        raise ReadError(f"{path}: DATA has {k} cells but the variables' values make {total} "
-                        f"({' × '.join(str(len(d[2])) for d in dims)})")
+                raise ReadError(f"{path}, line {line}: DATA cell {k + 1} {tokens[k]!r} is not a number") from None
     title = " ".join((get("CONTENTS") or []) + (get("TITLE") or [])) or None
     tidy = tidy_from_grid(dims, values, symbols, path, content=content,
                           title=(get("CONTENTS") or get("TITLE") or [None])[0] if title else None)
