@@ -409,3 +409,19 @@ def test_round_trip_through_each_format(tmp_path_factory, data):
           + "\n".join(" ".join(str(int(v)) for v in row) for row in cube.reshape(-1, len(years))) + ";\n")
     got = io.read_px(write(tmp, "p.px", px))["population"]
     xr.testing.assert_equal(got.drop_vars("region_name"), expect)
+
+
+def test_small_area_codes_and_netcdf(tmp_path):
+    # DeSO-like codes are kept as codes; their names come from the file
+    text = ("region,ålder,kön,Folkmängd 2019\n2581C1010 Centrum,0 år,män,4\n2581C1010 Centrum,0 år,kvinnor,5\n"
+            "2581C1020 Norra,0 år,män,1\n2581C1020 Norra,0 år,kvinnor,0\n")
+    ds = io.read([write(tmp_path, "deso.csv", text)])
+    assert ds["region"].values.tolist() == ["2581C1010", "2581C1020"]
+    assert ds["region_name"].values.tolist() == ["Centrum", "Norra"]
+    # a cube saved as NetCDF reads back as it was
+    cube = io.read_px(DATA / "population.px")
+    cube.to_netcdf(tmp_path / "cube.nc")
+    assert io.detect_format(tmp_path / "cube.nc") == "netcdf"
+    back = io.read([tmp_path / "cube.nc"])
+    np.testing.assert_array_equal(back["population"].values, cube["population"].values)
+    assert back["region_name"].values.tolist() == ["Kalix", "Piteå"]

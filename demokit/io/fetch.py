@@ -86,7 +86,7 @@ class _RateLimiter:
         self.times.append(now)
 
 
-def _retry_after(value: str | None, default: float, clock_now: float) -> float:
+def _retry_after(value: str | None, default: float) -> float:
     if not value:
         return default
     try:
@@ -208,7 +208,7 @@ def _post(endpoint: str, body: bytes, *, limiter, retries, timeout, sleep, defau
         except urllib.error.HTTPError as exc:
             detail = _problem(exc.read() or b"")
             if exc.code in (429, 503) and attempt < retries:
-                sleep(_retry_after(exc.headers.get("Retry-After"), default_wait, 0.0))
+                sleep(_retry_after(exc.headers.get("Retry-After"), default_wait))
                 continue
             hint = {403: " (too many cells for one request? lower max_cells)",
                     404: " (no such table or endpoint)",

@@ -10,7 +10,8 @@ import pandas as pd
 
 __all__ = ["region_table", "region_names", "region_code_from_label"]
 
-_CODE_NAME = re.compile(r"^\s*(\d{2}|\d{4})\s+(\S.*?)\s*$")
+_CODE = r"[0-9A-Z]*\d[0-9A-Z]*"            # 00, 25, 2581, or a DeSO/RegSO code such as 2581C1010
+_CODE_NAME = re.compile(rf"^\s*({_CODE})\s+(\S.*?)\s*$")
 
 
 @lru_cache(maxsize=1)
@@ -81,13 +82,15 @@ def region_code_from_label(label: str) -> tuple[str, str] | None:
 
     Accepts SCB's labelled form ``"2581 Piteå"`` / ``"25 Norrbottens län"``
     (the name is kept as written), a bare code ``"2581"`` (name from the
-    table) and a bare name ``"Piteå"`` / ``"Riket"`` (code from the table).
+    table; empty for codes it does not hold, such as DeSO areas
+    ``"2581C1010"``) and a bare name ``"Piteå"`` / ``"Riket"`` (code from
+    the table).
     """
     s = str(label).strip()
     m = _CODE_NAME.match(s)
     if m:
         return m.group(1), m.group(2)
-    if s.isdigit():
+    if re.fullmatch(_CODE, s):
         return s, _by_code().get(s, "")
     code = _by_name().get(s.casefold())
     if code is not None:
