@@ -222,6 +222,7 @@ def test_missing_value_marker_raises_or_becomes_nan(tmp_path):
     ("2581 Piteå,ogifta,1 år,män", "Atlantis,ogifta,1 år,män", r"line 5, column 'region': 'Atlantis' is not a region"),
     ("ogifta,1 år,kvinnor", "ogifta,ett år,kvinnor", r"line 6, column 'ålder': 'ett år' is not an age"),
     ("ogifta,1 år,kvinnor", "ogifta,totalt ålder,kvinnor", r"line 6, column 'ålder': 'totalt ålder' is not an age"),
+    ("Piteå,gifta,0 år,män", "Piteå,totalt,0 år,män", r"line 3, column 'civilstånd': 'totalt' is a total; summed with its"),
     ("1 år,kvinnor,6,5", "1 år,kvinnor,6,fem", r"line 6, column '2019': 'fem' is not a number"),
     ("1 år,kvinnor,6,5", "1 år,kvinnor,6,5.5", r"line 6, column '2019': population = 5.5 is not a whole"),
     ("1 år,kvinnor,6,5", "1 år,kvinnor,-6,5", r"line 6, column '2018': population = -6 is negative"),

@@ -269,6 +269,10 @@ def parse_categories(role: str, codes, labels, *, path, dim: str, override=None,
                                 "(a content code or a cube variable)")
             rows.append({"content": code})
         else:  # extra: kept as the category's code for the duplicate check, summed over
+            for cand in (c, lab):
+                if cand is not None and (_TOTAL.match(str(cand)) or str(cand).strip().casefold() == "tot"):
+                    raise ReadError(f"{path}{at}, {dim}: {cand!r} is a total; summed with its parts it would be "
+                                    "counted twice — drop the total rows (or the parts)")
             rows.append({"extra": str(c if c is not None else lab).strip()})
     keys = rows[0].keys() if rows else ()
     return {k: np.array([r[k] for r in rows], dtype=np.int64 if k in ("age", "year") else object) for k in keys}
