@@ -16,39 +16,10 @@ from .cube import DemokitError
 
 
 def _read_cube(files: list[str]) -> xr.Dataset:
+    """Read the input files of any supported format (``demokit.io.read`` detects each one)."""
     from . import io
 
-    paths = [Path(f) for f in files]
-    for p in paths:
-        if not p.exists():
-            raise DemokitError(f"{p}: no such file")
-    if len(paths) == 1 and p.suffix == ".nc":
-        return xr.load_dataset(paths[0])
-    heads = {}
-    for p in paths:
-        text = io._common.open_text(p)
-        heads[p] = text.split("\n", 1)[0].strip().lower()
-    if all(h.replace(" ", "") == "age,sex,region,year,value" for h in heads.values()):
-        roles = {}
-        for p in paths:
-            n = p.name.lower()
-            role = ("population" if ("popn" in n or "population" in n or "folkm" in n) else
-                    "births" if ("birth" in n or "fodda" in n or "födda" in n) else
-                    "deaths" if ("death" in n or "doda" in n or "döda" in n) else None)
-            if role is None:
-                raise DemokitError(f"{p}: cannot tell whether this long CSV holds population, births or "
-                                   "deaths; put 'popn', 'births' or 'deaths' in its name")
-            roles[role] = p
-        missing = [r for r in ("population", "births", "deaths") if r not in roles]
-        if missing:
-            raise DemokitError(f"long SCB CSVs: missing the {', '.join(missing)} file")
-        return io.read_county_cube(roles["population"], roles["births"], roles["deaths"])
-    # PX-Web CSV: keep regions present in the population file
-    pop = next((part for part in map(io.read_pxweb_csv, paths) if "population" in part), None)
-    if pop is None:
-        raise DemokitError("no file with population (content code BE0101N1) among the inputs")
-    regions = pop["region"].values.tolist()
-    return io.read_pxweb(*paths, regions=regions)
+    return io.read(files)
 
 
 def _print_table(summ: xr.Dataset, stream=None) -> None:
@@ -112,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compute the cohort population balance with the adjustment term and "
                                    "BEFPAK summary measures; write CSV and NetCDF.")
     a.add_argument("files", nargs="*", metavar="FILES",
-                   help="SCB PX-Web CSV downloads, SCB long CSVs (popn/births/deaths) or one cube .nc")
+                   help="SCB files of any supported format, detected file by file: PX-Web CSV (codes or labels), "
+                        "JSON-stat2 (.json), PC-Axis (.px), SCB long CSVs (popn/births/deaths) or one cube .nc")
     a.add_argument("--demo", action="store_true", help="use the embedded Norrbotten data (SCB, 2006-2019)")
     a.add_argument("--out", metavar="DIR", help="output folder")
     a.set_defaults(func=cmd_account)

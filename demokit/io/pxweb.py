@@ -17,8 +17,9 @@ import xarray as xr
 
 from ..cube import CubeError
 from ._common import ReadError, open_text, parse_age, read_csv_text
+from .regioncodes import region_names
 
-__all__ = ["CONTENT_CODES", "read_pxweb_csv", "read_pxweb"]
+__all__ = ["CONTENT_CODES", "read_pxweb_csv", "read_pxweb", "merge_parts"]
 
 #: SCB content code → (cube variable, age convention or None for stocks)
 CONTENT_CODES = {
@@ -144,7 +145,8 @@ def read_pxweb_csv(path, *, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Data
     ds.attrs["source"] = f"Statistics Sweden (SCB), PX-Web CSV {os.path.basename(path)}"
     if not is_births and opens:
         ds.attrs["open_age"] = int(max(opens))
-    return ds
+    codes = ds["region"].values.tolist()
+    return ds.assign_coords(region_name=("region", region_names(codes)))
 
 
 def read_pxweb(*paths, regions=None, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Dataset:
@@ -170,39 +172,68 @@ def read_pxweb(*paths, regions=None, fertile_ages: tuple[int, int] = (15, 49)) -
     if not paths:
         raise ReadError("read_pxweb: no files given")
     parts = [read_pxweb_csv(p, fertile_ages=fertile_ages) for p in paths]
+    merged = merge_parts(parts, [os.fspath(p) for p in paths], regions=regions)
+    merged.attrs["source"] = "Statistics Sweden (SCB), PX-Web CSV: " + ", ".join(
+        os.path.basename(os.fspath(p)) for p in paths)
+    return merged
+
+
+def merge_parts(parts, names, *, regions=None) -> xr.Dataset:
+    """Return one cube merged from per-file Datasets (the core of :func:`read_pxweb` and :func:`read`).
+
+    ``names`` (the files, for messages) are as long as ``parts``.  With
+    ``regions`` only those region codes are kept (each file must hold them);
+    without it every part must hold the same regions.  Ages a table does not
+    list (births outside the fertile ages) are zero; years a table does not
+    cover stay missing (NaN).  A variable may come from one file only.  The
+    ``region_name`` coordinate is taken from the files' labels where they
+    have one, else from :func:`region_names`.
+    """
+    from .regioncodes import region_names
+
+    labels: dict[str, str] = {}
+    for part in parts:
+        if "region_name" in part.coords:
+            for r, n in zip(part["region"].values.tolist(), part["region_name"].values.tolist()):
+                if n and r not in labels:
+                    labels[r] = n
+    parts = [p.drop_vars("region_name") if "region_name" in p.coords else p for p in parts]
     if regions is not None:
         regions = [str(r) for r in regions]
-        for p, part in zip(paths, parts):
+        for p, part in zip(names, parts):
             missing = sorted(set(regions) - set(part["region"].values.tolist()))
             if missing:
-                raise CubeError(f"{os.fspath(p)}: regions {missing} not in the file")
+                raise CubeError(f"{p}: regions {missing} not in the file")
         parts = [p.sel(region=regions) for p in parts]
     else:
         first = set(parts[0]["region"].values.tolist())
-        for p, part in zip(paths[1:], parts[1:]):
+        for p, part in zip(names[1:], parts[1:]):
             other = set(part["region"].values.tolist())
             if other != first:
-                raise CubeError(f"{os.fspath(p)}: regions differ from {os.fspath(paths[0])}'s: "
+                raise CubeError(f"{p}: regions differ from {names[0]}'s: "
                                 f"{sorted(first ^ other)}; pass regions=[...] to choose")
     oa = max((int(p.attrs["open_age"]) for p in parts if "open_age" in p.attrs), default=None)
     ages = sorted(set().union(*(p["age"].values.tolist() for p in parts)))
     years = sorted(set().union(*(p["year"].values.tolist() for p in parts)))
-    names = set()
-    for part in parts:
+    seen: dict[str, str] = {}
+    for p, part in zip(names, parts):
         for v in part.data_vars:
-            if v in names:
-                raise CubeError(f"variable {v!r} found in more than one file")
-            names.add(v)
+            if v in seen:
+                raise CubeError(f"variable {v!r} found in more than one file ({seen[v]}, {p})")
+            seen[v] = p
     merged = xr.merge([p.reindex(age=ages, year=years, fill_value=np.nan) for p in parts],
                       join="outer", combine_attrs="drop")
     for v in merged.data_vars:
         # ages a table does not list (births outside fertile ages) are zero; years stay missing
+        # (a missing value the caller kept as NaN stays NaN)
         present = [p for p in parts if v in p.data_vars][0]
-        merged[v] = merged[v].fillna(0.0).where(merged["year"].isin(present["year"]))
+        outside = ~merged["age"].isin(present["age"]) | ~merged["sex"].isin(present["sex"])
+        merged[v] = xr.where(outside, 0.0, merged[v]).where(merged["year"].isin(present["year"]))
         merged[v].attrs = present[v].attrs
     merged = merged.transpose("region", "sex", "age", "year")
     if oa is not None:
         merged.attrs["open_age"] = oa
-    merged.attrs["source"] = "Statistics Sweden (SCB), PX-Web CSV: " + ", ".join(
-        os.path.basename(os.fspath(p)) for p in paths)
+    codes = merged["region"].values.tolist()
+    merged = merged.assign_coords(region_name=("region", [labels.get(c) or n
+                                                          for c, n in zip(codes, region_names(codes))]))
     return merged
