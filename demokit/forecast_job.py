@@ -110,6 +110,11 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
     data = cfg.get("data")
     if not data or not ("files" in data or "dataset" in data):
         raise ConfigError(f"{source}: [data] needs 'files' (SCB PX-Web CSVs) or 'dataset'")
+    if "regions" in data and not (isinstance(data["regions"], list) and data["regions"]
+                                  and all(isinstance(r, (str, int)) and not isinstance(r, bool)
+                                          for r in data["regions"])):
+        raise ConfigError(f"{source}: [data] regions must be a list of region codes, e.g. [\"2580\"], "
+                          f"got {data['regions']!r}")
     if "actual" in data and not isinstance(data["actual"], str):
         raise ConfigError(f"{source}: [data] actual must be the path of a CSV with region, year, population")
     fc = cfg.get("forecast")
@@ -169,7 +174,7 @@ def _read_data(cfg) -> xr.Dataset:
         for f in files:
             if not Path(f).exists():
                 raise ConfigError(f"[data] files: {f}: no such file")
-        ds = io.read_pxweb(*files, regions=data.get("regions"))
+        ds = io.read(files, regions=data.get("regions"))
     if data.get("regions") and "dataset" in data:
         ds = ds.sel(region=[str(r) for r in data["regions"]])
     return ds
@@ -193,9 +198,18 @@ def compare_with_actual(projection: xr.Dataset, actual: xr.DataArray) -> xr.Data
 
     Dims ``region, year`` (the cells of ``actual``) and the projection's
     ``scenario``; the source of the actual figures is kept in ``attrs``.
+    Other forecasts carried as coordinates of ``actual`` (extra columns of the
+    actual CSV, e.g. ``scb_forecast_2020``) get ``<name>`` and
+    ``<name>_error_percent`` too.
     """
-    fc = projection["population"].sum(["sex", "age"]).sel(region=actual["region"], year=actual["year"])
-    out = xr.Dataset({"actual": actual, "forecast": fc, "error_percent": 100 * (fc / actual - 1)})
+    bench = [c for c in actual.coords if c not in actual.dims and set(actual[c].dims) == {"region", "year"}]
+    plain = actual.drop_vars(bench)
+    fc = projection["population"].sum(["sex", "age"]).sel(region=plain["region"], year=plain["year"])
+    out = xr.Dataset({"actual": plain, "forecast": fc, "error_percent": 100 * (fc / plain - 1)})
+    for c in bench:   # other forecasts of the same years (e.g. SCB's own), compared the same way
+        other = actual[c].drop_vars(bench, errors="ignore")
+        out[c] = other
+        out[f"{c}_error_percent"] = 100 * (other / plain - 1)
     out.attrs["source"] = actual.attrs.get("source", "")
     return out
 
@@ -203,7 +217,8 @@ def compare_with_actual(projection: xr.Dataset, actual: xr.DataArray) -> xr.Data
 def read_actual(spec, *, regions, years) -> xr.DataArray | None:
     """Return the actual population totals (dims region, year) of ``[data] actual``, or None.
 
-    ``spec``: a CSV with columns ``region, year, population`` (``#`` comments
+    ``spec``: a CSV with columns ``region, year, population`` and optionally
+    other forecasts of the same cells as further columns (``#`` comments
     allowed), or ``"dataset:NAME/FILE"`` for a file shipped with demokit.
     Only the forecast's regions and projected years are kept.
     """
@@ -236,7 +251,15 @@ def read_actual(spec, *, regions, years) -> xr.DataArray | None:
     if df.duplicated(["region", "year"]).any():
         r = df[df.duplicated(["region", "year"])].iloc[0]
         raise ConfigError(f"[data] actual: {spec}: region={r['region']}, year={r['year']} appears twice")
-    da = df.set_index(["region", "year"])["population"].to_xarray()
+    extra = [c for c in df.columns if c not in ("region", "year", "population")]
+    for c in extra:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            raise ConfigError(f"[data] actual: {spec}: column {c!r} must hold numbers (another forecast of the "
+                              "population), e.g. scb_forecast_2020")
+    tab = df.set_index(["region", "year"])
+    da = tab["population"].to_xarray()
+    for c in extra:
+        da = da.assign_coords({c: tab[c].to_xarray()})
     da.name = "actual"
     da.attrs = {"units": "persons", "long_name": "actual population on 31 December",
                 "source": note or str(spec)}
