@@ -102,11 +102,83 @@ def load_config(path) -> dict:
     return check_config(cfg, source=str(path))
 
 
+_DATA_KEYS = {"files", "dataset", "regions", "actual"}
+_LABOUR_KEYS = {"ages", "female", "male", "retirement_shift", "note"}
+#: scenario keys: (lowest, highest) sane value of a number or of every point of a {year: value} path
+_SCENARIO_RANGES = {"fertility_scale": (0.2, 3.0), "mortality_scale": (0.2, 3.0),
+                    "in_migration_scale": (0.0, 5.0), "immigration_scale": (0.0, 5.0),
+                    "tfr": (0.5, 5.0), "life_expectancy": (40.0, 110.0),
+                    "in_migration": (0.0, 1e7), "immigration": (0.0, 1e7)}
+
+
+def _unknown(keys, allowed, where, source):
+    """Raise a ConfigError for the first unknown key, suggesting the closest valid one."""
+    import difflib
+    bad = sorted(set(keys) - set(allowed))
+    if bad:
+        close = difflib.get_close_matches(bad[0], sorted(allowed), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"{source}: {where} unknown key {bad[0]!r}; {hint}expected one of {sorted(allowed)}")
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_value(v, lo, hi, what, source):
+    """Check a number or a ``{year: number}`` path against [lo, hi]."""
+    if isinstance(v, dict):
+        if not v:
+            raise ConfigError(f"{source}: {what} is an empty table; give a number or {{year = value}}")
+        for k, x in v.items():
+            if not (str(k).isdigit() and len(str(k)) == 4):
+                raise ConfigError(f"{source}: {what}: {k!r} is not a year; a path is {{2020 = 1.0, 2030 = 1.1}}")
+            _check_value(x, lo, hi, f"{what}[{k}]", source)
+        return
+    if not _is_number(v):
+        raise ConfigError(f"{source}: {what} must be a number or a path {{year = value}}, got {v!r}")
+    if not (lo <= v <= hi) or v != v:
+        raise ConfigError(f"{source}: {what} = {v!r} is outside the sane range [{lo:g}, {hi:g}]")
+
+
+def _check_scenario(name, opts, source):
+    from .scenarios import SCENARIO_KEYS
+    where = f"[scenarios.{name}]"
+    if not isinstance(opts, dict):
+        raise ConfigError(f"{source}: {where} must be a table of options, got {opts!r}")
+    _unknown(opts, SCENARIO_KEYS, where, source)
+    for k, v in opts.items():
+        lo, hi = _SCENARIO_RANGES[k]
+        if k == "life_expectancy":
+            if not (isinstance(v, dict) and set(v) == {"female", "male"}):
+                raise ConfigError(f"{source}: {where} life_expectancy must be a table by sex, "
+                                  f"{{female = 86.0, male = 83.0}} (numbers or {{year = e0}} paths), got {v!r}")
+            for sx, x in v.items():
+                _check_value(x, lo, hi, f"{where} life_expectancy.{sx}", source)
+        elif k in ("in_migration", "immigration") and isinstance(v, dict) and v and not all(
+                str(r).isdigit() and len(str(r)) == 4 and 1900 < int(r) < 2200 for r in v):
+            for r, x in v.items():   # by region: numbers or {year: value} paths
+                _check_value(x, lo, hi, f"{where} {k}.{r}", source)
+        else:
+            _check_value(v, lo, hi, f"{where} {k}", source)
+
+
 def check_config(cfg: dict, *, source: str = "config") -> dict:
-    """Return ``cfg`` after checking its sections and keys (one-line errors)."""
-    unknown = set(cfg) - _SECTIONS
-    if unknown:
-        raise ConfigError(f"{source}: unknown section or key {sorted(unknown)[0]!r}; expected {sorted(_SECTIONS)}")
+    """Return ``cfg`` after checking its sections, keys, types and ranges (one-line errors).
+
+    Unknown keys are rejected with the closest valid key suggested; scales and
+    targets outside sane ranges (e.g. ``mortality_scale = -1`` or ``50``) are
+    rejected; a string where a list is expected is rejected.
+    """
+    _unknown(cfg, _SECTIONS, "", source)
+    for sec in ("data", "forecast", "scenarios", "labour"):
+        if sec in cfg and not isinstance(cfg[sec], dict):
+            raise ConfigError(f"{source}: [{sec}] must be a table, got {cfg[sec]!r}")
+    if "title" in cfg and not isinstance(cfg["title"], str):
+        raise ConfigError(f"{source}: title must be a string, got {cfg['title']!r}")
+    _unknown(cfg.get("data") or {}, _DATA_KEYS, "[data]", source)
+    _unknown(cfg.get("forecast") or {}, _FORECAST_KEYS, "[forecast]", source)
+    _unknown(cfg.get("labour") or {}, _LABOUR_KEYS, "[labour]", source)
     data = cfg.get("data")
     if not data or not ("files" in data or "dataset" in data):
         raise ConfigError(f"{source}: [data] needs 'files' (SCB PX-Web CSVs) or 'dataset'")
@@ -147,9 +219,20 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
     if not isinstance(fc.get("reference", "sweden"), str):
         raise ConfigError(f"{source}: [forecast] reference must be \"sweden\", \"pooled\" or \"dataset:NAME\", "
                           f"got {fc['reference']!r}")
+    if "smoothing" in fc and fc["smoothing"] not in ("relational", "brass", "pspline", "none"):
+        raise ConfigError(f"{source}: [forecast] smoothing must be \"relational\", \"brass\", \"pspline\" or "
+                          f"\"none\", got {fc['smoothing']!r}")
+    if "system" in fc and fc["system"] not in ("open", "closed", "net"):
+        raise ConfigError(f"{source}: [forecast] system must be \"open\", \"closed\" or \"net\", "
+                          f"got {fc['system']!r}")
+    if fc["base_year"] < sy[1]:
+        raise ConfigError(f"{source}: [forecast] base_year {fc['base_year']} lies before the end of "
+                          f"statistics_years {sy!r}")
     sc = cfg.get("scenarios") or {"main": {}}
     if not isinstance(sc, dict):
         raise ConfigError(f"{source}: [scenarios] must be tables like [scenarios.main]")
+    for name, opts in sc.items():
+        _check_scenario(name, opts, source)
     cfg["scenarios"] = sc
     lab = cfg.get("labour")
     if lab:
@@ -158,8 +241,12 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
             r = lab.get(s)
             if not isinstance(ages, list) or not isinstance(r, list) or len(r) != len(ages):
                 raise ConfigError(f"{source}: [labour] needs 'ages' and '{s}' lists of the same length")
-            if any((not isinstance(v, (int, float))) or v < 0 or v > 1 for v in r):
+            if any((not _is_number(v)) or v < 0 or v > 1 for v in r):
                 raise ConfigError(f"{source}: [labour] {s} rates must lie in [0, 1]")
+        if not all(isinstance(a, int) and not isinstance(a, bool) for a in ages) or ages != sorted(set(ages)):
+            raise ConfigError(f"{source}: [labour] ages must be increasing whole ages, got {ages!r}")
+        if not isinstance(lab.get("retirement_shift", 0), int) or isinstance(lab.get("retirement_shift", 0), bool):
+            raise ConfigError(f"{source}: [labour] retirement_shift must be a whole number of years")
     return cfg
 
 
