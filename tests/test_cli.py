@@ -52,7 +52,7 @@ def test_account_bad_input_one_line(tmp_path):
                         "--out", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "population[" in lines[0] and "-5" in lines[0]
+    assert len(lines) == 1 and "pop.csv, line 2" in lines[0] and "-5 is negative" in lines[0]
 
 
 def test_cli_keeps_compiled_kernels_on_disk_unless_told_not_to(tmp_path):

@@ -81,6 +81,12 @@ PX = """Region,Civilstand,Alder,Kon,BE0101N1 2018,BE0101N1 2019
 2580,OG,100+,1,1,2
 2580,ÄNKL,100+,1,3,2
 2580,OG,100+,2,0,1
+2580,G,0,2,0,0
+2580,ÄNKL,0,1,0,0
+2580,ÄNKL,0,2,0,0
+2580,G,100+,1,0,0
+2580,G,100+,2,0,0
+2580,ÄNKL,100+,2,0,0
 """
 
 
@@ -185,3 +191,39 @@ def test_wheel_ships_the_embedded_data(tmp_path):
     for f in data.rglob("*"):
         if f.is_file():
             assert f.relative_to(root).as_posix() in names, f
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda ls: ls[: len(ls) // 2], r"row\(s\) missing from the table"),
+    (lambda ls: ls + ls[1:3], r"lines 2 and \d+: the same cell .* appears twice"),
+    (lambda ls: [ls[0] + ",BE0101N1 2019"] + [ln + ",0" for ln in ls[1:]], r"column 'BE0101N1 2019' appears twice"),
+    (lambda ls: [ls[0], ls[1].rsplit(",", 1)[0] + ",-3"] + ls[2:], r"line 2, column 'BE0101N1 2019': -3 is negative"),
+    (lambda ls: [ls[0], ls[1].rsplit(",", 1)[0] + ",2.5"] + ls[2:], r"2.5 is not a whole number"),
+    (lambda ls: [ls[0], ls[1].rsplit(",", 1)[0] + ",inf"] + ls[2:], r"inf is not a finite number"),
+    (lambda ls: [ln.replace(",", ";") for ln in ls], r"separated by ;"),
+    (lambda ls: [], r"the file is empty"),
+])
+def test_damaged_pxweb_files_raise_read_errors_naming_the_file(tmp_path, mutate, message):
+    """Truncated, duplicated and damaged files are errors, never zeros (issue 10)."""
+    import gzip
+    from importlib import resources
+    src = resources.files("demokit.datasets").joinpath("data", "norrbotten", "population_2006_2019.csv.gz")
+    lines = gzip.open(src, "rt", encoding="utf-8").read().splitlines()
+    p = write(tmp_path, "population.csv", "\n".join(mutate(lines)) + "\n")
+    with pytest.raises(io.ReadError, match=message) as err:
+        io.read_pxweb_csv(p)
+    assert "population.csv" in str(err.value)
+
+
+def test_truncated_gzip_and_half_a_county_file_raise(tmp_path):
+    import gzip
+    from importlib import resources
+    d = resources.files("demokit.datasets").joinpath("data", "sweden_counties")
+    raw = (d / "deaths.csv.gz").read_bytes()
+    (tmp_path / "deaths.csv.gz").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(io.ReadError, match=r"deaths.csv.gz: damaged or truncated gzip"):
+        io.read_scb_long(tmp_path / "deaths.csv.gz", name="deaths")
+    lines = gzip.decompress(raw).decode("utf-8").splitlines()
+    (tmp_path / "half.csv").write_text("\n".join(lines[: len(lines) // 2]) + "\n", encoding="utf-8")
+    with pytest.raises(io.ReadError, match=r"half.csv: \d+ row\(s\) missing"):
+        io.read_scb_long(tmp_path / "half.csv", name="deaths")

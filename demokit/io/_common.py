@@ -12,7 +12,7 @@ import pandas as pd
 
 from ..cube import DemokitError
 
-__all__ = ["ReadError", "open_text", "parse_age", "allocate_largest_remainder"]
+__all__ = ["ReadError", "open_text", "parse_age", "allocate_largest_remainder", "check_table"]
 
 
 class ReadError(DemokitError, ValueError):
@@ -28,7 +28,12 @@ def open_text(path) -> str:
     except OSError as exc:
         raise ReadError(f"{path}: cannot read file ({exc.strerror or exc})") from None
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, gzip.BadGzipFile) as exc:
+            raise ReadError(f"{path}: damaged or truncated gzip file ({exc})") from None
+    if not raw.strip():
+        raise ReadError(f"{path}: the file is empty")
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     try:
@@ -38,13 +43,94 @@ def open_text(path) -> str:
 
 
 def read_csv_text(text: str, path, *, dtype=str) -> pd.DataFrame:
-    """Parse CSV text into a frame of strings; malformed rows name the file and line."""
+    """Parse CSV text into a frame of strings; malformed rows and duplicated columns name the file and line."""
+    first = text.split("\n", 1)[0]
+    if first.count(",") == 0 and (first.count(";") or first.count("\t")):
+        sep = ";" if first.count(";") else "tab"
+        raise ReadError(f"{path}, line 1: no comma-separated columns (the header is separated by {sep}); "
+                        "save the file as comma-separated CSV, or read it with demokit.io.read, which "
+                        "detects the separator")
     try:
-        return pd.read_csv(io.StringIO(text), dtype=dtype, keep_default_na=False)
+        df = pd.read_csv(io.StringIO(text), dtype=dtype, keep_default_na=False)
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
         line = m.group(1) if m else "?"
         raise ReadError(f"{path}, line {line}: malformed CSV row ({exc})") from None
+    except pd.errors.EmptyDataError:
+        raise ReadError(f"{path}: the file has no CSV header or rows") from None
+    header = next(iter(pd.read_csv(io.StringIO(first), header=None, dtype=str).itertuples(index=False)))
+    names = [str(h).strip() for h in header]
+    seen = set()
+    for j, h in enumerate(names):
+        if h in seen:
+            raise ReadError(f"{path}, line 1: column {h!r} appears twice (column {j + 1})")
+        seen.add(h)
+    return df
+
+
+def check_table(keys: pd.DataFrame, values: pd.DataFrame, path, *, whole=None, signed=(), halves=()) -> None:
+    """Check that each cell of a table appears exactly once and holds a valid count.
+
+    Parameters
+    ----------
+    keys : DataFrame
+        The raw classification columns of each row (region, sex, age, other
+        classifications such as civil status; for long files also year).
+    values : DataFrame
+        The numbers, one column per content × year (or one ``value`` column).
+    path : path-like
+        Named in the errors, with the line (row + 2).
+    whole : iterable of str, optional
+        Columns that must hold whole numbers (default: all not in
+        ``signed``/``halves``).
+    signed : iterable of str
+        Columns of net flows: whole numbers of any sign.
+    halves : iterable of str
+        Columns of means (medelfolkmängd): multiples of 0.5, >= 0.
+
+    Raises
+    ------
+    ReadError
+        A duplicated row (naming both lines), a missing combination of the
+        classifications (the table is not the full grid: a file cut short or
+        rows deleted — never filled with zeros), a negative, fractional or
+        infinite count (naming line and column).
+    """
+    k = keys.astype(str).apply(lambda c: c.str.strip())
+    dup = k.duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        first = k.iloc[rows[0]]
+        same = rows[(k.iloc[rows] == first).all(axis=1).to_numpy()]
+        cell = ", ".join(f"{c}={v!r}" for c, v in first.items())
+        raise ReadError(f"{path}, lines {same[0] + 2} and {same[1] + 2}: the same cell ({cell}) appears twice")
+    levels = [k[c].unique() for c in k.columns]
+    expected = int(np.prod([len(v) for v in levels])) if levels else 0
+    if expected != len(k):
+        full = pd.MultiIndex.from_product(levels, names=list(k.columns))
+        have = pd.MultiIndex.from_frame(k)
+        miss = full.difference(have)
+        cell = ", ".join(f"{c}={v!r}" for c, v in zip(k.columns, miss[0]))
+        raise ReadError(f"{path}: {len(miss)} row(s) missing from the table (e.g. {cell}); the file may be cut "
+                        "short or filtered — missing rows are never read as zeros")
+    v = values.to_numpy(dtype=np.float64)
+    cols = list(values.columns)
+    signed, halves = set(signed), set(halves)
+    for j, c in enumerate(cols):
+        x = v[:, j]
+        bad = ~np.isfinite(x)
+        what = "is not a finite number"
+        if not bad.any() and c not in signed:
+            bad = x < 0
+            what = "is negative: counts must be >= 0"
+        if not bad.any():
+            if c in halves:
+                bad, what = (x * 2 != np.round(x * 2)), "is not a multiple of 0.5 (a mean population)"
+            elif whole is None or c in set(whole):
+                bad, what = (x != np.round(x)), "is not a whole number: counts of persons are whole"
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ReadError(f"{path}, line {i + 2}, column {c!r}: {float(x[i]):g} {what}")
 
 
 _INT = re.compile(r"^\s*(\d+)\s*$")

@@ -16,7 +16,7 @@ import pandas as pd
 import xarray as xr
 
 from ..cube import CubeError
-from ._common import ReadError, open_text, parse_age, read_csv_text
+from ._common import ReadError, check_table, open_text, parse_age, read_csv_text
 from .regioncodes import region_names
 
 __all__ = ["CONTENT_CODES", "read_pxweb_csv", "read_pxweb", "merge_parts"]
@@ -119,6 +119,10 @@ def read_pxweb_csv(path, *, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Data
             raise ReadError(f"{path}, line {i + 2}, column {value_cols[j]!r}: value {raw!r} is missing "
                             "(SCB's marker for an unpublished cell); a count is required")
         raise ReadError(f"{path}, line {i + 2}, column {value_cols[j]!r}: {raw!r} is not a number")
+    nets = {"BE0101AZ", "BE0101A1", "BE0101A4"}
+    check_table(df[[c for c in cols if c not in value_cols]], values, path,
+                signed=[c for c, code in zip(value_cols, codes) if code in nets],
+                halves=[c for c, code in zip(value_cols, codes) if code == "BE0101A5"])
     keys = pd.DataFrame({"region": df["Region"].astype(str).str.strip().to_numpy(),
                          "sex": sexes.to_numpy(), "age": ages})
     out = {}

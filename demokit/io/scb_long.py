@@ -9,7 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from ..cube import CubeError
-from ._common import ReadError, allocate_largest_remainder, open_text, parse_age, read_csv_text
+from ._common import ReadError, allocate_largest_remainder, check_table, open_text, parse_age, read_csv_text
 
 __all__ = ["COUNTY_CODES", "read_scb_long", "read_county_cube"]
 
@@ -111,6 +111,7 @@ def read_scb_long(path, *, name: str, fertile_ages: tuple[int, int] | None = Non
         if parsed.isna().any():
             i = int(np.argmax(parsed.isna().to_numpy()))
             raise ReadError(f"{path}, line {i + 2}: {col} {df[col].iloc[i]!r} is not a number")
+    check_table(df[list(_COLUMNS[:4])], pd.DataFrame({"value": values}), path)
     tidy = pd.DataFrame({"region": regions, "sex": sexes.to_numpy(), "kind": kind, "age": ages,
                          "year": years.astype(np.int64).to_numpy(), "value": values.to_numpy()})
     attrs: dict = {}
