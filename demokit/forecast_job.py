@@ -79,7 +79,7 @@ DEMO_CONFIG = {
 
 _SECTIONS = {"title", "data", "forecast", "scenarios", "labour"}
 _FORECAST_KEYS = {"statistics_years", "base_year", "last_year", "smoothing", "system", "open_age", "old_age",
-                  "reference", "mortality_trend"}
+                  "reference", "mortality_trend", "mortality_years"}
 
 
 def load_config(path) -> dict:
@@ -216,6 +216,11 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
     if fc.get("mortality_trend", "lee_carter") not in ("lee_carter", "none"):
         raise ConfigError(f"{source}: [forecast] mortality_trend must be \"lee_carter\" or \"none\", "
                           f"got {fc['mortality_trend']!r}")
+    my = fc.get("mortality_years", "auto")
+    if not (my in ("auto", "period") or (isinstance(my, list) and len(my) == 2
+                                          and all(_is_number(v) and int(v) == v for v in my) and my[0] <= my[1])):
+        raise ConfigError(f"{source}: [forecast] mortality_years must be \"auto\", \"period\" or [first, last], "
+                          f"got {my!r}")
     if not isinstance(fc.get("reference", "sweden"), str):
         raise ConfigError(f"{source}: [forecast] reference must be \"sweden\", \"pooled\" or \"dataset:NAME\", "
                           f"got {fc['reference']!r}")
@@ -265,6 +270,15 @@ def _read_data(cfg) -> xr.Dataset:
     if data.get("regions") and "dataset" in data:
         ds = ds.sel(region=[str(r) for r in data["regions"]])
     return ds
+
+
+def _mortality_years(fc):
+    my = fc.get("mortality_years", "auto")
+    if my == "period":
+        return None
+    if isinstance(my, list):
+        return list(range(int(my[0]), int(my[1]) + 1))
+    return my
 
 
 def _reference(spec):
@@ -438,7 +452,7 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
                                  reference=_reference(fc.get("reference", "sweden")),
                                  old_age=None if old_age == "none" else old_age,
                                  mortality_trend=None if fc.get("mortality_trend") == "none" else "lee_carter",
-                                 projection_years=years)
+                                 projection_years=years, mortality_years=_mortality_years(fc))
     progress.step("statistical basis")
     proj = project(ds["population"].sel(year=base_year), a, years=years)
     if "scenario" not in proj.dims:

@@ -132,7 +132,7 @@ def _as_da(value, name):
 def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, life_expectancy=None,
                  in_migration=None, immigration=None, boys_share=None, scenarios=None,
                  lower_share=0.5, infant_lower_share=0.9, reference="sweden", old_age="default",
-                 open_age=None, mortality_trend=None, projection_years=None):
+                 open_age=None, mortality_trend=None, projection_years=None, mortality_years="auto"):
     """Return :class:`~demokit.Assumptions` estimated from a cube's recent history.
 
     Parameters
@@ -172,6 +172,11 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
         statistical period on (:func:`demokit.improvement_factors`); a
         Dataset is a user's own Lee–Carter fit.  Needs ``projection_years``.
         A ``life_expectancy`` target replaces the trend where it is given.
+    mortality_years : "auto", None or sequence of int
+        The years of the death risks: ``"auto"`` (default) lengthens the
+        period backwards (at most ten years in all, as far as the cube reaches)
+        until every region has at least 200 deaths of each sex — pooling years
+        where deaths are thin; ``None`` uses ``years``; or the years themselves.
     projection_years : sequence of int, optional
         The projected years, for the trend and for paths given as
         ``{year: value}`` mappings (linear between the given years).
@@ -255,7 +260,8 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     T = len(yrs)
     clamped = {}
     # ---------------------------------------------------------- statistical basis
-    q, death_index = _risk(ds, "deaths", yrs, smoothing, lower_share, infant_lower_share, ref, old_age, clamped)
+    myrs = _mortality_years(ds, yrs, mortality_years)
+    q, death_index = _risk(ds, "deaths", myrs, smoothing, lower_share, infant_lower_share, ref, old_age, clamped)
     f = _fertility(ds, yrs, smoothing, ref, clamped)
     b = _births_by_sex(select_years(ds, yrs))
     if boys_share is None:
@@ -303,7 +309,8 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     e0_obs = life_table(qx=q_table).ex.isel(age=0, drop=True)
     pooled = pool(ds) if "region" in ds.dims else ds
     tfr_obs = float(tfr_of(_fertility(pooled, yrs, None, ref, {})))
-    attrs = {"years": f"{int(yrs[0])}-{int(yrs[-1])}", "smoothing": str(smoothing), "system": system,
+    attrs = {"years": f"{int(yrs[0])}-{int(yrs[-1])}", "mortality_years": f"{myrs[0]}-{myrs[-1]}",
+             "smoothing": str(smoothing), "system": system,
              "tfr_observed": tfr_obs, "boys_share": float(boys_share),
              "e0_observed_female": float(e0_obs.sel(sex="female")),
              "e0_observed_male": float(e0_obs.sel(sex="male")),
@@ -331,7 +338,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
         else:
             raise AssumptionError("mortality_trend: expected 'lee_carter', None or a Lee-Carter fit with 'b' and "
                                   "'drift' (demokit.lee_carter)")
-        mid = (int(yrs[0]) + int(yrs[-1])) / 2
+        mid = (int(myrs[0]) + int(myrs[-1])) / 2   # the middle of the years the death risks describe
         R = improvement_factors(lc, from_year=mid, years=pyears, ages=q["age"].values)
         base["_q_trend"] = (q * R).clip(0.0, 1.0)
         base["_e0_trend"] = life_table(qx=(q_table * R).clip(0.0, 1.0).where(q_table["age"] < w, 1.0)
@@ -376,6 +383,40 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     a.attrs["life_expectancy"] = paths["_e0"]
     a.attrs["death_risk_index"] = death_index
     return a
+
+
+#: deaths of each sex a mortality period should hold before it is lengthened (mortality_years="auto") [choice]
+THIN_DEATHS = 200
+#: the longest mortality period "auto" builds, in years [choice]
+MAX_MORTALITY_YEARS = 10
+
+
+def _mortality_years(ds, yrs, spec):
+    """Return the years of the death risks: the period, a given one, or "auto" (lengthened where deaths are thin).
+
+    "auto": years before the period are added one at a time (as far as the
+    cube reaches, at most :data:`MAX_MORTALITY_YEARS` in all) until every
+    region has at least :data:`THIN_DEATHS` deaths of each sex in the period.
+    """
+    yrs = [int(y) for y in yrs]
+    if spec is None:
+        return yrs
+    if isinstance(spec, str):
+        if spec != "auto":
+            raise AssumptionError(f"mortality_years = {spec!r}: expected 'auto', None or a sequence of years")
+        have = [int(y) for y in ds["year"].values]
+        D = ds["deaths"]
+        out = list(yrs)
+        while len(out) < MAX_MORTALITY_YEARS and out[0] - 2 >= have[0]:
+            tot = D.sel(year=out).sum([d for d in D.dims if d not in ("region", "sex")])
+            if bool((tot >= THIN_DEATHS).all()):
+                break
+            out.insert(0, out[0] - 1)
+        return out
+    out = [int(y) for y in as_years(spec)]
+    if out[-1] > yrs[-1]:
+        raise AssumptionError(f"mortality_years end in {out[-1]}, after the statistical period {yrs[0]}-{yrs[-1]}")
+    return out
 
 
 def _fold_reference(ref, w):

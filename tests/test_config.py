@@ -31,6 +31,7 @@ def _cfg(**changes):
     ({"forecast__open_age": 30}, r"open_age must be a whole age between 50 and 100"),
     ({"forecast__mortality_trend": "gompertz"}, r"mortality_trend must be"),
     ({"forecast__base_year": 2017}, r"base_year 2017 lies before"),
+    ({"forecast__mortality_years": "long"}, r"mortality_years must be"),
     ({"forecst": {}}, r"unknown key 'forecst'; did you mean 'forecast'"),
     ({"labour__ages": [16, 20, 20, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75]}, r"ages must be increasing"),
 ])

@@ -283,3 +283,14 @@ def test_cli_forecast_for_a_synthetic_kommun_of_2500(tmp_path, capsys):
     start = float(proj["population"].sum(["sex", "age"]).isel(year=0).squeeze())
     assert 2000 < start < 3000
     assert float(proj["population"].min()) >= 0
+
+
+def test_thin_deaths_lengthen_the_mortality_period(nb):
+    from demokit.scenarios import _mortality_years
+    # the five kommuner have at least 268 deaths of each sex in 2015-2019: the period stays
+    assert _mortality_years(nb, list(YEARS), "auto") == list(YEARS)
+    small = _thinned(nb.sel(region=["2560"]), 2500 / 8066, 1)   # about 85 deaths of each sex in 5 years
+    yrs = _mortality_years(small, list(YEARS), "auto")
+    assert yrs[-1] == 2019 and len(yrs) > 5 and len(yrs) <= 10
+    tot = small["deaths"].sel(year=yrs).sum(["age", "year"])
+    assert bool((tot >= 200).all()) or len(yrs) == 10
