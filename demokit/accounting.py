@@ -104,6 +104,11 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
         if pop.sizes.get("year", 0) < 2:
             raise CubeError("population: mean population needs at least two years (31 Dec of t-1 and t)")
         check_single_years(pop, "cohort-wise accounting")
+        yrs = np.asarray(pop["year"].values)
+        if (np.diff(yrs) != 1).any():
+            i = int(np.argmax(np.diff(yrs) != 1))
+            raise CubeError(f"population: year={int(yrs[i + 1])} follows year={int(yrs[i])}: mean population needs "
+                            "consecutive years (a missing year is never bridged)")
     except CubeError:
         if fused:
             check_counts(pop, "population")  # a bad count is reported first, as before

@@ -27,6 +27,10 @@ __all__ = [
     "from_frame",
     "format_cell",
     "check_single_years",
+    "check_plausible",
+    "check_events_at_risk",
+    "REQUIRED_DIMS",
+    "MAX_COUNT",
 ]
 
 SEXES = ("female", "male")
@@ -43,6 +47,13 @@ VARIABLES = ("population",) + EVENT_VARIABLES
 AGE_CONVENTIONS = ("year_end", "at_event")
 #: variables that may be negative (the adjustment term is a signed residual)
 SIGNED_VARIABLES = ("adjustment", "net_migration", "net_migration_and_adjustment")
+#: dims each variable must have: a missing dim is an error, never broadcast
+REQUIRED_DIMS = {"population": ("sex", "age", "year"), "births": ("age", "year"),
+                 **{v: ("sex", "age", "year") for v in EVENT_VARIABLES if v not in ("births", "adjustment")}}
+#: no cell of population statistics holds more persons or events than this (Sweden: 10.5 million) [choice]
+MAX_COUNT = 1e8
+#: mothers' ages at which births are plausible (SCB folds "under 15" into 15 and "49+" into 49) [choice]
+FERTILE_AGES = (10, 60)
 
 
 class DemokitError(Exception):
@@ -226,11 +237,73 @@ def validate(ds: xr.Dataset, *, required: tuple[str, ...] = ("population",),
         if name not in VARIABLES and name not in SIGNED_VARIABLES:
             continue
         da = ds[name]
+        need = REQUIRED_DIMS.get(name, ())
+        miss = [d for d in need if d not in da.dims]
+        if miss:
+            raise CubeError(f"{name} lacks the dim {miss[0]!r}: it has {tuple(da.dims)}, expected "
+                            f"{need} (and optionally 'region'); a variable is never broadcast over a missing dim")
         if name in EVENT_VARIABLES:
             age_convention(da, name)
         if name not in counts_checked_by_caller:
             check_counts(da, name, allow_negative=name in SIGNED_VARIABLES)
+        check_plausible(da, name)
     return ds
+
+
+#: events above their population at risk accepted per cell and year (late registrations, moves in and out
+#: within the year, CKM noise of ±2 on both counts): at most this many persons plus EXCESS_SHARE of those at risk
+EXCESS_PERSONS = 5.0
+EXCESS_SHARE = 0.10
+
+
+def check_events_at_risk(events: xr.DataArray, at_risk: xr.DataArray, name: str) -> None:
+    """Raise :class:`CubeError` where a year's events exceed their population at risk impossibly.
+
+    Checked per cell *and per year* (a period's sum can hide one impossible
+    year).  A small excess — at most :data:`EXCESS_PERSONS` persons plus
+    :data:`EXCESS_SHARE` of the population at risk — is plausible (moves in and
+    out within the year, late registrations, CKM noise) and is left to the
+    estimators, which clamp the risk at 1 and count the cell.
+    """
+    if getattr(events, "chunks", None) is not None or getattr(at_risk, "chunks", None) is not None:
+        return
+    e, p = xr.broadcast(events, at_risk)
+    bad = (e > p + EXCESS_PERSONS + EXCESS_SHARE * p).transpose(*e.dims).values
+    if bad.any():
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        ev = e.transpose(*e.dims)
+        raise CubeError(f"{format_cell(name, ev, idx)} but only {float(p.transpose(*e.dims).values[idx]):g} "
+                        "persons were at risk in that year (the cohort's population at the start of the year, "
+                        "or the births at age 0): more than a plausible excess "
+                        f"({EXCESS_PERSONS:g} persons + {EXCESS_SHARE:.0%})")
+
+
+def check_plausible(da: xr.DataArray, name: str | None = None) -> None:
+    """Raise :class:`CubeError` at the first implausible cell: above :data:`MAX_COUNT`, births outside fertile ages.
+
+    Dask-backed arrays are not scanned.  NaN cells are left to
+    :func:`check_counts`.
+    """
+    name = name or da.name or "array"
+    if getattr(da, "chunks", None) is not None or da.dtype.kind not in "iuf" or da.size == 0:
+        return
+    v = np.asarray(da.values)
+    with np.errstate(invalid="ignore"):
+        if np.nanmax(np.abs(v)) > MAX_COUNT:
+            idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(np.abs(v))), v.shape))
+            raise CubeError(f"{format_cell(name, da, idx)}: implausibly large (more than {MAX_COUNT:,.0f} "
+                            "persons or events in one cell)")
+    if name == "births" and "age" in da.dims:
+        ages = da["age"].values
+        outside = (ages < FERTILE_AGES[0]) | (ages > FERTILE_AGES[1])
+        if outside.any():
+            sub = da.isel(age=np.flatnonzero(outside))
+            bad = np.asarray(sub.values) > 0
+            if bad.any():
+                idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+                raise CubeError(f"{format_cell('births', sub, idx)}: births to mothers aged "
+                                f"{int(sub['age'].values[idx[sub.dims.index('age')]])} lie outside the fertile "
+                                f"ages {FERTILE_AGES[0]}-{FERTILE_AGES[1]}")
 
 
 def from_frame(frame, *, value: str = "value", name: str = "population", open_age: int | None = None,

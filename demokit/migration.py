@@ -11,7 +11,7 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import cohort_start_population
-from .cube import CubeError, age_convention, check_counts, check_single_years
+from .cube import CubeError, age_convention, check_counts, check_events_at_risk, check_single_years, validate
 from .lexis import to_convention
 from .standardize import indirect_index, reference_risks
 
@@ -41,12 +41,15 @@ def interval_parts(ds: xr.Dataset, variable: str, *, years, boys_share=None, low
     _need(ds, ["population", variable, "births"])
     check_single_years(ds, "migration risks")
     sub = select_years(ds[["population", variable, "births"]], years, need_previous=True)
+    if not any(is_dask(sub[v]) for v in sub.data_vars):
+        validate(sub)
     ev = sub[variable]
     if age_convention(ev, variable) != "year_end":
         ev = to_convention(ev, "year_end", lower_share=lower_share, infant_lower_share=infant_lower_share)
     ev = ev.isel(year=slice(1, None))
     _check(ev, variable)
     at_risk = cohort_start_population(sub, boys_share=boys_share).transpose(*ev.dims)
+    check_events_at_risk(ev, at_risk, variable)
     yrs = [int(y) for y in sub["year"].values[1:]]
     return ev.sum("year"), at_risk.sum("year"), yrs
 

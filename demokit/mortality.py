@@ -13,7 +13,8 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import births_by_sex, cohort_start_population, mean_population
-from .cube import CubeError, age_convention, check_counts, check_single_years, format_cell
+from .cube import (CubeError, age_convention, check_counts, check_events_at_risk, check_single_years, format_cell,
+                   validate)
 from .lexis import to_convention
 from .standardize import indirect_index, reference_risks
 
@@ -85,6 +86,8 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
         raise CubeError(f"death_rates needs 'population' and 'deaths'; the cube has {sorted(ds.data_vars)}")
     check_single_years(ds, "death rates and risks")
     sub = select_years(ds[["population", "deaths"]], years, need_previous=True)
+    if not any(_lazy(sub[v]) for v in sub.data_vars):
+        validate(sub)
     deaths = sub["deaths"].isel(year=slice(1, None))
     conv = age_convention(ds["deaths"], "deaths")
     deaths.attrs = dict(ds["deaths"].attrs)
@@ -126,6 +129,10 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     return m
 
 
+def _lazy(da):
+    return getattr(da, "chunks", None) is not None
+
+
 def _year_end_deaths(ds, lower_share, infant_lower_share):
     d = ds["deaths"]
     return to_convention(d, "year_end", lower_share=lower_share, infant_lower_share=infant_lower_share)
@@ -138,10 +145,13 @@ def _interval_parts(ds, years, lower_share, infant_lower_share, boys_share):
     if "births" not in ds:
         raise CubeError("interval death risks need 'births' (the population at risk at age 0)")
     sub = select_years(ds[need], years, need_previous=True)
+    if not any(_lazy(sub[v]) for v in sub.data_vars):
+        validate(sub)
     d = _year_end_deaths(sub, lower_share, infant_lower_share).isel(year=slice(1, None))
     _check_in_memory(d, "deaths")
     # population at risk indexed by year-end age: P(x-1, t-1); open age P(w-1,t-1) + P(w,t-1)
     at_risk = cohort_start_population(sub, boys_share=boys_share).transpose(*d.dims)
+    check_events_at_risk(d, at_risk, "deaths")
     return d, at_risk, sub
 
 
