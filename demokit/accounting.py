@@ -95,6 +95,8 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
     """
     if by not in ("age", "cohort"):
         raise CubeError(f"by = {by!r}: expected 'age' or 'cohort'")
+    if isinstance(ds, xr.Dataset) and "population" not in ds.data_vars:
+        validate(ds)   # raises: missing variable 'population'
     pop = ds["population"] if isinstance(ds, xr.Dataset) else ds
     # eager float64: the kernel checks the values while it reads them (one pass over memory)
     fused = _kernel_checks(pop)
@@ -191,6 +193,8 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     records it.
     """
     ds = _as_cube(ds)
+    if not isinstance(ds, xr.Dataset) or "population" not in ds.data_vars:
+        validate(ds, required=("population", "births", "deaths"))   # raises, naming what is missing
     pop = ds["population"]
     # variables handed raw (eager float64, year-end ages) to the kernel, which checks their values
     # while it reads them; every other variable is checked here by validate()
@@ -330,6 +334,8 @@ def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed"
         raise CubeError(f"mean_age = {mean_age!r}: expected 'completed' or 'exact'")
     if "population" not in ds.data_vars:
         validate(ds)  # raises: missing variable
+    if not isinstance(ds, xr.Dataset) or "population" not in ds.data_vars:
+        validate(ds)   # raises, naming what is missing
     pop = ds["population"]
     red = ["age"] + ([] if by_sex or "sex" not in pop.dims else ["sex"])
     with_events = "births" in ds and "deaths" in ds and ds.sizes.get("year", 0) >= 2

@@ -174,7 +174,8 @@ def _check_coord(ds: xr.Dataset) -> None:
         d = np.diff(year)
         if (d <= 0).any():
             i = int(np.argmax(d <= 0))
-            raise CubeError(f"year: years must be sorted ascending and unique; year={int(year[i + 1])} follows year={int(year[i])}")
+            raise CubeError(f"year: years must be sorted ascending and unique; year={int(year[i + 1])} "
+                            f"follows year={int(year[i])}")
         if (d != 1).any():
             i = int(np.argmax(d != 1))
             raise CubeError(f"year: gap in years between year={int(year[i])} and year={int(year[i + 1])}")

@@ -85,7 +85,8 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     if "deaths" not in ds or "population" not in ds:
         raise CubeError(f"death_rates needs 'population' and 'deaths'; the cube has {sorted(ds.data_vars)}")
     check_single_years(ds, "death rates and risks")
-    sub = select_years(ds[["population", "deaths"]], years, need_previous=True)
+    need = ["population", "deaths"]
+    sub = select_years(_need(ds, need, "death rates")[need], years, need_previous=True)
     if not any(_lazy(sub[v]) for v in sub.data_vars):
         validate(sub)
     deaths = sub["deaths"].isel(year=slice(1, None))
@@ -129,6 +130,16 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     return m
 
 
+def _need(ds, names, what):
+    """Return ``ds`` after checking it is a Dataset holding ``names`` (the error names the missing one)."""
+    if not isinstance(ds, xr.Dataset):
+        raise CubeError(f"{what} need a cube (xarray.Dataset), got {type(ds).__name__}")
+    miss = [v for v in names if v not in ds.data_vars]
+    if miss:
+        raise CubeError(f"{what} need {miss[0]!r}; the cube has {sorted(ds.data_vars)}")
+    return ds
+
+
 def _lazy(da):
     return getattr(da, "chunks", None) is not None
 
@@ -144,7 +155,7 @@ def _interval_parts(ds, years, lower_share, infant_lower_share, boys_share):
     need = ["population", "deaths"] + (["births"] if "births" in ds else [])
     if "births" not in ds:
         raise CubeError("interval death risks need 'births' (the population at risk at age 0)")
-    sub = select_years(ds[need], years, need_previous=True)
+    sub = select_years(_need(ds, need, "death risks")[need], years, need_previous=True)
     if not any(_lazy(sub[v]) for v in sub.data_vars):
         validate(sub)
     d = _year_end_deaths(sub, lower_share, infant_lower_share).isel(year=slice(1, None))
@@ -240,7 +251,8 @@ def death_risks(ds, *, years, kind="interval", lower_share=0.5, infant_lower_sha
     ages = m["age"].values
     note = "q = m / (1 + 0.5 m) for x >= 1"
     if "deaths_lower" in ds:
-        sub = select_years(ds[["population", "deaths", "deaths_lower"]], years, need_previous=True)
+        need = ["population", "deaths", "deaths_lower"]
+        sub = select_years(_need(ds, need, "death risks")[need], years, need_previous=True)
         D = sub["deaths"].isel(year=slice(1, None)).sum("year")
         dl = sub["deaths_lower"].isel(year=slice(1, None)).sum("year")
         R = mean_population(sub["population"], by="age").sum("year")
@@ -249,7 +261,8 @@ def death_risks(ds, *, years, kind="interval", lower_share=0.5, infant_lower_sha
         q = xr.where(q["age"] > ages[0], q_scb, q)
         note = "q = D / (R + d) with lower-triangle deaths d (SCB) for x >= 1"
     if "births" in ds:
-        sub = select_years(ds[["population", "deaths", "births"]], years)
+        need = ["population", "deaths", "births"]
+        sub = select_years(_need(ds, need, "death risks")[need], years)
         b = births_by_sex(sub, boys_share=boys_share).sum("year")
         d0 = sub["deaths"].sel(age=ages[0]).sum("year")
         if age_convention(ds["deaths"], "deaths") == "year_end":

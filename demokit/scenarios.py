@@ -18,7 +18,6 @@ from ._periods import as_years, select_years
 from .cube import SEXES, CubeError
 from .lexis import to_convention
 from .projection import AssumptionError, Assumptions
-from .regions import pool
 
 __all__ = ["SCENARIO_KEYS", "from_history", "path", "tfr_of"]
 
@@ -279,7 +278,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
             clamped["risk_sum"] = int(over.sum())
             for k in ("death_risks", "out_migration_risks", "emigration_risks"):
                 base[k] = xr.where(over, base[k] / tot, base[k])
-        I = to_convention(sub["in_migration"], "year_end").sum("year")
+        I = to_convention(sub["in_migration"], "year_end").sum("year")  # noqa: E741
         IM = to_convention(sub["immigration"], "year_end").sum("year")
         wants_plan = in_migration is not None or any(
             k in (opts or {}) for opts in (scenarios or {}).values() for k in ("in_migration", "in_migration_scale"))

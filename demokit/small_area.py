@@ -424,8 +424,8 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
     if old_age is not None and (~young).any():
         old = ~young
         ref_o = ref.sel(age=ages[old]).broadcast_like(events.isel(age=old))
-        O = events.isel(age=old).sum("age")
-        E = (exposure.isel(age=old) * ref_o).sum("age")
+        obs_old = events.isel(age=old).sum("age")
+        exp_old = (exposure.isel(age=old) * ref_o).sum("age")
         last = int(ages[young][-1])
         r_last, f_last = rate_y.sel(age=last), ref_y.sel(age=last)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -434,7 +434,7 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
             else:
                 i_f = r_last / f_last
         i_f = i_f.where(np.isfinite(i_f) & (i_f > 0), 1.0)
-        old_idx = (O + credibility * i_f) / (E + credibility)
+        old_idx = (obs_old + credibility * i_f) / (exp_old + credibility)
         rate_o = _scale(ref_o, old_idx, link)
         pieces.append(rate_o.transpose(*rate_y.dims))
     rate = xr.concat(pieces, dim="age", coords="minimal", compat="override") if len(pieces) > 1 else pieces[0]

@@ -42,12 +42,12 @@ def test_small_area_rates_hand_worked_old_age_index_and_clamping():
     np.testing.assert_allclose(r[:15], 0.01, rtol=1e-12)
     # from 15: O = 3+1+2+1+1 = 8, E = (10+5+0+2+1) * 0.2 = 3.6, the fitted odds ratio at 14 is 1,
     # I = (8 + 10 * 1) / (3.6 + 10) = 1.3235294...; odds scaling: I*0.2 / (0.8 + I*0.2) = 0.2486188
-    I = 18 / 13.6
-    np.testing.assert_allclose(r[15:], I * 0.2 / (0.8 + I * 0.2), rtol=1e-12)
+    index = 18 / 13.6
+    np.testing.assert_allclose(r[15:], index * 0.2 / (0.8 + index * 0.2), rtol=1e-12)
     assert abs(r[15] - 0.24861878) < 1e-8
     # index over all ages: 100 * 22 / (14 + 3.6) = 125
     assert float(res["index"]) == pytest.approx(125.0)
-    assert float(res["old_age_index"]) == pytest.approx(100 * I)
+    assert float(res["old_age_index"]) == pytest.approx(100 * index)
     assert int(res["clamped"]) == 1 and res.attrs["clamped_cells"] == 1
 
 
