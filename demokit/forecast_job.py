@@ -225,22 +225,89 @@ def employment_rates(lab: dict, ages) -> xr.DataArray:
     return da
 
 
-def history_series(ds: xr.Dataset, years) -> xr.Dataset:
-    """Return the observed TFR and life expectancy at birth by year for the set of regions pooled."""
+def _year_pairs(ds: xr.Dataset, years) -> xr.Dataset:
+    """Return ``ds`` cut into consecutive pairs (t−1, t) along a new dim ``period`` (= t), relabelled year 0, 1.
+
+    One call of a pooling function (``years=[1]``) on the result then gives the
+    single-year measures of every ``t`` at once (``period`` broadcasts).
+    """
+    years = [int(y) for y in years]
+    keep = [v for v in ("population", "births", "deaths") if v in ds]
+    pairs = [ds[keep].sel(year=[y - 1, y]).assign_coords(year=[0, 1]) for y in years]
+    out = xr.concat(pairs, dim=xr.DataArray(years, dims="period", name="period"), coords="minimal")
+    for v in keep:
+        out[v].attrs = dict(ds[v].attrs)
+    out.attrs = dict(ds.attrs)
+    return out
+
+
+def history_series(ds: xr.Dataset, years=None, *, open_age: int = 90) -> xr.Dataset:
+    """Return the observed TFR and life expectancy at birth by year for the set of regions pooled.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The observed cube (``population``, ``births`` by the mother's age,
+        ``deaths``).
+    years : sequence of int, optional
+        Default: every year of the data but the first (a year's rates need
+        the population on 31 December of the year before).
+    open_age : int, default 90
+        Ages from ``open_age`` on are pooled into one open age group for the
+        single-year life tables (SCB publishes kommun life tables only for
+        pooled periods; single years of a small area have too few old persons).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``tfr`` (dim ``year``) and ``e0`` (dims ``sex, year``).  A year whose
+        life table cannot be computed (deaths where no one was at risk in a
+        very small area) is NaN and listed in ``attrs["e0_missing_years"]``.
+
+    Notes
+    -----
+    ``TFR(t) = Σ_x B(x, t) / M_coh,women(x, t)`` and ``e0(t)`` from the life
+    table of ``m(x, t) = D(x, t) / M_age(x, t)`` (:func:`demokit.death_rates`
+    with ``open_age``, :func:`demokit.life_table`), every year computed at
+    once: the cube is cut into the pairs (t−1, t) along a ``period`` dim.
+    """
+    from .cube import CubeError
     from .fertility import fertility_rates, tfr
     from .lifetable import life_table
-    from .mortality import death_risks
-
+    from .mortality import death_rates
     from .regions import pool
 
-    pooled = pool(ds)
-    t, e = [], []
-    for y in years:
-        t.append(float(tfr(fertility_rates(pooled, years=[y]))))
-        q = death_risks(pooled, years=[y], kind="table")
-        e.append(life_table(qx=q)["ex"].isel(age=0, drop=True))
-    out = xr.Dataset({"tfr": ("year", t)}, coords={"year": list(years)})
-    out["e0"] = xr.concat(e, dim=xr.DataArray(list(years), dims="year", name="year"))
+    all_years = [int(y) for y in ds["year"].values]
+    if years is None:
+        years = all_years[1:]
+    years = [int(y) for y in years if int(y) - 1 in all_years]
+    pooled = pool(ds) if "region" in ds.dims else ds
+    pairs = _year_pairs(pooled, years)
+    t = tfr(fertility_rates(pairs, years=[1])).rename(period="year")
+    top = min(int(open_age), int(pooled["age"].values[-1]))
+
+    def e0_of(cube):
+        m = death_rates(cube, years=[1], open_age=top)
+        return life_table(m).ex.isel(age=0, drop=True)
+
+    missing = []
+    try:
+        e0 = e0_of(pairs)
+    except CubeError:
+        parts = []
+        for y in years:
+            try:
+                parts.append(e0_of(pairs.sel(period=[y])))
+            except CubeError:
+                missing.append(y)
+        e0 = xr.concat(parts, dim="period").reindex(period=years) if parts else None
+    out = xr.Dataset({"tfr": t.drop_vars([c for c in t.coords if c not in t.dims])})
+    if e0 is not None:
+        out["e0"] = e0.rename(period="year").drop_vars([c for c in e0.coords if c not in e0.dims and c != "sex"],
+                                                       errors="ignore")
+    out["tfr"].attrs = {"units": "children per woman", "long_name": "total fertility rate"}
+    out.attrs = {"open_age": top, "e0_missing_years": ", ".join(map(str, missing)),
+                 "regions": "pooled" if "region" in ds.dims else "one"}
     return out
 
 
@@ -278,7 +345,7 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
     if cfg.get("labour"):
         rates = employment_rates(cfg["labour"], proj["age"].values)
         lab = labour_mod.labour_force(proj, rates, retirement_shift=cfg["labour"].get("retirement_shift", 0))
-    hist = history_series(ds, sy)
+    hist = history_series(ds)
     progress.step("labour force, history")
     out.mkdir(parents=True, exist_ok=True)
     files = {}
