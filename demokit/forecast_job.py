@@ -73,7 +73,8 @@ DEMO_CONFIG = {
     },
 }
 
-_SECTIONS = {"title", "data", "forecast", "scenarios", "labour"}
+_SECTIONS = {"title", "data", "forecast", "scenarios", "labour", "output"}
+_OUTPUT_KEYS = {"lang", "csv"}
 _FORECAST_KEYS = {"statistics_years", "base_year", "last_year", "smoothing", "system"}
 
 
@@ -136,7 +137,26 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
                 raise ConfigError(f"{source}: [labour] needs 'ages' and '{s}' lists of the same length")
             if any((not isinstance(v, (int, float))) or v < 0 or v > 1 for v in r):
                 raise ConfigError(f"{source}: [labour] {s} rates must lie in [0, 1]")
+    _check_output(cfg.get("output"), source)
     return cfg
+
+
+def _check_output(outcfg, source) -> None:
+    """Check the ``[output]`` section: ``lang`` ("en"/"sv") and ``csv`` ("standard"/"excel-sv")."""
+    from ._i18n import LANGS
+    from ._output import CSV_VARIANTS
+
+    if outcfg is None:
+        return
+    if not isinstance(outcfg, dict):
+        raise ConfigError(f"{source}: [output] must be a table with keys {sorted(_OUTPUT_KEYS)}")
+    bad = set(outcfg) - _OUTPUT_KEYS
+    if bad:
+        raise ConfigError(f"{source}: [output] unknown key {sorted(bad)[0]!r}; expected {sorted(_OUTPUT_KEYS)}")
+    if "lang" in outcfg and outcfg["lang"] not in LANGS:
+        raise ConfigError(f"{source}: [output] lang = {outcfg['lang']!r}: expected one of {LANGS}")
+    if "csv" in outcfg and outcfg["csv"] not in CSV_VARIANTS:
+        raise ConfigError(f"{source}: [output] csv = {outcfg['csv']!r}: expected one of {CSV_VARIANTS}")
 
 
 def _read_data(cfg) -> xr.Dataset:
@@ -311,16 +331,19 @@ def history_series(ds: xr.Dataset, years=None, *, open_age: int = 90) -> xr.Data
     return out
 
 
-def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
+def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | None = None,
+        csv: str | None = None) -> dict:
     """Run a forecast from a checked config and write its files into ``out``.
 
     Returns a dict of the main results (``data``, ``assumptions``,
-    ``projection``, ``labour``, ``history``, ``files``).
+    ``projection``, ``labour``, ``history``, ``table`` (the council table of
+    :func:`demokit.forecast_table`), ``files``).  ``lang`` and ``csv``
+    override the config's ``[output]`` keys (see :func:`write_outputs`).
     """
     from . import labour as labour_mod
     from .projection import Assumptions, project
 
-    progress = progress or Progress(7, "forecast")
+    progress = progress or Progress(8, "forecast")
     fc = cfg["forecast"]
     ds = _read_data(cfg)
     sy = list(range(fc["statistics_years"][0], fc["statistics_years"][1] + 1))
@@ -348,38 +371,92 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
     hist = history_series(ds)
     progress.step("labour force, history")
     out.mkdir(parents=True, exist_ok=True)
+    res = write_outputs(out, cfg=cfg, data=ds, assumptions=a, projection=proj, labour=lab, history=hist,
+                        progress=progress, lang=lang, csv=csv)
+    return res
+
+
+def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projection: xr.Dataset, labour,
+                  history, progress: Progress | None = None, lang: str | None = None,
+                  csv: str | None = None) -> dict:
+    """Compute the council tables and write every output file of a forecast into ``out``.
+
+    ``lang`` (``"en"``/``"sv"``) and ``csv`` (``"standard"``/``"excel-sv"``)
+    default to the config's ``[output]`` keys, then to English and standard.
+    Returns the dict of :func:`run`.
+    """
+    from ._i18n import check_lang, label
+    from ._output import check_csv_variant
+    from ._workbook import write_workbook
+    from .report import write_report
+    from .tables import forecast_table, observed_table
+
+    progress = progress or Progress(4, "output")
+    outcfg = cfg.get("output", {})
+    lang = check_lang(lang or outcfg.get("lang", "en"))
+    csv = check_csv_variant(csv or outcfg.get("csv", "standard"))
+    ds, a, proj, lab = data, assumptions, projection, labour
+    base_year = int(proj.attrs.get("base_year", int(proj["year"].values[0]) - 1))
+    years = proj["year"].values.tolist()
     files = {}
     to_netcdf(proj, out / "projection.nc")
     files["projection.nc"] = "the projection: population and components by scenario, region, sex, age, year"
     progress.step("NetCDF")
-    tot = proj.sum(["sex", "age"])
-    to_csv(tot, out / "totals_by_region.csv")
-    files["totals_by_region.csv"] = "population and components by scenario, region and year"
-    to_csv(proj["population"].to_dataset(), out / "population_by_age.csv")
+
+    def csv_out(obj, name):
+        if isinstance(obj, xr.Dataset):
+            obj = obj.assign_coords(base_year=base_year)
+        to_csv(obj, out / name, variant=csv)
+
+    table = forecast_table(proj, observed=ds, base_year=base_year)
+    regions = proj["region"].values.tolist()
+    hist_table = observed_table(ds.sel(region=regions)) if "population" in ds else None
+    csv_out(table, "forecast_table.csv")
+    files["forecast_table.csv"] = ("the council table: population, age groups 0, 1-5, 6-15, 16-19, 20-64, 65-79, "
+                                   "80+, births, deaths, migration, net migration and dependency ratio by "
+                                   "region (and their sum), scenario and year, base year first")
+    csv_out(proj.sum(["sex", "age"]), "totals_by_region.csv")
+    files["totals_by_region.csv"] = "population and components by scenario, region and year (exact values)"
+    csv_out(proj["population"].to_dataset(), "population_by_age.csv")
     files["population_by_age.csv"] = "population by scenario, region, sex, single year of age and year"
     paths = xr.Dataset({"tfr": a.attrs["tfr"], "e0": a.attrs["life_expectancy"]})
-    to_csv(paths.broadcast_like(xr.DataArray(years, dims="year", coords={"year": years})), out / "assumptions.csv")
+    paths = paths.broadcast_like(xr.DataArray(years, dims="year", coords={"year": years}))
+    csv_out(paths, "assumptions.csv")
     files["assumptions.csv"] = "assumed TFR and life expectancy at birth by scenario (and year)"
+    lab_tot = None
     if lab is not None:
         lab_tot = xr.Dataset({"employed": lab["employed"].sum(["sex", "age"]),
                               "not_employed": lab["not_employed"].sum(["sex", "age"]),
                               "economic_dependency_ratio": lab["economic_dependency_ratio"]})
-        to_csv(lab_tot, out / "labour_force.csv")
+        for v in ("employed", "not_employed"):
+            lab_tot[v].attrs["units"] = "persons"
+        csv_out(lab_tot, "labour_force.csv")
         files["labour_force.csv"] = "employed, not employed and economic dependency ratio"
-    actual = read_actual(cfg["data"].get("actual"), regions=proj["region"].values.tolist(), years=years)
+    actual = read_actual(cfg["data"].get("actual"), regions=regions, years=years)
     against = None
     if actual is not None:
         against = compare_with_actual(proj, actual)
-        to_csv(against, out / "forecast_vs_actual.csv")
+        csv_out(against, "forecast_vs_actual.csv")
         files["forecast_vs_actual.csv"] = "the forecast against the actual population (region, year, scenario)"
     progress.step("CSV tables")
-    from .report import write_report
-
-    write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=hist,
-                 config=cfg, files=files, against_actual=against)
-    files["report.html"] = "the HTML report with figures"
+    title = cfg.get("title", "demokit forecast")
+    src = str(ds.attrs.get("source", "")).split(";")[0]
+    subtitle = (f"{label('base year', lang).capitalize()} {base_year} "
+                f"({'folkmängd 31 december' if lang == 'sv' else 'population on 31 December'}), "
+                f"{years[0]}–{years[-1]}. {label('Source', lang)}: {src or 'demokit'}; demokit forecast.")
+    write_workbook(out / "forecast.xlsx", table=table, observed_table=hist_table,
+                   base=ds["population"].sel(year=base_year), projection=proj, paths=paths, history=history,
+                   labour=lab_tot, against=against, lang=lang, title=title, subtitle=subtitle)
+    files["forecast.xlsx"] = ("the tables for Excel, one sheet each (council table, observed history, population "
+                              "by age, assumptions, labour force, forecast vs actual); persons rounded")
+    progress.step("Excel")
+    write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=history,
+                 config=cfg, files=files | {"report.html": "this report"}, against_actual=against, table=table,
+                 observed_table=hist_table, lang=lang)
+    files["report.html"] = "the HTML report with tables and figures"
     progress.step("HTML report")
-    return {"data": ds, "assumptions": a, "projection": proj, "labour": lab, "history": hist, "files": files}
+    return {"data": ds, "assumptions": a, "projection": proj, "labour": lab, "history": history, "files": files,
+            "table": table}
 
 
 def _print_summary(res, stream=None) -> None:
@@ -411,7 +488,7 @@ def cmd_forecast(args) -> int:
             raise ConfigError("give a CONFIG.toml or --demo")
         cfg = load_config(args.config)
         out = Path(args.out or "forecast-output")
-    res = run(cfg, out, progress=Progress(7, "forecast"))
+    res = run(cfg, out, progress=Progress(8, "forecast"), lang=args.lang, csv=args.csv)
     _print_summary(res)
     print(f"wrote {out}/: " + ", ".join(res["files"]))
     return 0
@@ -419,12 +496,28 @@ def cmd_forecast(args) -> int:
 
 def add_parser(sub) -> None:
     """Add ``forecast`` to the CLI's sub-commands."""
+    import argparse
+
     f = sub.add_parser("forecast", help="municipal cohort-component forecast with scenarios and an HTML report",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Project the population from its recent statistics (smoothed risks, "
                                    "fertility, in-movers and immigrants) under scenarios; write NetCDF, "
-                                   "CSV tables and an HTML report.")
-    f.add_argument("config", nargs="?", metavar="CONFIG.toml", help="forecast configuration (see docs)")
+                                   "CSV tables, forecast.xlsx and an HTML report.",
+                       epilog="Config (TOML): sections [data] (files or dataset, regions, actual), [forecast]\n"
+                              "(statistics_years, base_year, last_year, smoothing, system, ...), [scenarios.NAME]\n"
+                              "(tfr, life_expectancy, in_migration, immigration, *_scale), [labour] and [output]\n"
+                              "(lang, csv).  Every key, with an example, is documented in docs/CONFIG.md.\n\n"
+                              "Outputs: report.html, forecast.xlsx, forecast_table.csv (the council table),\n"
+                              "totals_by_region.csv, population_by_age.csv, assumptions.csv, labour_force.csv,\n"
+                              "forecast_vs_actual.csv and projection.nc (exact values).")
+    f.add_argument("config", nargs="?", metavar="CONFIG.toml", help="forecast configuration (see docs/CONFIG.md)")
     f.add_argument("--demo", action="store_true",
                    help="embedded Norrbotten data: statistics 2015-2019, forecast 2020-2044, 3 scenarios")
     f.add_argument("--out", metavar="DIR", help="output folder (default forecast-demo / forecast-output)")
+    f.add_argument("--lang", choices=["en", "sv"], default=None,
+                   help="language of the report's and the workbook's headings, labels and table headers "
+                        "(default: [output] lang of the config, else en)")
+    f.add_argument("--csv", choices=["standard", "excel-sv"], default=None,
+                   help="CSV variant: 'standard' (comma, decimal point) or 'excel-sv' (semicolon, decimal comma, "
+                        "for a Swedish Excel); both UTF-8 with BOM (default: [output] csv, else standard)")
     f.set_defaults(func=cmd_forecast)
