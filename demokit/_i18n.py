@@ -11,7 +11,7 @@ LANGS = ("en", "sv")
 
 #: column names of the council table and other outputs → English headers
 _EN = {
-    "region": "Region", "region_name": "Name", "scenario": "Scenario", "year": "Year", "observed": "Observed",
+    "region": "Region", "region_name": "Name", "scenario": "Scenario", "year": "Year",
     "sex": "Sex", "age": "Age",
     "population": "Population", "aged_0": "0 years", "aged_1_5": "1–5", "aged_6_15": "6–15",
     "aged_16_19": "16–19", "aged_20_64": "20–64", "aged_65_79": "65–79", "aged_80_plus": "80+",

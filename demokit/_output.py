@@ -85,6 +85,23 @@ def column_kind(da: xr.DataArray) -> str:
     return "rate"
 
 
+#: sheets with more cells than this get no per-cell number formats (whole numbers need none; it keeps
+#: writing fast): the population by single year of age
+_FORMAT_CELLS_MAX = 30_000
+
+
+def _cell_value(x, kind):
+    if isinstance(x, (np.bool_, bool)):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        if not np.isfinite(x):
+            return None
+        return int(round(float(x))) if kind == "persons" else float(x)
+    return x
+
+
 def to_xlsx(path: Path, sheets, *, title: str, subtitle: str) -> None:
     """Write an Excel workbook with one sheet per table.
 
@@ -93,49 +110,42 @@ def to_xlsx(path: Path, sheets, *, title: str, subtitle: str) -> None:
     ``"persons"`` are rounded to whole numbers).  Each sheet starts with the
     ``title`` and the ``subtitle`` (base year, source), then a header row
     (bold, frozen, with an autofilter) and the data, numbers stored as numbers.
+    Large sheets (more than 30,000 cells) are written without number formats.
     """
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook()
-    wb.remove(wb.active)
-    bold = Font(bold=True)
+    wb = Workbook(write_only=True)
+    bold, big = Font(bold=True), Font(bold=True, size=13)
     for name, df, kinds in sheets:
         ws = wb.create_sheet(title=name[:31])
-        ws.append([title])
-        ws["A1"].font = Font(bold=True, size=13)
-        ws.append([subtitle])
-        ws.append([])
-        ws.append([str(c) for c in df.columns])
-        for cell in ws[4]:
-            cell.font = bold
         cols = list(df.columns)
-        conv = []
-        for c in cols:
-            k = kinds.get(c, "text" if df[c].dtype == object else "rate")
-            conv.append(k)
-        values = [df[c].to_numpy() for c in cols]
-        for i in range(len(df)):
-            row = []
-            for v, k in zip(values, conv):
-                x = v[i]
-                if isinstance(x, (np.bool_, bool)):
-                    x = bool(x)
-                elif isinstance(x, (np.integer,)):
-                    x = int(x)
-                elif isinstance(x, (np.floating, float)):
-                    x = None if not np.isfinite(x) else (int(round(float(x))) if k == "persons" else float(x))
-                row.append(x)
-            ws.append(row)
-        for j, k in enumerate(conv, start=1):
-            fmt = _FORMATS.get(k)
-            width = max(len(str(cols[j - 1])), 6) + 2
-            ws.column_dimensions[get_column_letter(j)].width = min(width, 40)
-            if fmt and k != "text":
-                for (cell,) in ws.iter_rows(min_row=5, min_col=j, max_col=j):
-                    cell.number_format = fmt
+        conv = [kinds.get(c, "text" if df[c].dtype == object else "rate") for c in cols]
+        for j, c in enumerate(cols, start=1):
+            ws.column_dimensions[get_column_letter(j)].width = min(max(len(str(c)), 6) + 2, 40)
         ws.freeze_panes = "A5"
         if len(df):
             ws.auto_filter.ref = f"A4:{get_column_letter(len(cols))}{len(df) + 4}"
+
+        def styled(value, font=None, fmt=None):
+            cell = WriteOnlyCell(ws, value=value)
+            if font is not None:
+                cell.font = font
+            if fmt is not None:
+                cell.number_format = fmt
+            return cell
+
+        ws.append([styled(title, big)])
+        ws.append([subtitle])
+        ws.append([])
+        ws.append([styled(str(c), bold) for c in cols])
+        fmts = [(_FORMATS.get(k) if k != "text" else None) for k in conv]
+        if len(df) * len(cols) > _FORMAT_CELLS_MAX:
+            fmts = [None] * len(cols)
+        values = [df[c].to_numpy() for c in cols]
+        for i in range(len(df)):
+            ws.append([_cell_value(v[i], k) if f is None else styled(_cell_value(v[i], k), fmt=f)
+                       for v, k, f in zip(values, conv, fmts)])
     wb.save(path)

@@ -41,6 +41,7 @@ def council_frame(table: xr.Dataset, *, lang: str = "en") -> tuple[pd.DataFrame,
     if "scenario" in df:
         df["scenario"] = [label(str(s), lang) for s in df["scenario"]]
     df["observed"] = np.where(df["observed"], label("yes", lang), label("no", lang))
+    df = df.rename(columns={"observed": "Observed"})
     df["region"] = [label("total", lang) if r == "total" else r for r in df["region"]]
     kinds = _kinds(t, lang) | {label("year", lang): "int"}
     df.columns = [label(str(c), lang) for c in df.columns]
@@ -85,21 +86,24 @@ def assumptions_frame(paths: xr.Dataset, history: xr.Dataset | None, *, lang: st
                 for s in ("female", "male"):
                     r[f"e0_{s}"] = float(history["e0"].sel(year=y, sex=s))
             rows.append(r)
-    e0 = paths["e0"]
-    tfr = paths["tfr"]
     names = _region_names(paths, lang)
-    scen = tfr["scenario"].values.tolist() if "scenario" in tfr.dims else [None]
-    regs = tfr["region"].values.tolist() if "region" in tfr.dims else [""]
-    for s in scen:
-        for reg in regs:
-            for y in paths["year"].values.tolist():
-                sel = {"year": y} | ({"scenario": s} if s is not None else {})
-                t = tfr.sel(sel | ({"region": reg} if reg != "" else {}))
-                e = e0.sel({k: v for k, v in sel.items() if k in e0.dims} |
-                           ({"region": reg} if "region" in e0.dims else {}))
-                rows.append({"scenario": label(str(s or "main"), lang), "region": reg,
-                             "region_name": names.get(reg, ""), "year": int(y), "tfr": float(t),
-                             "e0_female": float(e.sel(sex="female")), "e0_male": float(e.sel(sex="male"))})
+    bare = paths.drop_vars([c for c in paths.coords if c not in paths.dims])
+    if "scenario" not in bare.dims:
+        bare = bare.expand_dims(scenario=["main"])
+    if "region" not in bare.dims:
+        bare = bare.expand_dims(region=[""])
+    tfr = bare["tfr"]
+    tfr = tfr.isel({d: 0 for d in tfr.dims if d == "sex"}, drop=True)
+    e0 = bare["e0"].broadcast_like(tfr)
+    for s in tfr["scenario"].values.tolist():
+        for reg in tfr["region"].values.tolist():
+            t = tfr.sel(scenario=s, region=reg)
+            e = e0.sel(scenario=s, region=reg)
+            for i, y in enumerate(t["year"].values.tolist()):
+                rows.append({"scenario": label(str(s), lang), "region": reg, "region_name": names.get(reg, ""),
+                             "year": int(y), "tfr": float(t.sel(year=y)),
+                             "e0_female": float(e.sel(sex="female", year=y)),
+                             "e0_male": float(e.sel(sex="male", year=y))})
     df = pd.DataFrame(rows)
     heads = {"e0_female": f"{label('e0', lang)}, {label('female', lang).lower()}",
              "e0_male": f"{label('e0', lang)}, {label('male', lang).lower()}"}
