@@ -42,6 +42,8 @@ def council_frame(table: xr.Dataset, *, lang: str = "en") -> tuple[pd.DataFrame,
         df["scenario"] = [label(str(s), lang) for s in df["scenario"]]
     df["observed"] = np.where(df["observed"], label("yes", lang), label("no", lang))
     df = df.rename(columns={"observed": "Observed"})
+    front = ["region", "region_name", "scenario", "year", "Observed"]
+    df = df[[c for c in front if c in df] + [c for c in df.columns if c not in front]]
     df["region"] = [label("total", lang) if r == "total" else r for r in df["region"]]
     kinds = _kinds(t, lang) | {label("year", lang): "int"}
     df.columns = [label(str(c), lang) for c in df.columns]

@@ -98,7 +98,8 @@ def _pyramid(ax, base: xr.DataArray, horizon: xr.DataArray, base_year: int, last
     ax.text(0.03, 0.97, label("Men", lang), transform=ax.transAxes, va="top", fontsize=9)
     ax.text(0.98, 0.97, label("Women", lang), transform=ax.transAxes, va="top", ha="right", fontsize=9)
     ax.set_title(label("Population pyramid", lang), fontsize=10)
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False, fontsize=7)
+    ax.set_ylim(edges[0], edges[-1] + 0.12 * (edges[-1] - edges[0]))  # room for the legend above the oldest
+    ax.legend(loc="upper center", frameon=False, fontsize=7)
 
 
 def _components(ax, hist: xr.Dataset | None, tab: xr.Dataset, main, lang):
