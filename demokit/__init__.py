@@ -31,3 +31,6 @@ from .projection import AssumptionError, Assumptions, constrain, project  # noqa
 from .households import household_rates, households  # noqa: F401,E402
 from .labour import labour_force  # noqa: F401,E402
 from . import scenarios  # noqa: F401,E402
+
+# --- the council table of a forecast (issue 9) ---
+from .tables import forecast_table, observed_table  # noqa: F401,E402

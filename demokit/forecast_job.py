@@ -28,6 +28,11 @@ Config (TOML; paths relative to the config file)::
     female = [0.35, 0.65, 0.78, 0.83, 0.86, 0.87, 0.87, 0.86, 0.83, 0.70, 0.18, 0.05, 0.0]
     male   = [0.35, 0.68, 0.82, 0.87, 0.89, 0.89, 0.88, 0.86, 0.82, 0.70, 0.22, 0.08, 0.0]
     retirement_shift = 0
+    [output]
+    lang = "sv"                       # "en" (default) or "sv": report and workbook in Swedish
+    csv = "excel-sv"                  # "standard" (default) or "excel-sv": ; and decimal comma
+
+Every key, with an example, is documented in docs/CONFIG.md.
 """
 
 from __future__ import annotations
