@@ -75,7 +75,7 @@ def _decimal(ax, lang: str, decimals: int) -> None:
 def _years_axis(ax, lang: str) -> None:
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))
     ax.set_xlabel(label("Year", lang))
 
 
@@ -203,7 +203,7 @@ def _labour_chart(labour, lang) -> str:
     for i, s in enumerate(emp["scenario"].values.tolist() if "scenario" in emp.dims else [None]):
         v = emp.sel(scenario=s) if s is not None else emp
         ax.plot(v["year"], v.values, color=_color(s, i), lw=2, label=label(str(s), lang))
-    ax.set_title(label("Employed persons by scenario", lang), fontsize=10)
+    ax.set_title(f"{label('Employed persons by scenario', lang)}, {label('total', lang).lower()}", fontsize=10)
     ax.set_ylabel(label("persons", lang))
     _thousands(ax, lang)
     _years_axis(ax, lang)
@@ -325,7 +325,7 @@ nav a { margin-right: 1em; white-space: nowrap; }
   nav { display: none; }
   section.region { break-before: page; page-break-before: always; }
   h2, h3 { break-after: avoid; page-break-after: avoid; }
-  figure, tr { break-inside: avoid; page-break-inside: avoid; }
+  figure, tr, .block { break-inside: avoid; page-break-inside: avoid; }
   thead { display: table-header-group; }
   table { font-size: 8.5pt; } table.council { font-size: 7.5pt; }
   td, th { padding: 1px 4px; }
@@ -440,16 +440,16 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
         if history.attrs.get("e0_missing_years"):
             txt += " " + T["miss"].format(y=history.attrs["e0_missing_years"])
         cap = label("Assumptions: fertility and mortality", lang)
-        assump_html = (f"<h2 id='assumptions'>{cap}</h2>\n<p class='small'>{html.escape(txt)}</p>\n"
-                       f"<figure><img alt='{html.escape(cap)}' src='{src}'></figure>")
+        assump_html = (f"<div class='block'><h2 id='assumptions'>{cap}</h2>\n<p class='small'>{html.escape(txt)}</p>\n"
+                       f"<figure><img alt='{html.escape(cap)}' src='{src}'></figure></div>")
     lab_html = ""
     if labour is not None:
         note = ""
         if config and config.get("labour", {}).get("note"):
             note = f"<p class='note'>{label('Labour force', lang)}: {html.escape(config['labour']['note'])}.</p>"
         cap = label("Employed persons by scenario", lang)
-        lab_html = (f"<h2 id='labour'>{label('Labour force', lang)}</h2>\n{note}\n"
-                    f"<figure><img alt='{html.escape(cap)}' src='{_labour_chart(labour, lang)}'></figure>")
+        lab_html = (f"<div class='block'><h2 id='labour'>{label('Labour force', lang)}</h2>\n{note}\n"
+                    f"<figure><img alt='{html.escape(cap)}' src='{_labour_chart(labour, lang)}'></figure></div>")
 
     # --- one section per region, and the sum of the regions
     sections, nav = [], []
