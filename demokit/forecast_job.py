@@ -332,7 +332,7 @@ def history_series(ds: xr.Dataset, years=None, *, open_age: int = 90) -> xr.Data
                                                        errors="ignore")
     out["tfr"].attrs = {"units": "children per woman", "long_name": "total fertility rate"}
     out.attrs = {"open_age": top, "e0_missing_years": ", ".join(map(str, missing)),
-                 "regions": "pooled" if "region" in ds.dims else "one"}
+                 "regions": f"{ds.sizes.get('region', 1)} pooled"}
     return out
 
 

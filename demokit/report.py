@@ -160,7 +160,8 @@ def _assumption_paths(history: xr.Dataset, assumptions, years, women: xr.DataArr
     yrs = xr.DataArray(list(years), dims="year", coords={"year": list(years)})
     tfr = tfr.broadcast_like(yrs) if "year" not in tfr.dims else tfr
     e0 = e0.broadcast_like(yrs) if "year" not in e0.dims else e0
-    obs = label("observed, pooled regions", lang)
+    pooled = "region" in assumptions["fertility"].dims and assumptions["fertility"].sizes["region"] > 1
+    obs = label("observed, pooled regions" if pooled else "observed", lang)
     ax = axes[0]
     ax.plot(history["year"], history["tfr"], "o-", color="grey", ms=3, label=obs)
     scen = tfr["scenario"].values.tolist() if "scenario" in tfr.dims else [None]

@@ -212,3 +212,14 @@ def test_output_config_keys(tmp_path):
             forecast_job.load_config(p)
     p.write_text(base + "[output]\nlang='sv'\ncsv='excel-sv'\n")
     assert forecast_job.load_config(p)["output"] == {"lang": "sv", "csv": "excel-sv"}
+
+
+def test_history_series_marks_a_year_without_a_life_table():
+    """A very small area: a death at 85 in 2010 where no one aged 85 lived at the start or the end of 2010."""
+    ds = dk.datasets.load("norrbotten").sel(region=["2560"], year=slice(2007, 2012))
+    ds["population"].loc[dict(sex="male", age=85, year=[2009, 2010])] = 0.0
+    ds["deaths"].loc[dict(sex="male", age=85, year=2010)] = 1.0
+    h = forecast_job.history_series(ds)
+    assert h.attrs["e0_missing_years"] == "2010"
+    assert np.isnan(h["e0"].sel(year=2010)).all() and np.isfinite(h["e0"].sel(year=[2008, 2009, 2012])).all()
+    assert np.isfinite(h["tfr"]).all()
