@@ -70,12 +70,14 @@ def column_kind(da: xr.DataArray) -> str:
     """Return the presentation kind of a variable from its units: persons, ratio, rate, years, percent, share."""
     units = str(da.attrs.get("units", "")).lower()
     name = str(da.name or "")
+    if name == "error_percent" or units.startswith("percent"):
+        return "percent"
+    if name == "economic_dependency_ratio":       # not employed per employed person, about 1
+        return "share"
     if units.startswith("persons per 100") or name.endswith("dependency_ratio"):
         return "ratio"
     if units in ("persons", "person") or name in ("population", "employed", "not_employed", "actual", "forecast"):
         return "persons"
-    if name == "error_percent" or units.startswith("percent"):
-        return "percent"
     if units == "years" or name.startswith("e0"):
         return "years"
     if name == "tfr" or "per woman" in units:
@@ -112,6 +114,7 @@ def to_xlsx(path: Path, sheets, *, title: str, subtitle: str) -> None:
     (bold, frozen, with an autofilter) and the data, numbers stored as numbers.
     Large sheets (more than 30,000 cells) are written without number formats.
     """
+    import pandas as pd
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -122,7 +125,8 @@ def to_xlsx(path: Path, sheets, *, title: str, subtitle: str) -> None:
     for name, df, kinds in sheets:
         ws = wb.create_sheet(title=name[:31])
         cols = list(df.columns)
-        conv = [kinds.get(c, "text" if df[c].dtype == object else "rate") for c in cols]
+        conv = [kinds.get(c, "rate" if (pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]))
+                          else "text") for c in cols]
         for j, c in enumerate(cols, start=1):
             ws.column_dimensions[get_column_letter(j)].width = min(max(len(str(c)), 6) + 2, 40)
         ws.freeze_panes = "A5"

@@ -445,7 +445,7 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
         files["forecast_vs_actual.csv"] = "the forecast against the actual population (region, year, scenario)"
     progress.step("CSV tables")
     title = cfg.get("title", "demokit forecast")
-    src = str(ds.attrs.get("source", "")).split(";")[0]
+    src = str(ds.attrs.get("source", "")).split(";")[0].split(": ")[0]   # e.g. "Statistics Sweden (SCB), PX-Web CSV"
     subtitle = (f"{label('base year', lang).capitalize()} {base_year} "
                 f"({'folkmängd 31 december' if lang == 'sv' else 'population on 31 December'}), "
                 f"{years[0]}–{years[-1]}. {label('Source', lang)}: {src or 'demokit'}; demokit forecast.")
