@@ -258,7 +258,9 @@ def _actual_table(against: xr.Dataset, regions, names: dict, main, lang) -> str:
 def _council_tables(tab: xr.Dataset, region, scen, lang, base_year) -> str:
     """One table per scenario: the council table of a region, years as rows (the base year marked observed)."""
     cols = [c for c in _TABLE_COLS if c in tab]
-    head = [label("year", lang)] + [label(c, lang) for c in cols]
+    # no line break inside "16–19", "In-migrants" or "0 år"; headers wrap only between words
+    head = [label("year", lang)] + [label(c, lang).replace("–", "–\u2060").replace("-", "\u2011")
+                                    .replace(" år", "\u00a0år").replace(" years", "\u00a0years") for c in cols]
     out = []
     for s in scen:
         t = tab.sel(region=region, scenario=s)
@@ -313,7 +315,7 @@ td, th { border: 1px solid #ccc; padding: .2em .5em; text-align: right; }
 th { background: #f3f3f3; } td:first-child, td:nth-child(2) { text-align: left; }
 table.council td:nth-child(2) { text-align: right; }
 table.council { font-size: .8em; } table.council td, table.council th { padding: .15em .35em; }
-table.council td:first-child, table.council th { white-space: nowrap; }
+table.council td:first-child { white-space: nowrap; } table.council th { hyphens: manual; }
 th:first-child { text-align: left; }
 tr.obs td { background: #f7f3e3; font-style: italic; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: .9em; }
