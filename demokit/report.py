@@ -234,7 +234,8 @@ def _actual_table(against: xr.Dataset, regions, names: dict, main, lang) -> str:
                 continue
             lo, hi = float(c["forecast"].min("scenario")), float(c["forecast"].max("scenario"))
             err = float(c["error_percent"].sel(scenario=main))
-            rows.append([r, names.get(r, ""), str(y), _num(a, lang), _num(float(c["forecast"].sel(scenario=main)), lang),
+            fc = float(c["forecast"].sel(scenario=main))
+            rows.append([r, names.get(r, ""), str(y), _num(a, lang), _num(fc, lang),
                          ("+" if err >= 0 else "") + _num(err, lang, 1) + " %",
                          f"{_num(lo, lang)}–{_num(hi, lang)}", label("yes" if lo <= a <= hi else "no", lang)])
     if not rows:
@@ -287,7 +288,8 @@ def _texts(lang):
             "region_intro": ("Basår {base} (utfall); prognos {first}–{last}. Diagram: befolkningspyramid {base} och "
                              "{last} ({main}), befolkningsförändringar (streckat: utfall {h0}–{h1}) och folkmängd "
                              "per scenario."),
-            "assump": ("Utfall per år {h0}–{h1} för regionerna sammanslagna (livslängd från ettåriga livslängdstabeller "
+            "assump": ("Utfall per år {h0}–{h1} för regionerna sammanslagna (livslängd från ettåriga "
+                       "livslängdstabeller "
                        "med öppen åldersgrupp {oa}+), antaganden {first}–{last} per scenario. Statistikperiod för "
                        "antagandena: {sp}."),
             "miss": "Medellivslängd saknas för år med för få äldre: {y}.",

@@ -148,7 +148,9 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
         groups municipalities plan by, 0, 1–5, 6–15, 16–19, 20–64, 65–79, 80+.
     total : bool, default True
         With more than one region, add the sum of all regions as region
-        ``"total"`` (its dependency ratio computed from the summed groups).
+        ``"total"`` (its dependency ratio computed from the summed groups; its
+        in- and out-migration include the moves between the regions, which
+        cancel in its net migration).
 
     Returns
     -------
