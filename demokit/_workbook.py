@@ -135,9 +135,9 @@ def write_workbook(path, *, table, observed_table, base, projection, paths, hist
     labour force and forecast vs actual, one sheet each."""
     sheets = [(label("Council table", lang), *council_frame(table, lang=lang))]
     if observed_table is not None:
-        sheets.append((label("Observed history", lang), *council_frame(
-            observed_table.assign_coords(observed=("year", np.ones(observed_table.sizes["year"], bool))),
-            lang=lang)))
+        df, kinds = council_frame(observed_table.assign_coords(
+            observed=("year", np.ones(observed_table.sizes["year"], bool))), lang=lang)
+        sheets.append((label("Observed history", lang), df.drop(columns=[label("Observed", lang)]), kinds))
     sheets.append((label("Population by age", lang), *population_frame(base, projection, lang=lang)))
     sheets.append((label("Assumptions", lang), *assumptions_frame(paths, history, lang=lang)))
     if labour is not None:
