@@ -35,3 +35,5 @@ from . import scenarios  # noqa: F401,E402
 # --- small-area estimation and mortality improvement (issue 9) ---
 from .small_area import reference_schedules, small_area_rates, with_open_age  # noqa: F401,E402
 from .trends import improvement_factors, lee_carter, sweden_lee_carter  # noqa: F401,E402
+# --- the council table of a forecast (issue 9) ---
+from .tables import forecast_table, observed_table  # noqa: F401,E402

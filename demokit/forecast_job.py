@@ -28,6 +28,11 @@ Config (TOML; paths relative to the config file)::
     female = [0.35, 0.65, 0.78, 0.83, 0.86, 0.87, 0.87, 0.86, 0.83, 0.70, 0.18, 0.05, 0.0]
     male   = [0.35, 0.68, 0.82, 0.87, 0.89, 0.89, 0.88, 0.86, 0.82, 0.70, 0.22, 0.08, 0.0]
     retirement_shift = 0
+    [output]
+    lang = "sv"                       # "en" (default) or "sv": report and workbook in Swedish
+    csv = "excel-sv"                  # "standard" (default) or "excel-sv": ; and decimal comma
+
+Every key, with an example, is documented in docs/CONFIG.md.
 """
 
 from __future__ import annotations
@@ -77,7 +82,8 @@ DEMO_CONFIG = {
     },
 }
 
-_SECTIONS = {"title", "data", "forecast", "scenarios", "labour"}
+_SECTIONS = {"title", "data", "forecast", "scenarios", "labour", "output"}
+_OUTPUT_KEYS = {"lang", "csv"}
 _FORECAST_KEYS = {"statistics_years", "base_year", "last_year", "smoothing", "system", "open_age", "old_age",
                   "reference", "mortality_trend", "mortality_years"}
 
@@ -252,7 +258,26 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
             raise ConfigError(f"{source}: [labour] ages must be increasing whole ages, got {ages!r}")
         if not isinstance(lab.get("retirement_shift", 0), int) or isinstance(lab.get("retirement_shift", 0), bool):
             raise ConfigError(f"{source}: [labour] retirement_shift must be a whole number of years")
+    _check_output(cfg.get("output"), source)
     return cfg
+
+
+def _check_output(outcfg, source) -> None:
+    """Check the ``[output]`` section: ``lang`` ("en"/"sv") and ``csv`` ("standard"/"excel-sv")."""
+    from ._i18n import LANGS
+    from ._output import CSV_VARIANTS
+
+    if outcfg is None:
+        return
+    if not isinstance(outcfg, dict):
+        raise ConfigError(f"{source}: [output] must be a table with keys {sorted(_OUTPUT_KEYS)}")
+    bad = set(outcfg) - _OUTPUT_KEYS
+    if bad:
+        raise ConfigError(f"{source}: [output] unknown key {sorted(bad)[0]!r}; expected {sorted(_OUTPUT_KEYS)}")
+    if "lang" in outcfg and outcfg["lang"] not in LANGS:
+        raise ConfigError(f"{source}: [output] lang = {outcfg['lang']!r}: expected one of {LANGS}")
+    if "csv" in outcfg and outcfg["csv"] not in CSV_VARIANTS:
+        raise ConfigError(f"{source}: [output] csv = {outcfg['csv']!r}: expected one of {CSV_VARIANTS}")
 
 
 def _read_data(cfg) -> xr.Dataset:
@@ -381,7 +406,7 @@ def employment_rates(lab: dict, ages) -> xr.DataArray:
     return da
 
 
-def history_series(ds: xr.Dataset, years=None) -> xr.Dataset:
+def history_series(ds: xr.Dataset, years=None, *, open_age: int | None = None) -> xr.Dataset:
     """Return the observed TFR and life expectancy at birth by year for the set of regions pooled.
 
     Every year of the cube but the first by default.  Works for one small
@@ -390,25 +415,31 @@ def history_series(ds: xr.Dataset, years=None) -> xr.Dataset:
     the country's schedule times the pooled index from 90 up, every risk in
     [0, 1]), the life table from their table risks; the TFR is
     ``Σ_x B(x, t) / M_women(x, t)`` with the cohort mean population.
+    ``open_age`` folds the oldest ages first (:func:`demokit.with_open_age`).
+    Returns ``tfr`` (dim ``year``) and ``e0`` (dims ``sex, year``); every year
+    of the data but the first (its rates need the population of the year
+    before).
     """
     from .accounting import cohort_start_population, events_year_end, mean_population
     from .regions import pool
     from .scenarios import _table_risks
     from .lifetable import life_table
-    from .small_area import reference_schedules, small_area_rates
+    from .small_area import national_death_risks_by_year, small_area_rates, with_open_age
 
     pooled = pool(ds) if "region" in ds.dims else ds
+    if open_age is not None and open_age < int(pooled["age"].values.max()):
+        pooled = with_open_age(pooled, open_age)
     all_years = [int(y) for y in pooled["year"].values]
     yrs = [y for y in (all_years[1:] if years is None else years) if y in all_years[1:]]
     sub = pooled.sel(year=[yrs[0] - 1] + yrs)
     D = events_year_end(sub, "deaths").sel(year=yrs)
     N = cohort_start_population(sub).sel(year=yrs).transpose(*D.dims)
-    ref = reference_schedules(yrs)
     w = int(pooled["age"].values.max())
-    from .scenarios import _fold_reference
-    ref = _fold_reference(ref, w)
-    q = small_area_rates(D, N, ref["death_risk"], link="logit", smoothing=None, name="deaths",
-                         warn=False)["rate"]
+    ref = national_death_risks_by_year(yrs)     # each year against the country's risks of that year
+    if int(ref["age"].values.max()) > w:        # folded ages: the open age takes the mean risk of its ages
+        top = ref.sel(age=slice(w, None)).mean("age").expand_dims(age=[w])
+        ref = xr.concat([ref.sel(age=slice(None, w - 1)), top.transpose(*ref.dims)], dim="age")
+    q = small_area_rates(D, N, ref, link="logit", smoothing=None, name="deaths", warn=False)["rate"]
     e0 = life_table(qx=_table_risks(q.transpose(..., "age"))).ex.isel(age=0, drop=True)
     B = sub["births"].sel(year=yrs)
     if "sex" in B.dims:
@@ -420,19 +451,28 @@ def history_series(ds: xr.Dataset, years=None) -> xr.Dataset:
     out = xr.Dataset({"tfr": f.sum("age"), "e0": e0})
     out["tfr"].attrs = {"units": "children per woman"}
     out["e0"].attrs = {"units": "years"}
+    out.attrs = {"open_age": w, "e0_missing_years": "", "regions": f"{ds.sizes.get('region', 1)} pooled",
+                 "method": "small-area interval risks (observed below 90, reference x index above), table risks, "
+                           "life table"}
     return out
 
 
-def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
+    return out
+
+
+def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | None = None,
+        csv: str | None = None) -> dict:
     """Run a forecast from a checked config and write its files into ``out``.
 
     Returns a dict of the main results (``data``, ``assumptions``,
-    ``projection``, ``labour``, ``history``, ``files``).
+    ``projection``, ``labour``, ``history``, ``table`` (the council table of
+    :func:`demokit.forecast_table`), ``files``).  ``lang`` and ``csv``
+    override the config's ``[output]`` keys (see :func:`write_outputs`).
     """
     from . import labour as labour_mod
     from .projection import Assumptions, project
 
-    progress = progress or Progress(7, "forecast")
+    progress = progress or Progress(8, "forecast")
     fc = cfg["forecast"]
     ds = _read_data(cfg)
     sy = list(range(fc["statistics_years"][0], fc["statistics_years"][1] + 1))
@@ -468,38 +508,92 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None) -> dict:
     hist = history_series(ds)
     progress.step("labour force, history")
     out.mkdir(parents=True, exist_ok=True)
+    res = write_outputs(out, cfg=cfg, data=ds, assumptions=a, projection=proj, labour=lab, history=hist,
+                        progress=progress, lang=lang, csv=csv)
+    return res
+
+
+def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projection: xr.Dataset, labour,
+                  history, progress: Progress | None = None, lang: str | None = None,
+                  csv: str | None = None) -> dict:
+    """Compute the council tables and write every output file of a forecast into ``out``.
+
+    ``lang`` (``"en"``/``"sv"``) and ``csv`` (``"standard"``/``"excel-sv"``)
+    default to the config's ``[output]`` keys, then to English and standard.
+    Returns the dict of :func:`run`.
+    """
+    from ._i18n import check_lang, label
+    from ._output import check_csv_variant
+    from ._workbook import write_workbook
+    from .report import write_report
+    from .tables import forecast_table, observed_table
+
+    progress = progress or Progress(4, "output")
+    outcfg = cfg.get("output", {})
+    lang = check_lang(lang or outcfg.get("lang", "en"))
+    csv = check_csv_variant(csv or outcfg.get("csv", "standard"))
+    ds, a, proj, lab = data, assumptions, projection, labour
+    base_year = int(proj.attrs.get("base_year", int(proj["year"].values[0]) - 1))
+    years = proj["year"].values.tolist()
     files = {}
     to_netcdf(proj, out / "projection.nc")
     files["projection.nc"] = "the projection: population and components by scenario, region, sex, age, year"
     progress.step("NetCDF")
-    tot = proj.sum(["sex", "age"])
-    to_csv(tot, out / "totals_by_region.csv")
-    files["totals_by_region.csv"] = "population and components by scenario, region and year"
-    to_csv(proj["population"].to_dataset(), out / "population_by_age.csv")
+
+    def csv_out(obj, name):
+        if isinstance(obj, xr.Dataset):
+            obj = obj.assign_coords(base_year=base_year)
+        to_csv(obj, out / name, variant=csv)
+
+    table = forecast_table(proj, observed=ds, base_year=base_year)
+    regions = proj["region"].values.tolist()
+    hist_table = observed_table(ds.sel(region=regions)) if "population" in ds else None
+    csv_out(table, "forecast_table.csv")
+    files["forecast_table.csv"] = ("the council table: population, age groups 0, 1-5, 6-15, 16-19, 20-64, 65-79, "
+                                   "80+, births, deaths, migration, net migration and dependency ratio by "
+                                   "region (and their sum), scenario and year, base year first")
+    csv_out(proj.sum(["sex", "age"]), "totals_by_region.csv")
+    files["totals_by_region.csv"] = "population and components by scenario, region and year (exact values)"
+    csv_out(proj["population"].to_dataset(), "population_by_age.csv")
     files["population_by_age.csv"] = "population by scenario, region, sex, single year of age and year"
     paths = xr.Dataset({"tfr": a.attrs["tfr"], "e0": a.attrs["life_expectancy"]})
-    to_csv(paths.broadcast_like(xr.DataArray(years, dims="year", coords={"year": years})), out / "assumptions.csv")
+    paths = paths.broadcast_like(xr.DataArray(years, dims="year", coords={"year": years}))
+    csv_out(paths, "assumptions.csv")
     files["assumptions.csv"] = "assumed TFR and life expectancy at birth by scenario (and year)"
+    lab_tot = None
     if lab is not None:
         lab_tot = xr.Dataset({"employed": lab["employed"].sum(["sex", "age"]),
                               "not_employed": lab["not_employed"].sum(["sex", "age"]),
                               "economic_dependency_ratio": lab["economic_dependency_ratio"]})
-        to_csv(lab_tot, out / "labour_force.csv")
+        for v in ("employed", "not_employed"):
+            lab_tot[v].attrs["units"] = "persons"
+        csv_out(lab_tot, "labour_force.csv")
         files["labour_force.csv"] = "employed, not employed and economic dependency ratio"
-    actual = read_actual(cfg["data"].get("actual"), regions=proj["region"].values.tolist(), years=years)
+    actual = read_actual(cfg["data"].get("actual"), regions=regions, years=years)
     against = None
     if actual is not None:
         against = compare_with_actual(proj, actual)
-        to_csv(against, out / "forecast_vs_actual.csv")
+        csv_out(against, "forecast_vs_actual.csv")
         files["forecast_vs_actual.csv"] = "the forecast against the actual population (region, year, scenario)"
     progress.step("CSV tables")
-    from .report import write_report
-
-    write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=hist,
-                 config=cfg, files=files, against_actual=against)
-    files["report.html"] = "the HTML report with figures"
+    title = cfg.get("title", "demokit forecast")
+    src = str(ds.attrs.get("source", "")).split(";")[0].split(": ")[0]   # e.g. "Statistics Sweden (SCB), PX-Web CSV"
+    subtitle = (f"{label('base year', lang).capitalize()} {base_year} "
+                f"({'folkmängd 31 december' if lang == 'sv' else 'population on 31 December'}), "
+                f"{years[0]}–{years[-1]}. {label('Source', lang)}: {src or 'demokit'}; demokit forecast.")
+    write_workbook(out / "forecast.xlsx", table=table, observed_table=hist_table,
+                   base=ds["population"].sel(year=base_year), projection=proj, paths=paths, history=history,
+                   labour=lab_tot, against=against, lang=lang, title=title, subtitle=subtitle)
+    files["forecast.xlsx"] = ("the tables for Excel, one sheet each (council table, observed history, population "
+                              "by age, assumptions, labour force, forecast vs actual); persons rounded")
+    progress.step("Excel")
+    write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=history,
+                 config=cfg, files=files | {"report.html": "this report"}, against_actual=against, table=table,
+                 observed_table=hist_table, lang=lang)
+    files["report.html"] = "the HTML report with tables and figures"
     progress.step("HTML report")
-    return {"data": ds, "assumptions": a, "projection": proj, "labour": lab, "history": hist, "files": files}
+    return {"data": ds, "assumptions": a, "projection": proj, "labour": lab, "history": history, "files": files,
+            "table": table}
 
 
 def _print_summary(res, stream=None) -> None:
@@ -531,7 +625,7 @@ def cmd_forecast(args) -> int:
             raise ConfigError("give a CONFIG.toml or --demo")
         cfg = load_config(args.config)
         out = Path(args.out or "forecast-output")
-    res = run(cfg, out, progress=Progress(7, "forecast"))
+    res = run(cfg, out, progress=Progress(8, "forecast"), lang=args.lang, csv=args.csv)
     _print_summary(res)
     print(f"wrote {out}/: " + ", ".join(res["files"]))
     return 0
@@ -539,12 +633,28 @@ def cmd_forecast(args) -> int:
 
 def add_parser(sub) -> None:
     """Add ``forecast`` to the CLI's sub-commands."""
+    import argparse
+
     f = sub.add_parser("forecast", help="municipal cohort-component forecast with scenarios and an HTML report",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Project the population from its recent statistics (smoothed risks, "
                                    "fertility, in-movers and immigrants) under scenarios; write NetCDF, "
-                                   "CSV tables and an HTML report.")
-    f.add_argument("config", nargs="?", metavar="CONFIG.toml", help="forecast configuration (see docs)")
+                                   "CSV tables, forecast.xlsx and an HTML report.",
+                       epilog="Config (TOML): sections [data] (files or dataset, regions, actual), [forecast]\n"
+                              "(statistics_years, base_year, last_year, smoothing, system, ...), [scenarios.NAME]\n"
+                              "(tfr, life_expectancy, in_migration, immigration, *_scale), [labour] and [output]\n"
+                              "(lang, csv).  Every key, with an example, is documented in docs/CONFIG.md.\n\n"
+                              "Outputs: report.html, forecast.xlsx, forecast_table.csv (the council table),\n"
+                              "totals_by_region.csv, population_by_age.csv, assumptions.csv, labour_force.csv,\n"
+                              "forecast_vs_actual.csv and projection.nc (exact values).")
+    f.add_argument("config", nargs="?", metavar="CONFIG.toml", help="forecast configuration (see docs/CONFIG.md)")
     f.add_argument("--demo", action="store_true",
                    help="embedded Norrbotten data: statistics 2015-2019, forecast 2020-2044, 3 scenarios")
     f.add_argument("--out", metavar="DIR", help="output folder (default forecast-demo / forecast-output)")
+    f.add_argument("--lang", choices=["en", "sv"], default=None,
+                   help="language of the report's and the workbook's headings, labels and table headers "
+                        "(default: [output] lang of the config, else en)")
+    f.add_argument("--csv", choices=["standard", "excel-sv"], default=None,
+                   help="CSV variant: 'standard' (comma, decimal point) or 'excel-sv' (semicolon, decimal comma, "
+                        "for a Swedish Excel); both UTF-8 with BOM (default: [output] csv, else standard)")
     f.set_defaults(func=cmd_forecast)

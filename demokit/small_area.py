@@ -157,6 +157,25 @@ def _national_parts(years):
     return parts, yrs, note
 
 
+def national_death_risks_by_year(years) -> xr.DataArray:
+    """Return the country's interval death risks by sex, year-end age and year (shipped SCB data).
+
+    Each year outside 2006–2019 takes the nearest shipped year (noted in
+    ``attrs``).  Same definitions as :func:`reference_schedules`.
+    """
+    nat = _embedded_national()
+    first, last = REFERENCE_YEARS
+    yrs = [int(y) for y in years]
+    use = [min(max(y, first), last) for y in yrs]
+    sub = nat.sel(year=use)
+    D, M, B = sub["deaths"], sub["mean_population"], sub["births"]
+    at_risk = xr.where(D["age"] == 0, B.sum("age").broadcast_like(D), M + D / 2)
+    q = _ratio(D, at_risk).assign_coords(year=yrs)
+    q.attrs = {"source": "SCB, the whole country (region 00)",
+               "years_used": ", ".join(f"{y}<-{u}" for y, u in zip(yrs, use) if y != u) or "as given"}
+    return q
+
+
 def _cube_parts(ref, years, variables):
     from .fertility import fertility_parts
     from .migration import interval_parts

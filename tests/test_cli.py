@@ -32,7 +32,7 @@ def test_account_demo(tmp_path, capsys):
     assert "2580 Luleå" in out and "78,105" in out
     bal = xr.load_dataset(tmp_path / "balance.nc")
     assert bal["adjustment"].sel(region="2580").sum(["sex", "age"]).values.tolist()[-1] == 16
-    assert (tmp_path / "summary.csv").read_text().startswith("region,year")
+    assert (tmp_path / "summary.csv").read_text(encoding="utf-8-sig").startswith("region,year")   # UTF-8 with BOM
 
 
 def test_account_long_files(tmp_path, capsys):

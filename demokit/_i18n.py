@@ -1,0 +1,123 @@
+"""Labels of the forecast's outputs (report, xlsx, CSV headers) in English and Swedish.
+
+``label(key, lang)`` returns the text; English is the key's own text unless
+listed in ``_EN``.  Swedish terms follow SCB's (Folkmängd, Födda, Döda,
+Inflyttade, Utflyttade, Invandrade, Utvandrade, Flyttnetto, Försörjningskvot).
+"""
+
+from __future__ import annotations
+
+LANGS = ("en", "sv")
+
+#: column names of the council table and other outputs → English headers
+_EN = {
+    "region": "Region", "region_name": "Name", "scenario": "Scenario", "year": "Year",
+    "sex": "Sex", "age": "Age",
+    "population": "Population", "aged_0": "0 years", "aged_1_5": "1–5", "aged_6_15": "6–15",
+    "aged_16_19": "16–19", "aged_20_64": "20–64", "aged_65_79": "65–79", "aged_80_plus": "80+",
+    "births": "Births", "deaths": "Deaths", "in_migration": "In-migrants", "out_migration": "Out-migrants",
+    "immigration": "Immigrants", "emigration": "Emigrants", "net_migration": "Net migration",
+    "dependency_ratio": "Dependency ratio", "tfr": "TFR", "e0": "Life expectancy at birth",
+    "employed": "Employed", "not_employed": "Not employed",
+    "economic_dependency_ratio": "Economic dependency ratio",
+    "actual": "Actual", "forecast": "Forecast", "error_percent": "Error (%)",
+    "female": "Women", "male": "Men", "total": "All regions", "low": "low", "main": "main", "high": "high",
+}
+
+_SV = {
+    "Region": "Region", "Name": "Namn", "Scenario": "Scenario", "Year": "År", "Observed": "Utfall",
+    "Sex": "Kön", "Age": "Ålder",
+    "Population": "Folkmängd", "0 years": "0 år", "1–5": "1–5 år", "6–15": "6–15 år", "16–19": "16–19 år",
+    "20–64": "20–64 år", "65–79": "65–79 år", "80+": "80+ år",
+    "Births": "Födda", "Deaths": "Döda", "In-migrants": "Inflyttade", "Out-migrants": "Utflyttade",
+    "Immigrants": "Invandrade", "Emigrants": "Utvandrade", "Net migration": "Flyttnetto",
+    "Dependency ratio": "Försörjningskvot", "TFR": "Summerad fruktsamhet",
+    "Life expectancy at birth": "Medellivslängd vid födseln",
+    "Employed": "Förvärvsarbetande", "Not employed": "Ej förvärvsarbetande",
+    "Economic dependency ratio": "Ekonomisk försörjningskvot",
+    "Actual": "Utfall", "Forecast": "Prognos", "Error (%)": "Avvikelse (%)",
+    "Women": "Kvinnor", "Men": "Män", "All regions": "Samtliga kommuner", "low": "låg", "main": "huvud",
+    "high": "hög",
+    "Municipality": "Kommun",
+    # report headings and sentences
+    "Contents": "Innehåll",
+    "Summary": "Sammanfattning",
+    "Population on 31 December": "Folkmängd 31 december",
+    "The forecast against what happened": "Prognosen mot utfallet",
+    "Statistical basis and scenarios": "Statistikunderlag och scenarier",
+    "Assumptions: fertility and mortality": "Antaganden: fruktsamhet och dödlighet",
+    "Scenarios": "Scenarier",
+    "Files": "Filer",
+    "Population pyramid": "Befolkningspyramid",
+    "Components of change": "Befolkningsförändringar",
+    "Population by scenario": "Folkmängd per scenario",
+    "Population, age groups and components of change by year":
+        "Folkmängd, åldersgrupper och befolkningsförändringar per år",
+    "base year": "basår",
+    "observed": "utfall",
+    "projected": "prognos",
+    "persons": "personer",
+    "persons per year": "personer per år",
+    "age": "ålder",
+    "men": "män",
+    "women": "kvinnor",
+    "persons (men left, women right)": "personer (män till vänster, kvinnor till höger)",
+    "Components of change (dashed: observed)": "Befolkningsförändringar (streckat: utfall)",
+    "Total fertility rate (children per woman)": "Summerad fruktsamhet (barn per kvinna)",
+    "Life expectancy at birth (years)": "Medellivslängd vid födseln (år)",
+    "Total population by scenario": "Folkmängd per scenario",
+    "Employed persons by scenario": "Förvärvsarbetande per scenario",
+    "Employed": "Förvärvsarbetande",
+    "years": "år",
+    "children per woman": "barn per kvinna",
+    "item": "uppgift", "value": "värde",
+    "statistical period": "statistikperiod",
+    "smoothing": "utjämning",
+    "migration system": "flyttmodell",
+    "observed TFR (pooled regions)": "summerad fruktsamhet, utfall (regionerna sammanslagna)",
+    "observed e0 women / men": "medellivslängd, utfall, kvinnor / män",
+    "share of boys among births": "andel pojkar bland födda",
+    "changes to the statistical basis": "ändringar av statistikunderlaget",
+    "as observed": "som utfallet",
+    "name": "namn", "actual": "utfall", "error": "avvikelse", "scenarios' range": "scenariernas intervall",
+    "inside": "inom", "yes": "ja", "no": "nej",
+    "dependency ratio: persons aged 0–19 and 65+ per 100 aged 20–64 (SCB's demographic dependency ratio)":
+        "försörjningskvot: antal personer 0–19 år och 65 år och äldre per 100 personer 20–64 år (SCB:s "
+        "demografiska försörjningskvot)",
+    "net migration = in-migrants − out-migrants + immigrants − emigrants":
+        "flyttnetto = inflyttade − utflyttade + invandrade − utvandrade",
+    "The first row (base year) is observed; the following rows are projected. Persons rounded to whole numbers; "
+    "the NetCDF keeps the exact values.":
+        "Första raden (basåret) är utfall; övriga rader är prognos. Personer avrundade till heltal; "
+        "NetCDF-filen har de exakta värdena.",
+    "In the sum of all regions, in- and out-migrants include moves between the regions (they cancel in the net).":
+        "I summan för samtliga regioner ingår flyttningar mellan regionerna i in- och utflyttade (de tar ut "
+        "varandra i flyttnettot).",
+    "Source": "Källa",
+    "Data": "Data",
+    "Labour force": "Arbetskraft",
+    "Population by age": "Folkmängd efter ålder",
+    "Assumptions": "Antaganden",
+    "Forecast vs actual": "Prognos mot utfall",
+    "Observed history": "Historik",
+    "Council table": "Prognostabell",
+    "observed, pooled regions": "utfall, regionerna sammanslagna",
+    "assumed": "antagande",
+}
+
+
+def label(key: str, lang: str = "en") -> str:
+    """Return the label of ``key`` (a column name or an English text) in ``lang`` (``"en"`` or ``"sv"``)."""
+    en = _EN.get(key, key)
+    if lang == "sv":
+        return _SV.get(en, en)
+    return en
+
+
+def check_lang(lang: str) -> str:
+    """Return ``lang`` if it is a supported language, else raise a ValueError naming the choices."""
+    if lang not in LANGS:
+        from .cube import DemokitError
+
+        raise DemokitError(f"lang = {lang!r}: expected one of {LANGS}")
+    return lang

@@ -1,0 +1,201 @@
+"""Tables for a municipal council: population, planning age groups, components and försörjningskvot by year."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from .cube import CubeError
+
+__all__ = ["COUNCIL_AGE_GROUPS", "COMPONENTS", "age_group_name", "forecast_table", "observed_table"]
+
+#: the age groups municipalities plan by: (first age, last age or None for "and over")
+#: 0 (BVC/parental leave), 1–5 (förskola), 6–15 (förskoleklass, grundskola),
+#: 16–19 (gymnasieskola), 20–64 (working ages), 65–79, 80+ (elderly care)
+COUNCIL_AGE_GROUPS = ((0, 0), (1, 5), (6, 15), (16, 19), (20, 64), (65, 79), (80, None))
+
+#: the components of change in the table, in the order of the columns
+COMPONENTS = ("births", "deaths", "in_migration", "out_migration", "immigration", "emigration")
+
+
+def age_group_name(lo: int, hi: int | None) -> str:
+    """Return the variable name of an age group: ``aged_0``, ``aged_1_5``, ``aged_80_plus``."""
+    if hi is None:
+        return f"aged_{lo}_plus"
+    return f"aged_{lo}" if hi == lo else f"aged_{lo}_{hi}"
+
+
+def _group_label(lo: int, hi: int | None) -> str:
+    return f"{lo}+" if hi is None else (f"{lo}" if hi == lo else f"{lo}–{hi}")
+
+
+def _by_year(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """Sum of ``ds[name]`` over every dim but scenario, region and year."""
+    v = ds[name]
+    return v.sum([d for d in v.dims if d not in ("scenario", "region", "year")])
+
+
+#: the groups of the dependency ratio (SCB): 0–19, 20–64, 65+
+_DEPENDENCY_GROUPS = {"_young": (0, 19), "_working": (20, 64), "_old": (65, None)}
+
+
+def _rows(ds: xr.Dataset, age_groups) -> dict:
+    pop = ds["population"]
+    ages = pop["age"]
+    out = {"population": _by_year(ds, "population")}
+    groups = {age_group_name(lo, hi): (lo, hi) for lo, hi in age_groups} | _DEPENDENCY_GROUPS
+    for name, (lo, hi) in groups.items():
+        inside = (ages >= lo) if hi is None else ((ages >= lo) & (ages <= hi))
+        out[name] = pop.where(inside, 0.0).sum([d for d in pop.dims if d not in ("scenario", "region", "year")])
+    for c in COMPONENTS:
+        out[c] = _by_year(ds, c) if c in ds else xr.full_like(out["population"], np.nan)
+    return out
+
+
+def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict) -> xr.Dataset:
+    """Add the sum of all regions, net migration and the dependency ratio; order the variables."""
+    if total and tab.sizes.get("region", 1) > 1:
+        all_ = tab.sum("region", skipna=False).expand_dims(region=["total"])
+        tab = xr.concat([tab, all_], dim="region", data_vars="all", coords="minimal", join="exact")
+    tab["net_migration"] = (tab["in_migration"] - tab["out_migration"]
+                            + tab["immigration"] - tab["emigration"])
+    tab["dependency_ratio"] = 100 * (tab["_young"] + tab["_old"]) / tab["_working"].where(tab["_working"] > 0)
+    names = ["population"] + [age_group_name(lo, hi) for lo, hi in age_groups] + list(COMPONENTS) + \
+        ["net_migration", "dependency_ratio"]
+    tab = tab[names]
+    if region_names and "region" in tab.dims:
+        tab = tab.assign_coords(region_name=("region", [str(region_names.get(r, ""))
+                                                        for r in tab["region"].values.tolist()]))
+    for lo, hi in age_groups:
+        tab[age_group_name(lo, hi)].attrs = {"units": "persons", "long_name": f"aged {_group_label(lo, hi)}"}
+    for c in ("population", *COMPONENTS, "net_migration"):
+        tab[c].attrs = {"units": "persons"}
+    tab["population"].attrs["long_name"] = "population on 31 December"
+    tab["net_migration"].attrs["definition"] = "in_migration - out_migration + immigration - emigration"
+    tab["dependency_ratio"].attrs = {
+        "units": "persons per 100 aged 20-64",
+        "long_name": "demographic dependency ratio (demografisk försörjningskvot)",
+        "definition": "100 * (aged 0-19 + aged 65+) / aged 20-64 (SCB)"}
+    return tab
+
+
+def _names(ds) -> dict:
+    if "region_name" not in ds.coords:
+        return {}
+    return dict(zip(ds["region"].values.tolist(), ds["region_name"].values.tolist()))
+
+
+def _bare(ds: xr.Dataset) -> xr.Dataset:
+    return ds.drop_vars([c for c in ds.coords if c not in ds.dims])
+
+
+def observed_table(observed: xr.Dataset, *, years=None, age_groups=COUNCIL_AGE_GROUPS,
+                   total: bool = True) -> xr.Dataset:
+    """Return the council table of observed years: the variables of :func:`forecast_table`.
+
+    Parameters
+    ----------
+    observed : xarray.Dataset
+        A cube with ``population`` and the components (``births``,
+        ``deaths``, ``in_migration``, ``out_migration``, ``immigration``,
+        ``emigration``); missing components are NaN.
+    years : sequence of int, optional
+        Default: every year of the cube.
+    age_groups, total
+        As in :func:`forecast_table`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``region, year``; see :func:`forecast_table` (Notes there).
+    """
+    if "population" not in observed:
+        raise CubeError(f"observed_table needs 'population'; the cube has {sorted(observed.data_vars)}")
+    if years is not None:
+        years = [int(y) for y in years]
+        have = set(int(y) for y in observed["year"].values)
+        miss = [y for y in years if y not in have]
+        if miss:
+            raise CubeError(f"observed: year={miss[0]} is not in the data "
+                            f"({int(observed['year'].min())}–{int(observed['year'].max())})")
+        observed = observed.sel(year=years)
+    tab = xr.Dataset(_rows(_bare(observed), age_groups))
+    out = _finish(tab, age_groups, total=total, region_names=_names(observed))
+    out.attrs = {"note": "observed: population on 31 December and the events of the year"}
+    return out
+
+
+def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None, base_year: int | None = None,
+                   age_groups=COUNCIL_AGE_GROUPS, total: bool = True) -> xr.Dataset:
+    """Return the council table: population, planning age groups, components and försörjningskvot by year.
+
+    Parameters
+    ----------
+    projection : xarray.Dataset
+        The output of :func:`demokit.project`: ``population`` (31 December)
+        and the components ``births`` (by the mother's age), ``deaths``,
+        ``in_migration``, ``out_migration``, ``immigration``, ``emigration``
+        by ``region, sex, age, year`` (and optionally ``scenario``).
+    observed : xarray.Dataset, optional
+        The observed cube; its ``base_year`` becomes the first row
+        (population on 31 December of the base year and the events during
+        it), the same for every scenario.  Components the cube lacks are NaN.
+    base_year : int, optional
+        Default: the year before the projection's first year
+        (``projection.attrs["base_year"]`` when set).
+    age_groups : sequence of (int, int or None)
+        ``(first, last)`` ages, ``None`` for "and over".  Default: the
+        groups municipalities plan by, 0, 1–5, 6–15, 16–19, 20–64, 65–79, 80+.
+    total : bool, default True
+        With more than one region, add the sum of all regions as region
+        ``"total"`` (its dependency ratio computed from the summed groups; its
+        in- and out-migration include the moves between the regions, which
+        cancel in its net migration).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(scenario,) region, year`` (base year first; coordinate
+        ``observed``: True for the base year).  Variables ``population``, one
+        per age group (``aged_0``, ``aged_1_5``, …, ``aged_80_plus``),
+        ``births``, ``deaths``, ``in_migration``, ``out_migration``,
+        ``immigration``, ``emigration``, ``net_migration`` and
+        ``dependency_ratio``, in persons (exact, not rounded) and, for the
+        ratio, persons per 100 aged 20–64.
+
+    Raises
+    ------
+    CubeError
+        No ``population`` in the projection, or ``observed`` without the base
+        year.
+
+    Notes
+    -----
+    Population ``P(t) = Σ_{s,x} P(s, x, t)``; an age group ``Σ_s Σ_{a≤x≤b} P``.
+    Births are summed over the mother's age and the child's sex.
+    ``net_migration = in_migration − out_migration + immigration − emigration``
+    (SCB's flyttningsnetto).  Demographic dependency ratio (SCB's demografiska
+    försörjningskvot): ``100 · (P(0–19) + P(65+)) / P(20–64)`` — the number of
+    persons aged 0–19 and 65 and over per 100 persons aged 20–64.
+    """
+    if "population" not in projection:
+        raise CubeError(f"forecast_table needs 'population'; the projection has {sorted(projection.data_vars)}")
+    if base_year is None:
+        base_year = int(projection.attrs.get("base_year", int(projection["year"].values[0]) - 1))
+    tab = _bare(xr.Dataset(_rows(projection, age_groups)))
+    if observed is not None:
+        if base_year not in observed["year"].values:
+            raise CubeError(f"observed: year={base_year} (the base year) is not in the data "
+                            f"({int(observed['year'].min())}–{int(observed['year'].max())})")
+        obs = _bare(observed.sel(year=[base_year], region=projection["region"].values))
+        first = xr.Dataset(_rows(obs, age_groups))
+        if "scenario" in tab.dims:
+            first = first.expand_dims(scenario=tab["scenario"].values)
+        first = first.transpose(*tab["population"].dims)
+        tab = xr.concat([first, tab], dim="year", data_vars="all", coords="minimal", join="exact")
+    tab = _finish(tab, age_groups, total=total, region_names=_names(projection))
+    tab = tab.assign_coords(observed=("year", tab["year"].values == base_year))
+    tab.attrs = {"base_year": base_year, "title": projection.attrs.get("title", ""),
+                 "note": "the base year is observed (31 December and the events of the year); later years "
+                         "are projected"}
+    return tab

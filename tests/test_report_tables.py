@@ -1,0 +1,225 @@
+"""The council table (dk.forecast_table) against numpy, the observed history, forecast.xlsx, CSV variants, --lang sv."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import demokit as dk
+from demokit import forecast_job
+from demokit.tables import COUNCIL_AGE_GROUPS, forecast_table, observed_table
+
+AGES = np.arange(101)
+COMPONENTS = ("births", "deaths", "in_migration", "out_migration", "immigration", "emigration")
+
+
+def _cube(rng, years, regions=("A", "B"), scenarios=None):
+    dims = (["scenario"] if scenarios else []) + ["region", "sex", "age", "year"]
+    coords = {"region": list(regions), "sex": ["female", "male"], "age": AGES, "year": list(years)}
+    if scenarios:
+        coords = {"scenario": list(scenarios)} | coords
+    shape = tuple(len(coords[d]) for d in dims)
+    ds = xr.Dataset({v: (dims, rng.uniform(0, 50, shape)) for v in ("population",) + COMPONENTS}, coords=coords)
+    return ds
+
+
+def test_forecast_table_against_numpy():
+    rng = np.random.default_rng(9)
+    proj = _cube(rng, range(2020, 2024), scenarios=["low", "main"])
+    obs = _cube(rng, range(2017, 2020))
+    tab = forecast_table(proj, observed=obs)
+    assert tab["year"].values.tolist() == [2019, 2020, 2021, 2022, 2023]
+    assert tab["observed"].values.tolist() == [True, False, False, False, False]
+    assert tab["region"].values.tolist() == ["A", "B", "total"]
+    # plain numpy: axes (scenario, region, sex, age, year) -> sum over sex and the group's ages
+    P = proj["population"].values
+    Pobs = obs["population"].sel(year=2019).values          # (region, sex, age)
+    for s in range(2):
+        for r in range(2):
+            for lo, hi in COUNCIL_AGE_GROUPS:
+                a = (AGES >= lo) & (AGES <= (hi if hi is not None else 1000))
+                expect = np.r_[Pobs[r][:, a].sum(), P[s, r][:, a, :].sum(axis=(0, 1))]
+                name = dk.tables.age_group_name(lo, hi)
+                np.testing.assert_allclose(tab[name].isel(scenario=s, region=r).values, expect, rtol=1e-12)
+            comp = {c: np.r_[obs[c].sel(year=2019).values[r].sum(), proj[c].values[s, r].sum(axis=(0, 1))]
+                    for c in COMPONENTS}
+            for c in COMPONENTS:
+                np.testing.assert_allclose(tab[c].isel(scenario=s, region=r).values, comp[c], rtol=1e-12)
+            net = comp["in_migration"] - comp["out_migration"] + comp["immigration"] - comp["emigration"]
+            np.testing.assert_allclose(tab["net_migration"].isel(scenario=s, region=r).values, net, rtol=1e-12)
+            pop = np.r_[Pobs[r].sum(), P[s, r].sum(axis=(0, 1))]
+            young = np.r_[Pobs[r][:, :20].sum(), P[s, r][:, :20].sum(axis=(0, 1))]
+            work = np.r_[Pobs[r][:, 20:65].sum(), P[s, r][:, 20:65].sum(axis=(0, 1))]
+            old = np.r_[Pobs[r][:, 65:].sum(), P[s, r][:, 65:].sum(axis=(0, 1))]
+            np.testing.assert_allclose(tab["population"].isel(scenario=s, region=r).values, pop, rtol=1e-12)
+            np.testing.assert_allclose(tab["dependency_ratio"].isel(scenario=s, region=r).values,
+                                       100 * (young + old) / work, rtol=1e-12)
+        # the sum of the regions: its ratio from the summed groups, not the sum of the ratios
+        young = P[s][:, :, :20].sum(axis=(0, 1, 2))
+        work = P[s][:, :, 20:65].sum(axis=(0, 1, 2))
+        old = P[s][:, :, 65:].sum(axis=(0, 1, 2))
+        np.testing.assert_allclose(tab["dependency_ratio"].isel(scenario=s).sel(region="total").values[1:],
+                                   100 * (young + old) / work, rtol=1e-12)
+    # every scenario starts from the same observed base year
+    assert float(tab["population"].sel(scenario="low", region="A", year=2019)) == \
+        float(tab["population"].sel(scenario="main", region="A", year=2019))
+
+
+def test_dependency_ratio_hand_worked():
+    """One person of each sex at every age 0..100 (202 persons).
+
+    0-19: 2 x 20 = 40; 20-64: 2 x 45 = 90; 65+: 2 x 36 = 72 -> 100 (40 + 72) / 90 = 124.44...
+    Groups: 0: 2, 1-5: 10, 6-15: 20, 16-19: 8, 20-64: 90, 65-79: 30, 80+: 2 x 21 = 42.
+    """
+    ones = xr.DataArray(np.ones((1, 2, 101, 1)), dims=("region", "sex", "age", "year"),
+                        coords={"region": ["X"], "sex": ["female", "male"], "age": AGES, "year": [2030]})
+    proj = xr.Dataset({"population": ones} | {c: ones * 0 for c in COMPONENTS})
+    tab = forecast_table(proj).isel(region=0, year=0)
+    assert float(tab["dependency_ratio"]) == pytest.approx(100 * 112 / 90)
+    assert [float(tab[v]) for v in ("aged_0", "aged_1_5", "aged_6_15", "aged_16_19", "aged_20_64", "aged_65_79",
+                                    "aged_80_plus")] == [2, 10, 20, 8, 90, 30, 42]
+    assert float(tab["population"]) == 202
+    assert "total" not in forecast_table(proj)["region"].values       # one region: no sum row
+
+
+def test_forecast_table_errors():
+    rng = np.random.default_rng(1)
+    proj = _cube(rng, range(2020, 2022))
+    with pytest.raises(dk.CubeError, match="year=2019 .*base year"):
+        forecast_table(proj, observed=_cube(rng, range(2010, 2015)))
+    with pytest.raises(dk.CubeError, match="needs 'population'"):
+        forecast_table(proj.drop_vars("population"))
+    with pytest.raises(dk.CubeError, match="year=2030"):
+        observed_table(_cube(rng, range(2010, 2015)), years=[2012, 2030])
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """The demo run once (English, standard CSV), its outputs written again in Swedish with excel-sv CSVs."""
+    en = tmp_path_factory.mktemp("en")
+    sv = tmp_path_factory.mktemp("sv")
+    if os.environ.get("DEMOKIT_NUMBA_CACHE") is None:   # as the CLI (and test_forecast_job's demo) does
+        from demokit._kernels._jit import enable_disk_cache
+
+        enable_disk_cache()
+    cfg = forecast_job.check_config(copy.deepcopy(forecast_job.DEMO_CONFIG), source="demo")
+    res = forecast_job.run(cfg, en)
+    forecast_job.write_outputs(sv, cfg=cfg, data=res["data"], assumptions=res["assumptions"],
+                               projection=res["projection"], labour=res["labour"], history=res["history"],
+                               lang="sv", csv="excel-sv")
+    return res, en, sv
+
+
+def test_history_series_every_year_against_numpy(outputs):
+    ds = dk.datasets.load("norrbotten")
+    h = outputs[0]["history"]                                      # what the job computed: every year
+    assert h["year"].values.tolist() == list(range(2007, 2020))   # 2006's rates need 2005's population
+    # TFR(t) = sum_x B(x, t) / ((W(x-1, t-1) + W(x, t)) / 2) for the pooled regions, plain numpy
+    W = ds["population"].sel(sex="female").sum("region").transpose("age", "year").values
+    B = ds["births"].sum(["region", "sex"]).transpose("age", "year").values
+    for j, y in enumerate(range(2007, 2020), start=1):
+        prev = np.r_[0.0, W[:-1, j - 1]]
+        M = (prev + W[:, j]) / 2
+        fertile = B[:, j] > 0
+        assert float(h["tfr"].sel(year=y)) == pytest.approx((B[fertile, j] / M[fertile]).sum(), rel=1e-10)
+    # e0: every year at once equals one year at a time (the vectorised cut into year pairs)
+    one = forecast_job.history_series(ds, [2012])
+    np.testing.assert_allclose(one["e0"].values, h["e0"].sel(year=[2012]).values, rtol=1e-12)
+    assert 82 < float(h["e0"].sel(sex="female", year=2019)) < 85 and 78 < float(h["e0"].sel(sex="male").mean()) < 81
+
+
+def test_xlsx_holds_numbers_with_headers(outputs):
+    from openpyxl import load_workbook
+
+    res, en, sv = outputs
+    table = res["table"]
+    for folder, lang, sheet, heads in (
+            (en, "en", "Council table", ["Region", "Name", "Scenario", "Year", "Observed", "Population", "0 years",
+                                         "1–5", "6–15", "16–19", "20–64", "65–79", "80+", "Births", "Deaths",
+                                         "In-migrants", "Out-migrants", "Immigrants", "Emigrants", "Net migration",
+                                         "Dependency ratio"]),
+            (sv, "sv", "Prognostabell", ["Region", "Namn", "Scenario", "År", "Utfall", "Folkmängd", "0 år", "1–5 år",
+                                         "6–15 år", "16–19 år", "20–64 år", "65–79 år", "80+ år", "Födda", "Döda",
+                                         "Inflyttade", "Utflyttade", "Invandrade", "Utvandrade", "Flyttnetto",
+                                         "Försörjningskvot"])):
+        wb = load_workbook(folder / "forecast.xlsx", read_only=True)
+        assert wb.sheetnames[0] == sheet and len(wb.sheetnames) == 6
+        rows = list(wb[sheet].iter_rows(values_only=True))
+        assert "2019" in rows[1][0] and "Statistics Sweden" in rows[1][0]     # base year and source
+        assert list(rows[3]) == heads
+        body = [r for r in rows[4:] if r[0] == "2580" and r[2] in ("main", "huvud")]
+        assert [r[3] for r in body] == list(range(2019, 2045))
+        for r, y in zip(body, range(2019, 2045)):
+            t = table.sel(region="2580", scenario="main", year=y)
+            assert isinstance(r[5], int) and r[5] == round(float(t["population"]))     # persons rounded
+            assert isinstance(r[20], float) and r[20] == pytest.approx(float(t["dependency_ratio"]))
+            assert r[19] == round(float(t["net_migration"]))
+        total = [r for r in rows[4:] if r[0] in ("All regions", "Samtliga kommuner")]
+        assert len(total) == 3 * 26
+        pop_sheet = wb.sheetnames[2]
+        prow = list(wb[pop_sheet].iter_rows(min_row=4, max_row=5, values_only=True))
+        assert prow[0][-1] == "2044" and prow[0][5] == "2019" and isinstance(prow[1][-1], int)
+        wb.close()
+
+
+def test_csv_bom_and_excel_sv_variant(outputs):
+    res, en, sv = outputs
+    raw = (en / "forecast_table.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw[3:].split(b"\n")[0].count(b",") > 10
+    df = pd.read_csv(en / "forecast_table.csv", dtype={"region": str})
+    assert df.columns[0] == "scenario" and (df["base_year"] == 2019).all()
+    raw_sv = (sv / "forecast_table.csv").read_bytes()
+    assert raw_sv.startswith(b"\xef\xbb\xbf") and b";" in raw_sv.split(b"\n")[0]
+    dsv = pd.read_csv(sv / "forecast_table.csv", sep=";", decimal=",", dtype={"region": str}, encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(dsv, df)
+    row = df[(df.region == "2580") & (df.scenario == "main") & (df.year == 2030)].iloc[0]
+    assert row["dependency_ratio"] == pytest.approx(
+        float(res["table"]["dependency_ratio"].sel(region="2580", scenario="main", year=2030)), rel=1e-9)
+    # a decimal comma in the Swedish variant's numbers, e.g. the dependency ratio
+    line = next(ln for ln in raw_sv.decode("utf-8-sig").splitlines() if ln.startswith("main;2580;2030"))
+    assert "," in line.split(";")[-3] or "," in line
+
+
+def test_report_in_swedish_for_every_region(outputs):
+    res, en, sv = outputs
+    text = (sv / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="sv">' in text
+    for word in ("Folkmängd", "Födda", "Döda", "Inflyttade", "Utflyttade", "Invandrade", "Utvandrade",
+                 "Flyttnetto", "Försörjningskvot", "Scenario", "Kommun", "År", "Prognosen mot utfallet",
+                 "basår 2019", "Samtliga kommuner", "78\u00a0105"):
+        assert word in text, word
+    for word in ("Births", "Net migration", "Population on 31 December (base year", "Components of change"):
+        assert word not in text, word
+    assert text.count("<section class='region'") == 6                 # five kommuner and their sum
+    assert "@media print" in text and "break-before: page" in text
+    en_text = (en / "report.html").read_text(encoding="utf-8")
+    assert "Dependency ratio" in en_text and "base year 2019" in en_text and "78,105" in en_text
+    assert en_text.count("<img") >= 8
+
+
+def test_output_config_keys(tmp_path):
+    base = "[data]\ndataset='norrbotten'\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\nlast_year=2021\n"
+    for extra, msg in (("[output]\nlang='fi'\n", "lang = 'fi'"), ("[output]\ncsv='tab'\n", "csv = 'tab'"),
+                       ("[output]\nsep=';'\n", "unknown key 'sep'")):
+        p = tmp_path / "c.toml"
+        p.write_text(base + extra)
+        with pytest.raises(forecast_job.ConfigError, match=msg):
+            forecast_job.load_config(p)
+    p.write_text(base + "[output]\nlang='sv'\ncsv='excel-sv'\n")
+    assert forecast_job.load_config(p)["output"] == {"lang": "sv", "csv": "excel-sv"}
+
+
+def test_history_series_gives_every_year_of_a_tiny_area():
+    """A very small area: a death at 85 in 2010 where no one aged 85 lived at the start or the end of 2010."""
+    ds = dk.datasets.load("norrbotten").sel(region=["2560"], year=slice(2007, 2012))
+    ds["population"].loc[dict(sex="male", age=85, year=[2009, 2010])] = 0.0
+    ds["deaths"].loc[dict(sex="male", age=85, year=2010)] = 1.0
+    h = forecast_job.history_series(ds)
+    assert h.attrs["e0_missing_years"] == ""
+    assert np.isfinite(h["e0"]).all() and np.isfinite(h["tfr"]).all()
+    assert (70 < h["e0"]).all() and (h["e0"] < 90).all()
