@@ -226,6 +226,13 @@ def _actual_table(against: xr.Dataset, regions, names: dict, main, lang) -> str:
     """The forecast (main scenario, and the scenarios' range) against the actual population."""
     rows = []
     have = set(against["region"].values.tolist())
+    # other forecasts of the same cells (extra columns of the actual CSV, e.g. SCB's own made in 2020)
+    others = [v[: -len("_error_percent")] for v in against.data_vars
+              if v.endswith("_error_percent") and v != "error_percent"]
+
+    def pct(e):
+        return ("+" if e >= 0 else "") + _num(e, lang, 1) + " %" if np.isfinite(e) else ""
+
     for r in [r for r in regions if r in have]:
         for y in against["year"].values.tolist():
             c = against.sel(region=r, year=y)
@@ -235,14 +242,20 @@ def _actual_table(against: xr.Dataset, regions, names: dict, main, lang) -> str:
             lo, hi = float(c["forecast"].min("scenario")), float(c["forecast"].max("scenario"))
             err = float(c["error_percent"].sel(scenario=main))
             fc = float(c["forecast"].sel(scenario=main))
-            rows.append([r, names.get(r, ""), str(y), _num(a, lang), _num(fc, lang),
-                         ("+" if err >= 0 else "") + _num(err, lang, 1) + " %",
-                         f"{_num(lo, lang)}–{_num(hi, lang)}", label("yes" if lo <= a <= hi else "no", lang)])
+            row = [r, names.get(r, ""), str(y), _num(a, lang), _num(fc, lang), pct(err),
+                   f"{_num(lo, lang)}–{_num(hi, lang)}", label("yes" if lo <= a <= hi else "no", lang)]
+            for o in others:
+                v = float(c[o])
+                row += [_num(v, lang) if np.isfinite(v) else "", pct(float(c[f"{o}_error_percent"]))]
+            rows.append(row)
     if not rows:
         return ""
     head = [label(h, lang) for h in ("region", "region_name", "year", "actual")] + \
         [f"{label('forecast', lang).lower()} ({label(str(main), lang)})"] + \
         [label(h, lang) for h in ("error", "scenarios' range", "inside")]
+    for o in others:
+        name = o.replace("scb_forecast_", "SCB:s prognos " if lang == "sv" else "SCB's forecast ").replace("_", " ")
+        head += [name, label("error", lang)]
     src = html.escape(str(against.attrs.get("source", "")))
     if lang == "sv":
         intro = ("Den faktiska folkmängden 31 december mot prognosen gjord från basåret; <i>inom</i>: inom "
