@@ -31,7 +31,12 @@ def select_years(obj, years, *, need_previous: bool = False, name: str | None = 
     (for populations at the start of the year), and the returned object covers
     ``first − 1 … last``.
     """
+    from .cube import check_structure
+    check_structure(obj)   # duplicated years, renamed dims, mixed codes: named here, not inside pandas
     arr = as_years(years)
+    if "year" not in obj.dims:
+        raise CubeError(f"{name or getattr(obj, 'name', None) or 'cube'}: no 'year' dim; its dims are "
+                        f"{tuple(obj.dims)}")
     have = set(np.asarray(obj["year"].values).tolist())
     want = ([int(arr[0]) - 1] if need_previous else []) + arr.tolist()
     missing = [y for y in want if y not in have]

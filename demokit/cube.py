@@ -123,6 +123,10 @@ def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: b
 
 def check_single_years(obj, what: str = "this computation") -> None:
     """Raise :class:`CubeError` unless the ``age`` coordinate is consecutive single years."""
+    if isinstance(obj, (xr.Dataset, xr.DataArray)):
+        check_structure(obj)
+    if "age" not in obj.dims:
+        raise CubeError(f"{what} needs an 'age' dim; the dims are {tuple(obj.dims)}")
     age = obj["age"].values
     gaps = np.flatnonzero(np.diff(age) != 1)
     if gaps.size:
@@ -183,6 +187,11 @@ def _check_coord(ds: xr.Dataset) -> None:
         bad = [s for s in ds["sex"].values.tolist() if s not in SEXES]
         if bad:
             raise CubeError(f"sex: unknown value {bad[0]!r}; expected 'female' or 'male'")
+    if "region" in ds.coords:
+        kinds = {type(r.item() if hasattr(r, "item") else r).__name__ for r in np.asarray(ds["region"].values)}
+        if len(kinds) > 1:
+            raise CubeError(f"region: codes of mixed types {sorted(kinds)}; give every region code as a string "
+                            "(e.g. '0114', '2580')")
     for dim in ("region", "sex"):
         if dim in ds.coords:
             v = ds[dim].values
@@ -277,6 +286,25 @@ def check_events_at_risk(events: xr.DataArray, at_risk: xr.DataArray, name: str)
                         "persons were at risk in that year (the cohort's population at the start of the year, "
                         "or the births at age 0): more than a plausible excess "
                         f"({EXCESS_PERSONS:g} persons + {EXCESS_SHARE:.0%})")
+
+
+def check_structure(obj) -> None:
+    """Raise :class:`CubeError` if a cube's coordinates or its variables' dims break the schema (no value scan).
+
+    Cheap (coordinates only): called before a period is selected, so that a
+    duplicated year, a renamed dim or mixed region codes are named instead of
+    failing inside xarray or pandas.
+    """
+    ds = obj.to_dataset(name=obj.name or "array") if isinstance(obj, xr.DataArray) else obj
+    if not isinstance(ds, xr.Dataset):
+        raise CubeError(f"expected an xarray.Dataset, got {type(obj).__name__}")
+    _check_coord(ds)
+    for name in ds.data_vars:
+        need = REQUIRED_DIMS.get(name, ())
+        miss = [d for d in need if d not in ds[name].dims]
+        if miss:
+            raise CubeError(f"{name} lacks the dim {miss[0]!r}: it has {tuple(ds[name].dims)}, expected "
+                            f"{need} (and optionally 'region'); a variable is never broadcast over a missing dim")
 
 
 def check_plausible(da: xr.DataArray, name: str | None = None) -> None:

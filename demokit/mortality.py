@@ -13,8 +13,8 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import births_by_sex, cohort_start_population, mean_population
-from .cube import (CubeError, age_convention, check_counts, check_events_at_risk, check_single_years, format_cell,
-                   validate)
+from .cube import (CubeError, age_convention, check_counts, check_events_at_risk, check_single_years,
+                   check_structure, format_cell, validate)
 from .lexis import to_convention
 from .standardize import indirect_index, reference_risks
 
@@ -151,6 +151,7 @@ def _year_end_deaths(ds, lower_share, infant_lower_share):
 
 def _interval_parts(ds, years, lower_share, infant_lower_share, boys_share):
     """Return (deaths by year-end age, population at risk) pooled over the period."""
+    check_structure(_need(ds, ["population", "deaths"], "death risks"))
     check_single_years(ds, "death rates and risks")
     need = ["population", "deaths"] + (["births"] if "births" in ds else [])
     if "births" not in ds:

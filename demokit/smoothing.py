@@ -224,6 +224,9 @@ def _check_inputs(events, exposure, dim, link):
             raise SmoothingError(f"{name} must be an xarray.DataArray, got {type(da).__name__}")
         if dim not in da.dims:
             raise SmoothingError(f"{name} has no dim {dim!r}; its dims are {da.dims}")
+        if da.sizes[dim] < 4:
+            raise SmoothingError(f"{name} has {da.sizes[dim]} value(s) along {dim!r}: smoothing a curve needs at "
+                                 "least 4 ages")
     if is_dask(events) or is_dask(exposure):
         return  # checked inside the kernel wrapper, without computing here
     check_counts(events, "events")
