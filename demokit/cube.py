@@ -266,7 +266,9 @@ EXCESS_PERSONS = 5.0
 EXCESS_SHARE = 0.10
 
 
-def check_events_at_risk(events: xr.DataArray, at_risk: xr.DataArray, name: str) -> None:
+def check_events_at_risk(events: xr.DataArray, at_risk: xr.DataArray, name: str, *,
+                         denominator: str = "the cohort's population at the start of the year, or the births at "
+                                            "age 0") -> None:
     """Raise :class:`CubeError` where a year's events exceed their population at risk impossibly.
 
     Checked per cell *and per year* (a period's sum can hide one impossible
@@ -283,8 +285,7 @@ def check_events_at_risk(events: xr.DataArray, at_risk: xr.DataArray, name: str)
         idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
         ev = e.transpose(*e.dims)
         raise CubeError(f"{format_cell(name, ev, idx)} but only {float(p.transpose(*e.dims).values[idx]):g} "
-                        "persons were at risk in that year (the cohort's population at the start of the year, "
-                        "or the births at age 0): more than a plausible excess "
+                        f"persons were at risk in that year ({denominator}): more than a plausible excess "
                         f"({EXCESS_PERSONS:g} persons + {EXCESS_SHARE:.0%})")
 
 
@@ -295,7 +296,10 @@ def check_structure(obj) -> None:
     duplicated year, a renamed dim or mixed region codes are named instead of
     failing inside xarray or pandas.
     """
-    ds = obj.to_dataset(name=obj.name or "array") if isinstance(obj, xr.DataArray) else obj
+    if isinstance(obj, xr.DataArray):   # a single array: its coordinates only (no schema of a cube's variables)
+        _check_coord(obj.to_dataset(name="_array"))
+        return
+    ds = obj
     if not isinstance(ds, xr.Dataset):
         raise CubeError(f"expected an xarray.Dataset, got {type(obj).__name__}")
     _check_coord(ds)

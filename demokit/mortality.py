@@ -98,6 +98,10 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
         deaths = to_convention(deaths, "at_event", upper_share=1.0 - lower_share)
         note = f"deaths by age at the end of the year converted to completed age ({deaths.attrs['lexis_split']})"
     exposure = mean_population(sub["population"], by="age")
+    if not _lazy(deaths):
+        # a central rate above 2 cannot come from a year (q = m / (1 + m/2) <= 1): checked per cell and year
+        check_events_at_risk(deaths, 2 * exposure.transpose(*deaths.dims), "deaths",
+                             denominator="twice the mean population by age: a central rate above 2 is impossible")
     D = deaths.sum("year")
     E = exposure.sum("year")
     D, E = xr.align(D, E, join="exact")
