@@ -95,6 +95,16 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     _check_in_memory(deaths, "deaths")
     note = "deaths by completed age at death"
     if conv == "year_end":
+        if not _lazy(deaths):
+            # the cohort at the start of the year, P(x-1, t-1) (open age: + P(w, t-1)); newborns: those alive
+            # at the end of the year plus those who died
+            pop = sub["population"]
+            prev = pop.isel(year=slice(None, -1)).assign_coords(year=pop["year"].values[1:])
+            start = prev.shift(age=1, fill_value=0.0)
+            w = prev["age"].values[-1]
+            start = xr.where(start["age"] == w, start + prev.sel(age=w), start)
+            start = xr.where(start["age"] == prev["age"].values[0], pop.isel(year=slice(1, None)) + deaths, start)
+            check_events_at_risk(deaths, start.transpose(*deaths.dims), "deaths")
         deaths = to_convention(deaths, "at_event", upper_share=1.0 - lower_share)
         note = f"deaths by age at the end of the year converted to completed age ({deaths.attrs['lexis_split']})"
     exposure = mean_population(sub["population"], by="age")
