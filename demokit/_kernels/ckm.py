@@ -1,0 +1,53 @@
+"""Kernels of the cell key method: one pass over the records, no xarray, no pandas.
+
+``tabulate(code, keys, ncells)`` counts the records of every cell and sums their
+integer record keys in the same pass (int64, so the key sums are exact and a
+cell's key does not depend on the order or grouping of the summation).
+
+``top_contributors(code, absval, k, ncells)`` keeps, for every cell, the row
+indices of its ``k`` largest contributions (for magnitude tables).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit
+
+
+@jit
+def tabulate(code, keys, ncells):
+    """Return ``(counts, key_sums)`` over cells ``0..ncells-1`` (both int64, length ``ncells``).
+
+    ``code[r]`` is record ``r``'s flat cell index, ``keys[r]`` its integer record key.
+    """
+    counts = np.zeros(ncells, dtype=np.int64)
+    sums = np.zeros(ncells, dtype=np.int64)
+    for r in range(code.shape[0]):
+        c = code[r]
+        counts[c] += 1
+        sums[c] += keys[r]
+    return counts, sums
+
+
+@jit
+def top_contributors(code, absval, k, ncells):
+    """Return ``(ncells, k)`` row indices of the ``k`` largest ``absval`` in each cell (-1: none).
+
+    Ties keep the earlier row (a stable order), so the choice is reproducible.
+    """
+    idx = np.full((ncells, k), -1, dtype=np.int64)
+    val = np.full((ncells, k), -1.0)
+    for r in range(code.shape[0]):
+        c = code[r]
+        x = absval[r]
+        if x <= val[c, k - 1]:
+            continue
+        j = k - 1
+        while j > 0 and x > val[c, j - 1]:
+            val[c, j] = val[c, j - 1]
+            idx[c, j] = idx[c, j - 1]
+            j -= 1
+        val[c, j] = x
+        idx[c, j] = r
+    return idx
