@@ -31,3 +31,7 @@ from .projection import AssumptionError, Assumptions, constrain, project  # noqa
 from .households import household_rates, households  # noqa: F401,E402
 from .labour import labour_force  # noqa: F401,E402
 from . import scenarios  # noqa: F401,E402
+
+# --- cell key method, reconciling perturbed inputs (issue 14) ---
+from . import ckm  # noqa: F401,E402
+from .reconcile import ReconcileError, reconcile  # noqa: F401,E402
