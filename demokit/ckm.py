@@ -149,6 +149,11 @@ class PTable:
         return keys / _UNITS if self.kind == "uniform" else keys
 
 
+def _item(x):
+    """A numpy scalar as the plain Python value (for error messages)."""
+    return x.item() if hasattr(x, "item") else x
+
+
 def _read_csv(path) -> pd.DataFrame:
     path = os.fspath(path)
     try:
@@ -165,7 +170,7 @@ def _integral(s: pd.Series, name: str, where: str) -> np.ndarray:
     bad = ~np.isfinite(x) | (x != np.round(x))
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
-        raise CKMError(f"{where}: column {name!r}, row {r}: {s.iloc[r]!r} is not an integer")
+        raise CKMError(f"{where}: column {name!r}, row {r}: {_item(s.iloc[r])!r} is not an integer")
     return x.astype(np.int64)
 
 
@@ -241,7 +246,7 @@ def _destatis_ptable(df: pd.DataFrame, where: str) -> PTable:
     bad = ~np.isfinite(ub) | (ub < 0) | (ub > 1 + 1e-9)
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
-        raise CKMError(f"{where}: column 'p_int_ub', row {r}: {df['p_int_ub'].iloc[r]!r} is not in [0, 1]")
+        raise CKMError(f"{where}: column 'p_int_ub', row {r}: {_item(df['p_int_ub'].iloc[r])!r} is not in [0, 1]")
     if (i < 0).any() or (i + v < 0).any():
         r = int(np.flatnonzero((i < 0) | (i + v < 0))[0])
         raise CKMError(f"{where}: row {r}: i={i[r]}, v={v[r]}: i and i + v must be ≥ 0")
@@ -256,7 +261,7 @@ def _destatis_ptable(df: pd.DataFrame, where: str) -> PTable:
     off = np.abs(ub[last] - 1.0) > 1e-6
     if off.any():
         raise CKMError(f"{where}: i={int(i[last][off][0])}: the last p_int_ub is "
-                       f"{ub[last][off][0]!r}, not 1 (probabilities must sum to 1)")
+                       f"{_item(ub[last][off][0])!r}, not 1 (probabilities must sum to 1)")
     ubi = np.floor(ub * _UNITS + 1e-6).astype(np.int64)
     ubi[last] = _UNITS
     bounds = i * _SHIFT + ubi
@@ -424,6 +429,7 @@ def _encode(col, name: str, categories) -> tuple[np.ndarray, np.ndarray]:
     if codes.size and codes.min() < 0:
         r = int(np.flatnonzero(codes < 0)[0])
         val = np.asarray(col)[r]
+        val = _item(val)
         what = "is missing" if pd.isna(val) else "is not among the categories given"
         raise CKMError(f"column {name!r}, row {r}: value {val!r} {what}")
     return codes, labels
@@ -448,20 +454,20 @@ def _integer_keys(col, name: str, pt: PTable) -> np.ndarray:
             bad = ~np.isfinite(kf) | (kf != np.round(kf))
             if bad.any():
                 r = int(np.flatnonzero(bad)[0])
-                raise CKMError(f"record key column {name!r}, row {r}: {k[r]!r} is not an integer "
+                raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is not an integer "
                                f"(this ptable takes integer keys 0..{pt.modulus - 1})")
             k = kf.astype(np.int64)
         bad = (k < 0) | (k >= pt.modulus)
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise CKMError(f"record key column {name!r}, row {r}: {k[r]!r} is outside 0..{pt.modulus - 1} "
+            raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is outside 0..{pt.modulus - 1} "
                            "(the ptable's cell keys)")
         return k.astype(np.int64, copy=False)
     kf = k.astype(float, copy=False)
     bad = ~(kf >= 0) | ~(kf < 1)
     if bad.any():
         r = int(np.flatnonzero(bad)[0])
-        raise CKMError(f"record key column {name!r}, row {r}: {k[r]!r} is not in [0, 1) "
+        raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is not in [0, 1) "
                        "(this ptable takes uniform keys)")
     return np.rint(kf * _UNITS).astype(np.int64) % _UNITS
 
@@ -674,7 +680,7 @@ def perturb_sums(data, *, value: str, by, record_key: str = "record_key", ptable
     x = np.asarray(_column(data, value), dtype=float)
     if not np.isfinite(x).all():
         r = int(np.flatnonzero(~np.isfinite(x))[0])
-        raise CKMError(f"column {value!r}, row {r}: {x[r]!r} is not a finite number")
+        raise CKMError(f"column {value!r}, row {r}: {_item(x[r])!r} is not a finite number")
     by, coords, counts, ck, flat, codes, labels, keys, axes = _tabulate(
         data, by, record_key, pt, margins, categories)
     shape = tuple(len(lab) for lab in labels)
@@ -737,6 +743,11 @@ def _cube_cell_keys(da: xr.DataArray, name: str, seed: int) -> np.ndarray:
     return (h % np.uint64(_UNITS)).astype(np.int64)
 
 
+def _derived(name: str) -> bool:
+    """Signed or derived variables, not perturbed by default (net flows, the adjustment, means)."""
+    return name in SIGNED_VARIABLES or name.startswith(("net_", "mean_"))
+
+
 def perturbed_cube(ds: xr.Dataset, *, D: int = 2, V: float = 1.0, js: int = 0, seed: int = 0,
                    variables=None) -> xr.Dataset:
     """Return ``ds`` with CKM-like integer noise added to every count (for robustness tests).
@@ -750,8 +761,9 @@ def perturbed_cube(ds: xr.Dataset, *, D: int = 2, V: float = 1.0, js: int = 0, s
     seed : int
         The same seed gives the same noise in every run and process.
     variables : list of str, optional
-        Variables to perturb; default every variable except the signed ones
-        (``adjustment``, net migration).
+        Variables to perturb; default every variable except the signed and derived
+        ones (``adjustment``, ``net_*``, ``mean_*``), which are left as they are
+        (recompute them from the perturbed counts if needed).
 
     Returns
     -------
@@ -772,7 +784,8 @@ def perturbed_cube(ds: xr.Dataset, *, D: int = 2, V: float = 1.0, js: int = 0, s
     if not isinstance(ds, xr.Dataset):
         raise CKMError(f"perturbed_cube: expected an xarray.Dataset, got {type(ds).__name__}")
     pt = read_ptable(max_entropy_ptable(D=D, V=V, js=js))
-    names = [n for n in ds.data_vars if n not in SIGNED_VARIABLES] if variables is None else list(variables)
+    names = ([n for n in ds.data_vars if not _derived(str(n))] if variables is None
+             else [variables] if isinstance(variables, str) else list(variables))
     out = ds.copy()
     for name in names:
         if name not in ds.data_vars:
