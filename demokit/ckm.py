@@ -392,58 +392,50 @@ def _column(data, name: str) -> np.ndarray | pd.Series:
     return col
 
 
-def _encode(col, name: str, categories) -> tuple[np.ndarray, np.ndarray]:
-    """Return (int64 codes, labels) of one tabulation column; every value must have a label."""
+def _encode(col, name: str, categories):
+    """Return ``(x, lo, lut, labels)`` of one tabulation column: record r's code is ``lut[x[r] - lo]``.
+
+    Integer columns with a compact range are coded through a look-up table on
+    their values (no sorting, no hashing); Categoricals through their codes;
+    anything else through :func:`pandas.factorize`.  A code < 0 marks a value
+    without a label (missing, or not among ``categories``).
+    """
     if isinstance(col, pd.Series) and isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy().astype(np.int64)
+        x = col.cat.codes.to_numpy()
         labels = np.asarray(col.cat.categories)
+        lut = np.arange(len(labels), dtype=np.int64)
         if categories is not None:
-            lut = pd.Index(np.asarray(categories)).get_indexer(labels)
-            codes = np.where(codes >= 0, lut[codes], -1)
+            lut = pd.Index(np.asarray(categories)).get_indexer(labels).astype(np.int64)
             labels = np.asarray(categories)
-    else:
-        x = np.asarray(col)
-        if x.dtype.kind in "iub" and x.size:
-            lo, hi = int(x.min()), int(x.max())
-            span = hi - lo + 1
-            if span <= max(10 * x.size, 1 << 20):
-                if categories is None:
-                    present = np.bincount((x - lo).astype(np.intp), minlength=span) > 0
-                    labels = np.flatnonzero(present) + lo
-                    lut = np.cumsum(present) - 1
-                else:
-                    labels = np.asarray(categories)
-                    lut = np.full(span, -1, dtype=np.int64)
-                    lab = np.asarray(labels)
-                    if lab.dtype.kind in "iu":
-                        ok = (lab >= lo) & (lab <= hi)
-                        lut[lab[ok] - lo] = np.flatnonzero(ok)
-                    else:
-                        idx = pd.Index(lab).get_indexer(np.arange(lo, hi + 1))
-                        lut[:] = idx
-                codes = lut[(x - lo).astype(np.intp)].astype(np.int64)
+        return x, -1, np.r_[np.int64(-1), lut], labels
+    x = np.asarray(col)
+    if x.dtype.kind in "iub" and x.size:
+        if x.dtype.kind == "b":
+            x = x.view(np.uint8)
+        lo, hi = (int(v) for v in _k.int_range(x))
+        span = hi - lo + 1
+        if span <= max(10 * x.size, 1 << 20):
+            if categories is None:
+                present = _k.int_presence(x, lo, span)
+                labels = np.flatnonzero(present) + lo
+                lut = np.where(present, np.cumsum(present) - 1, -1).astype(np.int64)
             else:
-                codes, labels = _factorize(x, categories)
-        else:
-            codes, labels = _factorize(x, categories)
-    if codes.size and codes.min() < 0:
-        r = int(np.flatnonzero(codes < 0)[0])
-        val = np.asarray(col)[r]
-        val = _item(val)
-        what = "is missing" if pd.isna(val) else "is not among the categories given"
-        raise CKMError(f"column {name!r}, row {r}: value {val!r} {what}")
-    return codes, labels
-
-
-def _factorize(x: np.ndarray, categories) -> tuple[np.ndarray, np.ndarray]:
+                labels = np.asarray(categories)
+                lut = pd.Index(labels).get_indexer(np.arange(lo, hi + 1)).astype(np.int64)
+            return x, lo, lut, labels
     codes, uniq = pd.factorize(x, sort=True)
-    codes = codes.astype(np.int64)
     uniq = np.asarray(uniq)
     if categories is None:
-        return codes, uniq
-    labels = np.asarray(categories)
-    lut = pd.Index(labels).get_indexer(uniq)
-    return np.where(codes >= 0, lut[np.maximum(codes, 0)], -1), labels
+        labels, lut = uniq, np.arange(len(uniq), dtype=np.int64)
+    else:
+        labels = np.asarray(categories)
+        lut = pd.Index(labels).get_indexer(uniq).astype(np.int64)
+    return codes, -1, np.r_[np.int64(-1), lut], labels
+
+
+def _codes(x, lo, lut) -> np.ndarray:
+    """Per-record int64 codes of one encoded column (all valid: checked while tabulating)."""
+    return lut[(np.asarray(x, dtype=np.int64) - lo)]
 
 
 def _integer_keys(col, name: str, pt: PTable) -> np.ndarray:
@@ -457,12 +449,14 @@ def _integer_keys(col, name: str, pt: PTable) -> np.ndarray:
                 raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is not an integer "
                                f"(this ptable takes integer keys 0..{pt.modulus - 1})")
             k = kf.astype(np.int64)
-        bad = (k < 0) | (k >= pt.modulus)
-        if bad.any():
+        k = k.astype(np.int64, copy=False)
+        lo, hi = _k.int_range(k) if k.size else (0, 0)
+        if lo < 0 or hi >= pt.modulus:
+            bad = (k < 0) | (k >= pt.modulus)
             r = int(np.flatnonzero(bad)[0])
-            raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is outside 0..{pt.modulus - 1} "
-                           "(the ptable's cell keys)")
-        return k.astype(np.int64, copy=False)
+            raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is outside "
+                           f"0..{pt.modulus - 1} (the ptable's cell keys)")
+        return k
     kf = k.astype(float, copy=False)
     bad = ~(kf >= 0) | ~(kf < 1)
     if bad.any():
@@ -490,7 +484,7 @@ def _add_margins(arr: np.ndarray, axes: list[int]) -> np.ndarray:
     return arr
 
 
-def _tabulate(data, by, record_key: str, pt: PTable, margins, categories):
+def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_codes=False):
     by = [by] if isinstance(by, str) else list(by)
     if not by:
         raise CKMError("by: give at least one column to tabulate by")
@@ -498,15 +492,25 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories):
     for name in categories:
         if name not in by:
             raise CKMError(f"categories: {name!r} is not one of by = {by}")
-    codes, labels = [], []
+    encoded, labels = [], []
     for name in by:
-        c, lab = _encode(_column(data, name), name, categories.get(name))
-        codes.append(c)
-        labels.append(lab)
+        col = _column(data, name)
+        enc = _encode(col, name, categories.get(name))
+        encoded.append(enc)
+        labels.append(enc[3])
     keys = _integer_keys(_column(data, record_key), record_key, pt)
     shape = tuple(len(lab) for lab in labels)
-    flat = codes[0].copy() if len(codes) == 1 else np.ravel_multi_index(codes, shape)
-    counts, sums = _k.tabulate(flat.astype(np.int64, copy=False), keys, int(np.prod(shape)))
+    flat = np.zeros(keys.shape[0], dtype=np.int64)
+    for name, (x, lo, lut, lab) in zip(by, encoded):
+        if len(x) != len(flat):
+            raise CKMError(f"column {name!r} has {len(x)} rows, the record keys {len(flat)}")
+        bad = _k.accumulate_codes(flat, x, lo, lut, len(lab))
+        if bad >= 0:
+            val = _item(np.asarray(_column(data, name))[bad])
+            what = "is missing" if pd.isna(val) else "is not among the categories given"
+            raise CKMError(f"column {name!r}, row {bad}: value {val!r} {what}")
+    codes = [_codes(x, lo, lut) for x, lo, lut, _ in encoded] if need_codes else None
+    counts, sums = _k.tabulate(flat, keys, int(np.prod(shape)))
     counts, sums = counts.reshape(shape), sums.reshape(shape)
     axes = _margin_axes(margins, by)
     counts, sums = _add_margins(counts, axes), _add_margins(sums, axes)
@@ -682,7 +686,7 @@ def perturb_sums(data, *, value: str, by, record_key: str = "record_key", ptable
         r = int(np.flatnonzero(~np.isfinite(x))[0])
         raise CKMError(f"column {value!r}, row {r}: {_item(x[r])!r} is not a finite number")
     by, coords, counts, ck, flat, codes, labels, keys, axes = _tabulate(
-        data, by, record_key, pt, margins, categories)
+        data, by, record_key, pt, margins, categories, need_codes=True)
     shape = tuple(len(lab) for lab in labels)
     ext = tuple(n + (1 if ax in axes else 0) for ax, n in enumerate(shape))
     sums = np.zeros(ext)

@@ -51,3 +51,45 @@ def top_contributors(code, absval, k, ncells):
         val[c, j] = x
         idx[c, j] = r
     return idx
+
+
+@jit
+def int_range(x):
+    """Return ``(min, max)`` of a non-empty integer array in one pass."""
+    lo = x[0]
+    hi = x[0]
+    for r in range(1, x.shape[0]):
+        v = x[r]
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+    return lo, hi
+
+
+@jit
+def int_presence(x, lo, span):
+    """Return a bool array of length ``span``: which values ``lo .. lo+span-1`` occur in ``x``."""
+    seen = np.zeros(span, dtype=np.bool_)
+    for r in range(x.shape[0]):
+        seen[x[r] - lo] = True
+    return seen
+
+
+@jit
+def accumulate_codes(acc, x, lo, lut, n):
+    """``acc[r] = acc[r] * n + lut[x[r] - lo]`` in place (a row-major flat cell index, one dim at a time).
+
+    Returns -1, or the first row whose value has no code (outside the table of
+    ``lut`` or ``lut`` < 0), leaving ``acc`` partly updated.
+    """
+    m = lut.shape[0]
+    for r in range(x.shape[0]):
+        j = x[r] - lo
+        if j < 0 or j >= m:
+            return r
+        c = lut[j]
+        if c < 0:
+            return r
+        acc[r] = acc[r] * n + c
+    return -1
