@@ -457,13 +457,11 @@ def _integer_keys(col, name: str, pt: PTable) -> np.ndarray:
             raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is outside "
                            f"0..{pt.modulus - 1} (the ptable's cell keys)")
         return k
-    kf = k.astype(float, copy=False)
-    bad = ~(kf >= 0) | ~(kf < 1)
-    if bad.any():
-        r = int(np.flatnonzero(bad)[0])
+    units, r = _k.uniform_key_units(k.astype(float, copy=False), _UNITS)
+    if r >= 0:
         raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is not in [0, 1) "
                        "(this ptable takes uniform keys)")
-    return np.rint(kf * _UNITS).astype(np.int64) % _UNITS
+    return units
 
 
 def _margin_axes(margins, by: list[str]) -> list[int]:

@@ -93,3 +93,15 @@ def accumulate_codes(acc, x, lo, lut, n):
             return r
         acc[r] = acc[r] * n + c
     return -1
+
+
+@jit
+def uniform_key_units(k, units):
+    """Return ``(int64 keys, bad_row)``: ``rint(k * units) mod units``; ``bad_row`` ≥ 0 if a key is outside [0, 1)."""
+    out = np.empty(k.shape[0], dtype=np.int64)
+    for r in range(k.shape[0]):
+        x = k[r]
+        if not (x >= 0.0 and x < 1.0):
+            return out, r
+        out[r] = np.int64(np.rint(x * units)) % units
+    return out, -1
