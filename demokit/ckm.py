@@ -45,6 +45,7 @@ __all__ = ["CKMError", "PTable", "record_keys", "read_ptable", "max_entropy_ptab
 #: ``nr_digits = 8``), i.e. as integers in units of 1e-8; sums are then exact integers.
 UNIFORM_DIGITS = 8
 _UNITS = 10 ** UNIFORM_DIGITS
+_CHUNK = 1 << 18                      # records per tabulation chunk (2 MB of flat indices)
 _SHIFT = 1 << 27                      # > _UNITS: row * _SHIFT + key is an exact int64 sort key
 #: ONS ``create_perturbed_table``: counts above 750 reuse the ptable rows 501..750 cyclically
 ONS_PCV_MAX = 750
@@ -412,11 +413,18 @@ def _encode(col, name: str, categories):
     if x.dtype.kind in "iub" and x.size:
         if x.dtype.kind == "b":
             x = x.view(np.uint8)
-        lo, hi = (int(v) for v in _k.int_range(x))
+        present, small = (_k.small_int_presence(x, 1 << 16) if categories is None else (None, False))
+        if small:                          # one pass: codes, ages, years, … in 0..65535
+            nz = np.flatnonzero(present)
+            lo, hi = int(nz[0]), int(nz[-1])
+            present = present[lo:hi + 1]
+        else:
+            lo, hi = (int(v) for v in _k.int_range(x))
         span = hi - lo + 1
         if span <= max(10 * x.size, 1 << 20):
             if categories is None:
-                present = _k.int_presence(x, lo, span)
+                if not small:
+                    present = _k.int_presence(x, lo, span)
                 labels = np.flatnonzero(present) + lo
                 lut = np.where(present, np.cumsum(present) - 1, -1).astype(np.int64)
             else:
@@ -498,17 +506,25 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_c
         labels.append(enc[3])
     keys = _integer_keys(_column(data, record_key), record_key, pt)
     shape = tuple(len(lab) for lab in labels)
-    flat = np.zeros(keys.shape[0], dtype=np.int64)
-    for name, (x, lo, lut, lab) in zip(by, encoded):
-        if len(x) != len(flat):
-            raise CKMError(f"column {name!r} has {len(x)} rows, the record keys {len(flat)}")
-        bad = _k.accumulate_codes(flat, x, lo, lut, len(lab))
-        if bad >= 0:
-            val = _item(np.asarray(_column(data, name))[bad])
-            what = "is missing" if pd.isna(val) else "is not among the categories given"
-            raise CKMError(f"column {name!r}, row {bad}: value {val!r} {what}")
+    n = keys.shape[0]
+    for name, (x, *_rest) in zip(by, encoded):
+        if len(x) != n:
+            raise CKMError(f"column {name!r} has {len(x)} rows, the record keys {n}")
+    ncells = int(np.prod(shape, dtype=np.int64))
+    counts = np.zeros(ncells, dtype=np.int64)
+    sums = np.zeros(ncells, dtype=np.int64)
+    buf = np.empty(min(n, _CHUNK), dtype=np.int64)
+    for start in range(0, n, _CHUNK):            # chunks: the flat cell index stays in cache
+        flat = buf[:min(_CHUNK, n - start)]
+        flat[:] = 0
+        for name, (x, lo, lut, lab) in zip(by, encoded):
+            bad = _k.accumulate_codes(flat, x, start, lo, lut, len(lab))
+            if bad >= 0:
+                val = _item(np.asarray(_column(data, name))[start + bad])
+                what = "is missing" if pd.isna(val) else "is not among the categories given"
+                raise CKMError(f"column {name!r}, row {start + bad}: value {val!r} {what}")
+        _k.tabulate(flat, keys[start:start + flat.shape[0]], counts, sums)
     codes = [_codes(x, lo, lut) for x, lo, lut, _ in encoded] if need_codes else None
-    counts, sums = _k.tabulate(flat, keys, int(np.prod(shape)))
     counts, sums = counts.reshape(shape), sums.reshape(shape)
     axes = _margin_axes(margins, by)
     counts, sums = _add_margins(counts, axes), _add_margins(sums, axes)
@@ -517,7 +533,7 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_c
         if ax in axes:
             lab = np.concatenate([lab.astype(object), np.array([TOTAL], dtype=object)])
         coords[name] = lab
-    return by, coords, counts, sums % pt.modulus, flat, codes, labels, keys, axes
+    return by, coords, counts, sums % pt.modulus, codes, labels, keys, axes
 
 
 def cell_keys(data, *, by, record_key: str = "record_key", ptable=None, modulus: int | None = None,
@@ -683,7 +699,7 @@ def perturb_sums(data, *, value: str, by, record_key: str = "record_key", ptable
     if not np.isfinite(x).all():
         r = int(np.flatnonzero(~np.isfinite(x))[0])
         raise CKMError(f"column {value!r}, row {r}: {_item(x[r])!r} is not a finite number")
-    by, coords, counts, ck, flat, codes, labels, keys, axes = _tabulate(
+    by, coords, counts, ck, codes, labels, keys, axes = _tabulate(
         data, by, record_key, pt, margins, categories, need_codes=True)
     shape = tuple(len(lab) for lab in labels)
     ext = tuple(n + (1 if ax in axes else 0) for ax, n in enumerate(shape))

@@ -1,6 +1,6 @@
 """Kernels of the cell key method: one pass over the records, no xarray, no pandas.
 
-``tabulate(code, keys, ncells)`` counts the records of every cell and sums their
+``tabulate(code, keys, counts, sums)`` counts the records of every cell and sums their
 integer record keys in the same pass (int64, so the key sums are exact and a
 cell's key does not depend on the order or grouping of the summation).
 
@@ -16,18 +16,16 @@ from ._jit import jit
 
 
 @jit
-def tabulate(code, keys, ncells):
-    """Return ``(counts, key_sums)`` over cells ``0..ncells-1`` (both int64, length ``ncells``).
+def tabulate(code, keys, counts, sums):
+    """Add each record to its cell: ``counts[code[r]] += 1``, ``sums[code[r]] += keys[r]`` (int64, in place).
 
     ``code[r]`` is record ``r``'s flat cell index, ``keys[r]`` its integer record key.
+    Called chunk by chunk, so that the flat index of a chunk stays in cache.
     """
-    counts = np.zeros(ncells, dtype=np.int64)
-    sums = np.zeros(ncells, dtype=np.int64)
     for r in range(code.shape[0]):
         c = code[r]
         counts[c] += 1
         sums[c] += keys[r]
-    return counts, sums
 
 
 @jit
@@ -77,15 +75,15 @@ def int_presence(x, lo, span):
 
 
 @jit
-def accumulate_codes(acc, x, lo, lut, n):
-    """``acc[r] = acc[r] * n + lut[x[r] - lo]`` in place (a row-major flat cell index, one dim at a time).
+def accumulate_codes(acc, x, start, lo, lut, n):
+    """``acc[r] = acc[r] * n + lut[x[start + r] - lo]`` in place (a row-major flat cell index, one dim at a time).
 
-    Returns -1, or the first row whose value has no code (outside the table of
-    ``lut`` or ``lut`` < 0), leaving ``acc`` partly updated.
+    Returns -1, or the first row ``r`` (of ``acc``) whose value has no code
+    (outside the table of ``lut`` or ``lut`` < 0), leaving ``acc`` partly updated.
     """
     m = lut.shape[0]
-    for r in range(x.shape[0]):
-        j = x[r] - lo
+    for r in range(acc.shape[0]):
+        j = x[start + r] - lo
         if j < 0 or j >= m:
             return r
         c = lut[j]
@@ -105,3 +103,15 @@ def uniform_key_units(k, units):
             return out, r
         out[r] = np.int64(np.rint(x * units)) % units
     return out, -1
+
+
+@jit
+def small_int_presence(x, cap):
+    """Return ``(seen, ok)``: which values ``0..cap-1`` occur in ``x``; ``ok`` False if any value is outside."""
+    seen = np.zeros(cap, dtype=np.bool_)
+    for r in range(x.shape[0]):
+        v = x[r]
+        if v < 0 or v >= cap:
+            return seen, False
+        seen[v] = True
+    return seen, True
