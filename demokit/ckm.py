@@ -446,7 +446,11 @@ def _codes(x, lo, lut) -> np.ndarray:
     return lut[(np.asarray(x, dtype=np.int64) - lo)]
 
 
-def _integer_keys(col, name: str, pt: PTable) -> np.ndarray:
+def _record_keys(col, name: str, pt: PTable) -> np.ndarray:
+    """The record-key column as int64 (integer ptables) or float64 (uniform ptables).
+
+    The range (``0..M-1`` or [0, 1)) is checked while tabulating (:func:`_key_error`).
+    """
     k = np.asarray(col)
     if pt.kind == "integer":
         if k.dtype.kind not in "iu":
@@ -456,20 +460,24 @@ def _integer_keys(col, name: str, pt: PTable) -> np.ndarray:
                 r = int(np.flatnonzero(bad)[0])
                 raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is not an integer "
                                f"(this ptable takes integer keys 0..{pt.modulus - 1})")
-            k = kf.astype(np.int64)
-        k = k.astype(np.int64, copy=False)
-        lo, hi = _k.int_range(k) if k.size else (0, 0)
-        if lo < 0 or hi >= pt.modulus:
-            bad = (k < 0) | (k >= pt.modulus)
-            r = int(np.flatnonzero(bad)[0])
-            raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is outside "
-                           f"0..{pt.modulus - 1} (the ptable's cell keys)")
-        return k
-    units, r = _k.uniform_key_units(k.astype(float, copy=False), _UNITS)
-    if r >= 0:
-        raise CKMError(f"record key column {name!r}, row {r}: {_item(k[r])!r} is not in [0, 1) "
-                       "(this ptable takes uniform keys)")
-    return units
+            k = kf
+        return k.astype(np.int64, copy=False)
+    if k.dtype.kind not in "iuf":
+        raise CKMError(f"record key column {name!r}: dtype {k.dtype} is not numeric")
+    return k.astype(np.float64, copy=False)
+
+
+def _key_error(keys, r: int, name: str, pt: PTable) -> CKMError:
+    if pt.kind == "integer":
+        return CKMError(f"record key column {name!r}, row {r}: {_item(keys[r])!r} is outside "
+                        f"0..{pt.modulus - 1} (the ptable's cell keys)")
+    return CKMError(f"record key column {name!r}, row {r}: {_item(keys[r])!r} is not in [0, 1) "
+                    "(this ptable takes uniform keys)")
+
+
+def _key_units(keys: np.ndarray, pt: PTable) -> np.ndarray:
+    """Per-record integer keys (units of 1e-8 for uniform keys); the range was checked when tabulating."""
+    return keys if pt.kind == "integer" else _k.uniform_key_units(keys, _UNITS)[0]
 
 
 def _margin_axes(margins, by: list[str]) -> list[int]:
@@ -504,7 +512,7 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_c
         enc = _encode(col, name, categories.get(name))
         encoded.append(enc)
         labels.append(enc[3])
-    keys = _integer_keys(_column(data, record_key), record_key, pt)
+    keys = _record_keys(_column(data, record_key), record_key, pt)
     shape = tuple(len(lab) for lab in labels)
     n = keys.shape[0]
     for name, (x, *_rest) in zip(by, encoded):
@@ -523,7 +531,12 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_c
                 val = _item(np.asarray(_column(data, name))[start + bad])
                 what = "is missing" if pd.isna(val) else "is not among the categories given"
                 raise CKMError(f"column {name!r}, row {start + bad}: value {val!r} {what}")
-        _k.tabulate(flat, keys[start:start + flat.shape[0]], counts, sums)
+        if pt.kind == "integer":
+            bad = _k.tabulate(flat, keys, start, counts, sums, pt.modulus)
+        else:
+            bad = _k.tabulate_uniform(flat, keys, start, counts, sums, _UNITS)
+        if bad >= 0:
+            raise _key_error(keys, bad, record_key, pt)
     codes = [_codes(x, lo, lut) for x, lo, lut, _ in encoded] if need_codes else None
     counts, sums = counts.reshape(shape), sums.reshape(shape)
     axes = _margin_axes(margins, by)
@@ -533,6 +546,7 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_c
         if ax in axes:
             lab = np.concatenate([lab.astype(object), np.array([TOTAL], dtype=object)])
         coords[name] = lab
+    keys = _key_units(keys, pt) if need_codes else None
     return by, coords, counts, sums % pt.modulus, codes, labels, keys, axes
 
 
@@ -794,8 +808,9 @@ def perturbed_cube(ds: xr.Dataset, *, D: int = 2, V: float = 1.0, js: int = 0, s
     There are no record keys in an aggregate cube, so each cell's key is a hash
     of (``seed``, variable, the cell's labels): :math:`c = h \\bmod 10^8 / 10^8`
     with a splitmix64 mix of the CRC-32 of each label.  The cell then gets
-    :math:`\\hat n = n + P(\\lfloor n \\rceil, c)` from the maximum-entropy ptable:
-    zeros stay zero, :math:`|v| \\le D`, :math:`\\hat n \\ge 0`, no :math:`\\hat n`
+    :math:`\\hat n = [x] + P([x], c)` from the maximum-entropy ptable, :math:`[x]`
+    the value rounded to a whole number (a projection's fractional persons are
+    published rounded): zeros stay zero, :math:`|v| \\le D`, :math:`\\hat n \\ge 0`, no :math:`\\hat n`
     in ``1..js``; NaN stays NaN.  The same cell gets the same noise in a subset
     or reordering of the cube.  The values are loaded (dask arrays are computed).
     """
@@ -818,7 +833,7 @@ def perturbed_cube(ds: xr.Dataset, *, D: int = 2, V: float = 1.0, js: int = 0, s
         ok = np.isfinite(x)
         n = np.where(ok, np.rint(x), 0).astype(np.int64)
         v = pt.perturbation(n, _cube_cell_keys(da, name, seed))
-        y = np.where(ok, x + v, x)
+        y = np.where(ok, n + v, x)          # whole numbers, as published counts
         out[name] = da.copy(data=y.astype(da.dtype) if da.dtype.kind in "iu" else y)
     out.attrs["ckm_perturbed"] = (f"cell-key-like noise: max-entropy ptable D={int(D)}, V={float(V)}, "
                                   f"js={int(js)}, seed={int(seed)}; variables {names}")

@@ -503,3 +503,14 @@ def test_destatis_path_equals_a_plain_reference(n, seed, params):
     ref.index = pd.MultiIndex.from_tuples(ref.index, names=["a", "b"])
     np.testing.assert_array_equal(got.reindex(ref.index).to_numpy(), ref.to_numpy())
     assert (got.drop(ref.index, errors="ignore") == 0).all()          # cells without records stay 0
+
+
+def test_perturbed_cube_rounds_fractional_values_and_never_goes_negative():
+    # a projection has fractional persons: the published value is a whole number, ≥ 0
+    x = xr.DataArray(np.linspace(0, 6, 121).reshape(11, 11), dims=("region", "age"),
+                     coords={"region": [f"r{i}" for i in range(11)], "age": np.arange(11)})
+    out = ckm.perturbed_cube(x.to_dataset(name="population"), D=2, V=1, js=1, seed=3)["population"]
+    assert (out >= 0).all() and (out == np.round(out)).all()
+    assert (np.abs(out - np.round(x)) <= 2).all()
+    assert (out != 1).all()                                          # js = 1: no published 1
+    assert (out.values[np.round(x.values) == 0] == 0).all()

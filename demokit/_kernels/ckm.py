@@ -16,16 +16,38 @@ from ._jit import jit
 
 
 @jit
-def tabulate(code, keys, counts, sums):
-    """Add each record to its cell: ``counts[code[r]] += 1``, ``sums[code[r]] += keys[r]`` (int64, in place).
+def tabulate(code, keys, start, counts, sums, modulus):
+    """Add records ``start .. start+len(code)-1`` to their cells, in place (int64, exact).
 
-    ``code[r]`` is record ``r``'s flat cell index, ``keys[r]`` its integer record key.
-    Called chunk by chunk, so that the flat index of a chunk stays in cache.
+    ``counts[code[r]] += 1`` and ``sums[code[r]] += keys[start + r]`` for integer
+    record keys in ``0 .. modulus-1``.  Returns -1, or the first row ``start + r``
+    whose key is outside that range.  Called chunk by chunk, so that the flat
+    cell index of a chunk stays in cache.
     """
     for r in range(code.shape[0]):
+        k = keys[start + r]
+        if k < 0 or k >= modulus:
+            return start + r
         c = code[r]
         counts[c] += 1
-        sums[c] += keys[r]
+        sums[c] += k
+    return -1
+
+
+@jit
+def tabulate_uniform(code, keys, start, counts, sums, units):
+    """:func:`tabulate` for uniform keys in [0, 1), used as integers ``rint(key * units) mod units``.
+
+    Returns -1, or the first row whose key is outside [0, 1) (or NaN).
+    """
+    for r in range(code.shape[0]):
+        x = keys[start + r]
+        if not (x >= 0.0 and x < 1.0):
+            return start + r
+        c = code[r]
+        counts[c] += 1
+        sums[c] += np.int64(np.rint(x * units)) % units
+    return -1
 
 
 @jit
