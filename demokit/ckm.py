@@ -225,6 +225,8 @@ def _ons_ptable(df: pd.DataFrame, where: str) -> PTable:
             r = int(np.flatnonzero(x < 0)[0])
             raise CKMError(f"{where}: column {name!r}, row {r}: {x[r]} is negative")
     modulus = int(ckey.max()) + 1             # as ONS: cell key = key sum mod (max ckey + 1)
+    if modulus > 2 ** 30:
+        raise CKMError(f"{where}: cell keys up to {modulus - 1}: at most 2^30 - 1 are supported")
     dense = np.zeros((max(int(pcv.max()), ONS_PCV_MAX) + 1, modulus), dtype=np.int64)
     flat = pcv * modulus + ckey
     u, first, cnt = np.unique(flat, return_index=True, return_counts=True)
@@ -519,8 +521,9 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_c
         if len(x) != n:
             raise CKMError(f"column {name!r} has {len(x)} rows, the record keys {n}")
     ncells = int(np.prod(shape, dtype=np.int64))
-    counts = np.zeros(ncells, dtype=np.int64)
-    sums = np.zeros(ncells, dtype=np.int64)
+    if n >= 2 ** 31:
+        raise CKMError(f"{n} records: at most 2^31 - 1 per table (int32 counts)")
+    table = np.zeros((ncells, 2), dtype=np.int32)          # [count, key sum mod M] per cell
     buf = np.empty(min(n, _CHUNK), dtype=np.int64)
     for start in range(0, n, _CHUNK):            # chunks: the flat cell index stays in cache
         flat = buf[:min(_CHUNK, n - start)]
@@ -532,13 +535,14 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_c
                 what = "is missing" if pd.isna(val) else "is not among the categories given"
                 raise CKMError(f"column {name!r}, row {start + bad}: value {val!r} {what}")
         if pt.kind == "integer":
-            bad = _k.tabulate(flat, keys, start, counts, sums, pt.modulus)
+            bad = _k.tabulate(flat, keys, start, table, pt.modulus)
         else:
-            bad = _k.tabulate_uniform(flat, keys, start, counts, sums, _UNITS)
+            bad = _k.tabulate_uniform(flat, keys, start, table, _UNITS)
         if bad >= 0:
             raise _key_error(keys, bad, record_key, pt)
     codes = [_codes(x, lo, lut) for x, lo, lut, _ in encoded] if need_codes else None
-    counts, sums = counts.reshape(shape), sums.reshape(shape)
+    counts = table[:, 0].astype(np.int64).reshape(shape)
+    sums = table[:, 1].astype(np.int64).reshape(shape)
     axes = _margin_axes(margins, by)
     counts, sums = _add_margins(counts, axes), _add_margins(sums, axes)
     coords = {}
@@ -588,6 +592,8 @@ def cell_keys(data, *, by, record_key: str = "record_key", ptable=None, modulus:
     if ptable is None:
         if modulus is None:
             pt = PTable("uniform", _UNITS, pd.DataFrame(), 0)
+        elif not 2 <= int(modulus) <= 2 ** 30:
+            raise CKMError(f"cell_keys: modulus = {modulus!r}: must be in 2..2^30")
         else:
             pt = PTable("integer", int(modulus), pd.DataFrame(), 0)
     else:

@@ -1,8 +1,8 @@
 """Kernels of the cell key method: one pass over the records, no xarray, no pandas.
 
-``tabulate(code, keys, counts, sums)`` counts the records of every cell and sums their
-integer record keys in the same pass (int64, so the key sums are exact and a
-cell's key does not depend on the order or grouping of the summation).
+``tabulate(code, keys, start, table, modulus)`` counts the records of every cell and
+sums their integer record keys modulo the key range in the same pass (integer
+arithmetic, so a cell's key does not depend on the order or grouping of the summation).
 
 ``top_contributors(code, absval, k, ncells)`` keeps, for every cell, the row
 indices of its ``k`` largest contributions (for magnitude tables).
@@ -16,26 +16,32 @@ from ._jit import jit
 
 
 @jit
-def tabulate(code, keys, start, counts, sums, modulus):
-    """Add records ``start .. start+len(code)-1`` to their cells, in place (int64, exact).
+def tabulate(code, keys, start, table, modulus):
+    """Add records ``start .. start+len(code)-1`` to their cells, in place.
 
-    ``counts[code[r]] += 1`` and ``sums[code[r]] += keys[start + r]`` for integer
-    record keys in ``0 .. modulus-1``.  Returns -1, or the first row ``start + r``
-    whose key is outside that range.  Called chunk by chunk, so that the flat
-    cell index of a chunk stays in cache.
+    ``table`` is ``(ncells, 2)`` int32: ``[count, key sum mod modulus]`` side by
+    side (one cache line per record); ``table[code[r], 0] += 1`` and
+    ``table[code[r], 1] = (table[code[r], 1] + keys[start + r]) mod modulus`` for
+    integer record keys in ``0 .. modulus-1`` (``modulus`` < 2^30: the sum stays
+    exact in int32).  Returns -1, or the first row ``start + r`` whose key is
+    outside that range.  Called chunk by chunk, so that the flat cell index of a
+    chunk stays in cache.
     """
     for r in range(code.shape[0]):
         k = keys[start + r]
         if k < 0 or k >= modulus:
             return start + r
         c = code[r]
-        counts[c] += 1
-        sums[c] += k
+        table[c, 0] += 1
+        s = table[c, 1] + k
+        if s >= modulus:
+            s -= modulus
+        table[c, 1] = s
     return -1
 
 
 @jit
-def tabulate_uniform(code, keys, start, counts, sums, units):
+def tabulate_uniform(code, keys, start, table, units):
     """:func:`tabulate` for uniform keys in [0, 1), used as integers ``rint(key * units) mod units``.
 
     Returns -1, or the first row whose key is outside [0, 1) (or NaN).
@@ -45,8 +51,14 @@ def tabulate_uniform(code, keys, start, counts, sums, units):
         if not (x >= 0.0 and x < 1.0):
             return start + r
         c = code[r]
-        counts[c] += 1
-        sums[c] += np.int64(np.rint(x * units)) % units
+        k = np.int64(np.rint(x * units))
+        if k >= units:
+            k -= units
+        table[c, 0] += 1
+        s = table[c, 1] + k
+        if s >= units:
+            s -= units
+        table[c, 1] = s
     return -1
 
 
