@@ -196,7 +196,9 @@ def test_repeatable_across_processes(tmp_path):
         c = dk.ckm.perturbed_cube(dk.datasets.load("norrbotten").isel(year=slice(0, 2)), seed=4)
         print(",".join(str(int(x)) for x in t.values.ravel()), float(c["population"].sum()))
     """)
-    env = dict(os.environ, PYTHONHASHSEED="random")
+    # another process, another hash seed, and the kernels run as plain Python (no JIT, ~2 s faster):
+    # the same numbers as the compiled kernels in this process
+    env = dict(os.environ, PYTHONHASHSEED="random", NUMBA_DISABLE_JIT="1")
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                            cwd=Path(__file__).parents[1], check=True).stdout]
     # and the same as in this process
@@ -402,7 +404,7 @@ def test_reconcile_hand_worked():
     assert got.attrs["groups_inconsistent"] == 2
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 40), min_size=1, max_size=12), min_size=1, max_size=6),
        st.lists(st.integers(-15, 15), min_size=6, max_size=6))
 def test_reconcile_properties(rows, shifts):
@@ -488,7 +490,7 @@ def _reference_destatis(df, by, pt_frame):
 _FRAMES: dict = {}
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(st.integers(1, 400), st.integers(0, 10_000), st.sampled_from([(2, 1.0, 0), (3, 1.5, 1), (4, 2.0, 2)]))
 def test_destatis_path_equals_a_plain_reference(n, seed, params):
     D, V, js = params
