@@ -523,3 +523,59 @@ def test_perturbed_cube_rounds_fractional_values_and_never_goes_negative():
     assert (np.abs(out - np.round(x)) <= 2).all()
     assert (out != 1).all()                                          # js = 1: no published 1
     assert (out.values[np.round(x.values) == 0] == 0).all()
+
+
+# --------------------------------------------------------------------------- reconcile: two margins
+
+def _ipf_reference(x, col_totals, row_totals, sweeps=5000):
+    """Plain IPF (Deming & Stephan): alternately scale rows and columns."""
+    s = x.astype(float).copy()
+    for _ in range(sweeps):
+        s *= (row_totals / s.sum(axis=1))[:, None]
+        s *= (col_totals / s.sum(axis=0))[None, :]
+    return s
+
+
+def test_reconcile_two_margins_hand_worked():
+    # parts [[1, 1], [1, 1]] (deso × age), column totals (over deso) [3, 1], row totals (over age) [2, 2].
+    # IPF: the rows already hold; columns × 1.5 and × 0.5 → s = [[1.5, 0.5], [1.5, 0.5]].
+    # Floors [[1, 0], [1, 0]]: each row needs one more, column 0 one more (3 − 2), column 1 one (1 − 0):
+    # one row rounds up its age-0 cell, the other its age-1 cell → [[2, 0], [1, 1]] or [[1, 1], [2, 0]].
+    parts = xr.DataArray(np.ones((2, 2)), dims=("deso", "age"))
+    got = dk.reconcile(parts, [xr.DataArray([3, 1], dims="age"), xr.DataArray([2, 2], dims="deso")],
+                       dims=["deso", "age"])
+    np.testing.assert_array_equal(got.sum("deso").values, [3, 1])
+    np.testing.assert_array_equal(got.sum("age").values, [2, 2])
+    assert (np.abs(got.values - [[1.5, 0.5], [1.5, 0.5]]) < 1).all()
+    np.testing.assert_array_equal(np.sort(got.values[:, 0]), [1, 2])
+    # zeros stay zero where a table with those zeros exists: [[2, 0], [1, 3]] to columns [4, 4], rows [2, 6]
+    parts = xr.DataArray([[2.0, 0], [1, 3]], dims=("deso", "age"))
+    got = dk.reconcile(parts, [xr.DataArray([4, 4], dims="age"), xr.DataArray([2, 6], dims="deso")],
+                       dims=["deso", "age"])
+    np.testing.assert_array_equal(got.values, [[2, 0], [2, 4]])     # the only integer table with this zero
+    # no table with that zero: row 0 = 2 can only go to age 0, whose column total is 1
+    with pytest.raises(dk.ReconcileError, match=r"iterative proportional fitting did not meet"):
+        dk.reconcile(parts, [xr.DataArray([1, 7], dims="age"), xr.DataArray([2, 6], dims="deso")],
+                     dims=["deso", "age"], max_iter=200)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 7), st.integers(2, 7), st.integers(0, 10_000))
+def test_reconcile_two_margins_properties(na, nb, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(1, 40, (2, na, nb)).astype(float)                  # batch dim 'sex'
+    x[0, 0, 0] = 0.0 if na > 2 and nb > 2 else x[0, 0, 0]
+    col = np.maximum(x.sum(axis=1) + rng.integers(-4, 5, (2, nb)), 1)   # perturbed, over deso
+    row = np.maximum(x.sum(axis=2) + rng.integers(-4, 5, (2, na)), 1)   # perturbed, over age
+    parts = xr.DataArray(x, dims=("sex", "deso", "age"))
+    got = dk.reconcile(parts, [xr.DataArray(col, dims=("sex", "age")), xr.DataArray(row, dims=("sex", "deso"))],
+                       dims=["deso", "age"]).values
+    for g in range(2):
+        np.testing.assert_array_equal(got[g].sum(axis=0), col[g])       # the first margin exactly
+        assert got[g].sum() == col[g].sum()
+        # the second margin, first made to add up to the first's total (largest remainder)
+        r = row[g] * col[g].sum() / row[g].sum()
+        assert (np.abs(got[g].sum(axis=1) - r) < 1).all()
+        s = _ipf_reference(x[g], col[g], got[g].sum(axis=1))
+        assert (np.abs(got[g] - s) < 1 + 1e-6).all()                    # within ±1 of the fitted value
+        assert (got[g][x[g] == 0] == 0).all() and (got[g] >= 0).all()
