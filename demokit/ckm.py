@@ -412,9 +412,15 @@ def _encode(col, name: str, categories):
             labels = np.asarray(categories)
         return x, -1, np.r_[np.int64(-1), lut], labels
     x = np.asarray(col)
+    is_bool = x.dtype.kind == "b"
     if x.dtype.kind in "iub" and x.size:
-        if x.dtype.kind == "b":
+        if is_bool:
             x = x.view(np.uint8)
+        elif x.dtype == np.uint64 and int(x.max()) < 2 ** 63:
+            x = x.astype(np.int64)
+        elif x.dtype == np.uint64:
+            codes, uniq = pd.factorize(x, sort=True)
+            return _factorized(codes, uniq, categories)
         present, small = (_k.small_int_presence(x, 1 << 16) if categories is None else (None, False))
         if small:                          # one pass: codes, ages, years, … in 0..65535
             nz = np.flatnonzero(present)
@@ -428,12 +434,17 @@ def _encode(col, name: str, categories):
                 if not small:
                     present = _k.int_presence(x, lo, span)
                 labels = np.flatnonzero(present) + lo
+                labels = labels.astype(bool) if is_bool else labels
                 lut = np.where(present, np.cumsum(present) - 1, -1).astype(np.int64)
             else:
                 labels = np.asarray(categories)
                 lut = pd.Index(labels).get_indexer(np.arange(lo, hi + 1)).astype(np.int64)
             return x, lo, lut, labels
     codes, uniq = pd.factorize(x, sort=True)
+    return _factorized(codes, uniq, categories)
+
+
+def _factorized(codes, uniq, categories):
     uniq = np.asarray(uniq)
     if categories is None:
         labels, lut = uniq, np.arange(len(uniq), dtype=np.int64)
