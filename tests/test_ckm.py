@@ -280,7 +280,11 @@ def test_unreachable_variance_is_relaxed_with_a_warning():
     # D=4, js=3, V=1: for i = 1..3 every mean-0 distribution must jump over 1..3, variance ≥ 3
     with pytest.warns(UserWarning, match=r"rows i = \[1, 2, 3\]"):
         pt = ckm.max_entropy_ptable(D=4, V=1, js=3)
-    assert pt.attrs["row_variance"][1] == pytest.approx(3.0)     # p(-1) = 3/4, p(+3) = 1/4: var 3
+    # row 1: support {-1, 3, 4}; mean 0 forces a = 3b + 4c, so var = a + 9b + 16c = 12b + 20c with
+    # 4b + 5c = 1: smallest at c = 0 → p(-1) = 3/4, p(+3) = 1/4, variance 3 (the nearest to V = 1)
+    assert pt.attrs["row_variance"][1] == pytest.approx(3.0)
+    r1 = pt.query("i == 1")
+    assert dict(zip(r1["v"], r1["p"])) == pytest.approx({-1: 0.75, 3: 0.25}, abs=1e-9)
     assert pt.attrs["row_variance"][5] == pytest.approx(1.0)
 
 
