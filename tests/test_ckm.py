@@ -604,3 +604,37 @@ def test_counts_of_mixed_column_types_equal_a_groupby():
     np.testing.assert_array_equal(inner["cell_key"].to_numpy(), ref["sum"].to_numpy() % 4096)
     np.testing.assert_array_equal(got["c"].values, ["q", "p", "r"])          # every category, in order
     assert int(got["count"].sel(s="total").sum()) == n
+
+
+# --------------------------------------------------------------------------- kernels vs numpy
+
+def test_kernels_equal_numpy():
+    from demokit._kernels import ckm as k
+    rng = np.random.default_rng(5)
+    n, shape = 5000, (7, 3, 11)
+    cols = [rng.integers(10, 10 + s, n) for s in shape]
+    keys = rng.integers(0, 256, n)
+    flat = np.zeros(n, dtype=np.int64)
+    for x, s in zip(cols, shape):
+        assert k.accumulate_codes(flat, x, 0, 10, np.arange(s), s) == -1
+    np.testing.assert_array_equal(flat, np.ravel_multi_index([x - 10 for x in cols], shape))
+    table = np.zeros((int(np.prod(shape)), 2), dtype=np.int32)
+    assert k.tabulate(flat[:3000], keys, 0, table, 256) == -1          # in two chunks
+    assert k.tabulate(flat[3000:], keys, 3000, table, 256) == -1
+    np.testing.assert_array_equal(table[:, 0], np.bincount(flat, minlength=table.shape[0]))
+    np.testing.assert_array_equal(table[:, 1], np.bincount(flat, weights=keys, minlength=table.shape[0]) % 256)
+    bad = keys.copy()
+    bad[4321] = 256
+    assert k.tabulate(flat, bad, 0, np.zeros_like(table), 256) == 4321
+    u = ckm.record_keys(n, seed=2)
+    t2 = np.zeros_like(table)
+    assert k.tabulate_uniform(flat, u, 0, t2, 10**8) == -1
+    np.testing.assert_array_equal(t2[:, 1], np.bincount(flat, weights=np.rint(u * 1e8),
+                                                        minlength=table.shape[0]) % 10**8)
+    absval = rng.random(n)
+    top = k.top_contributors(flat, absval, 3, table.shape[0])
+    for c in rng.choice(table.shape[0], 20):
+        rows = np.flatnonzero(flat == c)
+        want = rows[np.argsort(-absval[rows], kind="stable")][:3]
+        np.testing.assert_array_equal(top[c][:len(want)], want)
+        assert (top[c][len(want):] == -1).all()
