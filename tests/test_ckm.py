@@ -58,6 +58,11 @@ def test_ons_ptable_copy_equals_the_packages_generator(ptable_10_5):
     # the copy in tests/data is ONS's file; ONS's own generator gives the same table
     gen = ons_ptable_gen()
     pd.testing.assert_frame_equal(ptable_10_5, gen, check_dtype=False)
+    t = ckm.read_ptable(ONS_PTABLE)                          # a CSV path (xz-compressed) in the ONS format
+    assert t.kind == "integer" and t.modulus == 256
+    # the 10-5 rule by hand: 7 → 0 (below 10), 12 → 10, 13 → 15, 760 → pcv 510 → 510 % 5 = 0 → 760
+    np.testing.assert_array_equal(t.perturbation(np.array([7, 12, 13, 760]), np.array([0, 5, 255, 9])),
+                                  [-7, -2, 2, 0])
     installed = Path(sys.prefix) / "ptable_10_5_rule.csv"     # where pip puts the package's data file
     if installed.exists():
         pd.testing.assert_frame_equal(ptable_10_5, pd.read_csv(installed))
