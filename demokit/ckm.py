@@ -655,8 +655,9 @@ def perturb_counts(data, *, by, record_key: str = "record_key", ptable, threshol
     cell key :math:`c = (\\sum_r k_r) \\bmod M`; perturbation :math:`v = P(n, c)` from
     the ptable; published :math:`\\hat n = n + v`, or NaN if :math:`\\hat n <` threshold.
     Empty cells (:math:`n = 0`) have :math:`c = 0` and :math:`v = 0`: they stay 0
-    (NaN if ``threshold > 0``, as ONS).  Counts and key sums are accumulated in one
-    Numba pass (int64), then margins by summing the table.
+    (NaN if ``threshold > 0``, as ONS).  Counts and key sums (mod :math:`M`) are
+    accumulated in integer arithmetic by Numba passes over the records, then margins by
+    summing the table.
     """
     pt = read_ptable(ptable)
     if not isinstance(threshold, (int, np.integer)) or isinstance(threshold, bool):
