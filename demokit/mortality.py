@@ -213,8 +213,11 @@ def death_risks(ds, *, years, kind="interval", lower_share=0.5, infant_lower_sha
     Raises
     ------
     CubeError
-        Missing years, negative or NaN counts, deaths greater than the
-        population at risk (naming the cell), unknown ``kind``.
+        Missing years, negative or NaN counts, a year's deaths far above the
+        population at risk (naming the cell and year; a small excess — moves
+        within the year, CKM noise — is accepted, the risk clamped at 1, the
+        cells counted in ``attrs["clamped_cells"]`` and a ``ClampWarning``
+        issued), unknown ``kind``.
 
     Notes
     -----
@@ -236,20 +239,27 @@ def death_risks(ds, *, years, kind="interval", lower_share=0.5, infant_lower_sha
         d, at_risk, sub = _interval_parts(ds, years, lower_share, infant_lower_share, boys_share)
         D = d.sum("year")
         P = at_risk.sum("year")
+        n_clamped = 0
         if not is_dask(D) and not is_dask(P):
-            bad = D > P
-            if bool(bad.any()):
-                idx = _first_cell(bad)
-                raise CubeError(f"{format_cell('deaths', D, idx)} (year-end age, summed over the period) "
-                                f"exceeds the population at risk {float(P.values[idx]):g}: "
-                                "deaths greater than the population at risk")
+            # a small excess per year passed _interval_parts' check (moves within the year, CKM noise):
+            # the risk is clamped at 1, the cells counted and warned about; NaN where nobody was at risk
+            over = D > P
+            n_clamped = int(over.sum())
+            if n_clamped:
+                import warnings
+                from .small_area import ClampWarning
+                idx = _first_cell(over)
+                warnings.warn(f"death_risks: {n_clamped} cell(s) with more deaths than persons at risk, e.g. "
+                              f"{format_cell('deaths', D, idx)} against {float(P.values[idx]):g}; risks clamped "
+                              "at 1 (attrs['clamped_cells'])", ClampWarning, stacklevel=2)
         with np.errstate(divide="ignore", invalid="ignore"):
-            q = xr.where(P > 0, D / P.where(P > 0), 0.0)
+            q = xr.where(P > 0, (D / P.where(P > 0)).clip(max=1.0), xr.where(D > 0, 1.0, 0.0))
         q = q.transpose(*[x for x in ds["deaths"].dims if x != "year"])
         q = q.assign_coords(age_at_start=("age", q["age"].values - 1))
         yrs = [int(y) for y in sub.year.values[1:]]
         q.name = "interval_death_risk"
         q.attrs = {
+            "clamped_cells": n_clamped,
             "units": "1",
             "long_name": "interval death risk (intervalldödsrisk) by age at the end of the year",
             "years": f"{yrs[0]}-{yrs[-1]}",
