@@ -82,7 +82,8 @@ DEMO_CONFIG = {
     },
 }
 
-_SECTIONS = {"title", "data", "forecast", "scenarios", "labour", "output"}
+_SECTIONS = {"title", "data", "forecast", "scenarios", "labour", "output", "disclosure"}
+_DISCLOSURE_KEYS = {"method", "D", "V", "js", "seed", "inputs"}
 _OUTPUT_KEYS = {"lang", "csv"}
 _FORECAST_KEYS = {"statistics_years", "base_year", "last_year", "smoothing", "system", "open_age", "old_age",
                   "reference", "mortality_trend", "mortality_years"}
@@ -259,7 +260,33 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
         if not isinstance(lab.get("retirement_shift", 0), int) or isinstance(lab.get("retirement_shift", 0), bool):
             raise ConfigError(f"{source}: [labour] retirement_shift must be a whole number of years")
     _check_output(cfg.get("output"), source)
+    _check_disclosure(cfg.get("disclosure"), source)
     return cfg
+
+
+def _check_disclosure(dc, source):
+    """Check ``[disclosure]``: the cell key method's parameters (dk.ckm)."""
+    if dc is None:
+        return
+    if not isinstance(dc, dict):
+        raise ConfigError(f"{source}: [disclosure] must be a table, got {dc!r}")
+    _unknown(dc, _DISCLOSURE_KEYS, "[disclosure]", source)
+    if dc.get("method", "ckm") != "ckm":
+        raise ConfigError(f"{source}: [disclosure] method must be \"ckm\" (the cell key method), got {dc['method']!r}")
+    for k, lo, hi in (("D", 1, 10), ("js", 0, 10), ("seed", 0, 2**63 - 1)):
+        v = dc.get(k, 0 if k != "D" else 2)
+        if not (isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi):
+            raise ConfigError(f"{source}: [disclosure] {k} must be a whole number in [{lo}, {hi}], got {v!r}")
+    v = dc.get("V", 1.0)
+    if not (_is_number(v) and 0 < v <= dc.get("D", 2) ** 2):
+        raise ConfigError(f"{source}: [disclosure] V must be a variance in (0, D^2], got {v!r}")
+    if not isinstance(dc.get("inputs", False), bool):
+        raise ConfigError(f"{source}: [disclosure] inputs must be true or false, got {dc['inputs']!r}")
+
+
+def _ckm_options(dc):
+    return {"D": int(dc.get("D", 2)), "V": float(dc.get("V", 1.0)), "js": int(dc.get("js", 0)),
+            "seed": int(dc.get("seed", 0))}
 
 
 def _check_output(outcfg, source) -> None:
@@ -475,6 +502,11 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
     progress = progress or Progress(8, "forecast")
     fc = cfg["forecast"]
     ds = _read_data(cfg)
+    dc = cfg.get("disclosure")
+    if dc and dc.get("inputs"):
+        # the statistics as SCB publishes them from 2025: every count perturbed (robustness of the forecast)
+        from .ckm import perturbed_cube
+        ds = perturbed_cube(ds, **_ckm_options(dc))
     sy = list(range(fc["statistics_years"][0], fc["statistics_years"][1] + 1))
     base_year, last_year = fc["base_year"], fc["last_year"]
     if base_year not in ds["year"].values:
@@ -500,6 +532,14 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
     proj.attrs["title"] = cfg.get("title", "demokit forecast")
     proj.attrs["statistics_years"] = f"{sy[0]}-{sy[-1]}"
     proj.attrs["base_year"] = base_year
+    if dc:
+        # the published tables protected by the cell key method: every cell of the projection perturbed
+        # (whole persons, zeros kept); totals are sums of the perturbed cells
+        from .ckm import perturbed_cube
+        opts = _ckm_options(dc)
+        proj = perturbed_cube(proj, **opts)
+        proj.attrs["disclosure"] = (f"cell key method (dk.ckm), D={opts['D']}, V={opts['V']:g}, js={opts['js']}"
+                                    + ("; inputs perturbed too" if dc.get("inputs") else ""))
     progress.step("projection")
     lab = None
     if cfg.get("labour"):

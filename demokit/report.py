@@ -502,6 +502,11 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     title = html.escape((config or {}).get("title", "demokit forecast"))
     intro = T["intro"].format(base=base_year, n=proj.sizes["year"], last=last_year, k=len(scen), v=__version__,
                               d=date.today().isoformat())
+    if proj.attrs.get("disclosure"):
+        intro += (" Röjandeskydd: de publicerade tabellerna är skyddade med " if lang == "sv" else
+                  " Disclosure control: the published tables are protected by the ") + (
+            str(proj.attrs["disclosure"])) + (" — delar summerar inte alltid exakt till totaler." if lang == "sv"
+                                             else " — parts need not add up exactly to published totals.")
     top_links = [f"<a href='#summary'>{label('Summary', lang)}</a>"]
     if actual_html:
         top_links.append(f"<a href='#actual'>{label('The forecast against what happened', lang)}</a>")

@@ -46,3 +46,12 @@ def test_paths_and_region_plans_are_accepted():
                                    "life_expectancy": {"female": {"2030": 86.0}, "male": 83.0}}},
                forecast__open_age=95)
     assert check_config(cfg)["scenarios"]["main"]["in_migration"] == {"2580": 3000}
+
+
+def test_disclosure_section_is_checked():
+    ok = check_config(_cfg(disclosure={"D": 2, "V": 1.0, "seed": 3, "inputs": True}))
+    assert ok["disclosure"]["D"] == 2
+    with pytest.raises(ConfigError, match=r"\[disclosure\] V must be a variance"):
+        check_config(_cfg(disclosure={"D": 2, "V": 9.0}))
+    with pytest.raises(ConfigError, match=r"did you mean 'seed'"):
+        check_config(_cfg(disclosure={"sed": 1}))

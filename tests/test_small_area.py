@@ -294,3 +294,18 @@ def test_thin_deaths_lengthen_the_mortality_period(nb):
     assert yrs[-1] == 2019 and len(yrs) > 5 and len(yrs) <= 10
     tot = small["deaths"].sel(year=yrs).sum(["age", "year"])
     assert bool((tot >= 200).all()) or len(yrs) == 10
+
+
+def test_cli_forecast_with_disclosure_control_states_it(tmp_path, capsys):
+    from demokit.cli import main
+    _write_kommun_files(tmp_path, "2514")
+    cfg = (tmp_path / "forecast.toml").read_text(encoding="utf-8")
+    cfg = cfg.replace("last_year = 2030", "last_year = 2024") + "[disclosure]\nD = 2\nV = 1.0\nseed = 5\ninputs = true\n"
+    (tmp_path / "forecast.toml").write_text(cfg, encoding="utf-8")
+    rc = main(["forecast", str(tmp_path / "forecast.toml"), "--out", str(tmp_path / "out")])
+    assert rc == 0, capsys.readouterr().err
+    proj = xr.load_dataset(tmp_path / "out" / "projection.nc")
+    assert "cell key method" in proj.attrs["disclosure"]
+    pop = proj["population"].values
+    assert np.array_equal(pop, np.round(pop)) and pop.min() >= 0      # whole persons, never negative
+    assert "Disclosure control" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
