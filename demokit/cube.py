@@ -104,7 +104,11 @@ def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: b
     # fast path: SIMD min/max reductions (NaN propagates through both)
     lo, hi = values.min(), values.max()
     if (allow_negative or lo >= 0) and np.isfinite(lo) and np.isfinite(hi):
-        return
+        if hi <= MAX_COUNT and lo >= -MAX_COUNT:
+            return
+        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(values))), values.shape))
+        raise CubeError(f"{format_cell(name, da, idx)}: implausibly large (more than {MAX_COUNT:,.0f} "
+                        "persons or events in one cell)")
     if allow_nan and not np.isfinite(lo) and not np.isinf(lo) and not np.isinf(np.nanmax(values)) and (
             allow_negative or not np.nanmin(values) < 0):
         return
@@ -113,6 +117,12 @@ def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: b
     flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
     j = int(first_invalid(flat, bool(allow_negative), bool(allow_nan)))
     if j < 0:
+        with np.errstate(invalid="ignore"):
+            big = np.nanmax(np.abs(flat)) if flat.size else 0.0
+        if big > MAX_COUNT:
+            idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(np.abs(flat))), values.shape))
+            raise CubeError(f"{format_cell(name, da, idx)}: implausibly large (more than {MAX_COUNT:,.0f} "
+                            "persons or events in one cell)")
         return
     idx = tuple(int(i) for i in np.unravel_index(j, values.shape))
     v = values[idx]
@@ -312,20 +322,15 @@ def check_structure(obj) -> None:
 
 
 def check_plausible(da: xr.DataArray, name: str | None = None) -> None:
-    """Raise :class:`CubeError` at the first implausible cell: above :data:`MAX_COUNT`, births outside fertile ages.
+    """Raise :class:`CubeError` at births outside the fertile ages :data:`FERTILE_AGES`.
 
-    Dask-backed arrays are not scanned.  NaN cells are left to
-    :func:`check_counts`.
+    (Counts above :data:`MAX_COUNT` are rejected by :func:`check_counts` and the
+    fused kernel checks, in the same pass as NaN and negative counts.)
+    Dask-backed arrays are not scanned.
     """
     name = name or da.name or "array"
     if getattr(da, "chunks", None) is not None or da.dtype.kind not in "iuf" or da.size == 0:
         return
-    v = np.asarray(da.values)
-    with np.errstate(invalid="ignore"):
-        if np.nanmax(np.abs(v)) > MAX_COUNT:
-            idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(np.abs(v))), v.shape))
-            raise CubeError(f"{format_cell(name, da, idx)}: implausibly large (more than {MAX_COUNT:,.0f} "
-                            "persons or events in one cell)")
     if name == "births" and "age" in da.dims and int(da["age"].values.max()) >= FERTILE_AGES[1]:
         # (a toy cube of a few ages — tests, teaching — cannot place births at a mother's real age)
         ages = da["age"].values

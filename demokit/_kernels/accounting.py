@@ -121,7 +121,7 @@ def _block_bad(a):
     nbad = 0
     for j in range(f.size):
         v = f[j]
-        nbad += not (v >= 0.0 and v < np.inf)
+        nbad += not (v >= 0.0 and v <= 1e8)   # demokit.cube.MAX_COUNT: NaN, negative, inf, implausible
     return nbad > 0
 
 
