@@ -48,7 +48,7 @@ AGE_CONVENTIONS = ("year_end", "at_event")
 #: variables that may be negative (the adjustment term is a signed residual)
 SIGNED_VARIABLES = ("adjustment", "net_migration", "net_migration_and_adjustment")
 #: dims each variable must have: a missing dim is an error, never broadcast
-REQUIRED_DIMS = {"population": ("sex", "age", "year"), "births": ("age", "year"),
+REQUIRED_DIMS = {"population": ("sex", "age", "year"), "births": ("year",),
                  **{v: ("sex", "age", "year") for v in EVENT_VARIABLES if v not in ("births", "adjustment")}}
 #: no cell of population statistics holds more persons or events than this (Sweden: 10.5 million) [choice]
 MAX_COUNT = 1e8
@@ -198,7 +198,7 @@ def _check_coord(ds: xr.Dataset) -> None:
         if bad:
             raise CubeError(f"sex: unknown value {bad[0]!r}; expected 'female' or 'male'")
     if "region" in ds.coords:
-        kinds = {type(r.item() if hasattr(r, "item") else r).__name__ for r in np.asarray(ds["region"].values)}
+        kinds = {type(r.item() if hasattr(r, "item") else r).__name__ for r in np.atleast_1d(ds["region"].values)}
         if len(kinds) > 1:
             raise CubeError(f"region: codes of mixed types {sorted(kinds)}; give every region code as a string "
                             "(e.g. '0114', '2580')")

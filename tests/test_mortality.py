@@ -121,8 +121,15 @@ def test_table_risks_with_lower_triangle_deaths():
 def test_deaths_above_population_at_risk():
     ds = toy_cube()
     ds["deaths"].loc[{"region": "b", "age": 1, "year": 2001}] = 50.0
-    with pytest.raises(dk.CubeError, match=r"deaths\[region='b', sex='female', age=1\] = 50.0.*population at risk 10"):
+    # far above the 10 persons at risk in that year: rejected, naming the cell and the year
+    with pytest.raises(dk.CubeError, match=r"deaths\[region='b', sex='female', age=1, year=2001\] = 50.0 but only 10"):
         death_risks(ds, years=2001)
+    # a small excess (11 deaths of 10 at risk: a mover in who died, CKM noise) is clamped at 1 and counted
+    ds["deaths"].loc[{"region": "b", "age": 1, "year": 2001}] = 11.0
+    from demokit.small_area import ClampWarning
+    with pytest.warns(ClampWarning, match="1 cell"):
+        q = death_risks(ds, years=2001)
+    assert float(q.sel(region="b", age=1).max()) == 1.0 and q.attrs["clamped_cells"] == 1
 
 
 def test_nan_deaths_named():
