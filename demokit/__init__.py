@@ -31,3 +31,7 @@ from .projection import AssumptionError, Assumptions, constrain, project  # noqa
 from .households import household_rates, households  # noqa: F401,E402
 from .labour import labour_force  # noqa: F401,E402
 from . import scenarios  # noqa: F401,E402
+
+# --- register microdata: income and labour-market tables (issue 13) ---
+from . import income  # noqa: F401,E402
+from .income import employment_rates  # noqa: F401,E402

@@ -1,0 +1,268 @@
+"""Income statistics by group (INKOPAK; the report's tables 5–12): official vs adjusted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+import xarray as xr
+
+from .._kernels import income as k
+from ._schema import BIRTH_REGIONS, SEXES, IncomeError, codes
+from .households import HOUSEHOLD_TYPES
+
+__all__ = ["statistics", "ranking", "AGE_GROUPS", "QUANTILE_METHODS", "INCOMES", "BY_DIMS",
+           "prepare", "quantile_sorted"]
+
+#: default age groups of the tables (label -> (lowest, highest) age, inclusive; None = open)
+AGE_GROUPS = {"all": (0, None), "20+": (20, None), "20-64": (20, 64)}
+QUANTILE_METHODS = {"averaged_inverted_cdf": k.AVERAGED_INVERTED_CDF, "inverted_cdf": k.INVERTED_CDF,
+                    "linear": k.LINEAR}
+#: income concepts: official column, adjusted column
+INCOMES = {"csfvi": ("csfvi", "csfvi_adjusted"), "cdisp": ("cdisp", "cdisp_adjusted"),
+           "cdisp_per_cu": ("cdisp_per_cu", "cdisp_per_cu_adjusted"),
+           "household_cdisp": ("household_cdisp", "household_cdisp_adjusted")}
+YEARS_IN_SWEDEN = ("born_in_sweden", "0-4", "5-9", "10-19", "20+")
+BY_DIMS = ("region", "sex", "birth_region", "years_in_sweden", "household_type")
+POPULATION = {"official": "full_year", "adjusted": "full_year_adjusted"}
+_DIFF_VARS = ("mean", "median", "p10", "p90", "decile_mean", "top5_mean", "top1_mean",
+              "mean_earners", "median_earners")
+
+
+def prepare(micro: pd.DataFrame, **kwargs) -> pd.DataFrame:
+    """Return the table with the adjustment and the household columns, computing what is missing."""
+    from .adjust import adjust_cross_border
+    from .households import household_income
+
+    if "csfvi_adjusted" not in micro.columns:
+        micro = adjust_cross_border(micro, **kwargs)
+    if "full_year_adjusted" not in micro.columns:
+        micro = household_income(micro)
+    return micro
+
+
+def _group_codes(micro, by):
+    arrays, labels = [], []
+    for d in by:
+        if d == "region":
+            c, lab = codes(micro["region"])
+        elif d == "sex":
+            c, lab = codes(micro["sex"], SEXES)
+        elif d == "birth_region":
+            c, lab = codes(micro["birth_region"], BIRTH_REGIONS)
+        elif d == "household_type":
+            c, lab = codes(micro["household_type"], HOUSEHOLD_TYPES)
+        elif d == "years_in_sweden":
+            b, _ = codes(micro["birth_region"], BIRTH_REGIONS)
+            y = micro["years_in_sweden"].to_numpy(dtype=float)
+            c = np.where(b == 0, 0, np.where(y < 5, 1, np.where(y < 10, 2, np.where(y < 20, 3, 4))))
+            lab = list(YEARS_IN_SWEDEN)
+        else:
+            raise IncomeError(f"cannot group by {d!r}; choose among {list(BY_DIMS)} (ages via ages=)")
+        arrays.append(np.asarray(c, np.int64))
+        labels.append([str(x) for x in lab])
+    shape = tuple(len(lab) for lab in labels)
+    if not by:
+        return np.zeros(len(micro), np.int64), shape, labels
+    return np.ravel_multi_index(arrays, shape).astype(np.int64), shape, labels
+
+
+def quantile_sorted(xs: np.ndarray, q: int, method: str = "averaged_inverted_cdf") -> float:
+    """Return the q-th percentile (q in per cent) of values already sorted ascending."""
+    lo, hi, w = k.quantile_ranks(xs.shape[0], q, QUANTILE_METHODS[method])
+    if lo == 0:
+        return float("nan")
+    a, b = xs[lo - 1], xs[hi - 1]
+    return float(a + w * (b - a)) if w != 0.0 else float(a)
+
+
+def _sorted_orders(x_off, x_adj, pop_off, pop_adj):
+    """Row numbers of each version's population sorted by value: one argsort, plus an O(n) merge."""
+    idx = np.flatnonzero(pop_off)
+    order_off = idx[np.argsort(x_off[idx], kind="stable")]
+    changed = (x_adj != x_off) | (pop_adj != pop_off)
+    keep = order_off[~changed[order_off]]
+    new = np.flatnonzero(pop_adj & changed)
+    new = new[np.argsort(x_adj[new], kind="stable")]
+    order_adj = k.merge_sorted(keep, new, x_adj)
+    return order_off, order_adj
+
+
+def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ages=None,
+               quantile_method: str = "averaged_inverted_cdf", low_income_fraction: float = 0.6,
+               low_income_threshold=None) -> xr.Dataset:
+    """Return income statistics by group, official and adjusted for cross-border commuters.
+
+    Parameters
+    ----------
+    micro : DataFrame
+        Person table; the adjustment (:func:`adjust_cross_border`) and the
+        household columns (:func:`household_income`) are computed if missing.
+    income : {"csfvi", "cdisp", "cdisp_per_cu", "household_cdisp"}, default "csfvi"
+        Sammanräknad förvärvsinkomst, individual disposable income
+        (nettoinkomst), household disposable income per consumption unit, or
+        household disposable income.
+    by : sequence of str, default ("region",)
+        Dims among ``region``, ``sex``, ``birth_region``, ``years_in_sweden``
+        (born in Sweden, 0–4, 5–9, 10–19, 20+ years), ``household_type``.
+    ages : dict, default :data:`AGE_GROUPS`
+        Age groups (label → (lowest, highest or None)); they may overlap.
+    quantile_method : {"averaged_inverted_cdf", "inverted_cdf", "linear"}
+        Percentile rule (default: the empirical distribution function with
+        averaging, Hyndman & Fan type 2, SAS's default PCTLDEF=5).
+    low_income_fraction : float, default 0.6
+        Low economic standard: income per consumption unit below this fraction
+        of the median of *all persons* (whole population, all ages).
+    low_income_threshold : float or dict, optional
+        Fix the low-income limit instead of deriving it from these data: one
+        value, or ``{"official": ..., "adjusted": ...}`` (e.g. the national
+        limit when the table holds one kommun, or in :func:`statistics_from_parquet`).
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``version`` (official, adjusted), the ``by`` dims, ``age_group``
+        and ``decile`` (1–10).  Variables: ``persons``, ``mean``, ``median``,
+        ``p10``, ``p90``, ``decile_mean``, ``top5_mean``, ``top1_mean``,
+        ``earners``, ``mean_earners``, ``median_earners`` (income earners,
+        income > 0: TAXOPAK's median; ``median`` is INKOPAK's over the whole
+        population); for ``cdisp_per_cu`` also ``low_income_share`` and
+        ``low_income_threshold``; and the differences adjusted − official
+        ``<var>_diff`` (kronor) and ``<var>_diff_pct`` (per cent;
+        ``low_income_share_diff`` in percentage points).
+
+    Notes
+    -----
+    Population: helårsbefolkningen of each version (``full_year``,
+    ``full_year_adjusted``).  Within a group of ``n`` persons sorted by income
+    (ranks ``r = 1..n``): decile group ``⌈10 r / n⌉``; top 5 % ``r > 0.95 n``;
+    top 1 % ``r > 0.99 n``; percentile ``p`` with ``n p/100 = j + g``:
+    ``x_(j+1)`` if ``g > 0`` else ``(x_(j) + x_(j+1))/2`` (P10 and P90 are the
+    upper limits of percentiles 10 and 90).  Low economic standard: share with
+    ``x < fraction · median_all``.
+    Implementation: one argsort of the official values, an O(n) merge for
+    the adjusted ones, a stable counting sort into groups and one Numba pass
+    per group (:mod:`demokit._kernels.income`).
+    """
+    if income not in INCOMES:
+        raise IncomeError(f"income must be one of {list(INCOMES)}, got {income!r}")
+    if quantile_method not in QUANTILE_METHODS:
+        raise IncomeError(f"quantile_method must be one of {list(QUANTILE_METHODS)}, got {quantile_method!r}")
+    by = tuple(by)
+    if len(set(by)) != len(by):
+        raise IncomeError(f"by has a dim twice: {by}")
+    ages = dict(AGE_GROUPS if ages is None else ages)
+    for lab, (lo, hi) in ages.items():
+        if lo is None or lo < 0 or (hi is not None and hi < lo):
+            raise IncomeError(f"age group {lab!r}: bad limits {(lo, hi)!r}")
+    micro = prepare(micro)
+    col_off, col_adj = INCOMES[income]
+    gcode, shape, labels = _group_codes(micro, by)
+    G = int(np.prod(shape)) if shape else 1
+    age = micro["age"].to_numpy().astype(np.int64)
+    age_lo = np.array([lo for lo, _ in ages.values()], np.int64)
+    age_hi = np.array([10**6 if hi is None else hi for _, hi in ages.values()], np.int64)
+    A = len(ages)
+    qlev = np.array([10, 50, 90], np.int64)
+    method = QUANTILE_METHODS[quantile_method]
+    x = {"official": micro[col_off].to_numpy(dtype=float), "adjusted": micro[col_adj].to_numpy(dtype=float)}
+    pop = {v: micro[c].to_numpy(dtype=bool) for v, c in POPULATION.items()}
+    orders = dict(zip(("official", "adjusted"), _sorted_orders(x["official"], x["adjusted"],
+                                                                pop["official"], pop["adjusted"])))
+    low = income == "cdisp_per_cu"
+    res = {}
+    for v in ("official", "adjusted"):
+        order = orders[v]
+        thr = -np.inf
+        if low and low_income_threshold is not None:
+            thr = float(low_income_threshold[v] if isinstance(low_income_threshold, dict)
+                        else low_income_threshold)
+        elif low:
+            thr = low_income_fraction * quantile_sorted(x[v][order], 50, quantile_method)
+        perm, starts = k.group_order(order, gcode, G)
+        scal = np.empty((G, A, k.N_OUT))
+        qs = np.empty((G, A, 3))
+        dm = np.empty((G, A, 10))
+        k.grouped_measures(x[v][perm], age[perm], starts, age_lo, age_hi, qlev, method, float(thr),
+                           scal, qs, dm)
+        res[v] = (scal, qs, dm, thr)
+    dims = by + ("age_group",)
+    full = tuple(shape) + (A,)
+
+    def stack(f, extra=()):
+        return np.stack([f(res[v]).reshape(full + extra) for v in ("official", "adjusted")])
+
+    coords = {"version": ["official", "adjusted"], "age_group": list(ages), "decile": np.arange(1, 11)}
+    coords.update({d: lab for d, lab in zip(by, labels)})
+    vd = ("version",) + dims
+    ds = xr.Dataset(coords=coords)
+    names = {0: "persons", 1: "mean", 2: "top5_mean", 3: "top1_mean", 5: "earners", 6: "mean_earners",
+             7: "median_earners"}
+    for i, name in names.items():
+        ds[name] = (vd, stack(lambda r, i=i: r[0][..., i]))
+    for j, name in enumerate(("p10", "median", "p90")):
+        ds[name] = (vd, stack(lambda r, j=j: r[1][..., j]))
+    ds["decile_mean"] = (vd + ("decile",), stack(lambda r: r[2], (10,)))
+    if low:
+        ds["low_income_share"] = (vd, stack(lambda r: r[0][..., 9]))
+        ds["low_income_threshold"] = ("version", [res["official"][3], res["adjusted"][3]])
+        ds["low_income_share_diff"] = 100 * (ds["low_income_share"].sel(version="adjusted")
+                                             - ds["low_income_share"].sel(version="official"))
+        ds["low_income_share_diff"].attrs = {"units": "percentage points"}
+    for name in _DIFF_VARS:
+        off, adj = ds[name].sel(version="official"), ds[name].sel(version="adjusted")
+        d = adj - off
+        ds[name + "_diff"] = d.assign_attrs(units="SEK", long_name=f"{name}: adjusted − official")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ds[name + "_diff_pct"] = (100 * d / off.where(off != 0)).assign_attrs(
+                units="%", long_name=f"{name}: (adjusted − official) / official")
+    ds["persons"].attrs = {"units": "persons", "long_name": "persons in helårsbefolkningen"}
+    ds.attrs = {"income": income, "quantile_method": quantile_method,
+                "population": "helårsbefolkningen (registered 1 Jan and 31 Dec, household cdisp != 0)",
+                "low_income_fraction": low_income_fraction,
+                "source": "SCB (2015) Gränspendlingens effekt på den officiella inkomststatistiken, §7–8"}
+    return ds
+
+
+def ranking(stats: xr.Dataset, *, measure: str = "median", age_group: str = "20+") -> xr.Dataset:
+    """Return each region's rank by ``measure`` (1 = highest) before and after the adjustment.
+
+    Parameters
+    ----------
+    stats : Dataset
+        Output of :func:`statistics` with a ``region`` dim.
+    measure : str, default "median"
+    age_group : str, default "20+"
+
+    Returns
+    -------
+    xarray.Dataset
+        ``rank`` (version, region, ...), ``rank_change`` = official rank −
+        adjusted rank (positive: moved up), and the measure.
+
+    Notes
+    -----
+    Ranks descending by value, ties get the lowest rank of their block
+    (``scipy.stats.rankdata(−x, method="min")``); regions without persons
+    get no rank (NaN).  Årjäng 2012: 282 → 136 (report §8.1).
+    """
+    if "region" not in stats.dims:
+        raise IncomeError("ranking needs statistics by region (by=['region', ...])")
+    if measure not in stats:
+        raise IncomeError(f"statistics have no measure {measure!r}")
+    if age_group not in stats["age_group"].values.tolist():
+        raise IncomeError(f"statistics have no age_group {age_group!r}")
+    m = stats[measure].sel(age_group=age_group)
+    if "decile" in m.dims:
+        raise IncomeError(f"measure {measure!r} has a decile dim; select a decile first")
+
+    def _rank(a):
+        return scipy.stats.rankdata(-a, method="min", axis=-1, nan_policy="omit")
+
+    r = xr.apply_ufunc(_rank, m, input_core_dims=[["region"]], output_core_dims=[["region"]])
+    r = r.transpose(*m.dims)
+    out = xr.Dataset({"rank": r, measure: m,
+                      "rank_change": r.sel(version="official") - r.sel(version="adjusted")})
+    out["rank"].attrs = {"long_name": f"rank by {measure} (1 = highest)"}
+    out.attrs = {"measure": measure, "age_group": age_group}
+    return out
