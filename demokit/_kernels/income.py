@@ -99,7 +99,7 @@ def quantile_ranks(n, q, method):
     return lo, hi, h - f
 
 
-@jit(parallel=True)
+@jit
 def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
                      scalars, quantiles, decile_mean):
     """Distribution measures of every group × age group.
@@ -134,89 +134,94 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
     """
     G = starts.shape[0] - 1
     A = age_lo.shape[0]
-    Q = qlevels.shape[0]
-    for ga in numba.prange(G * A):
+    for ga in range(G * A):
         g = ga // A
         a = ga % A
-        s, e = starts[g], starts[g + 1]
-        lo_a, hi_a = age_lo[a], age_hi[a]
-        n = 0
-        ne = 0
-        for i in range(s, e):
-            if age[i] >= lo_a and age[i] <= hi_a:
-                n += 1
-                if x[i] > 0:
-                    ne += 1
-        qlo = np.zeros(Q, np.int64)
-        qhi = np.zeros(Q, np.int64)
-        qw = np.zeros(Q)
-        vlo = np.full(Q, np.nan)
-        vhi = np.full(Q, np.nan)
+        _measures_one(x, age, starts[g], starts[g + 1], age_lo[a], age_hi[a], qlevels, method, threshold,
+                      scalars[g, a], quantiles[g, a], decile_mean[g, a])
+
+
+@jit
+def _measures_one(x, age, s, e, lo_a, hi_a, qlevels, method, threshold, scalars, quantiles, decile_mean):
+    """The measures of one group segment ``x[s:e]`` and one age group (see :func:`grouped_measures`)."""
+    Q = qlevels.shape[0]
+    n = 0
+    ne = 0
+    for i in range(s, e):
+        if age[i] >= lo_a and age[i] <= hi_a:
+            n += 1
+            if x[i] > 0:
+                ne += 1
+    qlo = np.zeros(Q, np.int64)
+    qhi = np.zeros(Q, np.int64)
+    qw = np.zeros(Q)
+    vlo = np.full(Q, np.nan)
+    vhi = np.full(Q, np.nan)
+    for k in range(Q):
+        qlo[k], qhi[k], qw[k] = quantile_ranks(n, qlevels[k], method)
+    elo, ehi, ew = quantile_ranks(ne, 50, method)
+    velo = np.nan
+    vehi = np.nan
+    dsum = np.zeros(10)
+    dcnt = np.zeros(10)
+    tot = 0.0
+    t5 = 0.0
+    n5 = 0
+    t1 = 0.0
+    n1 = 0
+    below = 0
+    esum = 0.0
+    r = 0
+    off = n - ne
+    for i in range(s, e):
+        if age[i] < lo_a or age[i] > hi_a:
+            continue
+        r += 1
+        v = x[i]
+        tot += v
+        d = (10 * r + n - 1) // n
+        dsum[d - 1] += v
+        dcnt[d - 1] += 1
+        if 100 * r > 95 * n:
+            t5 += v
+            n5 += 1
+        if 100 * r > 99 * n:
+            t1 += v
+            n1 += 1
+        if v < threshold:
+            below += 1
         for k in range(Q):
-            qlo[k], qhi[k], qw[k] = quantile_ranks(n, qlevels[k], method)
-        elo, ehi, ew = quantile_ranks(ne, 50, method)
-        velo = np.nan
-        vehi = np.nan
-        dsum = np.zeros(10)
-        dcnt = np.zeros(10)
-        tot = 0.0
-        t5 = 0.0
-        n5 = 0
-        t1 = 0.0
-        n1 = 0
-        below = 0
-        esum = 0.0
-        r = 0
-        off = n - ne
-        for i in range(s, e):
-            if age[i] < lo_a or age[i] > hi_a:
-                continue
-            r += 1
-            v = x[i]
-            tot += v
-            d = (10 * r + n - 1) // n
-            dsum[d - 1] += v
-            dcnt[d - 1] += 1
-            if 100 * r > 95 * n:
-                t5 += v
-                n5 += 1
-            if 100 * r > 99 * n:
-                t1 += v
-                n1 += 1
-            if v < threshold:
-                below += 1
-            for k in range(Q):
-                if r == qlo[k]:
-                    vlo[k] = v
-                if r == qhi[k]:
-                    vhi[k] = v
-            if v > 0:
-                esum += v
-                re = r - off
-                if re == elo:
-                    velo = v
-                if re == ehi:
-                    vehi = v
-        out = scalars[g, a]
-        out[0] = n
-        out[1] = tot / n if n > 0 else np.nan
-        out[2] = t5 / n5 if n5 > 0 else np.nan
-        out[3] = t1 / n1 if n1 > 0 else np.nan
-        out[4] = below
-        out[5] = ne
-        out[6] = esum / ne if ne > 0 else np.nan
-        if ne > 0:
-            out[7] = velo + ew * (vehi - velo) if ew != 0.0 else velo
+            if r == qlo[k]:
+                vlo[k] = v
+            if r == qhi[k]:
+                vhi[k] = v
+        if v > 0:
+            esum += v
+            re = r - off
+            if re == elo:
+                velo = v
+            if re == ehi:
+                vehi = v
+    out = scalars
+    out[0] = n
+    out[1] = tot / n if n > 0 else np.nan
+    out[2] = t5 / n5 if n5 > 0 else np.nan
+    out[3] = t1 / n1 if n1 > 0 else np.nan
+    out[4] = below
+    out[5] = ne
+    out[6] = esum / ne if ne > 0 else np.nan
+    if ne > 0:
+        out[7] = velo + ew * (vehi - velo) if ew != 0.0 else velo
+    else:
+        out[7] = np.nan
+    out[8] = tot
+    out[9] = below / n if n > 0 else np.nan
+    out[10] = dcnt[9]
+    out[11] = 0.0
+    for k in range(Q):
+        if n > 0:
+            quantiles[k] = vlo[k] + qw[k] * (vhi[k] - vlo[k]) if qw[k] != 0.0 else vlo[k]
         else:
-            out[7] = np.nan
-        out[8] = tot
-        out[9] = below / n if n > 0 else np.nan
-        out[10] = dcnt[9]
-        out[11] = 0.0
-        for k in range(Q):
-            if n > 0:
-                quantiles[g, a, k] = vlo[k] + qw[k] * (vhi[k] - vlo[k]) if qw[k] != 0.0 else vlo[k]
-            else:
-                quantiles[g, a, k] = np.nan
-        for d in range(10):
-            decile_mean[g, a, d] = dsum[d] / dcnt[d] if dcnt[d] > 0 else np.nan
+            quantiles[k] = np.nan
+    for d in range(10):
+        decile_mean[d] = dsum[d] / dcnt[d] if dcnt[d] > 0 else np.nan

@@ -49,8 +49,8 @@ def codes(s: pd.Series, categories=None) -> tuple[np.ndarray, list]:
             s = s.cat.set_categories(list(categories))
         return np.asarray(s.cat.codes, dtype=np.int64), list(s.cat.categories)
     if categories is not None:
-        c = pd.Categorical(s, categories=list(categories))
-        return np.asarray(c.codes, dtype=np.int64), list(categories)
+        c = pd.Index(list(categories)).get_indexer(s.astype(object).fillna("\x00"))
+        return np.asarray(c, dtype=np.int64), list(categories)
     c, labels = pd.factorize(s, sort=True)
     return c.astype(np.int64), list(labels)
 
@@ -108,6 +108,7 @@ def validate_persons(df: pd.DataFrame) -> None:
     if dup.any():
         pos = int(np.argmax(dup))
         p = df["person"].iloc[pos]
+        p = p.item() if hasattr(p, "item") else p
         raise IncomeError(f"column 'person', row {_row(df, pos)!r}: person {p!r} occurs twice "
                           "(a person can be in only one household)")
     country, _ = codes(df["foreign_country"], COUNTRIES)

@@ -215,7 +215,7 @@ def impute_cross_border(micro_t: pd.DataFrame, foreign_previous_year: pd.DataFra
     pos = pd.Index(prev["person"]).get_indexer(out["person"])
     take = (pos >= 0) & (country_t == 0)
     src = pos[take]
-    fc = np.asarray(out["foreign_country"].astype(object).to_numpy(), dtype=object)
+    fc = np.array(out["foreign_country"].astype(object).to_numpy(), dtype=object)
     fc[take] = np.asarray(prev["foreign_country"].astype(object).to_numpy(), dtype=object)[src]
     out["foreign_country"] = pd.Categorical(fc, categories=list(COUNTRIES))
     fw = out["foreign_wage"].to_numpy(dtype=float).copy()

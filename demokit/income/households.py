@@ -124,6 +124,6 @@ def household_income(micro: pd.DataFrame, *, scale: ConsumptionScale = SCB_SCALE
     for suffix, col in versions:
         hd = np.bincount(h, weights=micro[col].to_numpy(dtype=float), minlength=H)
         out["household_cdisp" + suffix] = hd[h]
-        out["cdisp_per_cu" + suffix] = (hd / cu_h)[h]
+        out["cdisp_per_cu" + suffix] = hd[h] / cu_h[h]
         out["full_year" + suffix] = reg & (hd[h] != 0)
     return out
