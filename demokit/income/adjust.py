@@ -155,7 +155,7 @@ def adjust_cross_border(micro: pd.DataFrame, *, tolerance: float = 0.10, tax_mod
             raise IncomeError("tax_model returned a negative or non-finite tax")
     add = np.where(added, F, 0.0)
     net = np.where(added & (T <= F), F - np.nan_to_num(T), 0.0)
-    out = micro.copy()
+    out = micro.copy(deep=False)
     out["foreign_added"] = add
     out["foreign_tax_used"] = np.where(added, T, np.nan)
     out["csfvi_adjusted"] = _col(micro, "csfvi") + add
@@ -210,7 +210,7 @@ def impute_cross_border(micro_t: pd.DataFrame, foreign_previous_year: pd.DataFra
         pos = int(np.argmax(~(w >= 0)))
         raise IncomeError(f"foreign_previous_year, column 'foreign_wage', row {prev.index[pos]!r}: "
                           f"{w[pos]!r} is not an amount ≥ 0")
-    out = micro_t.copy()
+    out = micro_t.copy(deep=False)
     country_t, _ = codes(out["foreign_country"], COUNTRIES)
     pos = pd.Index(prev["person"]).get_indexer(out["person"])
     take = (pos >= 0) & (country_t == 0)

@@ -115,7 +115,7 @@ def household_income(micro: pd.DataFrame, *, scale: ConsumptionScale = SCB_SCALE
     htype[(ad == 2) & cp_h & (ch == 0)] = 2
     htype[(ad == 2) & cp_h & (ch > 0)] = 3
     reg = micro["registered_jan1"].to_numpy() & micro["registered_dec31"].to_numpy()
-    out = micro.copy()
+    out = micro.copy(deep=False)
     out["consumption_units"] = cu_h[h]
     out["household_type"] = pd.Categorical.from_codes(htype[h], categories=list(HOUSEHOLD_TYPES))
     versions = [("", "cdisp")]
