@@ -2,7 +2,8 @@
 
 Persons are rows of flat arrays.  The statistics sort the persons ONCE by value
 (:func:`radix_argsort`, O(n)), put them in group-major order with a stable counting sort
-(:func:`group_order`, O(n)), and then :func:`grouped_measures` walks every
+(:func:`group_sorted`, O(n)), derive the adjusted version by a merge
+(:func:`merge_update`), and then :func:`grouped_measures` walks every
 group's contiguous, ascending segment once more (two passes per segment and age
 group): counts, sums, decile groups, top shares, quantiles, the share below a
 threshold.  No sort per group.
@@ -21,28 +22,6 @@ INVERTED_CDF = 1            # Hyndman & Fan type 1 = SAS PCTLDEF=3
 LINEAR = 2                  # Hyndman & Fan type 7 (numpy's and pandas' default)
 
 N_OUT = 12  # slots of ``scalars``: see grouped_measures
-
-
-@jit
-def group_order(order, codes, n_groups):
-    """Stable counting sort of the row numbers ``order`` by ``codes[order]``.
-
-    Returns ``(perm, starts)``: ``perm`` holds the rows of ``order`` grouped by
-    code (within a group, in their order in ``order``), group ``g`` is
-    ``perm[starts[g]:starts[g + 1]]``.
-    """
-    counts = np.zeros(n_groups + 1, np.int64)
-    for i in range(order.shape[0]):
-        counts[codes[order[i]] + 1] += 1
-    starts = np.cumsum(counts)
-    pos = starts[:-1].copy()
-    perm = np.empty(order.shape[0], np.int64)
-    for i in range(order.shape[0]):
-        r = order[i]
-        g = codes[r]
-        perm[pos[g]] = r
-        pos[g] += 1
-    return perm, starts
 
 
 @jit
@@ -84,31 +63,6 @@ def radix_argsort(x, rows):
         keys, tk = tk, keys
         idx, ti = ti, idx
     return idx
-
-
-@jit
-def merge_sorted(a, b, values):
-    """Merge two lists of row numbers, each ascending by ``values``, into one (ties: ``a`` first)."""
-    na, nb = a.shape[0], b.shape[0]
-    out = np.empty(na + nb, np.int64)
-    i = j = k = 0
-    while i < na and j < nb:
-        if values[b[j]] < values[a[i]]:
-            out[k] = b[j]
-            j += 1
-        else:
-            out[k] = a[i]
-            i += 1
-        k += 1
-    while i < na:
-        out[k] = a[i]
-        i += 1
-        k += 1
-    while j < nb:
-        out[k] = b[j]
-        j += 1
-        k += 1
-    return out
 
 
 @jit
@@ -266,3 +220,207 @@ def _measures_one(x, age, s, e, lo_a, hi_a, qlevels, method, threshold, scalars,
             quantiles[k] = np.nan
     for d in range(10):
         decile_mean[d] = dsum[d] / dcnt[d] if dcnt[d] > 0 else np.nan
+
+
+@jit
+def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, added, tax):
+    """The three rules of SCB's report §7.1, one pass over the persons.
+
+    Parameters
+    ----------
+    country : (n,) int64
+        0 no foreign wage, 1 Denmark, 2 Norway.
+    ku : (n,) int64
+        0 none, 1 swedish, 2 ku14, 3 ku10.
+    F, T, declared, ku_wage : (n,) float64
+        Foreign wage (NaN = 0), foreign tax (NaN = unknown), declared wage, KU wage.
+    tolerance : float
+    rule : (n,) int8, output
+        0 none, 1 rule 1 (added), 2 rule 2 added, 3 rule 2 within the tolerance,
+        4 rule 3 KU14 (added), 5 rule 3 KU10/other (not added).
+    added : (n,) float64, output
+        The foreign wage added (0 if none).
+    tax : (n,) float64, output
+        The foreign tax where a wage is added (NaN where it must come from the tax model).
+
+    Returns
+    -------
+    int
+        Number of rows that need the tax model.
+    """
+    need = 0
+    for i in range(country.shape[0]):
+        f = F[i]
+        if country[i] == 0 or not f > 0:
+            rule[i] = 0
+            added[i] = 0.0
+            tax[i] = np.nan
+            continue
+        d = declared[i]
+        w = ku_wage[i]
+        if d == 0 and w == 0:
+            r = 1
+        elif ku[i] <= 1:
+            r = 3 if abs(f + w - d) <= tolerance * d * (1 + 1e-12) else 2
+        elif ku[i] == 2:
+            r = 4
+        else:
+            r = 5
+        rule[i] = r
+        if r == 1 or r == 2 or r == 4:
+            added[i] = f
+            tax[i] = T[i]
+            if np.isnan(T[i]):
+                need += 1
+        else:
+            added[i] = 0.0
+            tax[i] = np.nan
+    return need
+
+
+@jit
+def household_totals(h, H, child, income, registered, w_first, w_second, w_further, w_child1, w_child2,
+                     couple, units, hh_income, per_unit, full_year, htype):
+    """Household sums, consumption units and helårsbefolkningen in two passes over the persons.
+
+    Parameters
+    ----------
+    h : (n,) int64
+        Household code of each person, ``0 ≤ h < H``.
+    child : (n,) bool
+    income : (k, n) float64
+        Individual disposable incomes (one row per version).
+    registered : (n,) bool
+        Registered on 1 January and 31 December.
+    w_* : float
+        Consumption weights (first, second, further adult; first, further child).
+    couple : (H,) bool
+        Whether a household's two adults are a couple.
+    units : (n,) float64, output
+    hh_income, per_unit : (k, n) float64, output
+    full_year : (k, n) bool, output
+    htype : (n,) int8, output
+        0 single, no children; 1 single with children; 2 couple, no children;
+        3 couple with children; 4 other.
+    """
+    k, n = income.shape
+    adults = np.zeros(H, np.int64)
+    children = np.zeros(H, np.int64)
+    tot = np.zeros((k, H))
+    for i in range(n):
+        j = h[i]
+        if child[i]:
+            children[j] += 1
+        else:
+            adults[j] += 1
+        for v in range(k):
+            tot[v, j] += income[v, i]
+    cu = np.zeros(H)
+    ty = np.zeros(H, np.int8)
+    for j in range(H):
+        a = adults[j]
+        c = children[j]
+        if a == 0 and c > 0:
+            a = 1
+            c -= 1
+        u = 0.0
+        if a >= 1:
+            u += w_first
+        if a >= 2:
+            u += w_second if couple[j] else w_further
+        if a > 2:
+            u += w_further * (a - 2)
+        if c >= 1:
+            u += w_child1
+        if c > 1:
+            u += w_child2 * (c - 1)
+        cu[j] = u
+        if a == 1:
+            ty[j] = 0 if c == 0 else 1
+        elif a == 2 and couple[j]:
+            ty[j] = 2 if c == 0 else 3
+        else:
+            ty[j] = 4
+    for i in range(n):
+        j = h[i]
+        units[i] = cu[j]
+        htype[i] = ty[j]
+        for v in range(k):
+            s = tot[v, j]
+            hh_income[v, i] = s
+            per_unit[v, i] = s / cu[j]
+            full_year[v, i] = registered[i] and s != 0
+
+
+@jit
+def group_sorted(order, codes, n_groups, x, age):
+    """Stable counting sort of ``order`` by group, gathering values and ages on the way.
+
+    Returns ``(xs, ages, gs, rows, starts)``: the values, ages, group codes and
+    row numbers in group-major order (ascending values within a group if ``order`` is sorted
+    by value) and the group boundaries.
+    """
+    n = order.shape[0]
+    counts = np.zeros(n_groups + 1, np.int64)
+    for i in range(n):
+        counts[codes[order[i]] + 1] += 1
+    starts = np.cumsum(counts)
+    pos = starts[:-1].copy()
+    xs = np.empty(n)
+    ages = np.empty(n, np.int64)
+    gs = np.empty(n, np.int64)
+    rows = np.empty(n, np.int64)
+    for i in range(n):
+        r = order[i]
+        g = codes[r]
+        p = pos[g]
+        xs[p] = x[r]
+        ages[p] = age[r]
+        gs[p] = g
+        rows[p] = r
+        pos[g] = p + 1
+    return xs, ages, gs, rows, starts
+
+
+@jit
+def merge_update(xs, ages, gs, keep, xn, an, gn, n_groups):
+    """Replace rows in group-major sorted arrays: drop ``~keep``, merge the new rows in.
+
+    ``(xs, ages, gs)`` are sorted by (group, value); ``(xn, an, gn)`` (the
+    changed rows with their new values) likewise.  Returns the merged
+    ``(xs, ages, starts)`` — one sequential pass, no new sort.
+    """
+    n = xs.shape[0]
+    m = xn.shape[0]
+    kept = 0
+    for i in range(n):
+        if keep[i]:
+            kept += 1
+    out_x = np.empty(kept + m)
+    out_a = np.empty(kept + m, np.int64)
+    counts = np.zeros(n_groups + 1, np.int64)
+    i = 0
+    j = 0
+    o = 0
+    while True:
+        while i < n and not keep[i]:
+            i += 1
+        if i >= n and j >= m:
+            break
+        take_new = False
+        if i >= n:
+            take_new = True
+        elif j < m and (gn[j] < gs[i] or (gn[j] == gs[i] and xn[j] < xs[i])):
+            take_new = True
+        if take_new:
+            out_x[o] = xn[j]
+            out_a[o] = an[j]
+            counts[gn[j] + 1] += 1
+            j += 1
+        else:
+            out_x[o] = xs[i]
+            out_a[o] = ages[i]
+            counts[gs[i] + 1] += 1
+            i += 1
+        o += 1
+    return out_x, out_a, np.cumsum(counts)

@@ -55,6 +55,11 @@ def codes(s: pd.Series, categories=None) -> tuple[np.ndarray, list]:
     return c.astype(np.int64), list(labels)
 
 
+def set_column(df: pd.DataFrame, name: str, values) -> None:
+    """Add a column without copying a fresh numpy array (pandas copies plain arrays on ``df[name] = a``)."""
+    df[name] = pd.Series(values, index=df.index, copy=False)
+
+
 def _duplicated(values: np.ndarray) -> np.ndarray:
     """Mask of rows whose id occurs more than once (O(n) for small non-negative integer ids)."""
     if values.dtype.kind in "iu" and values.size and values.min() >= 0 and values.max() < 4 * values.size + 16:

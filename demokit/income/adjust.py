@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._schema import COUNTRIES, KU_TYPES, IncomeError, codes, validate_persons
+from .._kernels import income as _k
+from ._schema import COUNTRIES, KU_TYPES, IncomeError, codes, set_column, validate_persons
 
 __all__ = ["DanishTax", "DANISH_TAX_2012", "adjust_cross_border", "impute_cross_border", "RULES"]
 
@@ -124,43 +125,32 @@ def adjust_cross_border(micro: pd.DataFrame, *, tolerance: float = 0.10, tax_mod
         raise IncomeError(f"tolerance must be ≥ 0, got {tolerance!r}")
     country, _ = codes(micro["foreign_country"], COUNTRIES)
     ku, _ = codes(micro["ku_type"], KU_TYPES)
-    F = np.nan_to_num(_col(micro, "foreign_wage"), nan=0.0)
-    F = np.where(country > 0, F, 0.0)
-    dec = _col(micro, "declared_wage")
-    kuw = _col(micro, "ku_wage")
-    has_f = F > 0
-    no_wage = (dec == 0) & (kuw == 0)
-    swedish_only = (ku == 0) | (ku == 1)
-    within = np.abs(F + kuw - dec) <= tolerance * dec * (1 + 1e-12)
-    rule = np.zeros(len(micro), np.int8)
-    rule[has_f & no_wage] = 1
-    r2 = has_f & ~no_wage & swedish_only
-    rule[r2 & ~within] = 2
-    rule[r2 & within] = 3
-    rule[has_f & ~no_wage & (ku == 2)] = 4
-    rule[has_f & ~no_wage & (ku == 3)] = 5
-    added = (rule == 1) | (rule == 2) | (rule == 4)
-    T = _col(micro, "foreign_tax")
-    need_model = added & np.isnan(T)
-    if need_model.any():
-        dk = country == 1
-        bad = need_model & ~dk
-        if bad.any():
-            pos = int(np.argmax(bad))
-            raise IncomeError(f"column 'foreign_tax', row {micro.index[pos]!r}: NaN for a Norwegian wage "
+    n = len(micro)
+    rule = np.empty(n, np.int8)
+    add = np.empty(n)
+    T = np.empty(n)
+    need = _k.cross_border_rules(country, ku, _col(micro, "foreign_wage"), _col(micro, "foreign_tax"),
+                                 _col(micro, "declared_wage"), _col(micro, "ku_wage"), float(tolerance),
+                                 rule, add, T)
+    if need:
+        idx = np.flatnonzero((add > 0) & np.isnan(T))
+        bad = idx[country[idx] != 1]
+        if bad.size:
+            raise IncomeError(f"column 'foreign_tax', row {micro.index[bad[0]]!r}: NaN for a Norwegian wage "
                               "(the Norwegian preliminary tax is needed; the tax model is Danish)")
-        T = T.copy()
-        T[need_model] = np.asarray(tax_model(F[need_model]), dtype=float)
-        if not np.isfinite(T[need_model]).all() or (T[need_model] < 0).any():
+        T[idx] = np.asarray(tax_model(add[idx]), dtype=float)
+        if not np.isfinite(T[idx]).all() or (T[idx] < 0).any():
             raise IncomeError("tax_model returned a negative or non-finite tax")
-    add = np.where(added, F, 0.0)
-    net = np.where(added & (T <= F), F - np.nan_to_num(T), 0.0)
+    idx = np.flatnonzero(add > 0)
+    f, t = add[idx], T[idx]
+    cdisp_adj = _col(micro, "cdisp").copy()
+    cdisp_adj[idx] += np.where(t <= f, f - t, 0.0)
     out = micro.copy(deep=False)
-    out["foreign_added"] = add
-    out["foreign_tax_used"] = np.where(added, T, np.nan)
-    out["csfvi_adjusted"] = _col(micro, "csfvi") + add
-    out["cdisp_adjusted"] = _col(micro, "cdisp") + net
-    out["adjustment_rule"] = pd.Categorical.from_codes(rule, categories=list(RULES))
+    set_column(out, "foreign_added", add)
+    set_column(out, "foreign_tax_used", T)
+    set_column(out, "csfvi_adjusted", _col(micro, "csfvi") + add)
+    set_column(out, "cdisp_adjusted", cdisp_adj)
+    set_column(out, "adjustment_rule", pd.Categorical.from_codes(rule, categories=list(RULES)))
     return out
 
 
@@ -217,12 +207,12 @@ def impute_cross_border(micro_t: pd.DataFrame, foreign_previous_year: pd.DataFra
     src = pos[take]
     fc = np.array(out["foreign_country"].astype(object).to_numpy(), dtype=object)
     fc[take] = np.asarray(prev["foreign_country"].astype(object).to_numpy(), dtype=object)[src]
-    out["foreign_country"] = pd.Categorical(fc, categories=list(COUNTRIES))
+    set_column(out, "foreign_country", pd.Categorical(fc, categories=list(COUNTRIES)))
     fw = out["foreign_wage"].to_numpy(dtype=float).copy()
     ft = out["foreign_tax"].to_numpy(dtype=float).copy()
     fw[take] = w[src] * uprating
     ft[take] = prev["foreign_tax"].to_numpy(dtype=float)[src] * uprating
-    out["foreign_wage"] = fw
-    out["foreign_tax"] = ft
-    out["foreign_imputed"] = take
+    set_column(out, "foreign_wage", fw)
+    set_column(out, "foreign_tax", ft)
+    set_column(out, "foreign_imputed", take)
     return out

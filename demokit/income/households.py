@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._schema import IncomeError
+from .._kernels import income as _k
+from ._schema import IncomeError, set_column
 
 __all__ = ["ConsumptionScale", "SCB_SCALE", "household_income", "HOUSEHOLD_TYPES"]
 
@@ -95,35 +96,33 @@ def household_income(micro: pd.DataFrame, *, scale: ConsumptionScale = SCB_SCALE
     """
     h, H = _household_codes(micro["household"])
     age = micro["age"].to_numpy()
-    child = age <= scale.child_max_age
-    adults = np.bincount(h, weights=~child, minlength=H).astype(np.int64)
-    children = np.bincount(h, weights=child, minlength=H).astype(np.int64)
-    couple = None
+    child = np.ascontiguousarray(age <= scale.child_max_age)
+    couple = np.ones(H, bool)
     if "couple" in micro.columns:
         cp = micro["couple"].to_numpy()
         if cp.dtype != bool:
             raise IncomeError(f"column 'couple' must be boolean, not {cp.dtype}")
-        couple = np.ones(H, bool)
         couple[h] = cp   # any member's flag (one value per household expected)
-    cu_h = scale.units(adults, children, couple)
-    ad = np.where((adults == 0) & (children > 0), 1, adults)
-    ch = np.where((adults == 0) & (children > 0), children - 1, children)
-    cp_h = np.ones(H, bool) if couple is None else couple
-    htype = np.full(H, 4, np.int8)
-    htype[(ad == 1) & (ch == 0)] = 0
-    htype[(ad == 1) & (ch > 0)] = 1
-    htype[(ad == 2) & cp_h & (ch == 0)] = 2
-    htype[(ad == 2) & cp_h & (ch > 0)] = 3
-    reg = micro["registered_jan1"].to_numpy() & micro["registered_dec31"].to_numpy()
+    reg = np.ascontiguousarray(micro["registered_jan1"].to_numpy() & micro["registered_dec31"].to_numpy())
+    cols = ["cdisp"] + (["cdisp_adjusted"] if "cdisp_adjusted" in micro.columns else [])
+    income = np.empty((len(cols), len(micro)))
+    for v, c in enumerate(cols):
+        income[v] = micro[c].to_numpy(dtype=float)
+    n = len(micro)
+    units = np.empty(n)
+    hh_income = np.empty_like(income)
+    per_unit = np.empty_like(income)
+    full_year = np.empty(income.shape, bool)
+    htype = np.empty(n, np.int8)
+    _k.household_totals(h, H, child, income, reg, scale.first_adult, scale.second_adult, scale.further_adult,
+                        scale.first_child, scale.further_child, couple, units, hh_income, per_unit,
+                        full_year, htype)
     out = micro.copy(deep=False)
-    out["consumption_units"] = cu_h[h]
-    out["household_type"] = pd.Categorical.from_codes(htype[h], categories=list(HOUSEHOLD_TYPES))
-    versions = [("", "cdisp")]
-    if "cdisp_adjusted" in micro.columns:
-        versions.append(("_adjusted", "cdisp_adjusted"))
-    for suffix, col in versions:
-        hd = np.bincount(h, weights=micro[col].to_numpy(dtype=float), minlength=H)
-        out["household_cdisp" + suffix] = hd[h]
-        out["cdisp_per_cu" + suffix] = hd[h] / cu_h[h]
-        out["full_year" + suffix] = reg & (hd[h] != 0)
+    set_column(out, "consumption_units", units)
+    set_column(out, "household_type", pd.Categorical.from_codes(htype, categories=list(HOUSEHOLD_TYPES)))
+    for v, c in enumerate(cols):
+        suffix = c[len("cdisp"):]
+        set_column(out, "household_cdisp" + suffix, hh_income[v])
+        set_column(out, "cdisp_per_cu" + suffix, per_unit[v])
+        set_column(out, "full_year" + suffix, full_year[v])
     return out

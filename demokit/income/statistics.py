@@ -12,7 +12,7 @@ from ._schema import BIRTH_REGIONS, SEXES, IncomeError, codes
 from .households import HOUSEHOLD_TYPES
 
 __all__ = ["statistics", "ranking", "AGE_GROUPS", "QUANTILE_METHODS", "INCOMES", "BY_DIMS",
-           "prepare", "quantile_sorted"]
+           "prepare"]
 
 #: default age groups of the tables (label -> (lowest, highest) age, inclusive; None = open)
 AGE_GROUPS = {"all": (0, None), "20+": (20, None), "20-64": (20, 64)}
@@ -67,24 +67,32 @@ def _group_codes(micro, by):
     return np.ravel_multi_index(arrays, shape).astype(np.int64), shape, labels
 
 
-def quantile_sorted(xs: np.ndarray, q: int, method: str = "averaged_inverted_cdf") -> float:
-    """Return the q-th percentile (q in per cent) of values already sorted ascending."""
-    lo, hi, w = k.quantile_ranks(xs.shape[0], q, QUANTILE_METHODS[method])
+def _quantile_of(x: np.ndarray, q: int, method: str) -> float:
+    """The q-th percentile of unsorted values by the quantile rule (``numpy.partition``, O(n))."""
+    lo, hi, w = k.quantile_ranks(x.shape[0], q, QUANTILE_METHODS[method])
     if lo == 0:
         return float("nan")
-    a, b = xs[lo - 1], xs[hi - 1]
+    part = np.partition(x, sorted({lo - 1, hi - 1}))
+    a, b = part[lo - 1], part[hi - 1]
     return float(a + w * (b - a)) if w != 0.0 else float(a)
 
 
-def _sorted_orders(x_off, x_adj, pop_off, pop_adj):
-    """Row numbers of each version's population sorted by value: one radix sort, plus an O(n) merge."""
-    order_off = k.radix_argsort(x_off, np.flatnonzero(pop_off))
+def _group_sorted_versions(x_off, x_adj, pop_off, pop_adj, gcode, age, G):
+    """Both versions' values and ages in group-major order, ascending within groups.
+
+    One radix sort of the official values and a stable counting sort into
+    groups; the adjusted version is the official one with the changed persons
+    (few: cross-border commuters and their households) taken out and merged
+    back in with their new values — no second sort of all persons.
+    """
+    order = k.radix_argsort(x_off, np.flatnonzero(pop_off))
+    xs, ages, gs, rows, starts = k.group_sorted(order, gcode, G, x_off, age)
     changed = (x_adj != x_off) | (pop_adj != pop_off)
-    keep = order_off[~changed[order_off]]
-    new = np.flatnonzero(pop_adj & changed)
-    new = new[np.argsort(x_adj[new], kind="stable")]
-    order_adj = k.merge_sorted(keep, new, x_adj)
-    return order_off, order_adj
+    keep = ~changed[rows]
+    new = np.flatnonzero(changed & pop_adj)
+    new = new[np.lexsort((x_adj[new], gcode[new]))]
+    xa, aa, starts_a = k.merge_update(xs, ages, gs, keep, x_adj[new], age[new], gcode[new], G)
+    return {"official": (xs, ages, starts), "adjusted": (xa, aa, starts_a)}
 
 
 def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ages=None,
@@ -139,9 +147,10 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
     ``x_(j+1)`` if ``g > 0`` else ``(x_(j) + x_(j+1))/2`` (P10 and P90 are the
     upper limits of percentiles 10 and 90).  Low economic standard: share with
     ``x < fraction · median_all``.
-    Implementation: one (radix) sort of the official values, an O(n) merge for
-    the adjusted ones, a stable counting sort into groups and one Numba pass
-    per group (:mod:`demokit._kernels.income`).
+    Implementation: one (radix) sort of the official values and a stable
+    counting sort into groups; the adjusted version by an O(n) merge of the
+    changed persons; then one Numba pass per group
+    (:mod:`demokit._kernels.income`).
     """
     if income not in INCOMES:
         raise IncomeError(f"income must be one of {list(INCOMES)}, got {income!r}")
@@ -167,24 +176,22 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
     x = {"official": np.ascontiguousarray(micro[col_off].to_numpy(dtype=float)),
          "adjusted": np.ascontiguousarray(micro[col_adj].to_numpy(dtype=float))}
     pop = {v: micro[c].to_numpy(dtype=bool) for v, c in POPULATION.items()}
-    orders = dict(zip(("official", "adjusted"), _sorted_orders(x["official"], x["adjusted"],
-                                                                pop["official"], pop["adjusted"])))
+    sorted_ = _group_sorted_versions(x["official"], x["adjusted"], pop["official"], pop["adjusted"],
+                                     gcode, age, G)
     low = income == "cdisp_per_cu"
     res = {}
     for v in ("official", "adjusted"):
-        order = orders[v]
+        xs, ages_s, starts = sorted_[v]
         thr = -np.inf
         if low and low_income_threshold is not None:
             thr = float(low_income_threshold[v] if isinstance(low_income_threshold, dict)
                         else low_income_threshold)
         elif low:
-            thr = low_income_fraction * quantile_sorted(x[v][order], 50, quantile_method)
-        perm, starts = k.group_order(order, gcode, G)
+            thr = low_income_fraction * _quantile_of(x[v][pop[v]], 50, quantile_method)
         scal = np.empty((G, A, k.N_OUT))
         qs = np.empty((G, A, 3))
         dm = np.empty((G, A, 10))
-        k.grouped_measures(x[v][perm], age[perm], starts, age_lo, age_hi, qlev, method, float(thr),
-                           scal, qs, dm)
+        k.grouped_measures(xs, ages_s, starts, age_lo, age_hi, qlev, method, float(thr), scal, qs, dm)
         res[v] = (scal, qs, dm, thr)
     dims = by + ("age_group",)
     full = tuple(shape) + (A,)
