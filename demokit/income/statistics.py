@@ -23,7 +23,7 @@ INCOMES = {"csfvi": ("csfvi", "csfvi_adjusted"), "cdisp": ("cdisp", "cdisp_adjus
            "cdisp_per_cu": ("cdisp_per_cu", "cdisp_per_cu_adjusted"),
            "household_cdisp": ("household_cdisp", "household_cdisp_adjusted")}
 YEARS_IN_SWEDEN = ("born_in_sweden", "0-4", "5-9", "10-19", "20+")
-BY_DIMS = ("region", "sex", "birth_region", "years_in_sweden", "household_type")
+BY_DIMS = ("region", "deso", "sex", "birth_region", "years_in_sweden", "household_type")
 POPULATION = {"official": "full_year", "adjusted": "full_year_adjusted"}
 _DIFF_VARS = ("mean", "median", "p10", "p90", "decile_mean", "top5_mean", "top1_mean",
               "mean_earners", "median_earners")
@@ -44,8 +44,10 @@ def prepare(micro: pd.DataFrame, **kwargs) -> pd.DataFrame:
 def _group_codes(micro, by):
     arrays, labels = [], []
     for d in by:
-        if d == "region":
-            c, lab = codes(micro["region"])
+        if d in ("region", "deso"):
+            if d not in micro.columns:
+                raise IncomeError(f"cannot group by {d!r}: the person table has no column {d!r}")
+            c, lab = codes(micro[d])
         elif d == "sex":
             c, lab = codes(micro["sex"], SEXES)
         elif d == "birth_region":
@@ -110,7 +112,7 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
         (nettoinkomst), household disposable income per consumption unit, or
         household disposable income.
     by : sequence of str, default ("region",)
-        Dims among ``region``, ``sex``, ``birth_region``, ``years_in_sweden``
+        Dims among ``region``, ``deso`` (if the table has it), ``sex``, ``birth_region``, ``years_in_sweden``
         (born in Sweden, 0–4, 5–9, 10–19, 20+ years), ``household_type``.
     ages : dict, default :data:`AGE_GROUPS`
         Age groups (label → (lowest, highest or None)); they may overlap.
