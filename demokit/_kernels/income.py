@@ -24,6 +24,18 @@ LINEAR = 2                  # Hyndman & Fan type 7 (numpy's and pandas' default)
 N_OUT = 12  # slots of ``scalars``: see grouped_measures
 
 
+def ro(a):
+    """A read-only, contiguous view of ``a`` (no copy if already contiguous).
+
+    Kernel inputs are passed read-only so that Numba compiles one
+    specialisation whether the caller's array came from pandas (often
+    read-only under copy-on-write) or was freshly made.
+    """
+    v = np.ascontiguousarray(a).view()
+    v.flags.writeable = False
+    return v
+
+
 @jit
 def radix_argsort(x, rows):
     """Return ``rows`` ordered by ``x[rows]`` ascending (stable LSD radix sort, 6 passes of 11 bits).

@@ -129,9 +129,10 @@ def adjust_cross_border(micro: pd.DataFrame, *, tolerance: float = 0.10, tax_mod
     rule = np.empty(n, np.int8)
     add = np.empty(n)
     T = np.empty(n)
-    need = _k.cross_border_rules(country, ku, _col(micro, "foreign_wage"), _col(micro, "foreign_tax"),
-                                 _col(micro, "declared_wage"), _col(micro, "ku_wage"), float(tolerance),
-                                 rule, add, T)
+    ro = _k.ro
+    need = _k.cross_border_rules(ro(country), ro(ku), ro(_col(micro, "foreign_wage")),
+                                 ro(_col(micro, "foreign_tax")), ro(_col(micro, "declared_wage")),
+                                 ro(_col(micro, "ku_wage")), float(tolerance), rule, add, T)
     if need:
         idx = np.flatnonzero((add > 0) & np.isnan(T))
         bad = idx[country[idx] != 1]

@@ -114,8 +114,9 @@ def household_income(micro: pd.DataFrame, *, scale: ConsumptionScale = SCB_SCALE
     per_unit = np.empty_like(income)
     full_year = np.empty(income.shape, bool)
     htype = np.empty(n, np.int8)
-    _k.household_totals(h, H, child, income, reg, scale.first_adult, scale.second_adult, scale.further_adult,
-                        scale.first_child, scale.further_child, couple, units, hh_income, per_unit,
+    ro = _k.ro
+    _k.household_totals(ro(h), H, ro(child), ro(income), ro(reg), scale.first_adult, scale.second_adult, scale.further_adult,
+                        scale.first_child, scale.further_child, ro(couple), units, hh_income, per_unit,
                         full_year, htype)
     out = micro.copy(deep=False)
     set_column(out, "consumption_units", units)

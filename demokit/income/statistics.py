@@ -87,13 +87,16 @@ def _group_sorted_versions(x_off, x_adj, pop_off, pop_adj, gcode, age, G):
     (few: cross-border commuters and their households) taken out and merged
     back in with their new values — no second sort of all persons.
     """
-    order = k.radix_argsort(x_off, np.flatnonzero(pop_off))
-    xs, ages, gs, rows, starts = k.group_sorted(order, gcode, G, x_off, age)
+    ro = k.ro
+    x_off, x_adj, gcode, age = ro(x_off), ro(x_adj), ro(gcode), ro(age)
+    order = k.radix_argsort(x_off, ro(np.flatnonzero(pop_off)))
+    xs, ages, gs, rows, starts = k.group_sorted(ro(order), gcode, G, x_off, age)
     changed = (x_adj != x_off) | (pop_adj != pop_off)
     keep = ~changed[rows]
     new = np.flatnonzero(changed & pop_adj)
     new = new[np.lexsort((x_adj[new], gcode[new]))]
-    xa, aa, starts_a = k.merge_update(xs, ages, gs, keep, x_adj[new], age[new], gcode[new], G)
+    xa, aa, starts_a = k.merge_update(ro(xs), ro(ages), ro(gs), ro(keep), ro(x_adj[new]), ro(age[new]),
+                                      ro(gcode[new]), G)
     return {"official": (xs, ages, starts), "adjusted": (xa, aa, starts_a)}
 
 
@@ -193,7 +196,8 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
         scal = np.empty((G, A, k.N_OUT))
         qs = np.empty((G, A, 3))
         dm = np.empty((G, A, 10))
-        k.grouped_measures(xs, ages_s, starts, age_lo, age_hi, qlev, method, float(thr), scal, qs, dm)
+        k.grouped_measures(k.ro(xs), k.ro(ages_s), k.ro(starts), k.ro(age_lo), k.ro(age_hi), k.ro(qlev), method,
+                           float(thr), scal, qs, dm)
         res[v] = (scal, qs, dm, thr)
     dims = by + ("age_group",)
     full = tuple(shape) + (A,)
