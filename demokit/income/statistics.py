@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import scipy.stats
@@ -79,25 +81,44 @@ def _quantile_of(x: np.ndarray, q: int, method: str) -> float:
     return float(a + w * (b - a)) if w != 0.0 else float(a)
 
 
-def _group_sorted_versions(x_off, x_adj, pop_off, pop_adj, gcode, age, G):
+def _threads() -> int:
+    import numba
+
+    return max(1, int(numba.get_num_threads()))
+
+
+def _split(starts: np.ndarray, parts: int, A: int = 1) -> list[tuple[int, int]]:
+    """Split the groups into ``parts`` ranges of about equal numbers of persons (× ``A`` cells per group)."""
+    G = starts.shape[0] - 1
+    cuts = np.searchsorted(starts[1:], np.linspace(0, starts[-1], parts + 1)[1:-1], side="left")
+    edges = [0] + sorted(set(int(c) + 1 for c in cuts)) + [G]
+    edges = sorted(set(min(max(e, 0), G) for e in edges))
+    return [(e0 * A, e1 * A) for e0, e1 in zip(edges[:-1], edges[1:]) if e1 > e0]
+
+
+def _sort_by_group_value(pool, x, payload, rows, gcode, G):
+    keys, ps, starts = k.group_scatter(x, payload, rows, gcode, G)
+    list(pool.map(lambda r: k.sort_segments(keys, ps, starts, r[0], r[1]), _split(starts, _threads())))
+    return k.keys_to_values(keys), ps, starts
+
+
+def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G):
     """Both versions' values and ages in group-major order, ascending within groups.
 
-    One radix sort of the official values and a stable counting sort into
-    groups; the adjusted version is the official one with the changed persons
-    (few: cross-border commuters and their households) taken out and merged
-    back in with their new values — no second sort of all persons.
+    One MSD radix sort of the official population by (group, value); the
+    adjusted version is the official one with the changed persons (few:
+    cross-border commuters and their households) taken out and merged back in
+    with their new values — no second sort of all persons.
     """
     ro = k.ro
-    x_off, x_adj, gcode, age = ro(x_off), ro(x_adj), ro(gcode), ro(age)
-    order = k.radix_argsort(x_off, ro(np.flatnonzero(pop_off)))
-    xs, ages, gs, rows, starts = k.group_sorted(ro(order), gcode, G, x_off, age)
     changed = (x_adj != x_off) | (pop_adj != pop_off)
-    keep = ~changed[rows]
+    payload = age.astype(np.int32) | (changed.astype(np.int32) << 8)
+    x_off, x_adj, gcode, payload = ro(x_off), ro(x_adj), ro(gcode), ro(payload)
+    xs, ps, starts = _sort_by_group_value(pool, x_off, payload, ro(np.flatnonzero(pop_off)), gcode, G)
     new = np.flatnonzero(changed & pop_adj)
-    new = new[np.lexsort((x_adj[new], gcode[new]))]
-    xa, aa, starts_a = k.merge_update(ro(xs), ro(ages), ro(gs), ro(keep), ro(x_adj[new]), ro(age[new]),
-                                      ro(gcode[new]), G)
-    return {"official": (xs, ages, starts), "adjusted": (xa, aa, starts_a)}
+    xn, pn, new_starts = _sort_by_group_value(pool, x_adj, payload, ro(new), gcode, G)
+    xa, pa, starts_a = k.merge_changed(ro(xs), ro(ps), ro(starts), ro(xn), ro(pn), ro(new_starts))
+    return {"official": (xs, ps & 0xFF, starts), "adjusted": (xa, pa & 0xFF, starts_a)}
 
 
 def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ages=None,
@@ -152,10 +173,11 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
     ``x_(j+1)`` if ``g > 0`` else ``(x_(j) + x_(j+1))/2`` (P10 and P90 are the
     upper limits of percentiles 10 and 90).  Low economic standard: share with
     ``x < fraction · median_all``.
-    Implementation: one (radix) sort of the official values and a stable
-    counting sort into groups; the adjusted version by an O(n) merge of the
-    changed persons; then one Numba pass per group
-    (:mod:`demokit._kernels.income`).
+    Implementation: one MSD radix sort of the official population by the key
+    (group, value); the adjusted version by an O(n) merge of the changed
+    persons; then one Numba pass per group (:mod:`demokit._kernels.income`).
+    The kernels release the GIL: the per-group sorts and passes run in
+    ``numba.get_num_threads()`` threads on disjoint ranges of groups.
     """
     if income not in INCOMES:
         raise IncomeError(f"income must be one of {list(INCOMES)}, got {income!r}")
@@ -181,24 +203,28 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
     x = {"official": np.ascontiguousarray(micro[col_off].to_numpy(dtype=float)),
          "adjusted": np.ascontiguousarray(micro[col_adj].to_numpy(dtype=float))}
     pop = {v: micro[c].to_numpy(dtype=bool) for v, c in POPULATION.items()}
-    sorted_ = _group_sorted_versions(x["official"], x["adjusted"], pop["official"], pop["adjusted"],
-                                     gcode, age, G)
     low = income == "cdisp_per_cu"
-    res = {}
-    for v in ("official", "adjusted"):
-        xs, ages_s, starts = sorted_[v]
-        thr = -np.inf
-        if low and low_income_threshold is not None:
-            thr = float(low_income_threshold[v] if isinstance(low_income_threshold, dict)
-                        else low_income_threshold)
-        elif low:
-            thr = low_income_fraction * _quantile_of(x[v][pop[v]], 50, quantile_method)
-        scal = np.empty((G, A, k.N_OUT))
-        qs = np.empty((G, A, 3))
-        dm = np.empty((G, A, 10))
-        k.grouped_measures(k.ro(xs), k.ro(ages_s), k.ro(starts), k.ro(age_lo), k.ro(age_hi), k.ro(qlev), method,
-                           float(thr), scal, qs, dm)
-        res[v] = (scal, qs, dm, thr)
+    with ThreadPoolExecutor(_threads()) as pool:
+        sorted_ = _group_sorted_versions(pool, x["official"], x["adjusted"], pop["official"], pop["adjusted"],
+                                         gcode, age, G)
+        res, jobs = {}, []
+        for v in ("official", "adjusted"):
+            xs, ages_s, starts = sorted_[v]
+            thr = -np.inf
+            if low and low_income_threshold is not None:
+                thr = float(low_income_threshold[v] if isinstance(low_income_threshold, dict)
+                            else low_income_threshold)
+            elif low:
+                thr = low_income_fraction * _quantile_of(x[v][pop[v]], 50, quantile_method)
+            scal = np.empty((G, A, k.N_OUT))
+            qs = np.empty((G, A, 3))
+            dm = np.empty((G, A, 10))
+            args = (k.ro(xs), k.ro(ages_s), k.ro(starts), k.ro(age_lo), k.ro(age_hi), k.ro(qlev), method,
+                    float(thr), scal, qs, dm)
+            jobs += [pool.submit(k.grouped_measures, *args, ga0, ga1) for ga0, ga1 in _split(starts, _threads(), A)]
+            res[v] = (scal, qs, dm, thr)
+        for j in jobs:
+            j.result()
     dims = by + ("age_group",)
     full = tuple(shape) + (A,)
 
