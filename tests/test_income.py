@@ -236,6 +236,10 @@ def test_errors(branches):
         dk.income.statistics(branches, by=["deso"])
     with pytest.raises(dk.DemokitError):
         dk.income.adjust_cross_border(branches, tolerance=-0.1)
+    bad = branches.copy()
+    bad.loc[6, "region"] = None
+    with pytest.raises(IncomeError, match=r"column 'region', row 6 .*missing"):
+        dk.income.adjust_cross_border(bad)
 
 
 def test_read_persons_parquet(tmp_path, branches):

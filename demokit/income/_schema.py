@@ -90,6 +90,10 @@ def validate_persons(df: pd.DataFrame) -> None:
             c, _ = codes(s, kind)
             if (c < 0).any():
                 _fail(df, col, c < 0, f"is not one of {list(kind)}")
+        elif kind in ("id", "code"):
+            na = s.isna().to_numpy()
+            if na.any():
+                _fail(df, col, na, "is missing")
         elif kind == "bool":
             if s.dtype != bool:
                 raise IncomeError(f"column {col!r} must be boolean (True/False), not {s.dtype}")

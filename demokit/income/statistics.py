@@ -63,7 +63,12 @@ def _group_codes(micro, by):
             lab = list(YEARS_IN_SWEDEN)
         else:
             raise IncomeError(f"cannot group by {d!r}; choose among {list(BY_DIMS)} (ages via ages=)")
-        arrays.append(np.asarray(c, np.int64))
+        c = np.asarray(c, np.int64)
+        if (c < 0).any():
+            pos = int(np.argmax(c < 0))
+            raise IncomeError(f"column {d!r}, row {micro.index[pos]!r}: missing or unknown value "
+                              f"{micro[d].iloc[pos]!r}")
+        arrays.append(c)
         labels.append([str(x) for x in lab])
     shape = tuple(len(lab) for lab in labels)
     if not by:
