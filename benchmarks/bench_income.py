@@ -143,7 +143,7 @@ def pandas_work(df):
                     em = x[x[col] > 0].groupby(BY, observed=True)[col].median()
                     if thr is not None:
                         low = (x[col] < thr).groupby([x["region"], x["sex"]], observed=True).mean()
-    return t, (basic, q, dm, t5, t1, em)
+    return t, (basic, q, dm, t5, t1, em, low if thr is not None else None)
 
 
 # ------------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ decile groups, top shares, quantiles, the share below a threshold.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ._jit import jit
@@ -68,19 +67,19 @@ def quantile_ranks(n, q, method):
 
 @jit
 def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
-                     scalars, quantiles, decile_mean, ga0, ga1):
+                     scalars, quantiles, decile_mean, g0, g1):
     """Distribution measures of every group × age group.
 
     Parameters
     ----------
     x : (n,) float64
         Values in group-major order, ascending within each group.
-    age : (n,) int64
+    age : (n,) int32
         The persons' ages in the same order.
     starts : (G + 1,) int64
         Group ``g`` is ``x[starts[g]:starts[g + 1]]``.
     age_lo, age_hi : (A,) int64
-        Age group ``a`` holds the ages ``age_lo[a] ≤ age ≤ age_hi[a]``.
+        Age group ``a`` holds the ages ``age_lo[a] ≤ age ≤ age_hi[a]`` (they may overlap).
     qlevels : (Q,) int64
         Quantile levels in per cent (e.g. 10, 50, 90).
     method : int
@@ -90,110 +89,121 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
     scalars : (G, A, 12) float64, output
         persons, mean, top-5 % mean, top-1 % mean, persons below threshold,
         earners (x > 0), earners' mean, earners' median, sum, below share,
-        decile-group sizes check (n of group 10), unused.
+        size of decile group 10, unused.
     quantiles : (G, A, Q) float64, output
     decile_mean : (G, A, 10) float64, output
-    ga0, ga1 : int
-        Compute the cells ``ga0 ≤ g·A + a < ga1`` only (threads take disjoint ranges).
+    g0, g1 : int
+        Compute the groups ``g0 ≤ g < g1`` only (threads take disjoint ranges).
 
     Notes
     -----
-    Ranks ``r = 1..n`` within a group; decile group ``⌈10 r / n⌉``; top 5 %
-    ``100 r > 95 n``; top 1 % ``100 r > 99 n`` (integer arithmetic).
+    Ranks ``r = 1..n`` within a group and age group; decile group ``⌈10 r / n⌉``;
+    top 5 % ``100 r > 95 n``; top 1 % ``100 r > 99 n`` (integer arithmetic).
+    Two passes over each group's segment, all age groups at once: counts,
+    then everything else.
     """
-    G = starts.shape[0] - 1
     A = age_lo.shape[0]
-    for ga in range(ga0, ga1):
-        g = ga // A
-        a = ga % A
-        _measures_one(x, age, starts[g], starts[g + 1], age_lo[a], age_hi[a], qlevels, method, threshold,
-                      scalars[g, a], quantiles[g, a], decile_mean[g, a])
-
-
-@jit
-def _measures_one(x, age, s, e, lo_a, hi_a, qlevels, method, threshold, scalars, quantiles, decile_mean):
-    """The measures of one group segment ``x[s:e]`` and one age group (see :func:`grouped_measures`)."""
     Q = qlevels.shape[0]
-    n = 0
-    ne = 0
-    for i in range(s, e):
-        if age[i] >= lo_a and age[i] <= hi_a:
-            n += 1
-            if x[i] > 0:
-                ne += 1
-    qlo = np.zeros(Q, np.int64)
-    qhi = np.zeros(Q, np.int64)
-    qw = np.zeros(Q)
-    vlo = np.full(Q, np.nan)
-    vhi = np.full(Q, np.nan)
-    for k in range(Q):
-        qlo[k], qhi[k], qw[k] = quantile_ranks(n, qlevels[k], method)
-    elo, ehi, ew = quantile_ranks(ne, 50, method)
-    velo = np.nan
-    vehi = np.nan
-    dsum = np.zeros(10)
-    dcnt = np.zeros(10)
-    tot = 0.0
-    t5 = 0.0
-    n5 = 0
-    t1 = 0.0
-    n1 = 0
-    below = 0
-    esum = 0.0
-    r = 0
-    off = n - ne
-    for i in range(s, e):
-        if age[i] < lo_a or age[i] > hi_a:
-            continue
-        r += 1
-        v = x[i]
-        tot += v
-        d = (10 * r + n - 1) // n
-        dsum[d - 1] += v
-        dcnt[d - 1] += 1
-        if 100 * r > 95 * n:
-            t5 += v
-            n5 += 1
-        if 100 * r > 99 * n:
-            t1 += v
-            n1 += 1
-        if v < threshold:
-            below += 1
-        for k in range(Q):
-            if r == qlo[k]:
-                vlo[k] = v
-            if r == qhi[k]:
-                vhi[k] = v
-        if v > 0:
-            esum += v
-            re = r - off
-            if re == elo:
-                velo = v
-            if re == ehi:
-                vehi = v
-    out = scalars
-    out[0] = n
-    out[1] = tot / n if n > 0 else np.nan
-    out[2] = t5 / n5 if n5 > 0 else np.nan
-    out[3] = t1 / n1 if n1 > 0 else np.nan
-    out[4] = below
-    out[5] = ne
-    out[6] = esum / ne if ne > 0 else np.nan
-    if ne > 0:
-        out[7] = velo + ew * (vehi - velo) if ew != 0.0 else velo
-    else:
-        out[7] = np.nan
-    out[8] = tot
-    out[9] = below / n if n > 0 else np.nan
-    out[10] = dcnt[9]
-    out[11] = 0.0
-    for k in range(Q):
-        if n > 0:
-            quantiles[k] = vlo[k] + qw[k] * (vhi[k] - vlo[k]) if qw[k] != 0.0 else vlo[k]
-        else:
-            quantiles[k] = np.nan
-    for d in range(10):
-        decile_mean[d] = dsum[d] / dcnt[d] if dcnt[d] > 0 else np.nan
+    n = np.zeros(A, np.int64)
+    ne = np.zeros(A, np.int64)
+    r = np.zeros(A, np.int64)
+    qlo = np.zeros((A, Q), np.int64)
+    qhi = np.zeros((A, Q), np.int64)
+    qw = np.zeros((A, Q))
+    vlo = np.zeros((A, Q))
+    vhi = np.zeros((A, Q))
+    elo = np.zeros(A, np.int64)
+    ehi = np.zeros(A, np.int64)
+    ew = np.zeros(A)
+    velo = np.zeros(A)
+    vehi = np.zeros(A)
+    dsum = np.zeros((A, 10))
+    dcnt = np.zeros((A, 10))
+    acc = np.zeros((A, 8))   # total, top5 sum, top5 n, top1 sum, top1 n, below, earners' sum, unused
+    member = np.zeros(A, np.bool_)
+    for g in range(g0, g1):
+        s, e = starts[g], starts[g + 1]
+        n[:] = 0
+        ne[:] = 0
+        for i in range(s, e):
+            ag = age[i]
+            pos = x[i] > 0
+            for a in range(A):
+                if ag >= age_lo[a] and ag <= age_hi[a]:
+                    n[a] += 1
+                    if pos:
+                        ne[a] += 1
+        for a in range(A):
+            for q in range(Q):
+                qlo[a, q], qhi[a, q], qw[a, q] = quantile_ranks(n[a], qlevels[q], method)
+            elo[a], ehi[a], ew[a] = quantile_ranks(ne[a], 50, method)
+        vlo[:] = np.nan
+        vhi[:] = np.nan
+        velo[:] = np.nan
+        vehi[:] = np.nan
+        dsum[:] = 0.0
+        dcnt[:] = 0.0
+        acc[:] = 0.0
+        r[:] = 0
+        for i in range(s, e):
+            ag = age[i]
+            v = x[i]
+            for a in range(A):
+                if ag < age_lo[a] or ag > age_hi[a]:
+                    continue
+                r[a] += 1
+                ra = r[a]
+                na = n[a]
+                acc[a, 0] += v
+                d = (10 * ra + na - 1) // na
+                dsum[a, d - 1] += v
+                dcnt[a, d - 1] += 1
+                if 100 * ra > 95 * na:
+                    acc[a, 1] += v
+                    acc[a, 2] += 1
+                    if 100 * ra > 99 * na:
+                        acc[a, 3] += v
+                        acc[a, 4] += 1
+                if v < threshold:
+                    acc[a, 5] += 1
+                for q in range(Q):
+                    if ra == qlo[a, q]:
+                        vlo[a, q] = v
+                    if ra == qhi[a, q]:
+                        vhi[a, q] = v
+                if v > 0:
+                    acc[a, 6] += v
+                    re = ra - (na - ne[a])
+                    if re == elo[a]:
+                        velo[a] = v
+                    if re == ehi[a]:
+                        vehi[a] = v
+        for a in range(A):
+            out = scalars[g, a]
+            na = n[a]
+            out[0] = na
+            out[1] = acc[a, 0] / na if na > 0 else np.nan
+            out[2] = acc[a, 1] / acc[a, 2] if acc[a, 2] > 0 else np.nan
+            out[3] = acc[a, 3] / acc[a, 4] if acc[a, 4] > 0 else np.nan
+            out[4] = acc[a, 5]
+            out[5] = ne[a]
+            out[6] = acc[a, 6] / ne[a] if ne[a] > 0 else np.nan
+            if ne[a] > 0:
+                out[7] = velo[a] + ew[a] * (vehi[a] - velo[a]) if ew[a] != 0.0 else velo[a]
+            else:
+                out[7] = np.nan
+            out[8] = acc[a, 0]
+            out[9] = acc[a, 5] / na if na > 0 else np.nan
+            out[10] = dcnt[a, 9]
+            out[11] = 0.0
+            for q in range(Q):
+                if na > 0:
+                    quantiles[g, a, q] = (vlo[a, q] + qw[a, q] * (vhi[a, q] - vlo[a, q]) if qw[a, q] != 0.0
+                                          else vlo[a, q])
+                else:
+                    quantiles[g, a, q] = np.nan
+            for d in range(10):
+                decile_mean[g, a, d] = dsum[a, d] / dcnt[a, d] if dcnt[a, d] > 0 else np.nan
 
 
 @jit

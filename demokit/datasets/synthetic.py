@@ -115,7 +115,7 @@ def synthetic_register(n_persons: int = 100_000, *, seed: int = 0, year: int = 2
     H = int(n / 2.05) + 64
     htype = rng.choice(5, size=H, p=[0.38, 0.08, 0.27, 0.22, 0.05])
     adults = np.array([1, 1, 2, 2, 3])[htype]
-    children = np.where((htype == 1) | (htype == 3), 1 + rng.binomial(3, 0.3, H), 0)
+    children = np.where((htype == 1) | (htype == 3), 1 + rng.binomial(2, 0.35, H), 0)
     size = adults + children
     cum = np.cumsum(size)
     H = int(np.searchsorted(cum, n)) + 1
@@ -128,7 +128,7 @@ def synthetic_register(n_persons: int = 100_000, *, seed: int = 0, year: int = 2
     # --- ages and sexes ------------------------------------------------------------------
     a1 = np.where(htype == 0, np.where(rng.random(H) < 0.5, rng.integers(20, 45, H), rng.integers(45, 98, H)),
                   np.where(htype >= 2, rng.integers(22, 90, H), rng.integers(22, 60, H)))
-    a1 = np.where((htype == 1) | (htype == 3), np.minimum(a1, rng.integers(25, 58, H)), a1)
+    a1 = np.where((htype == 1) | (htype == 3), rng.integers(27, 57, H), a1)
     age = np.empty(n, np.int64)
     first = is_adult & (pos == 0)
     age[first] = a1[hh[first]]
@@ -141,7 +141,7 @@ def synthetic_register(n_persons: int = 100_000, *, seed: int = 0, year: int = 2
     female = rng.random(n) < 0.5
     cpl = second & (htype[hh] >= 2) & (htype[hh] <= 3)
     female[cpl] = ~female[np.flatnonzero(cpl) - 1]
-    sex = female.astype(np.int64) * 0 + (~female).astype(np.int64)  # 0 female, 1 male
+    sex = (~female).astype(np.int64)  # 0 female, 1 male
     # --- birth region and time in Sweden --------------------------------------------------
     birth = rng.choice(5, size=n, p=[0.84, 0.025, 0.03, 0.035, 0.07])
     yis = np.where(birth == 0, age, np.minimum(age, rng.integers(0, 45, n))).astype(float)
@@ -193,10 +193,8 @@ def synthetic_register(n_persons: int = 100_000, *, seed: int = 0, year: int = 2
         rcount = np.bincount(region[cand], minlength=len(codes)).astype(float)
         acount = np.bincount(age_grp[cand], minlength=11).astype(float)
         ap = np.asarray(spec["age_pct"], float)
-        ap[0] = ap[0] * 1.0
         w = np.zeros(n)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            w[cand] = (reg_share / np.maximum(rcount, 1))[region[cand]] * (ap / np.maximum(acount, 1))[age_grp[cand]]
+        w[cand] = (reg_share / np.maximum(rcount, 1))[region[cand]] * (ap / np.maximum(acount, 1))[age_grp[cand]]
         w_f = spec["women"] / spec["persons"]
         w[cand] *= np.where(female[cand], w_f, 1 - w_f) * 2
         m = min(m, int((w > 0).sum()))
@@ -232,7 +230,6 @@ def synthetic_register(n_persons: int = 100_000, *, seed: int = 0, year: int = 2
         ix = chosen[declared_incl]
         csfvi[ix] = csfvi[ix] + fwage[ix]
         cdisp[ix] = cdisp[ix] + np.round(0.7 * fwage[ix])
-        country[chosen] = ci
     declared = wage.copy()
     incl = (country > 0) & (ku_type == 1) & (csfvi - transfer - pension - wage > 0)
     declared[incl] = wage[incl] + fwage[incl]

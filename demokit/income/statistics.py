@@ -92,13 +92,13 @@ def _threads() -> int:
     return max(1, int(numba.get_num_threads()))
 
 
-def _split(starts: np.ndarray, parts: int, A: int = 1) -> list[tuple[int, int]]:
-    """Split the groups into ``parts`` ranges of about equal numbers of persons (× ``A`` cells per group)."""
+def _split(starts: np.ndarray, parts: int) -> list[tuple[int, int]]:
+    """Split the groups into ``parts`` ranges of about equal numbers of persons."""
     G = starts.shape[0] - 1
     cuts = np.searchsorted(starts[1:], np.linspace(0, starts[-1], parts + 1)[1:-1], side="left")
     edges = [0] + sorted(set(int(c) + 1 for c in cuts)) + [G]
     edges = sorted(set(min(max(e, 0), G) for e in edges))
-    return [(e0 * A, e1 * A) for e0, e1 in zip(edges[:-1], edges[1:]) if e1 > e0]
+    return [(e0, e1) for e0, e1 in zip(edges[:-1], edges[1:]) if e1 > e0]
 
 
 def _sort_by_group_value(pool, x, payload, rows, gcode, G):
@@ -123,7 +123,7 @@ def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G):
     new = np.flatnonzero(changed & pop_adj)
     xn, pn, new_starts = _sort_by_group_value(pool, x_adj, payload, ro(new), gcode, G)
     xa, pa, starts_a = k.merge_changed(ro(xs), ro(ps), ro(starts), ro(xn), ro(pn), ro(new_starts))
-    return {"official": (xs, ps & 0xFF, starts), "adjusted": (xa, pa & 0xFF, starts_a)}
+    return {"official": (xs, ps & 0xFF, starts), "adjusted": (xa, pa & 0xFF, starts_a)}  # ages: low 8 bits
 
 
 def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ages=None,
@@ -226,7 +226,7 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
             dm = np.empty((G, A, 10))
             args = (k.ro(xs), k.ro(ages_s), k.ro(starts), k.ro(age_lo), k.ro(age_hi), k.ro(qlev), method,
                     float(thr), scal, qs, dm)
-            jobs += [pool.submit(k.grouped_measures, *args, ga0, ga1) for ga0, ga1 in _split(starts, _threads(), A)]
+            jobs += [pool.submit(k.grouped_measures, *args, g0, g1) for g0, g1 in _split(starts, _threads())]
             res[v] = (scal, qs, dm, thr)
         for j in jobs:
             j.result()
