@@ -411,26 +411,27 @@ def group_scatter(x, payload, rows, codes, n_groups):
 
 
 @jit
-def sort_segments(keys, ps, starts, g0, g1):
-    """The remaining digits: sort each group's segment (groups ``g0 ≤ g < g1``) by key, in place.
+def sort_segments(keys, ps, starts, g0, g1, xs):
+    """The remaining digits: sort each group's segment (groups ``g0 ≤ g < g1``) by key, in place,
+    and write the sorted values (the keys mapped back to float64) to ``xs``.
 
-    A segment fits in cache, so its six 11-bit passes run there; disjoint group
-    ranges may be sorted by different threads (the kernels release the GIL).
+    A segment fits in cache, so its six 11-bit passes and the conversion run
+    there; disjoint group ranges may be sorted by different threads (the
+    kernels release the GIL).
     """
     big = 0
     for g in range(g0, g1):
         big = max(big, starts[g + 1] - starts[g])
     tk = np.empty(big, np.uint64)
     tp = np.empty(big, np.int32)
+    top = np.uint64(1) << np.uint64(63)
+    xb = xs.view(np.uint64)
     for g in range(g0, g1):
         s, e = starts[g], starts[g + 1]
         _radix_segment(keys[s:e], ps[s:e], tk, tp)
-
-
-def keys_to_values(keys):
-    """Invert the order-preserving key map: uint64 keys back to float64 values."""
-    top = np.uint64(1) << np.uint64(63)
-    return np.where(keys & top, keys ^ top, ~keys).view(np.float64)
+        for i in range(s, e):
+            k0 = keys[i]
+            xb[i] = k0 ^ top if k0 & top else ~k0
 
 
 @jit

@@ -103,8 +103,9 @@ def _split(starts: np.ndarray, parts: int) -> list[tuple[int, int]]:
 
 def _sort_by_group_value(pool, x, payload, rows, gcode, G):
     keys, ps, starts = k.group_scatter(x, payload, rows, gcode, G)
-    list(pool.map(lambda r: k.sort_segments(keys, ps, starts, r[0], r[1]), _split(starts, _threads())))
-    return k.keys_to_values(keys), ps, starts
+    xs = np.empty(keys.shape[0])
+    list(pool.map(lambda r: k.sort_segments(keys, ps, starts, r[0], r[1], xs), _split(starts, _threads())))
+    return xs, ps, starts
 
 
 def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G):
