@@ -473,3 +473,39 @@ def merge_changed(xs, ps, starts, xn, pn, new_starts):
             o += 1
         out_s[g + 1] = o
     return out_x, out_p, out_s
+
+
+@jit
+def kth_smallest(xs, starts, r):
+    """The ``r``-th smallest value (1-based) of all groups' sorted (float64) segments together.
+
+    Bisection on the order-preserving 64-bit key: at each of 64 steps the
+    number of values with a key ≤ the midpoint is counted by a binary search
+    in every group's ascending segment — no merge, no copy.
+    """
+    G = starts.shape[0] - 1
+    bits = xs.view(np.uint64)
+    top = np.uint64(1) << np.uint64(63)
+    lo = np.uint64(0)
+    hi = ~np.uint64(0)
+    one = np.uint64(1)
+    while lo < hi:
+        mid = lo + (hi - lo) // np.uint64(2)
+        c = 0
+        for g in range(G):
+            a, b = starts[g], starts[g + 1]
+            while a < b:   # first position whose key > mid
+                m = (a + b) // 2
+                bm = bits[m]
+                if (~bm if bm & top else bm | top) <= mid:
+                    a = m + 1
+                else:
+                    b = m
+            c += a - starts[g]
+        if c >= r:
+            hi = mid
+        else:
+            lo = mid + one
+    out = np.empty(1, np.uint64)   # the value whose key is lo (present in some segment)
+    out[0] = lo ^ top if lo & top else ~lo
+    return out.view(np.float64)[0]

@@ -76,13 +76,13 @@ def _group_codes(micro, by):
     return np.ravel_multi_index(arrays, shape).astype(np.int64), shape, labels
 
 
-def _quantile_of(x: np.ndarray, q: int, method: str) -> float:
-    """The q-th percentile of unsorted values by the quantile rule (``numpy.partition``, O(n))."""
-    lo, hi, w = k.quantile_ranks(x.shape[0], q, QUANTILE_METHODS[method])
+def _median_all(xs: np.ndarray, starts: np.ndarray, method: str) -> float:
+    """The median of all persons by the quantile rule, from the groups' sorted segments."""
+    lo, hi, w = k.quantile_ranks(xs.shape[0], 50, QUANTILE_METHODS[method])
     if lo == 0:
         return float("nan")
-    part = np.partition(x, sorted({lo - 1, hi - 1}))
-    a, b = part[lo - 1], part[hi - 1]
+    a = k.kth_smallest(k.ro(xs), k.ro(starts), lo)
+    b = a if hi == lo else k.kth_smallest(k.ro(xs), k.ro(starts), hi)
     return float(a + w * (b - a)) if w != 0.0 else float(a)
 
 
@@ -221,7 +221,7 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
                 thr = float(low_income_threshold[v] if isinstance(low_income_threshold, dict)
                             else low_income_threshold)
             elif low:
-                thr = low_income_fraction * _quantile_of(x[v][pop[v]], 50, quantile_method)
+                thr = low_income_fraction * _median_all(xs, starts, quantile_method)
             scal = np.empty((G, A, k.N_OUT))
             qs = np.empty((G, A, 3))
             dm = np.empty((G, A, 10))
