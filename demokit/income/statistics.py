@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 import xarray as xr
 
 from .._kernels import income as k
@@ -300,6 +299,8 @@ def ranking(stats: xr.Dataset, *, measure: str = "median", age_group: str = "20+
     m = stats[measure].sel(age_group=age_group)
     if "decile" in m.dims:
         raise IncomeError(f"measure {measure!r} has a decile dim; select a decile first")
+
+    import scipy.stats
 
     def _rank(a):
         return scipy.stats.rankdata(-a, method="min", axis=-1, nan_policy="omit")
