@@ -499,3 +499,25 @@ def test_kernel_sort_by_group_value_equals_lexsort():
     ref_stable = rows[np.lexsort((np.arange(rows.size), x[rows], codes[rows]))]
     same = (xs == x[ref_stable])
     np.testing.assert_array_equal(ps[same & (xs != 0)], payload[ref_stable][same & (xs != 0)])
+
+
+def test_synthetic_commuters_follow_the_report_tables():
+    """Tables 1–4 of the report (2012) and §7.1's 93–95 % adjusted, on 600,000 synthetic persons."""
+    d = dk.datasets.synthetic_register(600_000, seed=8)
+    c = d[d["foreign_country"] != ""]
+    spec = dk.datasets.synthetic.COMMUTERS_2012
+    for cc in ("DK", "NO"):
+        x = c[c["foreign_country"] == cc]
+        # table 4: median foreign wage by sex within 8 %
+        for sex, key in (("female", "median_women"), ("male", "median_men")):
+            assert x.loc[x["sex"] == sex, "foreign_wage"].median() == pytest.approx(spec[cc][key], rel=0.08)
+        # table 1: women's share within 4 percentage points (about 3 standard errors for Denmark)
+        assert (x["sex"] == "female").mean() == pytest.approx(spec[cc]["women"] / spec[cc]["persons"], abs=0.04)
+        # table 2: age groups within 4 percentage points
+        groups = np.searchsorted([0, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 200], x["age"], side="right") - 1
+        share = np.bincount(groups, minlength=11) / len(x) * 100
+        np.testing.assert_allclose(share, spec[cc]["age_pct"], atol=4)
+        # table 3: born in Sweden within 4 percentage points
+        assert 100 * (x["birth_region"] == "sweden").mean() == pytest.approx(spec[cc]["birth_pct"]["sweden"], abs=4)
+    rule = dk.income.adjust_cross_border(c)["adjustment_rule"].astype(str)
+    assert 0.90 <= rule.isin(["1_no_wage_added", "2_swedish_ku_added", "3_ku14_added"]).mean() <= 0.97
