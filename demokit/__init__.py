@@ -40,3 +40,6 @@ from .tables import forecast_table, observed_table  # noqa: F401,E402
 # --- cell key method, reconciling perturbed inputs (issue 14) ---
 from . import ckm  # noqa: F401,E402
 from .reconcile import ReconcileError, reconcile  # noqa: F401,E402
+# --- register microdata: income and labour-market tables (issue 13) ---
+from . import income  # noqa: F401,E402
+from .income import employment_rates  # noqa: F401,E402

@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", metavar="DIR", help="output folder")
     a.set_defaults(func=cmd_account)
     _add_forecast(sub)
+    _add_income(sub)
     return p
 
 
@@ -97,6 +98,13 @@ def _add_forecast(sub) -> None:
     from . import forecast_job
 
     forecast_job.add_parser(sub)
+
+
+def _add_income(sub) -> None:
+    """Register ``demokit income`` (income tables with the cross-border commuter adjustment)."""
+    from .income import report
+
+    report.add_parser(sub)
 
 
 def main(argv=None) -> int:

@@ -73,3 +73,6 @@ def load(name: str) -> xr.Dataset:
         A fresh copy (safe to modify).
     """
     return _load(name).copy(deep=True)
+
+# --- synthetic register for the income tables (issue 13) ---
+from .synthetic import kommuner, synthetic_register  # noqa: E402,F401

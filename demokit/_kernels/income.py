@@ -1,0 +1,511 @@
+"""Kernels of the income tables: the adjustment rules, household totals, the sort by
+(group, value), the adjusted merge and the grouped distribution measures.
+
+Persons are rows of flat arrays.  The statistics sort the persons ONCE by the key
+(group, value) with an MSD radix sort (:func:`group_scatter`: a counting sort on
+the group digit; :func:`sort_segments`: the value's bit pattern in 11-bit digits
+within each group's segment while it is in cache), derive the adjusted version by a merge
+(:func:`merge_changed`), and then :func:`grouped_measures` walks every group's
+contiguous, ascending segment (two passes per segment and age group): counts, sums,
+decile groups, top shares, quantiles, the share below a threshold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import jit
+
+#: quantile rules (``method`` argument of :func:`grouped_measures`)
+AVERAGED_INVERTED_CDF = 0   # Hyndman & Fan type 2 = SAS PCTLDEF=5 (the default)
+INVERTED_CDF = 1            # Hyndman & Fan type 1 = SAS PCTLDEF=3
+LINEAR = 2                  # Hyndman & Fan type 7 (numpy's and pandas' default)
+
+N_OUT = 12  # slots of ``scalars``: see grouped_measures
+
+
+def ro(a):
+    """A read-only, contiguous view of ``a`` (no copy if already contiguous).
+
+    Kernel inputs are passed read-only so that Numba compiles one
+    specialisation whether the caller's array came from pandas (often
+    read-only under copy-on-write) or was freshly made.
+    """
+    v = np.ascontiguousarray(a).view()
+    v.flags.writeable = False
+    return v
+
+
+@jit
+def quantile_ranks(n, q, method):
+    """Return ``(lo, hi, w)``: the q-quantile (q in per cent, int) of n sorted values is
+    ``(1 − w)·x_(lo) + w·x_(hi)`` (1-based ranks); ``lo = 0`` when ``n = 0``.
+
+    averaged_inverted_cdf: ``n·q/100 = j + g``; ``x_(j+1)`` if ``g > 0`` else
+    ``(x_(j) + x_(j+1)) / 2`` (integer arithmetic, exact).  inverted_cdf:
+    ``x_(⌈n·q/100⌉)``.  linear: ``h = (n − 1)·q/100``, ``x_(⌊h⌋+1) + (h − ⌊h⌋)(x_(⌊h⌋+2) − x_(⌊h⌋+1))``.
+    """
+    if n == 0:
+        return 0, 0, 0.0
+    if method == 0:
+        j = (n * q) // 100
+        g = (n * q) % 100
+        if g > 0:
+            return j + 1, j + 1, 0.0
+        lo = max(j, 1)
+        hi = min(j + 1, n)
+        return lo, hi, 0.5
+    if method == 1:
+        r = max((n * q + 99) // 100, 1)
+        return r, r, 0.0
+    h = (n - 1) * q / 100.0
+    f = int(np.floor(h))
+    lo = f + 1
+    hi = min(f + 2, n)
+    return lo, hi, h - f
+
+
+@jit
+def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
+                     scalars, quantiles, decile_mean, g0, g1):
+    """Distribution measures of every group × age group.
+
+    Parameters
+    ----------
+    x : (n,) float64
+        Values in group-major order, ascending within each group.
+    age : (n,) int32
+        The persons' ages in the same order.
+    starts : (G + 1,) int64
+        Group ``g`` is ``x[starts[g]:starts[g + 1]]``.
+    age_lo, age_hi : (A,) int64
+        Age group ``a`` holds the ages ``age_lo[a] ≤ age ≤ age_hi[a]`` (they may overlap).
+    qlevels : (Q,) int64
+        Quantile levels in per cent (e.g. 10, 50, 90).
+    method : int
+        Quantile rule, see :func:`quantile_ranks`.
+    threshold : float
+        Values strictly below it are counted (low economic standard).
+    scalars : (G, A, 12) float64, output
+        persons, mean, top-5 % mean, top-1 % mean, persons below threshold,
+        earners (x > 0), earners' mean, earners' median, sum, below share,
+        size of decile group 10, unused.
+    quantiles : (G, A, Q) float64, output
+    decile_mean : (G, A, 10) float64, output
+    g0, g1 : int
+        Compute the groups ``g0 ≤ g < g1`` only (threads take disjoint ranges).
+
+    Notes
+    -----
+    Ranks ``r = 1..n`` within a group and age group; decile group ``⌈10 r / n⌉``;
+    top 5 % ``100 r > 95 n``; top 1 % ``100 r > 99 n`` (integer arithmetic).
+    Two passes over each group's segment, all age groups at once: counts,
+    then everything else.
+    """
+    A = age_lo.shape[0]
+    Q = qlevels.shape[0]
+    n = np.zeros(A, np.int64)
+    ne = np.zeros(A, np.int64)
+    r = np.zeros(A, np.int64)
+    qlo = np.zeros((A, Q), np.int64)
+    qhi = np.zeros((A, Q), np.int64)
+    qw = np.zeros((A, Q))
+    vlo = np.zeros((A, Q))
+    vhi = np.zeros((A, Q))
+    elo = np.zeros(A, np.int64)
+    ehi = np.zeros(A, np.int64)
+    ew = np.zeros(A)
+    velo = np.zeros(A)
+    vehi = np.zeros(A)
+    dsum = np.zeros((A, 10))
+    dcnt = np.zeros((A, 10))
+    acc = np.zeros((A, 8))   # total, top5 sum, top5 n, top1 sum, top1 n, below, earners' sum, unused
+    member = np.zeros(A, np.bool_)
+    for g in range(g0, g1):
+        s, e = starts[g], starts[g + 1]
+        n[:] = 0
+        ne[:] = 0
+        for i in range(s, e):
+            ag = age[i]
+            pos = x[i] > 0
+            for a in range(A):
+                if ag >= age_lo[a] and ag <= age_hi[a]:
+                    n[a] += 1
+                    if pos:
+                        ne[a] += 1
+        for a in range(A):
+            for q in range(Q):
+                qlo[a, q], qhi[a, q], qw[a, q] = quantile_ranks(n[a], qlevels[q], method)
+            elo[a], ehi[a], ew[a] = quantile_ranks(ne[a], 50, method)
+        vlo[:] = np.nan
+        vhi[:] = np.nan
+        velo[:] = np.nan
+        vehi[:] = np.nan
+        dsum[:] = 0.0
+        dcnt[:] = 0.0
+        acc[:] = 0.0
+        r[:] = 0
+        for i in range(s, e):
+            ag = age[i]
+            v = x[i]
+            for a in range(A):
+                if ag < age_lo[a] or ag > age_hi[a]:
+                    continue
+                r[a] += 1
+                ra = r[a]
+                na = n[a]
+                acc[a, 0] += v
+                d = (10 * ra + na - 1) // na
+                dsum[a, d - 1] += v
+                dcnt[a, d - 1] += 1
+                if 100 * ra > 95 * na:
+                    acc[a, 1] += v
+                    acc[a, 2] += 1
+                    if 100 * ra > 99 * na:
+                        acc[a, 3] += v
+                        acc[a, 4] += 1
+                if v < threshold:
+                    acc[a, 5] += 1
+                for q in range(Q):
+                    if ra == qlo[a, q]:
+                        vlo[a, q] = v
+                    if ra == qhi[a, q]:
+                        vhi[a, q] = v
+                if v > 0:
+                    acc[a, 6] += v
+                    re = ra - (na - ne[a])
+                    if re == elo[a]:
+                        velo[a] = v
+                    if re == ehi[a]:
+                        vehi[a] = v
+        for a in range(A):
+            out = scalars[g, a]
+            na = n[a]
+            out[0] = na
+            out[1] = acc[a, 0] / na if na > 0 else np.nan
+            out[2] = acc[a, 1] / acc[a, 2] if acc[a, 2] > 0 else np.nan
+            out[3] = acc[a, 3] / acc[a, 4] if acc[a, 4] > 0 else np.nan
+            out[4] = acc[a, 5]
+            out[5] = ne[a]
+            out[6] = acc[a, 6] / ne[a] if ne[a] > 0 else np.nan
+            if ne[a] > 0:
+                out[7] = velo[a] + ew[a] * (vehi[a] - velo[a]) if ew[a] != 0.0 else velo[a]
+            else:
+                out[7] = np.nan
+            out[8] = acc[a, 0]
+            out[9] = acc[a, 5] / na if na > 0 else np.nan
+            out[10] = dcnt[a, 9]
+            out[11] = 0.0
+            for q in range(Q):
+                if na > 0:
+                    quantiles[g, a, q] = (vlo[a, q] + qw[a, q] * (vhi[a, q] - vlo[a, q]) if qw[a, q] != 0.0
+                                          else vlo[a, q])
+                else:
+                    quantiles[g, a, q] = np.nan
+            for d in range(10):
+                decile_mean[g, a, d] = dsum[a, d] / dcnt[a, d] if dcnt[a, d] > 0 else np.nan
+
+
+@jit
+def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, added, tax):
+    """The three rules of SCB's report §7.1, one pass over the persons.
+
+    Parameters
+    ----------
+    country : (n,) int64
+        0 no foreign wage, 1 Denmark, 2 Norway.
+    ku : (n,) int64
+        0 none, 1 swedish, 2 ku14, 3 ku10.
+    F, T, declared, ku_wage : (n,) float64
+        Foreign wage (NaN = 0), foreign tax (NaN = unknown), declared wage, KU wage.
+    tolerance : float
+    rule : (n,) int8, output
+        0 none, 1 rule 1 (added), 2 rule 2 added, 3 rule 2 within the tolerance,
+        4 rule 3 KU14 (added), 5 rule 3 KU10/other (not added).
+    added : (n,) float64, output
+        The foreign wage added (0 if none).
+    tax : (n,) float64, output
+        The foreign tax where a wage is added (NaN where it must come from the tax model).
+
+    Returns
+    -------
+    int
+        Number of rows that need the tax model.
+    """
+    need = 0
+    for i in range(country.shape[0]):
+        f = F[i]
+        if country[i] == 0 or not f > 0:
+            rule[i] = 0
+            added[i] = 0.0
+            tax[i] = np.nan
+            continue
+        d = declared[i]
+        w = ku_wage[i]
+        if d == 0 and w == 0:
+            r = 1
+        elif ku[i] <= 1:
+            r = 3 if abs(f + w - d) <= tolerance * d * (1 + 1e-12) else 2
+        elif ku[i] == 2:
+            r = 4
+        else:
+            r = 5
+        rule[i] = r
+        if r == 1 or r == 2 or r == 4:
+            added[i] = f
+            tax[i] = T[i]
+            if np.isnan(T[i]):
+                need += 1
+        else:
+            added[i] = 0.0
+            tax[i] = np.nan
+    return need
+
+
+@jit
+def household_totals(h, H, child, income, registered, w_first, w_second, w_further, w_child1, w_child2,
+                     couple, units, hh_income, per_unit, full_year, htype):
+    """Household sums, consumption units and helårsbefolkningen in two passes over the persons.
+
+    Parameters
+    ----------
+    h : (n,) int64
+        Household code of each person, ``0 ≤ h < H``.
+    child : (n,) bool
+    income : (k, n) float64
+        Individual disposable incomes (one row per version).
+    registered : (n,) bool
+        Registered on 1 January and 31 December.
+    w_* : float
+        Consumption weights (first, second, further adult; first, further child).
+    couple : (H,) bool
+        Whether a household's two adults are a couple.
+    units : (n,) float64, output
+    hh_income, per_unit : (k, n) float64, output
+    full_year : (k, n) bool, output
+    htype : (n,) int8, output
+        0 single, no children; 1 single with children; 2 couple, no children;
+        3 couple with children; 4 other.
+    """
+    k, n = income.shape
+    adults = np.zeros(H, np.int64)
+    children = np.zeros(H, np.int64)
+    tot = np.zeros((k, H))
+    for i in range(n):
+        j = h[i]
+        if child[i]:
+            children[j] += 1
+        else:
+            adults[j] += 1
+        for v in range(k):
+            tot[v, j] += income[v, i]
+    cu = np.zeros(H)
+    ty = np.zeros(H, np.int8)
+    for j in range(H):
+        a = adults[j]
+        c = children[j]
+        if a == 0 and c > 0:
+            a = 1
+            c -= 1
+        u = 0.0
+        if a >= 1:
+            u += w_first
+        if a >= 2:
+            u += w_second if couple[j] else w_further
+        if a > 2:
+            u += w_further * (a - 2)
+        if c >= 1:
+            u += w_child1
+        if c > 1:
+            u += w_child2 * (c - 1)
+        cu[j] = u
+        if a == 1:
+            ty[j] = 0 if c == 0 else 1
+        elif a == 2 and couple[j]:
+            ty[j] = 2 if c == 0 else 3
+        else:
+            ty[j] = 4
+    for i in range(n):
+        j = h[i]
+        units[i] = cu[j]
+        htype[i] = ty[j]
+        for v in range(k):
+            s = tot[v, j]
+            hh_income[v, i] = s
+            per_unit[v, i] = s / cu[j]
+            full_year[v, i] = registered[i] and s != 0
+
+
+@jit
+def _radix_segment(keys, pay, tk, tp):
+    """Stable LSD radix sort (11-bit digits) of ``keys`` with ``pay`` in place; ``tk``, ``tp`` scratch."""
+    n = keys.shape[0]
+    if n < 32:   # insertion sort
+        for i in range(1, n):
+            k0 = keys[i]
+            p0 = pay[i]
+            j = i - 1
+            while j >= 0 and keys[j] > k0:
+                keys[j + 1] = keys[j]
+                pay[j + 1] = pay[j]
+                j -= 1
+            keys[j + 1] = k0
+            pay[j + 1] = p0
+        return
+    R = 1 << 11
+    mask = np.uint64(R - 1)
+    counts = np.empty(R + 1, np.int64)
+    src_k, src_p, dst_k, dst_p = keys, pay, tk[:n], tp[:n]
+    swapped = False
+    for p in range(6):
+        shift = np.uint64(11 * p)
+        counts[:] = 0
+        for i in range(n):
+            counts[((src_k[i] >> shift) & mask) + 1] += 1
+        if counts.max() == n:
+            continue
+        for d in range(R):
+            counts[d + 1] += counts[d]
+        for i in range(n):
+            d = (src_k[i] >> shift) & mask
+            pos = counts[d]
+            dst_k[pos] = src_k[i]
+            dst_p[pos] = src_p[i]
+            counts[d] = pos + 1
+        src_k, dst_k = dst_k, src_k
+        src_p, dst_p = dst_p, src_p
+        swapped = not swapped
+    if swapped:
+        keys[:] = src_k
+        pay[:] = src_p
+
+
+@jit
+def group_scatter(x, payload, rows, codes, n_groups):
+    """First digit of the MSD radix sort by (group, value): a counting sort on the group.
+
+    Returns ``(keys, ps, starts)``: the values' order-preserving uint64 keys
+    (IEEE bit pattern: negatives flipped, others with the sign bit set) and the
+    int32 payloads (e.g. age and a flag) of ``rows`` in group-major order (the
+    order of ``rows`` within a group); group ``g`` is ``[starts[g], starts[g + 1])``.
+    """
+    n = rows.shape[0]
+    counts = np.zeros(n_groups + 1, np.int64)
+    for i in range(n):
+        counts[codes[rows[i]] + 1] += 1
+    starts = np.cumsum(counts)
+    pos = starts[:-1].copy()
+    bits = x.view(np.uint64)
+    top = np.uint64(1) << np.uint64(63)
+    keys = np.empty(n, np.uint64)
+    ps = np.empty(n, np.int32)
+    for i in range(n):
+        r = rows[i]
+        g = codes[r]
+        p = pos[g]
+        b = bits[r]
+        keys[p] = ~b if b & top else b | top
+        ps[p] = payload[r]
+        pos[g] = p + 1
+    return keys, ps, starts
+
+
+@jit
+def sort_segments(keys, ps, starts, g0, g1, xs):
+    """The remaining digits: sort each group's segment (groups ``g0 ≤ g < g1``) by key, in place,
+    and write the sorted values (the keys mapped back to float64) to ``xs``.
+
+    A segment fits in cache, so its six 11-bit passes and the conversion run
+    there; disjoint group ranges may be sorted by different threads (the
+    kernels release the GIL).
+    """
+    big = 0
+    for g in range(g0, g1):
+        big = max(big, starts[g + 1] - starts[g])
+    tk = np.empty(big, np.uint64)
+    tp = np.empty(big, np.int32)
+    top = np.uint64(1) << np.uint64(63)
+    xb = xs.view(np.uint64)
+    for g in range(g0, g1):
+        s, e = starts[g], starts[g + 1]
+        _radix_segment(keys[s:e], ps[s:e], tk, tp)
+        for i in range(s, e):
+            k0 = keys[i]
+            xb[i] = k0 ^ top if k0 & top else ~k0
+
+
+@jit
+def merge_changed(xs, ps, starts, xn, pn, new_starts):
+    """The adjusted version from the official one, group by group, in one sequential pass.
+
+    ``xs, ps, starts``: official values and payloads sorted by (group, value);
+    persons whose payload has bit 8 set (changed) are dropped.  ``xn, pn,
+    new_starts``: the changed persons in the adjusted population with their new
+    values, sorted by (group, value).  Returns the merged ``(xs, ps, starts)``.
+    """
+    G = starts.shape[0] - 1
+    n = xs.shape[0]
+    kept = 0
+    for i in range(n):
+        if (ps[i] >> 8) & 1 == 0:
+            kept += 1
+    m = xn.shape[0]
+    out_x = np.empty(kept + m)
+    out_p = np.empty(kept + m, np.int32)
+    out_s = np.zeros(G + 1, np.int64)
+    o = 0
+    for g in range(G):
+        i, e = starts[g], starts[g + 1]
+        j, f = new_starts[g], new_starts[g + 1]
+        while True:
+            while i < e and (ps[i] >> 8) & 1 == 1:
+                i += 1
+            if i >= e and j >= f:
+                break
+            if i >= e or (j < f and xn[j] < xs[i]):
+                out_x[o] = xn[j]
+                out_p[o] = pn[j]
+                j += 1
+            else:
+                out_x[o] = xs[i]
+                out_p[o] = ps[i]
+                i += 1
+            o += 1
+        out_s[g + 1] = o
+    return out_x, out_p, out_s
+
+
+@jit
+def kth_smallest(xs, starts, r):
+    """The ``r``-th smallest value (1-based) of all groups' sorted (float64) segments together.
+
+    Bisection on the order-preserving 64-bit key: at each of 64 steps the
+    number of values with a key ≤ the midpoint is counted by a binary search
+    in every group's ascending segment — no merge, no copy.
+    """
+    G = starts.shape[0] - 1
+    bits = xs.view(np.uint64)
+    top = np.uint64(1) << np.uint64(63)
+    lo = np.uint64(0)
+    hi = ~np.uint64(0)
+    one = np.uint64(1)
+    while lo < hi:
+        mid = lo + (hi - lo) // np.uint64(2)
+        c = 0
+        for g in range(G):
+            a, b = starts[g], starts[g + 1]
+            while a < b:   # first position whose key > mid
+                m = (a + b) // 2
+                bm = bits[m]
+                if (~bm if bm & top else bm | top) <= mid:
+                    a = m + 1
+                else:
+                    b = m
+            c += a - starts[g]
+        if c >= r:
+            hi = mid
+        else:
+            lo = mid + one
+    out = np.empty(1, np.uint64)   # the value whose key is lo (present in some segment)
+    out[0] = lo ^ top if lo & top else ~lo
+    return out.view(np.float64)[0]
