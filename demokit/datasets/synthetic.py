@@ -11,7 +11,6 @@ municipalities the report names (tables 8 and 12).
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -55,11 +54,11 @@ _SIZES = {"0180": 897_700, "1480": 533_300, "1280": 307_800, "0380": 205_200, "0
 
 @lru_cache(maxsize=None)
 def kommuner() -> pd.DataFrame:
-    """Return the 290 kommuner (codes and names) as of 2012, sorted by code."""
-    with resources.files(__package__).joinpath("data", "synthetic_register", "kommuner.csv").open(
-            encoding="utf-8") as f:
-        df = pd.read_csv(f, dtype=str)
-    return df
+    """Return the 290 kommuner (codes and names, unchanged since 2003), sorted by code."""
+    from ..io import region_table
+    t = region_table()
+    t = t[t["kind"] == "kommun"] if "kommun" in set(t["kind"]) else t[t["code"].str.len() == 4]
+    return t.rename(columns={"code": "region"})[["region", "name"]].sort_values("region").reset_index(drop=True)
 
 
 def _kommun_sizes(codes: list[str]) -> np.ndarray:
