@@ -79,24 +79,25 @@ def cache_dir() -> Path | None:
     """
     if not _CACHE:
         return None
-    return _writable_cache_dir(os.environ.get("DEMOKIT_CACHE_DIR", ""), _numba_config.CACHE_DIR or "")
+    try:
+        path = (os.environ.get("DEMOKIT_CACHE_DIR") or _numba_config.CACHE_DIR
+                or _user_cache_home() / "demokit"
+                / f"numba-{numba.__version__}-py{sys.version_info[0]}{sys.version_info[1]}")
+        path = Path(path).expanduser()
+    except (RuntimeError, KeyError):   # no home directory (Path.home() raises RuntimeError)
+        return None
+    return _writable(str(path))
 
 
 @functools.lru_cache(maxsize=8)
-def _writable_cache_dir(demokit_dir: str, numba_dir: str) -> Path | None:
+def _writable(path: str) -> Path | None:
+    """``path`` (created if needed) when a file can be written in it, else None."""
     try:
-        if demokit_dir:
-            path = Path(demokit_dir).expanduser()
-        elif numba_dir:
-            path = Path(numba_dir).expanduser()
-        else:
-            ver = f"numba-{numba.__version__}-py{sys.version_info[0]}{sys.version_info[1]}"
-            path = _user_cache_home() / "demokit" / ver
-        path.mkdir(parents=True, exist_ok=True)
+        os.makedirs(path, exist_ok=True)
         tempfile.TemporaryFile(dir=path).close()
-    except (OSError, RuntimeError, KeyError):   # read-only, no home (Path.home() raises RuntimeError)
+    except OSError:   # read-only file system, not a directory, no permission
         return None
-    return path.resolve()
+    return Path(path).resolve()
 
 
 @contextlib.contextmanager
