@@ -146,3 +146,19 @@ def test_many_dask_worker_processes_fill_an_empty_cache_at_once(tmp_path, monkey
     assert index.stat().st_size > 0
     assert again[3:] == (1, 0) and again[1] == results[0][1]     # one cache hit, no compilation
     json.dumps(results)   # (plain values came back from the workers)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 1001])
+def test_parallel_ranges_cover_every_row_once(n):
+    """The threaded ranges that replace ``prange`` cover 0..n-1 exactly once, results in order."""
+
+    @_jit.jit
+    def mark_range(i0, i1, out):
+        for i in range(i0, i1):
+            out[i] += 1.0
+        return i1 - i0
+
+    out = np.zeros(n)
+    counts = _jit.parallel_ranges(mark_range, n, out)
+    assert sum(counts) == n and len(counts) == max(1, min(numba.get_num_threads(), n))
+    np.testing.assert_array_equal(out, np.ones(n))
