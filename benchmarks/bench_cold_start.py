@@ -100,7 +100,7 @@ def compile_table(src: Path, tmp: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
     env.update(DEMOKIT_NUMBA_CACHE="0", PYTHONPATH=str(src), DEMOKIT_PROGRESS="0")
     r = subprocess.run([sys.executable, "-c", _COMPILE_PROBE, str(tmp / "probe")], env=env,
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, cwd=tmp)   # (not cwd: it would come first on sys.path)
     if r.returncode != 0:
         raise SystemExit(r.stderr[-2000:])
     import json
@@ -120,7 +120,7 @@ def compile_table(src: Path, tmp: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=3, help="cold and warm runs each (default 3)")
+    ap.add_argument("--runs", type=int, default=3, help="cold and warm runs each (default 3; 0: compile table only)")
     ap.add_argument("--src", type=Path, default=ROOT, help="checkout to measure (default: this one)")
     ap.add_argument("--no-compile-table", action="store_true")
     ap.add_argument("--clear-in-tree", action="store_true",
@@ -132,6 +132,9 @@ def main(argv=None) -> int:
     print(f"checkout: {src}; python {platform.python_version()}")
     with tempfile.TemporaryDirectory(prefix="demokit-bench-") as t:
         tmp = Path(t)
+        if args.runs < 1:
+            compile_table(src, tmp)
+            return 0
         cold_w, cold_c = [], []
         for i in range(args.runs):
             if args.clear_in_tree:
