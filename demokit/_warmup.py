@@ -1,12 +1,6 @@
-"""Compile kernels on tiny inputs: the accounting kernels (:func:`demokit._kernels.warm_up`), and the
-projection kernels in a second process while the command line works (:func:`start_projection_compile`)."""
+"""Compile the main kernels on tiny inputs (used by :func:`demokit._kernels.warm_up`)."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -34,6 +28,7 @@ def run() -> None:
     accounting.mean_population(ds, by="cohort")
     accounting.mean_population(ds, by="age")
     accounting.summary(ds)
+    projection()
 
 
 def projection() -> None:
@@ -56,36 +51,3 @@ def projection() -> None:
                     immigration=per_region, immigration_profile=profile, fertility=fert)
     base = xr.full_like(cell, 100.0).expand_dims(year=[2000])
     project(base, a, years=[2001, 2002], components=True)
-
-
-def start_projection_compile() -> subprocess.Popen | None:
-    """Start compiling the projection kernels into the disk cache in a second process, or return None.
-
-    For one cold command-line run on a machine with two or more cores: the
-    projection kernels (~7 s of compilation) are compiled while this process
-    reads the data and fits the statistical basis, and are then loaded from the
-    cache instead of compiled here.  Nothing is started when the cache is off
-    or unwritable, when they are already cached, or with one core; if this
-    process needs them first it compiles them itself (the file locks keep
-    the cache consistent).  The caller terminates the process when done.
-    """
-    from ._kernels import _jit, projection as kp
-
-    if _jit.cache_dir() is None or (os.cpu_count() or 1) < 2:
-        return None
-    try:
-        cached = all(os.path.exists(os.path.join(k._cache._cache_path, k._cache._cache_file._index_name))
-                     for k in (kp.annual_range, kp.components_range))
-    except AttributeError:   # not a file cache
-        return None
-    if cached:
-        return None
-    root = str(Path(__file__).resolve().parent.parent)   # the same source files, hence the same cache entries
-    env = dict(os.environ, DEMOKIT_CACHE_DIR=str(_jit.cache_dir()),
-               PYTHONPATH=os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
-    try:
-        return subprocess.Popen([sys.executable, "-c", "from demokit import _warmup; _warmup.projection()"],
-                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-    except OSError:
-        return None

@@ -132,12 +132,6 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    helper = None
-    if args.command == "forecast":
-        # a cold cache: compile the projection kernels in a second process meanwhile
-        from ._warmup import start_projection_compile
-
-        helper = start_projection_compile()
     try:
         return int(args.func(args) or 0)
     except (DemokitError, ValueError, OSError) as exc:
@@ -146,11 +140,6 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         return 130
-    finally:
-        if helper is not None:
-            if helper.poll() is None:
-                helper.terminate()   # (its work is in the cache, or no longer needed)
-            helper.wait()
 
 
 if __name__ == "__main__":  # pragma: no cover
