@@ -1,4 +1,4 @@
-"""Compile the accounting kernels on a tiny cube (used by :func:`demokit._kernels.warm_up`)."""
+"""Compile the main kernels on tiny inputs (used by :func:`demokit._kernels.warm_up`)."""
 
 from __future__ import annotations
 
@@ -28,3 +28,26 @@ def run() -> None:
     accounting.mean_population(ds, by="cohort")
     accounting.mean_population(ds, by="age")
     accounting.summary(ds)
+    projection()
+
+
+def projection() -> None:
+    """Run an open-system annual projection with every component on a tiny cube.
+
+    Compiles :func:`demokit._kernels.projection.annual_range` and
+    ``components_range`` for exactly the argument types that ``dk.project``
+    passes them (the arrays go through the same conversion whatever the size).
+    """
+    from .projection import Assumptions, project
+
+    regions, ages = ["a", "b"], np.arange(4)
+    c3 = {"region": regions, "sex": ["female", "male"], "age": ages}
+    cell = xr.DataArray(np.full((2, 2, 4), 0.01), dims=("region", "sex", "age"), coords=c3)
+    profile = xr.full_like(cell, 1.0 / 8)
+    per_region = xr.DataArray([10.0, 20.0], dims="region", coords={"region": regions})
+    fert = xr.DataArray(np.full((4, 2), 0.1), dims=("age", "region"), coords={"age": ages, "region": regions})
+    a = Assumptions(death_risks=cell, out_migration_risks=cell, emigration_risks=cell,
+                    in_migration=per_region, in_migration_profile=profile,
+                    immigration=per_region, immigration_profile=profile, fertility=fert)
+    base = xr.full_like(cell, 100.0).expand_dims(year=[2000])
+    project(base, a, years=[2001, 2002], components=True)

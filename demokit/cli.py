@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -113,11 +112,6 @@ def main(argv=None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    if os.environ.get("DEMOKIT_NUMBA_CACHE") is None:
-        # one process: keep the compiled kernels on disk, so that the next run starts at once
-        from ._kernels._jit import enable_disk_cache
-
-        enable_disk_cache()
     try:
         return int(args.func(args) or 0)
     except (DemokitError, ValueError, OSError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import xarray as xr
@@ -56,13 +57,28 @@ def test_account_bad_input_one_line(tmp_path):
 
 
 def test_cli_keeps_compiled_kernels_on_disk_unless_told_not_to(tmp_path):
-    """One CLI process: Numba's on-disk cache is on (the next run skips compilation); =0 keeps it off."""
-    code = ("from demokit import cli; from demokit._kernels import _jit, accounting; "
-            "cli.main(['forecast', 'missing.toml']); "
-            "print(_jit._CACHE, type(accounting.cohort_balance_checked._cache).__name__)")
-    for value, expected in ((None, "True FunctionCache"), ("0", "False NullCache")):
-        env = {k: v for k, v in os.environ.items() if k != "DEMOKIT_NUMBA_CACHE"}
+    """Numba's disk cache is on, in DEMOKIT_CACHE_DIR (never next to the source); =0 keeps it off."""
+    import demokit
+
+    root = Path(demokit.__file__).resolve().parent.parent
+    code = ("import numpy as np; from demokit import cli; from demokit._kernels import _jit, accounting; "
+            "cli.main(['forecast', 'missing.toml']); accounting._block_bad(np.zeros((2, 2))); "
+            "print(_jit.cache_dir(), type(accounting._block_bad._cache).__name__)")
+    in_tree = sorted((root / "demokit").rglob("*.nbi"))
+    for value, expected in ((None, "FunctionCache"), ("0", "NullCache")):
+        cache = tmp_path / f"cache-{value}"
+        env = {k: v for k, v in os.environ.items() if k not in ("DEMOKIT_NUMBA_CACHE", "NUMBA_CACHE_DIR")}
+        env.update(DEMOKIT_CACHE_DIR=str(cache), PYTHONPATH=str(root))
         if value is not None:
             env["DEMOKIT_NUMBA_CACHE"] = value
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
-        assert r.stdout.strip().splitlines()[-1] == expected, r.stderr
+        where, kind = r.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+        assert kind == expected, r.stderr
+        files = sorted(p.name for p in cache.rglob("*.nb*")) if cache.exists() else []
+        if value is None:
+            assert where == str(cache.resolve())
+            assert any(f.startswith("accounting._block_bad") and f.endswith(".nbi") for f in files), files
+        else:
+            assert where == "None" and files == []
+    # nothing was written next to the source (a site-packages install would get a stray __pycache__)
+    assert sorted((root / "demokit").rglob("*.nbi")) == in_tree

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, parallel_ranges
 
 
 @jit(parallel=True)
@@ -125,9 +125,8 @@ def _block_bad(a):
     return nbad > 0
 
 
-@jit(parallel=True)
-def cohort_balance_checked(pop, births, deaths, inm, outm, imm, emi, has_migration, check,
-                           births0, start, adjustment):
+def cohort_balance_checked(pop, births, deaths, inm, outm, imm, emi, has_migration, check, births0, start,
+                           adjustment):
     """:func:`cohort_balance` fused with the sum of births over the mother's age and the input checks.
 
     Parameters (all float64)
@@ -148,11 +147,22 @@ def cohort_balance_checked(pop, births, deaths, inm, outm, imm, emi, has_migrati
     -------
     int
         The number of rows ``n`` holding a NaN, infinite or negative value in a checked input.
+
+    Parallel over rows: ranges of rows run in threads
+    (:func:`demokit._kernels._jit.parallel_ranges`).
     """
+    return sum(parallel_ranges(cohort_balance_checked_range, pop.shape[0], pop, births, deaths, inm, outm,
+                               imm, emi, has_migration, check, births0, start, adjustment))
+
+
+@jit
+def cohort_balance_checked_range(i0, i1, pop, births, deaths, inm, outm, imm, emi, has_migration, check,
+                                 births0, start, adjustment):
+    """Rows ``i0 ≤ i < i1`` of :func:`cohort_balance_checked` (serial; run in threads by it)."""
     n, A, T = pop.shape
     Ab = births.shape[1]
     nbad = 0
-    for i in numba.prange(n):
+    for i in range(i0, i1):
         bad = False
         if check[0]:
             bad |= _block_bad(pop[i])
@@ -196,12 +206,21 @@ def cohort_balance_checked(pop, births, deaths, inm, outm, imm, emi, has_migrati
     return nbad
 
 
-@jit(parallel=True)
 def mean_population_checked(pop, by_cohort, check, out):
-    """:func:`mean_population` fused with the input check; returns the number of bad rows (see above)."""
+    """:func:`mean_population` fused with the input check; returns the number of bad rows (see above).
+
+    Parallel over rows: ranges of rows run in threads
+    (:func:`demokit._kernels._jit.parallel_ranges`).
+    """
+    return sum(parallel_ranges(mean_population_checked_range, pop.shape[0], pop, by_cohort, check, out))
+
+
+@jit
+def mean_population_checked_range(i0, i1, pop, by_cohort, check, out):
+    """Rows ``i0 ≤ i < i1`` of :func:`mean_population_checked` (serial; run in threads by it)."""
     n, A, T = pop.shape
     nbad = 0
-    for i in numba.prange(n):
+    for i in range(i0, i1):
         if check:
             nbad += _block_bad(pop[i])
         if not by_cohort:
@@ -224,7 +243,6 @@ def mean_population_checked(pop, by_cohort, check, out):
 SUMMARY_STATS = ("population", "age_sum", "young", "working", "old")
 
 
-@jit(parallel=True)
 def summary_rows(pop, events, ages, offset, probs, check_pop, check_events, stats, quantiles, totals):
     """Summary sums of ``pop`` and event totals in one pass, with the input checks.
 
@@ -255,9 +273,20 @@ def summary_rows(pop, events, ages, offset, probs, check_pop, check_events, stat
     -------
     int
         The number of rows ``n`` holding a NaN, infinite or negative value in a checked input.
+
+    Parallel over rows: ranges of rows run in threads
+    (:func:`demokit._kernels._jit.parallel_ranges`).
     """
+    return sum(parallel_ranges(summary_rows_range, pop.shape[0], pop, events, ages, offset, probs, check_pop,
+                               check_events, stats, quantiles, totals))
+
+
+@jit
+def summary_rows_range(i0, i1, pop, events, ages, offset, probs, check_pop, check_events, stats, quantiles,
+                       totals):
+    """Rows ``i0 ≤ i < i1`` of :func:`summary_rows` (serial; run in threads by it)."""
     nbad = 0
-    for i in numba.prange(pop.shape[0]):
+    for i in range(i0, i1):
         nbad += _summary_row(pop, events, i, ages, offset, probs, check_pop, check_events, stats[i],
                              quantiles[i], totals[i])
     return nbad

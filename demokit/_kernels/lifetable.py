@@ -7,14 +7,12 @@ scenario, ...).  Inputs are contiguous float64.  No xarray here.
 from __future__ import annotations
 
 import numpy as np
-from numba import prange
 
-from ._jit import jit
+from ._jit import jit, parallel_ranges
 
 __all__ = ["life_table_nd", "life_table_rows"]
 
 
-@jit(parallel=True)
 def life_table_rows(mx, ax, n, radix, from_q, qx_in, qx, ax_out, lx, dx, Lx, Tx, ex):
     """Fill the life table columns for every row of ``mx`` (rows × ages).
 
@@ -39,10 +37,20 @@ def life_table_rows(mx, ax, n, radix, from_q, qx_in, qx, ax_out, lx, dx, Lx, Tx,
     ``L = l / m``, ``a = 1 / m``.  ``T`` is the reversed cumulative sum of
     ``L`` and ``e = T / l``; where ``l = 0`` (every earlier person dead),
     ``e = a``.
+
+    Parallel over rows: ranges of rows run in threads
+    (:func:`demokit._kernels._jit.parallel_ranges`).
     """
+    parallel_ranges(life_table_rows_range, mx.shape[0], mx, ax, n, radix, from_q, qx_in, qx, ax_out, lx, dx,
+                    Lx, Tx, ex)
+
+
+@jit
+def life_table_rows_range(i0, i1, mx, ax, n, radix, from_q, qx_in, qx, ax_out, lx, dx, Lx, Tx, ex):
+    """Rows ``i0 ≤ i < i1`` of :func:`life_table_rows` (serial; run in threads by it)."""
     rows, ages = mx.shape
     last = ages - 1
-    for r in prange(rows):
+    for r in range(i0, i1):
         # pass 1 (independent across ages, vectorisable): q (or m from q) and a
         if from_q:
             for j in range(last):

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 from numba import prange
 
-from ._jit import jit
+from ._jit import jit, parallel_ranges
 
-__all__ = ["annual_components", "project_annual", "project_nyear"]
+__all__ = ["annual_components", "annual_range", "components_range", "project_annual", "project_nyear"]
 
 
 @jit
@@ -184,9 +184,10 @@ def _balanced_shares(pool, tot, prof, wb, rowsum, target, tol, max_iter):
 
 
 @jit
-def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode,
-                out_pop, pools, pool0, sv, imv, bsum, tmp, wb, rowsum, target):
-    """Project batch item ``b`` over all years (layout ``(sex, age, region)``: rows run over regions).
+def annual_range(b0, b1, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, out_pop):
+    """Project batch items ``b0 ≤ b < b1`` over all years (layout ``(sex, age, region)``: rows run over regions).
+
+    (Serial; :func:`project_annual` runs ranges of the batch in threads.)
 
     Year ``t`` in three sweeps: (1) for each sex and age ``x ≥ 1``, add the
     in-movers to ``P(x, t)`` (now final), add its women's term to each region's
@@ -203,84 +204,102 @@ def _annual_one(b, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
     na = out_pop.shape[3]
     w = na - 1
     has_adj = adj.shape[0] > 0
-    p0 = pop0[b if pop0.shape[0] > 1 else 0]
-    by_year = q.shape[1] > 1 or u.shape[1] > 1 or e.shape[1] > 1 or imm_tot.shape[1] > 1 \
-        or imm_prof.shape[1] > 1
-    # year 0, ages 1..ω, from the base population
-    qt = _at(q, b, 0)
-    ut = _at(u, b, 0)
-    et = _at(e, b, 0)
-    imt = _at(imm_tot, b, 0)
-    ipt = _at(imm_prof, b, 0)
-    at = _at(adj, b, 0) if has_adj else qt   # (a dummy of the same type)
-    for s in range(ns):
-        for x in range(na):
-            _prep_row(s, x, qt, ut, et, ipt, imt, sv, imv)
-    pool = pools[0]
-    nx = out_pop[b, 0]
-    for s in range(ns):
-        for x in range(1, w):
-            pool[s, x] = _advance(p0[s, x - 1], s, x, nx, sv, imv, at, has_adj, ut)
-        pool[s, w] = _advance(_add_rows(p0[s, w - 1], p0[s, w], tmp), s, w, nx, sv, imv, at, has_adj, ut)
-    for t in range(ny):
-        nxt = t + 1 < ny
-        t1 = t + 1 if nxt else t
-        # year t
-        qt = _at(q, b, t)
-        ut = _at(u, b, t)
-        wt = _at(wp, b, t)
-        intt = _at(in_tot, b, t)
-        ft = _at(f, b, t)
-        bt = _at(boys, b, t)
-        at = _at(adj, b, t) if has_adj else qt
-        prevt = p0 if t == 0 else out_pop[b, t - 1]
-        curt = out_pop[b, t]
-        pool = pools[t % 2]
-        if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
-            _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
-            wt = wb
-        # year t + 1
-        q1 = _at(q, b, t1)
-        u1 = _at(u, b, t1)
-        e1 = _at(e, b, t1)
-        im1 = _at(imm_tot, b, t1)
-        ip1 = _at(imm_prof, b, t1)
-        at1 = _at(adj, b, t1) if has_adj else q1
-        nx = out_pop[b, t1]
-        pooln = pools[(t + 1) % 2]
-        bsum[:] = 0.0
-        # (1) in-movers at ages 1..ω, the births' sum, rows 2..ω of year t + 1
+    nr = out_pop.shape[4]
+    zero = np.int64(0)
+    one = np.int64(1)
+    yes = np.bool_(True)
+    no = np.bool_(False)
+    # work buffers, once per call (rows of regions); nothing is allocated inside the loops
+    pools = np.zeros((2, ns, na))
+    pool0 = np.zeros(ns)
+    sv = np.empty((ns, na, nr))
+    imv = np.empty((ns, na, nr))
+    bsum = np.empty(nr)
+    tmp = np.empty(nr)
+    wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
+    rowsum = np.empty(nr)
+    target = np.empty(nr)
+    for b in range(b0, b1):
+        pools[:] = 0.0
+        pool0[:] = 0.0
+        p0 = pop0[b if pop0.shape[0] > 1 else 0]
+        by_year = q.shape[1] > 1 or u.shape[1] > 1 or e.shape[1] > 1 or imm_tot.shape[1] > 1 \
+            or imm_prof.shape[1] > 1
+        # year 0, ages 1..ω, from the base population
+        qt = _at(q, b, zero)
+        ut = _at(u, b, zero)
+        et = _at(e, b, zero)
+        imt = _at(imm_tot, b, zero)
+        ipt = _at(imm_prof, b, zero)
+        at = _at(adj, b, zero) if has_adj else qt   # (a dummy of the same type)
         for s in range(ns):
-            for x in range(1, na):
-                c = curt[s, x]
-                _in_movers(closed, pool[s, x], intt, wt[s, x], c, True)
-                if s == 0:
-                    _births_term(x, w, ft, prevt, c, bsum, bt, out_pop[b, t], False)
+            for x in range(na):
+                _prep_row(s, x, qt, ut, et, ipt, imt, sv, imv)
+        pool = pools[0]
+        nx = out_pop[b, 0]
+        for s in range(ns):
+            for x in range(1, w):
+                pool[s, x] = _advance(p0[s, x - 1], s, x, nx, sv, imv, at, has_adj, ut)
+            pool[s, w] = _advance(_add_rows(p0[s, w - 1], p0[s, w], tmp), s, w, nx, sv, imv, at, has_adj, ut)
+        for t in range(ny):
+            nxt = t + 1 < ny
+            t1 = t + 1 if nxt else t
+            # year t
+            qt = _at(q, b, t)
+            ut = _at(u, b, t)
+            wt = _at(wp, b, t)
+            intt = _at(in_tot, b, t)
+            ft = _at(f, b, t)
+            bt = _at(boys, b, t)
+            at = _at(adj, b, t) if has_adj else qt
+            prevt = p0 if t == 0 else out_pop[b, t - 1]
+            curt = out_pop[b, t]
+            pool = pools[t % 2]
+            if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
+                _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
+                wt = wb
+            # year t + 1
+            q1 = _at(q, b, t1)
+            u1 = _at(u, b, t1)
+            e1 = _at(e, b, t1)
+            im1 = _at(imm_tot, b, t1)
+            ip1 = _at(imm_prof, b, t1)
+            at1 = _at(adj, b, t1) if has_adj else q1
+            nx = out_pop[b, t1]
+            pooln = pools[(t + 1) % 2]
+            bsum[:] = 0.0
+            # (1) in-movers at ages 1..ω, the births' sum, rows 2..ω of year t + 1
+            for s in range(ns):
+                for x in range(1, na):
+                    c = curt[s, x]
+                    _in_movers(closed, pool[s, x], intt, wt[s, x], c, yes)
+                    if s == 0:
+                        _births_term(x, w, ft, prevt, c, bsum, bt, out_pop[b, t], no)
+                    if nxt:
+                        if x + 1 < w:
+                            if by_year:
+                                _prep_row(s, x + 1, q1, u1, e1, ip1, im1, sv, imv)
+                            pooln[s, x + 1] = _advance(c, s, x + 1, nx, sv, imv, at1, has_adj, u1)
+                        elif x == w and w > 1:   # (w == 1: the open age needs age 0, done in (3))
+                            if by_year:
+                                _prep_row(s, w, q1, u1, e1, ip1, im1, sv, imv)
+                            pooln[s, w] = _advance(_add_rows(curt[s, w - 1], c, tmp), s, w, nx, sv, imv, at1,
+                                                   has_adj, u1)
+            # (2) the newborns: girls get 1 − boys, boys get boys; then their age-0 risks
+            for s in range(ns):
+                _newborns(s, bsum, bt, tmp)
+                pool0[s] = _advance(tmp, s, zero, curt, sv, imv, at, has_adj, ut)
+            # (3) in-movers at age 0, then row 1 of year t + 1
+            for s in range(ns):
+                c = curt[s, 0]
+                _in_movers(closed, pool0[s], intt, wt[s, 0], c, yes)
                 if nxt:
-                    if x + 1 < w:
-                        if by_year:
-                            _prep_row(s, x + 1, q1, u1, e1, ip1, im1, sv, imv)
-                        pooln[s, x + 1] = _advance(c, s, x + 1, nx, sv, imv, at1, has_adj, u1)
-                    elif x == w and w > 1:   # (w == 1: the open age needs age 0, done in (3))
-                        if by_year:
-                            _prep_row(s, w, q1, u1, e1, ip1, im1, sv, imv)
-                        pooln[s, w] = _advance(_add_rows(curt[s, w - 1], c, tmp), s, w, nx, sv, imv, at1,
-                                               has_adj, u1)
-        # (2) the newborns: girls get 1 − boys, boys get boys; then their age-0 risks
-        for s in range(ns):
-            _newborns(s, bsum, bt, tmp)
-            pool0[s] = _advance(tmp, s, 0, curt, sv, imv, at, has_adj, ut)
-        # (3) in-movers at age 0, then row 1 of year t + 1
-        for s in range(ns):
-            c = curt[s, 0]
-            _in_movers(closed, pool0[s], intt, wt[s, 0], c, True)
-            if nxt:
-                if by_year:
-                    _prep_row(s, 0, q1, u1, e1, ip1, im1, sv, imv)
-                    _prep_row(s, 1, q1, u1, e1, ip1, im1, sv, imv)
-                # (w == 1: ages 0 and 1 (open) only, the open age starts from both)
-                start = _add_rows(c, curt[s, 1], tmp) if w == 1 else c
-                pooln[s, 1] = _advance(start, s, 1, nx, sv, imv, at1, has_adj, u1)
+                    if by_year:
+                        _prep_row(s, zero, q1, u1, e1, ip1, im1, sv, imv)
+                        _prep_row(s, one, q1, u1, e1, ip1, im1, sv, imv)
+                    # (w == 1: ages 0 and 1 (open) only, the open age starts from both)
+                    start = _add_rows(c, curt[s, 1], tmp) if w == 1 else c
+                    pooln[s, 1] = _advance(start, s, one, nx, sv, imv, at1, has_adj, u1)
 
 
 @jit
@@ -313,7 +332,6 @@ _IPF_TOL = 1e-10
 _IPF_MAX_ITER = 1000
 
 
-@jit(parallel=True)
 def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, out_pop):
     """Annual multiregional cohort-component projection: the population, in place into ``out_pop``.
 
@@ -321,7 +339,8 @@ def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
     ``(batch, sex, age, region)``), fertility ``(batch, year, age, region)``,
     per-region scalars ``(batch, year, region)``; ``out_pop``
     ``(batch, year, sex, age, region)``.  Parallel over the batch (scenarios,
-    draws); the years of one batch item are a serial recursion.  For year
+    draws: ranges of batch items run by :func:`annual_range` in threads, the
+    kernel releases the GIL); the years of one batch item are a serial recursion.  For year
     ``t``, region ``r``, sex ``s`` and year-end age ``x ≥ 1`` the cohort starts
     as ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the open age ``ω``): ``D = N q``,
     ``O = N u``, ``EM = N e``, ``IM = imm_tot · imm_prof``, ``I = pool(s, x) · wp``
@@ -336,77 +355,84 @@ def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, m
     no adjustment term.  The components are computed afterwards by
     :func:`annual_components`.
     """
-    nb = out_pop.shape[0]
-    ns = out_pop.shape[2]
-    na = out_pop.shape[3]
-    nr = out_pop.shape[4]
-    for b in prange(nb):
-        pools = np.zeros((2, ns, na))
-        pool0 = np.zeros(ns)
-        sv = np.empty((ns, na, nr))
-        imv = np.empty((ns, na, nr))
-        bsum = np.empty(nr)
-        tmp = np.empty(nr)
-        wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
-        rowsum = np.empty(nr)
-        target = np.empty(nr)
-        _annual_one(np.int64(b), pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode,
-                    out_pop, pools, pool0, sv, imv, bsum, tmp, wb, rowsum, target)
+    parallel_ranges(annual_range, out_pop.shape[0], pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f,
+                    boys, mode, out_pop)
 
 
 @jit
-def _components_one(b, t, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys, mode, out_pop,
-                    out_b, out_d, out_i, out_o, out_im, out_em, pool, pool0, bsum, tmp, wb, rowsum, target):
-    """The components of year ``t`` of batch item ``b`` from ``P(t−1)`` and ``P(t)``.
+def components_range(k0, k1, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys, mode, out_pop,
+                     out_b, out_d, out_i, out_o, out_im, out_em):
+    """The components of items ``k0 ≤ k < k1`` (batch item ``k // ny``, year ``k % ny``).
 
-    The same arithmetic, in the same order, as :func:`_annual_one` (so the
+    Each from ``P(t−1)``, ``P(t)`` and the year's inputs.
+
+    (Serial; :func:`annual_components` runs ranges of ``k`` in threads.)
+
+    The same arithmetic, in the same order, as :func:`annual_range` (so the
     stored components add up to the projected population).
     """
     closed = mode >= 1
     ns = out_pop.shape[2]
     na = out_pop.shape[3]
     w = na - 1
-    qt = _at(q, b, t)
-    ut = _at(u, b, t)
-    et = _at(e, b, t)
-    wt = _at(wp, b, t)
-    intt = _at(in_tot, b, t)
-    imt = _at(imm_tot, b, t)
-    ipt = _at(imm_prof, b, t)
-    ft = _at(f, b, t)
-    bt = _at(boys, b, t)
-    prevt = pop0[b if pop0.shape[0] > 1 else 0] if t == 0 else out_pop[b, t - 1]
-    curt = out_pop[b, t]
-    od = out_d[b, t]
-    oo = out_o[b, t]
-    oe = out_em[b, t]
-    oim = out_im[b, t]
-    oi = out_i[b, t]
-    ob = out_b[b, t]
-    # deaths, out-movers, emigrants and immigrants at ages 1..ω; the pool of out-movers
-    for s in range(ns):
-        for x in range(1, na):
-            n = _add_rows(prevt[s, w - 1], prevt[s, w], tmp) if x == w else prevt[s, x - 1]
-            _events(n, s, x, qt, ut, et, imt, ipt, od, oo, oe, oim)
-            pool[s, x] = _dot(n, ut[s, x])
-    if mode == 2:
-        _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
-        wt = wb
-    # in-movers and births at ages 1..ω
-    bsum[:] = 0.0
-    for s in range(ns):
-        for x in range(1, na):
-            _in_movers(closed, pool[s, x], intt, wt[s, x], oi[s, x], False)
-            if s == 0:
-                _births_term(x, w, ft, prevt, curt[0, x], bsum, bt, ob, True)
-    # the newborns (age 0)
-    for s in range(ns):
-        _newborns(s, bsum, bt, tmp)
-        _events(tmp, s, 0, qt, ut, et, imt, ipt, od, oo, oe, oim)
-        pool0[s] = _dot(tmp, ut[s, 0])
-        ob[s, 0, :] = 0.0
-    for s in range(ns):
-        _in_movers(closed, pool0[s], intt, wt[s, 0], oi[s, 0], False)
+    ny = out_pop.shape[1]
+    nr = out_pop.shape[4]
+    zero = np.int64(0)
+    yes = np.bool_(True)
+    no = np.bool_(False)
+    pool = np.zeros((ns, na))
+    pool0 = np.zeros(ns)
+    bsum = np.empty(nr)
+    tmp = np.empty(nr)
+    wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
+    rowsum = np.empty(nr)
+    target = np.empty(nr)
+    for k in range(k0, k1):
+        b = k // ny
+        t = k % ny
+        pool[:] = 0.0
+        pool0[:] = 0.0
+        qt = _at(q, b, t)
+        ut = _at(u, b, t)
+        et = _at(e, b, t)
+        wt = _at(wp, b, t)
+        intt = _at(in_tot, b, t)
+        imt = _at(imm_tot, b, t)
+        ipt = _at(imm_prof, b, t)
+        ft = _at(f, b, t)
+        bt = _at(boys, b, t)
+        prevt = pop0[b if pop0.shape[0] > 1 else 0] if t == 0 else out_pop[b, t - 1]
+        curt = out_pop[b, t]
+        od = out_d[b, t]
+        oo = out_o[b, t]
+        oe = out_em[b, t]
+        oim = out_im[b, t]
+        oi = out_i[b, t]
+        ob = out_b[b, t]
+        # deaths, out-movers, emigrants and immigrants at ages 1..ω; the pool of out-movers
+        for s in range(ns):
+            for x in range(1, na):
+                n = _add_rows(prevt[s, w - 1], prevt[s, w], tmp) if x == w else prevt[s, x - 1]
+                _events(n, s, x, qt, ut, et, imt, ipt, od, oo, oe, oim)
+                pool[s, x] = _dot(n, ut[s, x])
+        if mode == 2:
+            _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
+            wt = wb
+        # in-movers and births at ages 1..ω
+        bsum[:] = 0.0
+        for s in range(ns):
+            for x in range(1, na):
+                _in_movers(closed, pool[s, x], intt, wt[s, x], oi[s, x], no)
+                if s == 0:
+                    _births_term(x, w, ft, prevt, curt[0, x], bsum, bt, ob, yes)
+        # the newborns (age 0)
+        for s in range(ns):
+            _newborns(s, bsum, bt, tmp)
+            _events(tmp, s, zero, qt, ut, et, imt, ipt, od, oo, oe, oim)
+            pool0[s] = _dot(tmp, ut[s, 0])
+            ob[s, 0, :] = 0.0
+        for s in range(ns):
+            _in_movers(closed, pool0[s], intt, wt[s, 0], oi[s, 0], no)
 
 
 @jit
@@ -427,35 +453,19 @@ def _events(n, s, x, qt, ut, et, imt, ipt, od, oo, oe, oim):
         m_[r] = imt[r] * ip[r]
 
 
-@jit(parallel=True)
 def annual_components(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys, mode, out_pop,
                       out_b, out_d, out_i, out_o, out_im, out_em):
     """Births, deaths, in-, out-movers, immigrants and emigrants of a finished projection.
 
     Once :func:`project_annual` has written ``out_pop``, every year's events
     follow from ``P(t−1)``, ``P(t)`` and the year's inputs alone, so this runs
-    in parallel over batch items *and* years (both cores write, and fault in,
-    the large outputs).  Births are by the mother's age (``out_b[.., s, x, r]``:
+    in parallel over batch items *and* years (ranges of them run by
+    :func:`components_range` in threads: both cores write, and fault in, the
+    large outputs).  Births are by the mother's age (``out_b[.., s, x, r]``:
     children of sex ``s`` born to women aged ``x``; age 0 holds 0).
     """
-    nb = out_pop.shape[0]
-    ny = out_pop.shape[1]
-    ns = out_pop.shape[2]
-    na = out_pop.shape[3]
-    nr = out_pop.shape[4]
-    for k in prange(nb * ny):
-        b = k // ny
-        t = k % ny
-        pool = np.zeros((ns, na))
-        pool0 = np.zeros(ns)
-        bsum = np.empty(nr)
-        tmp = np.empty(nr)
-        wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
-        rowsum = np.empty(nr)
-        target = np.empty(nr)
-        _components_one(np.int64(b), np.int64(t), pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys, mode,
-                        out_pop, out_b, out_d, out_i, out_o, out_im, out_em, pool, pool0, bsum, tmp, wb,
-                        rowsum, target)
+    parallel_ranges(components_range, out_pop.shape[0] * out_pop.shape[1], pop0, q, u, e, wp, in_tot, imm_tot,
+                    imm_prof, f, boys, mode, out_pop, out_b, out_d, out_i, out_o, out_im, out_em)
 
 
 @jit

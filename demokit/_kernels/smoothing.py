@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import prange
 
-from ._jit import jit
+from ._jit import jit, parallel_ranges
 
 LINK_LOG = 0
 LINK_LOGIT = 1
@@ -209,11 +209,16 @@ def _normal_equations(y, e, base, valid, X, beta, link, F, rhs, idx):
 
 
 @jit
-def _fit_one(n, Xn, yn, en, bn, vn, P, vconst, lambdas, link, crit, max_iter, tol, patience,
-             beta_out, rate_out, dev_out, edf_out, lam_out, crit_out, iter_out, conv_out):
-    """Fit curve ``n`` (see :func:`penalized_glm_fit`); writes row ``n`` of the outputs."""
-    A = yn.shape[0]
-    K = Xn.shape[1]
+def glm_fit_range(n0, n1, y, e, base, valid, X, P, vconst, lambdas, link, crit, max_iter, tol, patience,
+                  beta_out, rate_out, dev_out, edf_out, lam_out, crit_out, iter_out, conv_out):
+    """Fit curves ``n0 ≤ n < n1`` (see :func:`penalized_glm_fit`); writes rows ``n`` of the outputs.
+
+    (Serial, one curve after another with the same work buffers;
+    :func:`penalized_glm_fit` runs ranges of curves in threads.)
+    """
+    NX = X.shape[0]
+    A = y.shape[1]
+    K = X.shape[2]
     L_ = lambdas.shape[0]
     F = np.zeros((K, K))
     G = np.zeros((K, K))
@@ -225,67 +230,149 @@ def _fit_one(n, Xn, yn, en, bn, vn, P, vconst, lambdas, link, crit, max_iter, to
     col = np.zeros(K)
     sol = np.zeros(K)
     idx = np.zeros(K, dtype=np.int64)
-    nvalid = 0
-    ysum = 0.0
-    for a in range(A):
-        if vn[a]:
-            nvalid += 1
-            ysum += yn[a]
-    if nvalid == 0 or ysum <= 0.0:
-        # no information or no events: the ML rate is 0 (log link) / 0 (logit)
-        for j in range(K):
-            beta_out[n, j] = np.nan
+    for n in range(n0, n1):
+        Xn = X[n if NX > 1 else 0]
+        yn = y[n]
+        en = e[n]
+        bn = base[n]
+        vn = valid[n]
+        for buf in (F, G, Lw):   # fresh buffers for every curve, as if allocated here
+            buf[:] = 0.0
+        for vec in (rhs, beta, bnew, best, col, sol):
+            vec[:] = 0.0
+        idx[:] = 0
+        nvalid = 0
+        ysum = 0.0
         for a in range(A):
-            rate_out[n, a] = 0.0 if math.isfinite(bn[a]) else np.nan
-        dev_out[n] = 0.0
-        edf_out[n] = 0.0
-        lam_out[n] = np.nan
-        crit_out[n] = np.nan
-        iter_out[n] = 0
-        conv_out[n] = nvalid > 0
-        return
-    # starting values: one weighted least-squares step on the
-    # transformed, slightly shrunk observed rates with the stiffest lambda
-    for i in range(K):
-        rhs[i] = 0.0
-        for j in range(K):
-            F[i, j] = 0.0
-    for a in range(A):
-        if not vn[a]:
-            continue
-        if link == 0:
-            mu0 = yn[a] + 0.1 * ysum / nvalid + 1e-8
-            z = math.log(mu0 / en[a]) - bn[a]
-            w = mu0
-        else:
-            p0 = (yn[a] + 0.5) / (en[a] + 1.0)
-            z = math.log(p0 / (1.0 - p0)) - bn[a]
-            w = en[a] * p0 * (1.0 - p0)
-        for i in range(K):
-            xi = Xn[a, i] * w
-            if xi == 0.0:
-                continue
-            rhs[i] += xi * z
+            if vn[a]:
+                nvalid += 1
+                ysum += yn[a]
+        if nvalid == 0 or ysum <= 0.0:
+            # no information or no events: the ML rate is 0 (log link) / 0 (logit)
             for j in range(K):
-                F[i, j] += xi * Xn[a, j]
-    lam0 = lambdas[0]
-    ridge = 0.0
-    for i in range(K):
-        ridge = max(ridge, F[i, i])
-    ridge = ridge * 1e-10 + 1e-12
-    for i in range(K):
+                beta_out[n, j] = np.nan
+            for a in range(A):
+                rate_out[n, a] = 0.0 if math.isfinite(bn[a]) else np.nan
+            dev_out[n] = 0.0
+            edf_out[n] = 0.0
+            lam_out[n] = np.nan
+            crit_out[n] = np.nan
+            iter_out[n] = 0
+            conv_out[n] = nvalid > 0
+            continue
+        # starting values: one weighted least-squares step on the
+        # transformed, slightly shrunk observed rates with the stiffest lambda
+        for i in range(K):
+            rhs[i] = 0.0
+            for j in range(K):
+                F[i, j] = 0.0
+        for a in range(A):
+            if not vn[a]:
+                continue
+            if link == 0:
+                mu0 = yn[a] + 0.1 * ysum / nvalid + 1e-8
+                z = math.log(mu0 / en[a]) - bn[a]
+                w = mu0
+            else:
+                p0 = (yn[a] + 0.5) / (en[a] + 1.0)
+                z = math.log(p0 / (1.0 - p0)) - bn[a]
+                w = en[a] * p0 * (1.0 - p0)
+            for i in range(K):
+                xi = Xn[a, i] * w
+                if xi == 0.0:
+                    continue
+                rhs[i] += xi * z
+                for j in range(K):
+                    F[i, j] += xi * Xn[a, j]
+        lam0 = lambdas[0]
+        ridge = 0.0
+        for i in range(K):
+            ridge = max(ridge, F[i, i])
+        ridge = ridge * 1e-10 + 1e-12
+        for i in range(K):
+            for j in range(K):
+                G[i, j] = F[i, j] + lam0 * P[i, j]
+        if not _solve_spd(G, rhs, Lw, beta, ridge):
+            for j in range(K):
+                beta[j] = 0.0
+        best_crit = np.inf
+        best_edf = np.nan
+        best_lam = np.nan
+        total_iter = 0
+        worse = 0
+        for li in range(L_):
+            lam = lambdas[li]
+            dev, pdev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, lam, link)
+            conv = False
+            for it in range(max_iter):
+                total_iter += 1
+                _normal_equations(yn, en, bn, vn, Xn, beta, link, F, rhs, idx)
+                for i in range(K):
+                    for j in range(K):
+                        G[i, j] = F[i, j] + lam * P[i, j]
+                if not _solve_spd(G, rhs, Lw, bnew, ridge):
+                    break
+                # step halving on the penalised deviance
+                step = 1.0
+                ndev = 0.0
+                npdev = 0.0
+                for h in range(30):
+                    for j in range(K):
+                        sol[j] = beta[j] + step * (bnew[j] - beta[j])
+                    ndev, npdev = _pen_deviance(yn, en, bn, vn, Xn, sol, P, lam, link)
+                    if npdev <= pdev + 1e-10 * (1.0 + abs(pdev)):
+                        break
+                    step *= 0.5
+                dmax = 0.0
+                bmax = 0.0
+                for j in range(K):
+                    dmax = max(dmax, abs(sol[j] - beta[j]))
+                    bmax = max(bmax, abs(sol[j]))
+                    beta[j] = sol[j]
+                change = abs(pdev - npdev)
+                dev = ndev
+                pdev = npdev
+                if dmax <= tol * (1.0 + bmax) or change <= tol * 1e-3 * (1.0 + abs(pdev)):
+                    conv = True
+                    break
+            # effective degrees of freedom: tr((F + lam P)^-1 F) at the fit
+            _normal_equations(yn, en, bn, vn, Xn, beta, link, F, rhs, idx)
+            for i in range(K):
+                for j in range(K):
+                    G[i, j] = F[i, j] + lam * P[i, j]
+            # factor once, then solve for each column of F
+            _solve_spd(G, rhs, Lw, bnew, ridge)
+            edf = 0.0
+            for c in range(K):
+                for i in range(K):
+                    col[i] = F[i, c]
+                _chol_solve_factored(Lw, col, sol)
+                edf += sol[c]
+            if crit == 0:
+                cv = dev + 2.0 * edf
+            elif crit == 1:
+                cv = dev + math.log(nvalid) * edf
+            else:
+                d = nvalid - edf
+                if d <= 0:
+                    cv = np.inf
+                else:
+                    cv = nvalid * dev / (d * d)
+            if cv < best_crit:
+                worse = 0
+                best_crit = cv
+                best_edf = edf
+                best_lam = lam
+                for j in range(K):
+                    best[j] = beta[j]
+            else:
+                worse += 1
+                if patience > 0 and worse >= patience:
+                    break
+        # polish the chosen fit (tight convergence so that fitted totals match)
+        lam = best_lam
         for j in range(K):
-            G[i, j] = F[i, j] + lam0 * P[i, j]
-    if not _solve_spd(G, rhs, Lw, beta, ridge):
-        for j in range(K):
-            beta[j] = 0.0
-    best_crit = np.inf
-    best_edf = np.nan
-    best_lam = np.nan
-    total_iter = 0
-    worse = 0
-    for li in range(L_):
-        lam = lambdas[li]
+            beta[j] = best[j]
         dev, pdev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, lam, link)
         conv = False
         for it in range(max_iter):
@@ -296,15 +383,12 @@ def _fit_one(n, Xn, yn, en, bn, vn, P, vconst, lambdas, link, crit, max_iter, to
                     G[i, j] = F[i, j] + lam * P[i, j]
             if not _solve_spd(G, rhs, Lw, bnew, ridge):
                 break
-            # step halving on the penalised deviance
             step = 1.0
-            ndev = 0.0
-            npdev = 0.0
             for h in range(30):
                 for j in range(K):
                     sol[j] = beta[j] + step * (bnew[j] - beta[j])
                 ndev, npdev = _pen_deviance(yn, en, bn, vn, Xn, sol, P, lam, link)
-                if npdev <= pdev + 1e-10 * (1.0 + abs(pdev)):
+                if npdev <= pdev + 1e-12 * (1.0 + abs(pdev)):
                     break
                 step *= 0.5
             dmax = 0.0
@@ -313,118 +397,49 @@ def _fit_one(n, Xn, yn, en, bn, vn, P, vconst, lambdas, link, crit, max_iter, to
                 dmax = max(dmax, abs(sol[j] - beta[j]))
                 bmax = max(bmax, abs(sol[j]))
                 beta[j] = sol[j]
-            change = abs(pdev - npdev)
             dev = ndev
             pdev = npdev
-            if dmax <= tol * (1.0 + bmax) or change <= tol * 1e-3 * (1.0 + abs(pdev)):
+            if dmax <= 1e-12 * (1.0 + bmax):
                 conv = True
                 break
-        # effective degrees of freedom: tr((F + lam P)^-1 F) at the fit
-        _normal_equations(yn, en, bn, vn, Xn, beta, link, F, rhs, idx)
-        for i in range(K):
-            for j in range(K):
-                G[i, j] = F[i, j] + lam * P[i, j]
-        # factor once, then solve for each column of F
-        _solve_spd(G, rhs, Lw, bnew, ridge)
-        edf = 0.0
-        for c in range(K):
-            for i in range(K):
-                col[i] = F[i, c]
-            _chol_solve_factored(Lw, col, sol)
-            edf += sol[c]
-        if crit == 0:
-            cv = dev + 2.0 * edf
-        elif crit == 1:
-            cv = dev + math.log(nvalid) * edf
-        else:
-            d = nvalid - edf
-            if d <= 0:
-                cv = np.inf
-            else:
-                cv = nvalid * dev / (d * d)
-        if cv < best_crit:
-            worse = 0
-            best_crit = cv
-            best_edf = edf
-            best_lam = lam
-            for j in range(K):
-                best[j] = beta[j]
-        else:
-            worse += 1
-            if patience > 0 and worse >= patience:
+            conv = dmax <= tol * (1.0 + bmax)
+        # level step along ``vconst`` (X @ vconst = 1, P @ vconst = 0): the exact ML
+        # of the overall level given the shape, which makes sum(fitted) = sum(observed)
+        # even where the penalised system is ill-conditioned (very large lambda)
+        for k in range(50):
+            sy = 0.0
+            smu = 0.0
+            sw = 0.0
+            for a in range(A):
+                if not vn[a]:
+                    continue
+                p = _mean_fn(_eta_row(Xn, a, beta, bn[a]), link)
+                sy += yn[a]
+                smu += en[a] * p
+                sw += en[a] * p * (1.0 - p) if link == 1 else en[a] * p
+            if smu <= 0.0 or sw <= 0.0:
                 break
-    # polish the chosen fit (tight convergence so that fitted totals match)
-    lam = best_lam
-    for j in range(K):
-        beta[j] = best[j]
-    dev, pdev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, lam, link)
-    conv = False
-    for it in range(max_iter):
-        total_iter += 1
-        _normal_equations(yn, en, bn, vn, Xn, beta, link, F, rhs, idx)
-        for i in range(K):
+            c = math.log(sy / smu) if link == 0 else (sy - smu) / sw
             for j in range(K):
-                G[i, j] = F[i, j] + lam * P[i, j]
-        if not _solve_spd(G, rhs, Lw, bnew, ridge):
-            break
-        step = 1.0
-        for h in range(30):
-            for j in range(K):
-                sol[j] = beta[j] + step * (bnew[j] - beta[j])
-            ndev, npdev = _pen_deviance(yn, en, bn, vn, Xn, sol, P, lam, link)
-            if npdev <= pdev + 1e-12 * (1.0 + abs(pdev)):
+                beta[j] += c * vconst[j]
+            if abs(c) < 1e-15:
                 break
-            step *= 0.5
-        dmax = 0.0
-        bmax = 0.0
+        dev, pdev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, lam, link)
         for j in range(K):
-            dmax = max(dmax, abs(sol[j] - beta[j]))
-            bmax = max(bmax, abs(sol[j]))
-            beta[j] = sol[j]
-        dev = ndev
-        pdev = npdev
-        if dmax <= 1e-12 * (1.0 + bmax):
-            conv = True
-            break
-        conv = dmax <= tol * (1.0 + bmax)
-    # level step along ``vconst`` (X @ vconst = 1, P @ vconst = 0): the exact ML
-    # of the overall level given the shape, which makes sum(fitted) = sum(observed)
-    # even where the penalised system is ill-conditioned (very large lambda)
-    for k in range(50):
-        sy = 0.0
-        smu = 0.0
-        sw = 0.0
+            beta_out[n, j] = beta[j]
         for a in range(A):
-            if not vn[a]:
-                continue
-            p = _mean_fn(_eta_row(Xn, a, beta, bn[a]), link)
-            sy += yn[a]
-            smu += en[a] * p
-            sw += en[a] * p * (1.0 - p) if link == 1 else en[a] * p
-        if smu <= 0.0 or sw <= 0.0:
-            break
-        c = math.log(sy / smu) if link == 0 else (sy - smu) / sw
-        for j in range(K):
-            beta[j] += c * vconst[j]
-        if abs(c) < 1e-15:
-            break
-    dev, pdev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, lam, link)
-    for j in range(K):
-        beta_out[n, j] = beta[j]
-    for a in range(A):
-        if math.isfinite(bn[a]):
-            rate_out[n, a] = _mean_fn(_eta_row(Xn, a, beta, bn[a]), link)
-        else:
-            rate_out[n, a] = np.nan
-    dev_out[n] = dev
-    edf_out[n] = best_edf
-    lam_out[n] = best_lam
-    crit_out[n] = best_crit
-    iter_out[n] = total_iter
-    conv_out[n] = conv
+            if math.isfinite(bn[a]):
+                rate_out[n, a] = _mean_fn(_eta_row(Xn, a, beta, bn[a]), link)
+            else:
+                rate_out[n, a] = np.nan
+        dev_out[n] = dev
+        edf_out[n] = best_edf
+        lam_out[n] = best_lam
+        crit_out[n] = best_crit
+        iter_out[n] = total_iter
+        conv_out[n] = conv
 
 
-@jit(parallel=True)
 def penalized_glm_fit(y, e, base, valid, X, P, vconst, lambdas, link, crit, max_iter, tol, patience,
                       beta_out, rate_out, dev_out, edf_out, lam_out, crit_out, iter_out, conv_out):
     """Fit ``eta = base + X beta`` by penalised IRLS for every curve; choose lambda per curve.
@@ -459,12 +474,8 @@ def penalized_glm_fit(y, e, base, valid, X, P, vconst, lambdas, link, crit, max_
     dev_out, edf_out, lam_out, crit_out (n,), iter_out (n,) int64,
     conv_out (n,) bool.
     """
-    N = y.shape[0]
-    NX = X.shape[0]
-    for n in prange(N):
-        nx = np.int64(n) if NX > 1 else np.int64(0)
-        _fit_one(n, X[nx], y[n], e[n], base[n], valid[n], P, vconst, lambdas, link, crit, max_iter, tol, patience,
-                 beta_out, rate_out, dev_out, edf_out, lam_out, crit_out, iter_out, conv_out)
+    parallel_ranges(glm_fit_range, y.shape[0], y, e, base, valid, X, P, vconst, lambdas, link, crit, max_iter,
+                    tol, patience, beta_out, rate_out, dev_out, edf_out, lam_out, crit_out, iter_out, conv_out)
 
 
 # ---------------------------------------------------------------------------
