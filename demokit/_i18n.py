@@ -67,7 +67,6 @@ _SV = {
     "Life expectancy at birth (years)": "Medellivslängd vid födseln (år)",
     "Total population by scenario": "Folkmängd per scenario",
     "Employed persons by scenario": "Förvärvsarbetande per scenario",
-    "Employed": "Förvärvsarbetande",
     "years": "år",
     "children per woman": "barn per kvinna",
     "item": "uppgift", "value": "värde",

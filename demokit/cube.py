@@ -81,13 +81,18 @@ def format_cell(name: str, da: xr.DataArray, index: tuple[int, ...], value=None)
 
 
 def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: bool = False,
-                 allow_nan: bool = False) -> None:
-    """Raise :class:`CubeError` at the first NaN / infinite / negative cell of ``da``.
+                 allow_nan: bool = False, max_count: float | None = None) -> None:
+    """Raise :class:`CubeError` at the first NaN / infinite / negative / implausibly large cell of ``da``.
+
+    ``max_count`` (default :data:`MAX_COUNT`) bounds the absolute values; generic
+    functions that take other numbers than a population's (e.g. smoothing's
+    synthetic exposures) pass ``np.inf``.
 
     Dask-backed arrays are not scanned (that would compute them): only their
     dtype is checked, so that a lazy pipeline stays lazy.
     """
     name = name or da.name or "array"
+    max_count = MAX_COUNT if max_count is None else max_count
     if getattr(da, "chunks", None) is not None:
         if da.dtype.kind not in "biuf":
             raise CubeError(f"{name}: expected numbers, got dtype {da.dtype}")
@@ -104,10 +109,10 @@ def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: b
     # fast path: SIMD min/max reductions (NaN propagates through both)
     lo, hi = values.min(), values.max()
     if (allow_negative or lo >= 0) and np.isfinite(lo) and np.isfinite(hi):
-        if hi <= MAX_COUNT and lo >= -MAX_COUNT:
+        if hi <= max_count and lo >= -max_count:
             return
         idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(values))), values.shape))
-        raise CubeError(f"{format_cell(name, da, idx)}: implausibly large (more than {MAX_COUNT:,.0f} "
+        raise CubeError(f"{format_cell(name, da, idx)}: implausibly large (more than {max_count:,.0f} "
                         "persons or events in one cell)")
     if allow_nan and not np.isfinite(lo) and not np.isinf(lo) and not np.isinf(np.nanmax(values)) and (
             allow_negative or not np.nanmin(values) < 0):
@@ -119,9 +124,9 @@ def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: b
     if j < 0:
         with np.errstate(invalid="ignore"):
             big = np.nanmax(np.abs(flat)) if flat.size else 0.0
-        if big > MAX_COUNT:
+        if big > max_count:
             idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(np.abs(flat))), values.shape))
-            raise CubeError(f"{format_cell(name, da, idx)}: implausibly large (more than {MAX_COUNT:,.0f} "
+            raise CubeError(f"{format_cell(name, da, idx)}: implausibly large (more than {max_count:,.0f} "
                             "persons or events in one cell)")
         return
     idx = tuple(int(i) for i in np.unravel_index(j, values.shape))

@@ -128,6 +128,8 @@ def _locked(method, lock_path: str, exclusive: bool):
 
 def _enable_cache(k, path: Path) -> bool:
     """Point kernel ``k``'s Numba cache at ``path`` (with file locks); False if Numba refuses."""
+    if not hasattr(k, "enable_caching"):   # NUMBA_DISABLE_JIT=1: a plain Python function, nothing to cache
+        return False
     saved = _numba_config.CACHE_DIR
     _numba_config.CACHE_DIR = str(path)   # read once, by the cache locator created here
     try:

@@ -120,7 +120,6 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
     dsum = np.zeros((A, 10))
     dcnt = np.zeros((A, 10))
     acc = np.zeros((A, 8))   # total, top5 sum, top5 n, top1 sum, top1 n, below, earners' sum, unused
-    member = np.zeros(A, np.bool_)
     for g in range(g0, g1):
         s, e = starts[g], starts[g + 1]
         n[:] = 0
