@@ -47,32 +47,22 @@ def _cell(rng, d, var):
     return {dim: da[dim].values[rng.integers(da.sizes[dim])] for dim in da.dims}
 
 
-def m_nan(rng, d):
-    v = str(rng.choice(VARS))
-    c = _cell(rng, d, v)
-    d[v].loc[c] = np.nan
-    return v, c
+def _set_one(value_of):
+    """A mutation: one random cell of a random variable set to ``value_of(rng)``."""
+    def mutate(rng, d):
+        v = str(rng.choice(VARS))
+        c = _cell(rng, d, v)
+        d[v].loc[c] = value_of(rng)
+        return v, c
+    return mutate
 
 
-def m_negative(rng, d):
-    v = str(rng.choice(VARS))
-    c = _cell(rng, d, v)
-    d[v].loc[c] = -float(rng.integers(1, 50))
-    return v, c
-
-
-def m_huge(rng, d):
-    v = str(rng.choice(VARS))
-    c = _cell(rng, d, v)
-    d[v].loc[c] = 1e15
-    return v, c
-
-
-def m_inf(rng, d):
-    v = str(rng.choice(VARS))
-    c = _cell(rng, d, v)
-    d[v].loc[c] = np.inf
-    return v, c
+m_nan = _set_one(lambda rng: np.nan)
+m_negative = _set_one(lambda rng: -float(rng.integers(1, 50)))
+m_huge = _set_one(lambda rng: 1e15)
+m_inf = _set_one(lambda rng: np.inf)
+for _f, _n in ((m_nan, "m_nan"), (m_negative, "m_negative"), (m_huge, "m_huge"), (m_inf, "m_inf")):
+    _f.__name__ = _n
 
 
 def m_many_events(rng, d):
