@@ -26,6 +26,7 @@ __all__ = [
     "age_convention",
     "from_frame",
     "format_cell",
+    "first_cell",
     "check_single_years",
     "check_plausible",
     "check_events_at_risk",
@@ -62,6 +63,16 @@ class DemokitError(Exception):
 
 class CubeError(DemokitError, ValueError):
     """A cube (or a variable of it) breaks the schema or holds impossible values."""
+
+
+def first_cell(mask) -> tuple[int, ...]:
+    """Return the positional index of the first True cell of ``mask`` (a boolean array or DataArray), C order.
+
+    With :func:`format_cell` it names the first offending cell of a check:
+    ``format_cell(name, da, first_cell(bad))``.
+    """
+    m = np.asarray(getattr(mask, "values", mask))
+    return tuple(int(i) for i in np.unravel_index(int(np.argmax(m)), m.shape))
 
 
 def format_cell(name: str, da: xr.DataArray, index: tuple[int, ...], value=None) -> str:
@@ -297,7 +308,7 @@ def check_events_at_risk(events: xr.DataArray, at_risk: xr.DataArray, name: str,
     e, p = xr.broadcast(events, at_risk)
     bad = (e > p + EXCESS_PERSONS + EXCESS_SHARE * p).transpose(*e.dims).values
     if bad.any():
-        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        idx = first_cell(bad)
         ev = e.transpose(*e.dims)
         raise CubeError(f"{format_cell(name, ev, idx)} but only {float(p.transpose(*e.dims).values[idx]):g} "
                         f"persons were at risk in that year ({denominator}): more than a plausible excess "
@@ -344,7 +355,7 @@ def check_plausible(da: xr.DataArray, name: str | None = None) -> None:
             sub = da.isel(age=np.flatnonzero(outside))
             bad = np.asarray(sub.values) > 0
             if bad.any():
-                idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+                idx = first_cell(bad)
                 raise CubeError(f"{format_cell('births', sub, idx)}: births to mothers aged "
                                 f"{int(sub['age'].values[idx[sub.dims.index('age')]])} lie outside the fertile "
                                 f"ages {FERTILE_AGES[0]}-{FERTILE_AGES[1]}")

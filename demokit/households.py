@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import xarray as xr
 
 from ._apply import is_dask
-from .cube import CubeError, check_counts, format_cell
+from .cube import CubeError, check_counts, first_cell, format_cell
 
 __all__ = ["household_rates", "households"]
 
@@ -68,7 +67,7 @@ def household_rates(reference_persons, population, *, years=None):
     if not is_dask(H) and not is_dask(P):
         bad = (H > P).values
         if bad.any():
-            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            idx = first_cell(bad)
             raise CubeError(f"{format_cell('reference_persons', H, idx)} exceeds the population "
                             f"{float(P.values[idx])!r}: at most one reference person per person")
     if "year" in H.dims:
@@ -121,7 +120,7 @@ def households(projection, rates, *, by_age=False):
         v = r.values
         bad = (v < 0) | (v > 1000)
         if bad.any():
-            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            idx = first_cell(bad)
             raise CubeError(f"{format_cell('rates', r, idx)}: household rates are per 1,000 and lie in [0, 1000]")
     h = P * r / 1000.0
     if not by_age:

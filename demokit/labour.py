@@ -6,13 +6,13 @@ import numpy as np
 import xarray as xr
 
 from ._apply import is_dask
-from .cube import CubeError, format_cell
+from .cube import CubeError, first_cell, format_cell
 
 __all__ = ["labour_force", "shift_profile"]
 
 
 def _first(name, da, mask):
-    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+    idx = first_cell(mask)
     return format_cell(name, da, idx)
 
 

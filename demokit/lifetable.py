@@ -12,7 +12,7 @@ import xarray as xr
 
 from ._apply import apply_kernel, check_core_chunks, is_dask
 from ._kernels.lifetable import life_table_nd
-from .cube import CubeError, check_counts, format_cell
+from .cube import CubeError, check_counts, first_cell, format_cell
 
 __all__ = [
     "a0_andreev_kingkade",
@@ -314,7 +314,7 @@ def _check_rates(da: xr.DataArray, name: str):
     v = np.asarray(da.values, dtype=float)
     bad = np.isnan(v)
     if bad.any():
-        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), v.shape))
+        idx = first_cell(bad)
         raise CubeError(f"{format_cell(name, da, idx)}: rate is NaN (missing); a life table needs every rate")
     check_counts(da, name)
 
@@ -346,7 +346,7 @@ def _fix_open_rate(m: xr.DataArray, dim: str, name: str):
     n_fixed = None
     if not is_dask(m):
         if bool(fixed.isnull().any()):
-            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(fixed.isnull().values)), fixed.shape))
+            idx = first_cell(fixed.isnull().values)
             raise CubeError(f"{format_cell(name, fixed, idx, value=0.0)}: no deaths at any age, so the "
                             "open age cannot be closed (life expectancy would be infinite)")
         n_fixed = int((last <= 0).sum())
@@ -461,7 +461,7 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
         _check_age(qx, "qx", dim)
         _check_rates(qx, "qx")
         if not is_dask(qx) and bool((qx > 1).any()):
-            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax((qx > 1).values)), qx.shape))
+            idx = first_cell((qx > 1).values)
             raise CubeError(f"{format_cell('qx', qx, idx)}: a probability must be <= 1")
         base = qx
         m = None
@@ -608,7 +608,7 @@ def _rates_from_counts(deaths, exposure, dim):
     if not is_dask(d) and not is_dask(e):
         bad = (e <= 0) & (d > 0)
         if bool(bad.any()):
-            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad.values)), bad.shape))
+            idx = first_cell(bad.values)
             raise CubeError(f"{format_cell('deaths', d, idx)} with exposure 0: deaths without "
                             "person-years at risk")
     undefined = e <= 0

@@ -13,16 +13,12 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import births_by_sex, cohort_start_population, mean_population
-from .cube import (CubeError, age_convention, check_counts, check_events_at_risk, check_single_years,
+from .cube import (CubeError, age_convention, check_counts, check_events_at_risk, check_single_years, first_cell,
                    check_structure, format_cell, validate)
 from .lexis import to_convention
 from .standardize import indirect_index, reference_risks
 
 __all__ = ["death_rates", "death_risk_index", "death_risks"]
-
-
-def _first_cell(mask: xr.DataArray):
-    return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask.values)), mask.shape))
 
 
 def _check_in_memory(da, name, **kw):
@@ -121,7 +117,7 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     if not is_dask(D) and not is_dask(E):
         bad = (E <= 0) & (D > 0)
         if bool(bad.any()):
-            idx = _first_cell(bad)
+            idx = first_cell(bad)
             raise CubeError(f"{format_cell('deaths', D, idx)} summed over years {yrs[0]}-{yrs[-1]} "
                             "with zero mean population: deaths without population at risk (small area? "
                             "pool the oldest ages with open_age=, e.g. open_age=95)")
@@ -248,7 +244,7 @@ def death_risks(ds, *, years, kind="interval", lower_share=0.5, infant_lower_sha
             if n_clamped:
                 import warnings
                 from .small_area import ClampWarning
-                idx = _first_cell(over)
+                idx = first_cell(over)
                 warnings.warn(f"death_risks: {n_clamped} cell(s) with more deaths than persons at risk, e.g. "
                               f"{format_cell('deaths', D, idx)} against {float(P.values[idx]):g}; risks clamped "
                               "at 1 (attrs['clamped_cells'])", ClampWarning, stacklevel=2)

@@ -17,7 +17,7 @@ import xarray as xr
 
 from ._apply import check_core_chunks, is_dask
 from ._kernels import projection as _k
-from .cube import SEXES, CubeError, DemokitError, check_counts
+from .cube import CubeError, DemokitError, SEXES, check_counts, first_cell
 
 __all__ = ["AssumptionError", "Assumptions", "constrain", "project"]
 
@@ -70,7 +70,7 @@ def _as_da(value, name):
 
 
 def _first_cell(name, da, mask):
-    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
+    idx = first_cell(mask)
     from .cube import format_cell
     return format_cell(name, da, idx)
 

@@ -11,7 +11,7 @@ import numpy as np
 import xarray as xr
 
 from ._apply import apply_kernel, is_dask
-from .cube import DemokitError, check_counts, format_cell
+from .cube import DemokitError, check_counts, first_cell, format_cell
 
 __all__ = ["smooth", "SmoothingError", "bspline_basis", "difference_penalty", "rogers_castro",
            "RC_PARAMETERS", "DEFAULT_LAMBDAS"]
@@ -234,13 +234,13 @@ def _check_inputs(events, exposure, dim, link):
     y, e = xr.broadcast(events, exposure)
     bad = ((y > 0) & (e <= 0)).transpose(*y.dims).values
     if bad.any():
-        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        idx = first_cell(bad)
         raise SmoothingError(f"{format_cell('events', y, idx)} but exposure is 0 there: "
                              "events need a positive exposure")
     if link == "logit":
         bad = (y > e).transpose(*y.dims).values
         if bad.any():
-            idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+            idx = first_cell(bad)
             raise SmoothingError(f"{format_cell('events', y, idx)} exceeds the number at risk "
                                  f"{float(e.values[idx])!r}: the logit link needs events <= exposure")
 
@@ -394,7 +394,7 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
                 y_b, r_b = xr.broadcast(events, reference)
                 bad = ((y_b > 0) & ~(r_b > 0)).transpose(*y_b.dims).values
                 if bad.any():
-                    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+                    idx = first_cell(bad)
                     raise SmoothingError(
                         f"{format_cell('events', y_b, idx)} but the reference rate there is "
                         f"{float(r_b.transpose(*y_b.dims).values[idx])!r}: a relational fit cannot place events "

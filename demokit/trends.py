@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import xarray as xr
 
-from .cube import CubeError
+from .cube import CubeError, first_cell
 
 __all__ = ["lee_carter", "improvement_factors", "sweden_lee_carter", "LC_YEARS"]
 
@@ -66,7 +66,7 @@ def lee_carter(deaths: xr.DataArray, exposure: xr.DataArray, *, years=None, ages
     if bool(bad.any()):
         from .cube import format_cell
         m = bad.transpose(*deaths.dims).values
-        idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(m)), m.shape))
+        idx = first_cell(m)
         raise CubeError(f"{format_cell('deaths', deaths, idx)}: a Lee-Carter fit needs deaths and exposure > 0 "
                         "in every cell; narrow the ages or years")
     logm = np.log(deaths / exposure)
