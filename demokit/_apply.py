@@ -5,17 +5,11 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .cube import CubeError
+from .cube import CubeError, is_dask  # noqa: F401  (is_dask lives in cube: one predicate)
 
 __all__ = ["check_core_chunks", "is_dask", "apply_kernel"]
 
 
-def is_dask(obj) -> bool:
-    """Return True when ``obj`` (DataArray or Dataset) is backed by dask."""
-    if isinstance(obj, xr.Dataset):
-        return any(is_dask(v) for v in obj.data_vars.values())
-    data = obj.data if isinstance(obj, (xr.DataArray, xr.Variable)) else obj
-    return hasattr(data, "__dask_graph__")   # (cheaper than .chunks, which runs a typing-protocol check)
 
 
 def check_core_chunks(da: xr.DataArray, core_dims, *, name: str | None = None) -> None:

@@ -100,7 +100,7 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
     pop = ds["population"] if isinstance(ds, xr.Dataset) else ds
     # eager float64: the kernel checks the values while it reads them (one pass over memory)
     fused = _kernel_checks(pop)
-    if not fused and not _is_lazy(pop):
+    if not fused and not is_dask(pop):
         check_counts(pop, "population")
     try:
         if pop.sizes.get("year", 0) < 2:
@@ -138,13 +138,9 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
     return res
 
 
-def _is_lazy(da) -> bool:
-    return getattr(da, "chunks", None) is not None
-
-
 def _kernel_checks(da) -> bool:
     """True when a kernel reading ``da`` raw checks its counts (eager float64), so nobody else need."""
-    return not _is_lazy(da) and da.dtype == np.float64
+    return not is_dask(da) and da.dtype == np.float64
 
 
 def _raise_bad_counts(ds: xr.Dataset, what: str) -> None:

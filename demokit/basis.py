@@ -135,6 +135,10 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
     if smoothing not in ("relational", "brass", "pspline"):
         raise CubeError(f"smoothing = {smoothing!r}: expected 'relational', 'brass' or 'pspline'")
     yrs = _period(years, period)
+    from ._periods import select_years
+    from .cube import validate
+    used = need + (["emigration"] if "emigration" in ds else [])
+    validate(select_years(ds[used], yrs, need_previous=True).assign_attrs(ds.attrs))   # named errors first
     if isinstance(reference, str):
         if reference != "national":
             raise CubeError(f"reference must be 'national' or a reference cube (xarray.Dataset), got {reference!r}")

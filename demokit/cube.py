@@ -27,6 +27,7 @@ __all__ = [
     "from_frame",
     "format_cell",
     "first_cell",
+    "is_dask",
     "check_single_years",
     "check_plausible",
     "check_events_at_risk",
@@ -63,6 +64,14 @@ class DemokitError(Exception):
 
 class CubeError(DemokitError, ValueError):
     """A cube (or a variable of it) breaks the schema or holds impossible values."""
+
+
+def is_dask(obj) -> bool:
+    """Return True when ``obj`` (DataArray, Dataset or array) is backed by dask — the one test for laziness."""
+    if isinstance(obj, xr.Dataset):
+        return any(is_dask(v) for v in obj.data_vars.values())
+    data = obj.data if isinstance(obj, (xr.DataArray, xr.Variable)) else obj
+    return hasattr(data, "__dask_graph__")   # (cheaper than .chunks, which runs a typing-protocol check)
 
 
 def first_cell(mask) -> tuple[int, ...]:
@@ -104,7 +113,7 @@ def check_counts(da: xr.DataArray, name: str | None = None, *, allow_negative: b
     """
     name = name or da.name or "array"
     max_count = MAX_COUNT if max_count is None else max_count
-    if getattr(da, "chunks", None) is not None:
+    if is_dask(da):
         if da.dtype.kind not in "biuf":
             raise CubeError(f"{name}: expected numbers, got dtype {da.dtype}")
         return
@@ -303,7 +312,7 @@ def check_events_at_risk(events: xr.DataArray, at_risk: xr.DataArray, name: str,
     out within the year, late registrations, CKM noise) and is left to the
     estimators, which clamp the risk at 1 and count the cell.
     """
-    if getattr(events, "chunks", None) is not None or getattr(at_risk, "chunks", None) is not None:
+    if is_dask(events) or is_dask(at_risk):
         return
     e, p = xr.broadcast(events, at_risk)
     bad = (e > p + EXCESS_PERSONS + EXCESS_SHARE * p).transpose(*e.dims).values
@@ -345,7 +354,7 @@ def check_plausible(da: xr.DataArray, name: str | None = None) -> None:
     Dask-backed arrays are not scanned.
     """
     name = name or da.name or "array"
-    if getattr(da, "chunks", None) is not None or da.dtype.kind not in "iuf" or da.size == 0:
+    if is_dask(da) or da.dtype.kind not in "iuf" or da.size == 0:
         return
     if name == "births" and "age" in da.dims and int(da["age"].values.max()) >= FERTILE_AGES[1]:
         # (a toy cube of a few ages — tests, teaching — cannot place births at a mother's real age)

@@ -83,7 +83,7 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     check_single_years(ds, "death rates and risks")
     need = ["population", "deaths"]
     sub = select_years(_need(ds, need, "death rates")[need], years, need_previous=True)
-    if not any(_lazy(sub[v]) for v in sub.data_vars):
+    if not any(is_dask(sub[v]) for v in sub.data_vars):
         validate(sub)
     deaths = sub["deaths"].isel(year=slice(1, None))
     conv = age_convention(ds["deaths"], "deaths")
@@ -91,7 +91,7 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     _check_in_memory(deaths, "deaths")
     note = "deaths by completed age at death"
     if conv == "year_end":
-        if not _lazy(deaths):
+        if not is_dask(deaths):
             # the cohort at the start of the year, P(x-1, t-1) (open age: + P(w, t-1)); newborns: those alive
             # at the end of the year plus those who died
             pop = sub["population"]
@@ -104,7 +104,7 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
         deaths = to_convention(deaths, "at_event", upper_share=1.0 - lower_share)
         note = f"deaths by age at the end of the year converted to completed age ({deaths.attrs['lexis_split']})"
     exposure = mean_population(sub["population"], by="age")
-    if not _lazy(deaths):
+    if not is_dask(deaths):
         # a central rate above 2 cannot come from a year (q = m / (1 + m/2) <= 1): checked per cell and year
         check_events_at_risk(deaths, 2 * exposure.transpose(*deaths.dims), "deaths",
                              denominator="twice the mean population by age: a central rate above 2 is impossible")
@@ -150,10 +150,6 @@ def _need(ds, names, what):
     return ds
 
 
-def _lazy(da):
-    return getattr(da, "chunks", None) is not None
-
-
 def _year_end_deaths(ds, lower_share, infant_lower_share):
     d = ds["deaths"]
     return to_convention(d, "year_end", lower_share=lower_share, infant_lower_share=infant_lower_share)
@@ -167,7 +163,7 @@ def _interval_parts(ds, years, lower_share, infant_lower_share, boys_share):
     if "births" not in ds:
         raise CubeError("interval death risks need 'births' (the population at risk at age 0)")
     sub = select_years(_need(ds, need, "death risks")[need], years, need_previous=True)
-    if not any(_lazy(sub[v]) for v in sub.data_vars):
+    if not any(is_dask(sub[v]) for v in sub.data_vars):
         validate(sub)
     d = _year_end_deaths(sub, lower_share, infant_lower_share).isel(year=slice(1, None))
     _check_in_memory(d, "deaths")

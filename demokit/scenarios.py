@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from ._periods import as_years, select_years
-from .cube import SEXES, CubeError
+from .cube import SEXES, CubeError, validate
 from .lexis import to_convention
 from .projection import AssumptionError, Assumptions
 
@@ -247,6 +247,13 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
                         "(use system='net' to carry the balance residual as the adjustment term)")
     if smoothing in (False, "none"):
         smoothing = None
+    need = ["population", "births", "deaths"] + (
+        ["in_migration", "out_migration", "immigration", "emigration"] if system in ("open", "closed") else [])
+    miss = [v for v in need if v not in ds.data_vars]
+    if miss:
+        raise CubeError(f"from_history needs {miss[0]!r}; the cube has {sorted(ds.data_vars)}")
+    # every variable used, over the period and the year before it: named errors before any estimation
+    validate(select_years(ds[need], yrs, need_previous=True).assign_attrs(ds.attrs))
     if open_age is not None:
         ds = with_open_age(ds, open_age)
     w = int(ds["age"].values.max())
