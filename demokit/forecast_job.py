@@ -104,6 +104,9 @@ def load_config(path) -> dict:
         if not isinstance(data["files"], list) or not data["files"]:
             raise ConfigError(f"{path}: [data] files must be a non-empty list of paths")
         data["files"] = [str((path.parent / f).resolve()) for f in data["files"]]
+    ref = (cfg.get("forecast") or {}).get("reference")
+    if isinstance(ref, list) and all(isinstance(f, str) for f in ref):
+        cfg["forecast"]["reference"] = [str((path.parent / f).resolve()) for f in ref]
     if isinstance(data.get("actual"), str) and not data["actual"].startswith("dataset:"):
         data["actual"] = str((path.parent / data["actual"]).resolve())
     return check_config(cfg, source=str(path))
@@ -228,9 +231,10 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
                                           and all(_is_number(v) and int(v) == v for v in my) and my[0] <= my[1])):
         raise ConfigError(f"{source}: [forecast] mortality_years must be \"auto\", \"period\" or [first, last], "
                           f"got {my!r}")
-    if not isinstance(fc.get("reference", "sweden"), str):
-        raise ConfigError(f"{source}: [forecast] reference must be \"sweden\", \"pooled\" or \"dataset:NAME\", "
-                          f"got {fc['reference']!r}")
+    ref = fc.get("reference", "sweden")
+    if not (isinstance(ref, str) or (isinstance(ref, list) and ref and all(isinstance(f, str) for f in ref))):
+        raise ConfigError(f"{source}: [forecast] reference must be \"sweden\", \"pooled\", \"dataset:NAME\" or a "
+                          f"list of files (a county's or the country's SCB tables), got {ref!r}")
     if "smoothing" in fc and fc["smoothing"] not in ("relational", "brass", "pspline", "none"):
         raise ConfigError(f"{source}: [forecast] smoothing must be \"relational\", \"brass\", \"pspline\" or "
                           f"\"none\", got {fc['smoothing']!r}")
@@ -335,6 +339,12 @@ def _mortality_years(fc):
 
 def _reference(spec):
     """Return the reference for small-area estimation named in ``[forecast] reference``."""
+    if isinstance(spec, list):   # a county's or the country's own SCB files: their regions pooled
+        from . import io
+        for f in spec:
+            if not Path(f).exists():
+                raise ConfigError(f"[forecast] reference: {f}: no such file")
+        return io.read(spec)
     if spec in ("sweden", "pooled"):
         return spec
     if spec.startswith("dataset:"):
@@ -518,7 +528,7 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
         from .small_area import with_open_age
         ds = with_open_age(ds, fc["open_age"])
     years = list(range(base_year + 1, last_year + 1))
-    old_age = fc.get("old_age", "default")
+    old_age = fc.get("old_age", 90)
     a = Assumptions.from_history(ds, years=sy, smoothing=None if smoothing == "none" else smoothing,
                                  system=fc.get("system"), scenarios=cfg["scenarios"],
                                  reference=_reference(fc.get("reference", "sweden")),

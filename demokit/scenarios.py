@@ -130,7 +130,7 @@ def _as_da(value, name):
 
 def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, life_expectancy=None,
                  in_migration=None, immigration=None, boys_share=None, scenarios=None,
-                 lower_share=0.5, infant_lower_share=0.9, reference="sweden", old_age="default",
+                 lower_share=0.5, infant_lower_share=0.9, reference="sweden", old_age=90,
                  open_age=None, mortality_trend=None, projection_years=None, mortality_years="auto"):
     """Return :class:`~demokit.Assumptions` estimated from a cube's recent history.
 
@@ -232,10 +232,8 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     """
 
     from .regions import pool
-    from .small_area import OLD_AGE, reference_schedules, with_open_age
+    from .small_area import reference_schedules, with_open_age
     yrs = as_years(years)
-    if old_age == "default":
-        old_age = OLD_AGE
     has_flows = all(v in ds for v in ("in_migration", "out_migration", "immigration", "emigration"))
     if system is None:
         system = "open" if has_flows else "net"

@@ -106,7 +106,24 @@ def m_missing_variable(rng, d):
     return v, {}
 
 
-MUTATIONS = [m_nan, m_negative, m_huge, m_inf, m_many_events, m_young_mother, m_drop_sex, m_missing_variable]
+def m_rename_dim(rng, d):
+    dim = str(rng.choice(("age", "year", "sex")))
+    return dim, {"dim": dim, "_ds": d.rename({dim: {"age": "alder", "year": "ar", "sex": "kon"}[dim]})}
+
+
+def m_duplicate_year(rng, d):
+    y = int(rng.choice(d["year"].values[1:-1]))
+    return "year", {"dim": "year", "year": y,
+                    "_ds": xr.concat([d, d.sel(year=[y])], dim="year", data_vars="minimal").sortby("year")}
+
+
+def m_drop_year(rng, d):
+    y = int(rng.choice(d["year"].values[1:-1]))
+    return "year", {"dim": "year", "year": y, "_ds": d.drop_sel(year=y)}
+
+
+MUTATIONS = [m_nan, m_negative, m_huge, m_inf, m_many_events, m_young_mother, m_drop_sex, m_missing_variable,
+             m_rename_dim, m_duplicate_year, m_drop_year]
 
 
 def _uses(fname, var, cell):
@@ -161,6 +178,8 @@ def _run(base, baseline, seed, fnames):
     mutation = MUTATIONS[seed % len(MUTATIONS)]
     d = base.copy(deep=True)
     var, cell = mutation(rng, d)
+    d = cell.pop("_ds", d)   # structural mutations return a new cube
+    structural = "dim" in cell and var in ("age", "year", "sex")
     failures = []
     funcs = {**_functions(), **_heavy()}
     for fname in fnames:
@@ -185,6 +204,11 @@ def _run(base, baseline, seed, fnames):
             continue   # summary computes the measures its variables allow (fewer outputs, none wrong)
         if mutation is m_drop_sex and fname == "mean_population":
             continue   # the mean of a population without sex is a plain mean: nothing is broadcast
+        if structural:
+            # a renamed dim must fail; a duplicated or dropped year may leave a period untouched (then identical)
+            if mutation is m_rename_dim or not _equal(res, baseline[fname]):
+                failures.append(f"{mutation.__name__} {var} {cell} -> {fname}: accepted, no error")
+            continue
         if _uses(fname, var, cell):
             failures.append(f"{mutation.__name__} {var} {cell} -> {fname}: accepted, no error")
         elif not _equal(res, baseline[fname]):

@@ -309,3 +309,25 @@ def test_cli_forecast_with_disclosure_control_states_it(tmp_path, capsys):
     pop = proj["population"].values
     assert np.array_equal(pop, np.round(pop)) and pop.min() >= 0      # whole persons, never negative
     assert "Disclosure control" in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+
+
+def test_cli_forecast_with_a_reference_from_files(tmp_path, capsys):
+    """A kommun estimated against a larger area's own SCB files ([forecast] reference = [...])."""
+    from demokit.cli import main
+    _write_kommun_files(tmp_path, "2560")
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    import pandas as pd
+    d = resources.files("demokit.datasets").joinpath("data", "norrbotten")
+    for f in ("population", "births", "deaths", "migration"):      # the five kommuner, no national rows
+        with gzip.open(d / f"{f}_2006_2019.csv.gz", "rt", encoding="utf-8") as fh:
+            df = pd.read_csv(fh, dtype=str)
+        df[df["Region"] != "00"].to_csv(ref / f"{f}.csv", index=False)
+    cfg = (tmp_path / "forecast.toml").read_text(encoding="utf-8").replace(
+        "last_year = 2030", 'last_year = 2024\nreference = ["ref/population.csv", "ref/births.csv", '
+                            '"ref/deaths.csv", "ref/migration.csv"]')
+    (tmp_path / "forecast.toml").write_text(cfg, encoding="utf-8")
+    rc = main(["forecast", str(tmp_path / "forecast.toml"), "--out", str(tmp_path / "out")])
+    assert rc == 0, capsys.readouterr().err
+    proj = xr.load_dataset(tmp_path / "out" / "projection.nc")
+    assert 7000 < float(proj["population"].sum(["sex", "age"]).isel(year=-1).squeeze()) < 9000
