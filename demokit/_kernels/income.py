@@ -107,6 +107,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
     n = np.zeros(A, np.int64)
     ne = np.zeros(A, np.int64)
     r = np.zeros(A, np.int64)
+    dec = np.ones(A, np.int64)   # current decile group of each age group
     qlo = np.zeros((A, Q), np.int64)
     qhi = np.zeros((A, Q), np.int64)
     qw = np.zeros((A, Q))
@@ -144,6 +145,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
         dcnt[:] = 0.0
         acc[:] = 0.0
         r[:] = 0
+        dec[:] = 1
         for i in range(s, e):
             ag = age[i]
             v = x[i]
@@ -154,7 +156,10 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
                 ra = r[a]
                 na = n[a]
                 acc[a, 0] += v
-                d = (10 * ra + na - 1) // na
+                d = dec[a]   # ⌈10 ra / na⌉, advanced as ra grows (no division per person)
+                while 10 * ra > d * na:
+                    d += 1
+                dec[a] = d
                 dsum[a, d - 1] += v
                 dcnt[a, d - 1] += 1
                 if 100 * ra > 95 * na:
@@ -407,6 +412,33 @@ def group_scatter(x, payload, rows, codes, n_groups):
         ps[p] = payload[r]
         pos[g] = p + 1
     return keys, ps, starts
+
+
+@jit
+def group_count(rows, codes, r0, r1, n_groups):
+    """Number of ``rows[r0:r1]`` in each group (the first half of a parallel :func:`group_scatter`)."""
+    counts = np.zeros(n_groups, np.int64)
+    for i in range(r0, r1):
+        counts[codes[rows[i]]] += 1
+    return counts
+
+
+@jit
+def group_scatter_part(x, payload, rows, codes, r0, r1, pos, keys, ps):
+    """:func:`group_scatter`'s scatter for ``rows[r0:r1]`` only, from the write positions ``pos``
+    (one per group, updated in place).  Threads that take consecutive row ranges, each starting
+    at its group offsets (the counts of the ranges before it), give exactly the serial result.
+    """
+    bits = x.view(np.uint64)
+    top = np.uint64(1) << np.uint64(63)
+    for i in range(r0, r1):
+        r = rows[i]
+        g = codes[r]
+        p = pos[g]
+        b = bits[r]
+        keys[p] = ~b if b & top else b | top
+        ps[p] = payload[r]
+        pos[g] = p + 1
 
 
 @jit
