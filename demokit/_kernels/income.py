@@ -415,6 +415,41 @@ def group_scatter(x, payload, rows, codes, n_groups):
 
 
 @jit
+def changed_rows(x_off, x_adj, pop_off, pop_adj, age):
+    """Payloads and row lists of the two versions, in two passes over the persons.
+
+    Returns ``(payload, rows, new)``: ``payload[i] = age[i] | 256·changed[i]`` (int32),
+    where a person is changed if the value or the population flag differs between
+    the versions (``x_adj != x_off``, NaN counts as different, as in numpy);
+    ``rows`` the persons in the official population, ``new`` the changed persons in
+    the adjusted one (ascending).
+    """
+    n = x_off.shape[0]
+    payload = np.empty(n, np.int32)
+    n_off = 0
+    n_new = 0
+    for i in range(n):
+        c = x_adj[i] != x_off[i] or pop_adj[i] != pop_off[i]
+        payload[i] = np.int32(age[i]) | (np.int32(256) if c else np.int32(0))
+        if pop_off[i]:
+            n_off += 1
+        if c and pop_adj[i]:
+            n_new += 1
+    rows = np.empty(n_off, np.int64)
+    new = np.empty(n_new, np.int64)
+    a = 0
+    b = 0
+    for i in range(n):
+        if pop_off[i]:
+            rows[a] = i
+            a += 1
+        if pop_adj[i] and (payload[i] >> 8) & 1 == 1:
+            new[b] = i
+            b += 1
+    return payload, rows, new
+
+
+@jit
 def group_count(rows, codes, r0, r1, n_groups):
     """Number of ``rows[r0:r1]`` in each group (the first half of a parallel :func:`group_scatter`)."""
     counts = np.zeros(n_groups, np.int64)

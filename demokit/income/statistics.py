@@ -146,14 +146,13 @@ def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G, 
     changed persons and merges them).
     """
     ro = k.ro
-    changed = (x_adj != x_off) | (pop_adj != pop_off)
-    payload = age.astype(np.int32) | (changed.astype(np.int32) << 8)
-    x_off, x_adj, gcode, payload = ro(x_off), ro(x_adj), ro(gcode), ro(payload)
-    xs, ps, starts = _sort_by_group_value(pool, x_off, payload, ro(np.flatnonzero(pop_off)), gcode, G)
+    x_off, x_adj, gcode = ro(x_off), ro(x_adj), ro(gcode)
+    payload, rows, new = k.changed_rows(x_off, x_adj, ro(pop_off), ro(pop_adj), ro(age))
+    payload = ro(payload)
+    xs, ps, starts = _sort_by_group_value(pool, x_off, payload, ro(rows), gcode, G)
     official = (xs, ps & 0xFF, starts)   # ages: low 8 bits
     if on_official is not None:
         on_official(*official)
-    new = np.flatnonzero(changed & pop_adj)
     xn, pn, new_starts = _sort_by_group_value(None, x_adj, payload, ro(new), gcode, G)
     xa, pa, starts_a = k.merge_changed(ro(xs), ro(ps), ro(starts), ro(xn), ro(pn), ro(new_starts))
     return {"official": official, "adjusted": (xa, pa & 0xFF, starts_a)}
