@@ -521,3 +521,53 @@ def test_synthetic_commuters_follow_the_report_tables():
         assert 100 * (x["birth_region"] == "sweden").mean() == pytest.approx(spec[cc]["birth_pct"]["sweden"], abs=4)
     rule = dk.income.adjust_cross_border(c)["adjustment_rule"].astype(str)
     assert 0.90 <= rule.isin(["1_no_wage_added", "2_swedish_ku_added", "3_ku14_added"]).mean() <= 0.97
+
+
+def test_kernel_parallel_scatter_equals_serial():
+    """The two-thread group scatter (count, then scatter, consecutive row ranges) gives exactly
+    the serial counting sort's keys, payloads and starts; the serial path (pool=None) sorts alike."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from demokit._kernels import income as k
+
+    S = sys.modules["demokit.income.statistics"]
+    rng = np.random.default_rng(3)
+    n, G = 3_001, 5
+    x = np.round(rng.normal(0, 1e4, n), -2)
+    codes = rng.integers(0, G, n)
+    payload = np.arange(n, dtype=np.int32)          # distinct: any order change shows
+    rows = np.flatnonzero(rng.random(n) < 0.9)
+    ref = k.group_scatter(k.ro(x), k.ro(payload), k.ro(rows), k.ro(codes), G)
+    with ThreadPoolExecutor(2) as pool:
+        par = S._scatter(pool, k.ro(x), k.ro(payload), k.ro(rows), k.ro(codes), G)
+        xs, ps, starts = S._sort_by_group_value(pool, k.ro(x), k.ro(payload), k.ro(rows), k.ro(codes), G)
+    for a, b in zip(ref, par):
+        np.testing.assert_array_equal(a, b)
+    xs0, ps0, starts0 = S._sort_by_group_value(None, k.ro(x), k.ro(payload), k.ro(rows), k.ro(codes), G)
+    np.testing.assert_array_equal(xs0, xs)
+    np.testing.assert_array_equal(ps0, ps)
+    np.testing.assert_array_equal(starts0, starts)
+
+
+def test_kernel_decile_groups_by_ceiling_formula():
+    """Decile group ⌈10 r / n⌉ for every group size 1..31 (small sizes skip decile groups):
+    counts and means against numpy's ceil of the formula."""
+    from demokit._kernels import income as k
+
+    sizes = np.arange(1, 32)
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    x = np.concatenate([np.arange(1.0, m + 1) * 10 for m in sizes])
+    age = np.full(x.size, 30, np.int32)
+    G = sizes.size
+    scal, qs, dm = np.empty((G, 1, k.N_OUT)), np.empty((G, 1, 3)), np.empty((G, 1, 10))
+    k.grouped_measures(k.ro(x), k.ro(age), k.ro(starts), k.ro(np.array([0])), k.ro(np.array([200])),
+                       k.ro(np.array([10, 50, 90])), 0, -np.inf, scal, qs, dm, 0, G)
+    for g, m in enumerate(sizes):
+        r = np.arange(1, m + 1)
+        d = np.ceil(10 * r / m).astype(int)       # x = 10 r, so the decile mean is 10 × mean rank
+        for j in range(1, 11):
+            sel = r[d == j]
+            want = 10 * sel.mean() if sel.size else np.nan
+            np.testing.assert_allclose(dm[g, 0, j - 1], want, rtol=0, atol=1e-9, equal_nan=True)
+        assert scal[g, 0, 10] == (d == 10).sum()

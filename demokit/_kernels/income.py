@@ -107,6 +107,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
     n = np.zeros(A, np.int64)
     ne = np.zeros(A, np.int64)
     r = np.zeros(A, np.int64)
+    dec = np.ones(A, np.int64)   # current decile group of each age group
     qlo = np.zeros((A, Q), np.int64)
     qhi = np.zeros((A, Q), np.int64)
     qw = np.zeros((A, Q))
@@ -144,6 +145,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
         dcnt[:] = 0.0
         acc[:] = 0.0
         r[:] = 0
+        dec[:] = 1
         for i in range(s, e):
             ag = age[i]
             v = x[i]
@@ -154,7 +156,10 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
                 ra = r[a]
                 na = n[a]
                 acc[a, 0] += v
-                d = (10 * ra + na - 1) // na
+                d = dec[a]   # ⌈10 ra / na⌉, advanced as ra grows (no division per person)
+                while 10 * ra > d * na:
+                    d += 1
+                dec[a] = d
                 dsum[a, d - 1] += v
                 dcnt[a, d - 1] += 1
                 if 100 * ra > 95 * na:
@@ -407,6 +412,68 @@ def group_scatter(x, payload, rows, codes, n_groups):
         ps[p] = payload[r]
         pos[g] = p + 1
     return keys, ps, starts
+
+
+@jit
+def changed_rows(x_off, x_adj, pop_off, pop_adj, age):
+    """Payloads and row lists of the two versions, in two passes over the persons.
+
+    Returns ``(payload, rows, new)``: ``payload[i] = age[i] | 256·changed[i]`` (int32),
+    where a person is changed if the value or the population flag differs between
+    the versions (``x_adj != x_off``, NaN counts as different, as in numpy);
+    ``rows`` the persons in the official population, ``new`` the changed persons in
+    the adjusted one (ascending).
+    """
+    n = x_off.shape[0]
+    payload = np.empty(n, np.int32)
+    n_off = 0
+    n_new = 0
+    for i in range(n):
+        c = x_adj[i] != x_off[i] or pop_adj[i] != pop_off[i]
+        payload[i] = np.int32(age[i]) | (np.int32(256) if c else np.int32(0))
+        if pop_off[i]:
+            n_off += 1
+        if c and pop_adj[i]:
+            n_new += 1
+    rows = np.empty(n_off, np.int64)
+    new = np.empty(n_new, np.int64)
+    a = 0
+    b = 0
+    for i in range(n):
+        if pop_off[i]:
+            rows[a] = i
+            a += 1
+        if pop_adj[i] and (payload[i] >> 8) & 1 == 1:
+            new[b] = i
+            b += 1
+    return payload, rows, new
+
+
+@jit
+def group_count(rows, codes, r0, r1, n_groups):
+    """Number of ``rows[r0:r1]`` in each group (the first half of a parallel :func:`group_scatter`)."""
+    counts = np.zeros(n_groups, np.int64)
+    for i in range(r0, r1):
+        counts[codes[rows[i]]] += 1
+    return counts
+
+
+@jit
+def group_scatter_part(x, payload, rows, codes, r0, r1, pos, keys, ps):
+    """:func:`group_scatter`'s scatter for ``rows[r0:r1]`` only, from the write positions ``pos``
+    (one per group, updated in place).  Threads that take consecutive row ranges, each starting
+    at its group offsets (the counts of the ranges before it), give exactly the serial result.
+    """
+    bits = x.view(np.uint64)
+    top = np.uint64(1) << np.uint64(63)
+    for i in range(r0, r1):
+        r = rows[i]
+        g = codes[r]
+        p = pos[g]
+        b = bits[r]
+        keys[p] = ~b if b & top else b | top
+        ps[p] = payload[r]
+        pos[g] = p + 1
 
 
 @jit

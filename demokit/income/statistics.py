@@ -100,30 +100,62 @@ def _split(starts: np.ndarray, parts: int) -> list[tuple[int, int]]:
     return [(e0, e1) for e0, e1 in zip(edges[:-1], edges[1:]) if e1 > e0]
 
 
+def _scatter(pool, x, payload, rows, gcode, G):
+    """:func:`k.group_scatter`, on the pool's threads: each counts, then scatters, a consecutive
+    range of rows from the offsets left by the ranges before it (the same, stable, result)."""
+    n, parts = rows.shape[0], _threads()
+    if pool is None or parts < 2 or n < 2 * parts:
+        return k.group_scatter(x, payload, rows, gcode, G)
+    cuts = np.linspace(0, n, parts + 1).astype(np.int64)
+    ranges = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+    counts = list(pool.map(lambda r: k.group_count(rows, gcode, r[0], r[1], G), ranges))
+    starts = np.zeros(G + 1, np.int64)
+    np.cumsum(np.sum(counts, axis=0), out=starts[1:])
+    offsets, pos = [], starts[:-1].copy()
+    for c in counts:
+        offsets.append(pos.copy())
+        pos += c
+    keys = np.empty(n, np.uint64)
+    ps = np.empty(n, np.int32)
+    list(pool.map(lambda j: k.group_scatter_part(x, payload, rows, gcode, ranges[j][0], ranges[j][1],
+                                                 offsets[j], keys, ps), range(len(ranges))))
+    return keys, ps, starts
+
+
 def _sort_by_group_value(pool, x, payload, rows, gcode, G):
-    keys, ps, starts = k.group_scatter(x, payload, rows, gcode, G)
+    """Values (ascending within groups), payloads and group starts of ``rows`` sorted by
+    (group, value); on the pool's threads, or on this thread if ``pool`` is None."""
+    keys, ps, starts = _scatter(pool, x, payload, rows, gcode, G)
     xs = np.empty(keys.shape[0])
-    list(pool.map(lambda r: k.sort_segments(keys, ps, starts, r[0], r[1], xs), _split(starts, _threads())))
+    if pool is None:
+        k.sort_segments(keys, ps, starts, 0, G, xs)
+    else:
+        list(pool.map(lambda r: k.sort_segments(keys, ps, starts, r[0], r[1], xs), _split(starts, _threads())))
     return xs, ps, starts
 
 
-def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G):
+def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G, on_official=None):
     """Both versions' values and ages in group-major order, ascending within groups.
 
     One MSD radix sort of the official population by (group, value); the
     adjusted version is the official one with the changed persons (few:
     cross-border commuters and their households) taken out and merged back in
-    with their new values — no second sort of all persons.
+    with their new values — no second sort of all persons.  ``on_official(xs,
+    ages, starts)`` is called as soon as the official version is sorted (to
+    start its measures on the pool's threads while this thread sorts the few
+    changed persons and merges them).
     """
     ro = k.ro
-    changed = (x_adj != x_off) | (pop_adj != pop_off)
-    payload = age.astype(np.int32) | (changed.astype(np.int32) << 8)
-    x_off, x_adj, gcode, payload = ro(x_off), ro(x_adj), ro(gcode), ro(payload)
-    xs, ps, starts = _sort_by_group_value(pool, x_off, payload, ro(np.flatnonzero(pop_off)), gcode, G)
-    new = np.flatnonzero(changed & pop_adj)
-    xn, pn, new_starts = _sort_by_group_value(pool, x_adj, payload, ro(new), gcode, G)
+    x_off, x_adj, gcode = ro(x_off), ro(x_adj), ro(gcode)
+    payload, rows, new = k.changed_rows(x_off, x_adj, ro(pop_off), ro(pop_adj), ro(age))
+    payload = ro(payload)
+    xs, ps, starts = _sort_by_group_value(pool, x_off, payload, ro(rows), gcode, G)
+    official = (xs, ps & 0xFF, starts)   # ages: low 8 bits
+    if on_official is not None:
+        on_official(*official)
+    xn, pn, new_starts = _sort_by_group_value(None, x_adj, payload, ro(new), gcode, G)
     xa, pa, starts_a = k.merge_changed(ro(xs), ro(ps), ro(starts), ro(xn), ro(pn), ro(new_starts))
-    return {"official": (xs, ps & 0xFF, starts), "adjusted": (xa, pa & 0xFF, starts_a)}  # ages: low 8 bits
+    return {"official": official, "adjusted": (xa, pa & 0xFF, starts_a)}
 
 
 def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ages=None,
@@ -209,25 +241,27 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
          "adjusted": np.ascontiguousarray(micro[col_adj].to_numpy(dtype=float))}
     pop = {v: micro[c].to_numpy(dtype=bool) for v, c in POPULATION.items()}
     low = income == "cdisp_per_cu"
+    res, jobs = {}, []
+
+    def measure(pool, v, xs, ages_s, starts):
+        thr = -np.inf
+        if low and low_income_threshold is not None:
+            thr = float(low_income_threshold[v] if isinstance(low_income_threshold, dict)
+                        else low_income_threshold)
+        elif low:
+            thr = low_income_fraction * _median_all(xs, starts, quantile_method)
+        scal = np.empty((G, A, k.N_OUT))
+        qs = np.empty((G, A, 3))
+        dm = np.empty((G, A, 10))
+        args = (k.ro(xs), k.ro(ages_s), k.ro(starts), k.ro(age_lo), k.ro(age_hi), k.ro(qlev), method,
+                float(thr), scal, qs, dm)
+        jobs.extend(pool.submit(k.grouped_measures, *args, g0, g1) for g0, g1 in _split(starts, _threads()))
+        res[v] = (scal, qs, dm, thr)
+
     with ThreadPoolExecutor(_threads()) as pool:
         sorted_ = _group_sorted_versions(pool, x["official"], x["adjusted"], pop["official"], pop["adjusted"],
-                                         gcode, age, G)
-        res, jobs = {}, []
-        for v in ("official", "adjusted"):
-            xs, ages_s, starts = sorted_[v]
-            thr = -np.inf
-            if low and low_income_threshold is not None:
-                thr = float(low_income_threshold[v] if isinstance(low_income_threshold, dict)
-                            else low_income_threshold)
-            elif low:
-                thr = low_income_fraction * _median_all(xs, starts, quantile_method)
-            scal = np.empty((G, A, k.N_OUT))
-            qs = np.empty((G, A, 3))
-            dm = np.empty((G, A, 10))
-            args = (k.ro(xs), k.ro(ages_s), k.ro(starts), k.ro(age_lo), k.ro(age_hi), k.ro(qlev), method,
-                    float(thr), scal, qs, dm)
-            jobs += [pool.submit(k.grouped_measures, *args, g0, g1) for g0, g1 in _split(starts, _threads())]
-            res[v] = (scal, qs, dm, thr)
+                                         gcode, age, G, on_official=lambda *o: measure(pool, "official", *o))
+        measure(pool, "adjusted", *sorted_["adjusted"])
         for j in jobs:
             j.result()
     dims = by + ("age_group",)
