@@ -32,12 +32,17 @@ def _history(d):
     return dk.Assumptions.from_history(d, years=Y, mortality_trend="lee_carter", projection_years=[2020, 2021])
 
 
+def _project(d):
+    a = _history(d)   # first: it validates the cube (the selection below is the test's own code)
+    return dk.project(d["population"].sel(year=2019), a, years=[2020, 2021])
+
+
 def _heavy():
     """The workflows: the statistical basis, the assumptions from history and a projection from them."""
     return {
         "statistical_basis": lambda d: dk.statistical_basis(d, years=Y),
         "from_history": lambda d: _history(d).to_dataset(),
-        "project": lambda d: dk.project(d["population"].sel(year=2019), _history(d), years=[2020, 2021]),
+        "project": _project,
     }
 
 
@@ -204,6 +209,8 @@ def _run(base, baseline, seed, fnames):
             continue   # summary computes the measures its variables allow (fewer outputs, none wrong)
         if mutation is m_drop_sex and fname == "mean_population":
             continue   # the mean of a population without sex is a plain mean: nothing is broadcast
+        if structural and mutation is m_rename_dim and var == "sex" and fname == "mean_population":
+            continue   # a mean population needs no sex dim: the renamed one is carried along, nothing broadcast
         if structural:
             # a renamed dim must fail; a duplicated or dropped year may leave a period untouched (then identical)
             if mutation is m_rename_dim or not _equal(res, baseline[fname]):
