@@ -11,7 +11,7 @@ from .cube import CubeError, DemokitError, validate  # noqa: F401
 
 # --- accounting, Lexis, regions (issue 2) ---
 from . import regions  # noqa: F401,E402
-from .accounting import balance, concentration_rate, mean_population, summary  # noqa: F401,E402
+from .accounting import balance, concentration_rate, mean_population, net_migration, summary  # noqa: F401,E402
 from .lexis import at_event_to_year_end, to_convention, year_end_to_at_event  # noqa: F401,E402
 
 # --- mortality, life tables, standardisation (issue 3) ---

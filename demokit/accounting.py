@@ -143,6 +143,35 @@ def _kernel_checks(da) -> bool:
     return not is_dask(da) and da.dtype == np.float64
 
 
+def net_migration(ds) -> xr.DataArray:
+    """Return net migration (flyttningsnetto) ``I − O + IM − EM`` of a cube, a balance or a projection.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Holding ``in_migration``, ``out_migration``, ``immigration`` and
+        ``emigration`` (any dims).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``net_migration`` with the dims of the flows.
+
+    Notes
+    -----
+    ``I − O`` is the net of moves across the region's border within the
+    country (inrikes flyttningsnetto), ``IM − EM`` net immigration
+    (invandringsöverskott); METHODS §2.3.  The one place the formula lives.
+    """
+    miss = [v for v in _MIGRATION if v not in ds]
+    if miss:
+        raise CubeError(f"net_migration needs {miss[0]!r}; the data have {sorted(ds.data_vars)}")
+    net = ds["in_migration"] - ds["out_migration"] + ds["immigration"] - ds["emigration"]
+    net.name = "net_migration"
+    net.attrs = {"units": "persons", "definition": "I - O + IM - EM (flyttningsnetto)"}
+    return net
+
+
 def _raise_bad_counts(ds: xr.Dataset, what: str) -> None:
     """A fused kernel found a bad count: raise the error of :func:`validate` naming the cell."""
     validate(ds)
@@ -416,8 +445,7 @@ def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed"
         nat = out["natural_increase"] = (tot["births"] - tot["deaths"]).assign_attrs(
             definition="births - deaths (födelseöverskott)")
         if present:
-            net = tot["in_migration"] - tot["out_migration"] + tot["immigration"] - tot["emigration"]
-            out["net_migration"] = net.assign_attrs(definition="I - O + IM - EM (flyttningsnetto)")
+            net = out["net_migration"] = net_migration(tot)
             meanp = (total + previous) / 2
             out["mobility_rate"] = (1000 * (tot["in_migration"] + tot["immigration"] + tot["out_migration"]
                                             + tot["emigration"]) / meanp).assign_attrs(
@@ -458,7 +486,7 @@ def concentration_rate(ds: xr.Dataset, *, ages, years, by_sex: bool = False) -> 
     bal = balance(sub)
     resid = bal.attrs["residual"]
     if resid == "adjustment":
-        net = bal["in_migration"] - bal["out_migration"] + bal["immigration"] - bal["emigration"]
+        net = net_migration(bal)
         what = "net migration I - O + IM - EM"
     else:
         net = bal[resid]

@@ -303,9 +303,9 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
             [v for v in ("population", "births", "deaths", "in_migration", "out_migration", "immigration",
                          "emigration") if v in ds]])
         bal = bal.sel(year=yrs)
+        from .accounting import net_migration
         resid = bal["net_migration_and_adjustment"] if "net_migration_and_adjustment" in bal else (
-            bal["in_migration"] - bal["out_migration"] + bal["immigration"] - bal["emigration"]
-            + bal["adjustment"])
+            net_migration(bal) + bal["adjustment"])
         base["adjustment"] = resid.mean("year")
     # observed summaries: the life table of the estimated risks (pooled over regions by the persons at risk)
     q_table = _pooled_table_risks(ds, q, yrs, lower_share, infant_lower_share)

@@ -57,8 +57,8 @@ def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict) -> 
     if total and tab.sizes.get("region", 1) > 1:
         all_ = tab.sum("region", skipna=False).expand_dims(region=["total"])
         tab = xr.concat([tab, all_], dim="region", data_vars="all", coords="minimal", join="exact")
-    tab["net_migration"] = (tab["in_migration"] - tab["out_migration"]
-                            + tab["immigration"] - tab["emigration"])
+    from .accounting import net_migration
+    tab["net_migration"] = net_migration(tab)
     tab["dependency_ratio"] = 100 * (tab["_young"] + tab["_old"]) / tab["_working"].where(tab["_working"] > 0)
     names = ["population"] + [age_group_name(lo, hi) for lo, hi in age_groups] + list(COMPONENTS) + \
         ["net_migration", "dependency_ratio"]

@@ -501,3 +501,19 @@ def test_mixed_dask_and_numpy_cube_still_checks_the_numpy_variables():
         dk.balance(ds)
     with pytest.raises(dk.CubeError, match=r"deaths\[.*age=2.*year=2001"):
         dk.summary(ds)
+
+
+def test_net_migration_is_one_formula(norrbotten):
+    """dk.net_migration: I - O + IM - EM, the one home of the formula (summary and the council table use it)."""
+    ds = norrbotten
+    net = dk.net_migration(ds)
+    by_hand = (ds["in_migration"].values - ds["out_migration"].values + ds["immigration"].values
+               - ds["emigration"].values)
+    np.testing.assert_array_equal(net.values, by_hand)
+    # SCB's own net migration (BE0101AZ, all in-movers - all out-movers) equals it cell for cell
+    np.testing.assert_array_equal(net.values, ds["net_migration"].values)
+    s = dk.summary(ds).isel(year=slice(1, None))       # (the first year has no balance)
+    total = net.sum(["sex", "age"]).isel(year=slice(1, None)).transpose(*s["net_migration"].dims)
+    np.testing.assert_array_equal(s["net_migration"].values, total.values)
+    with pytest.raises(dk.CubeError, match="net_migration needs 'emigration'"):
+        dk.net_migration(ds.drop_vars("emigration"))
