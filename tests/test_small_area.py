@@ -300,7 +300,8 @@ def test_cli_forecast_with_disclosure_control_states_it(tmp_path, capsys):
     from demokit.cli import main
     _write_kommun_files(tmp_path, "2514")
     cfg = (tmp_path / "forecast.toml").read_text(encoding="utf-8")
-    cfg = cfg.replace("last_year = 2030", "last_year = 2024") + "[disclosure]\nD = 2\nV = 1.0\nseed = 5\ninputs = true\n"
+    cfg = (cfg.replace("last_year = 2030", "last_year = 2024")
+           + "[disclosure]\nD = 2\nV = 1.0\nseed = 5\ninputs = true\n")
     (tmp_path / "forecast.toml").write_text(cfg, encoding="utf-8")
     rc = main(["forecast", str(tmp_path / "forecast.toml"), "--out", str(tmp_path / "out")])
     assert rc == 0, capsys.readouterr().err
