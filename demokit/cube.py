@@ -277,16 +277,11 @@ def validate(ds: xr.Dataset, *, required: tuple[str, ...] = ("population",),
     for v in required:
         if v not in ds.data_vars:
             raise CubeError(f"missing variable {v!r}; the cube has {sorted(ds.data_vars)}")
-    _check_coord(ds)
+    check_structure(ds)   # coordinates and every variable's dims
     for name in ds.data_vars:
         if name not in VARIABLES and name not in SIGNED_VARIABLES:
             continue
         da = ds[name]
-        need = REQUIRED_DIMS.get(name, ())
-        miss = [d for d in need if d not in da.dims]
-        if miss:
-            raise CubeError(f"{name} lacks the dim {miss[0]!r}: it has {tuple(da.dims)}, expected "
-                            f"{need} (and optionally 'region'); a variable is never broadcast over a missing dim")
         if name in EVENT_VARIABLES:
             age_convention(da, name)
         if name not in counts_checked_by_caller:
