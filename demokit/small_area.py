@@ -137,18 +137,23 @@ def _profile(counts):
     return _ratio(counts, tot)
 
 
+def _national_at_risk(sub):
+    """Return the country's population at the start of each interval, by sex, year-end age and year.
+
+    ``P(x−1, t−1) = M_coh(x, t) + (D − net migration)/2 ≈ M + D/2``; newborns: the births of
+    their sex (exact).
+    """
+    D, M, B = sub["deaths"], sub["mean_population"], sub["births"]
+    return xr.where(D["age"] == 0, B.sum("age").broadcast_like(D), M + D / 2)
+
+
 def _national_parts(years):
     """Return the country's (events, at_risk) for deaths and (births, women) for fertility, summed over years."""
     nat = _embedded_national()
     yrs, note = _clip_years(years, *REFERENCE_YEARS, "the country's reference schedules")
     sub = nat.sel(year=yrs)
-    D = sub["deaths"]
-    M = sub["mean_population"]
-    B = sub["births"]
-    # population at the start of the interval P(x-1, t-1) = M_coh(x, t) + (D - net migration)/2 ~ M + D/2;
-    # newborns: the births of that sex (exact)
-    at_risk = M + D / 2
-    at_risk = xr.where(at_risk["age"] == 0, B.sum("age").broadcast_like(at_risk), at_risk)
+    D, M, B = sub["deaths"], sub["mean_population"], sub["births"]
+    at_risk = _national_at_risk(sub)
     W = M.sel(sex="female", drop=True)
     parts = {
         "deaths": (D.sum("year"), at_risk.sum("year")),
@@ -168,9 +173,7 @@ def national_death_risks_by_year(years) -> xr.DataArray:
     yrs = [int(y) for y in years]
     use = [min(max(y, first), last) for y in yrs]
     sub = nat.sel(year=use)
-    D, M, B = sub["deaths"], sub["mean_population"], sub["births"]
-    at_risk = xr.where(D["age"] == 0, B.sum("age").broadcast_like(D), M + D / 2)
-    q = _ratio(D, at_risk).assign_coords(year=yrs)
+    q = _ratio(sub["deaths"], _national_at_risk(sub)).assign_coords(year=yrs)
     q.attrs = {"source": "SCB, the whole country (region 00)",
                "years_used": ", ".join(f"{y}<-{u}" for y, u in zip(yrs, use) if y != u) or "as given"}
     return q

@@ -395,22 +395,12 @@ def group_scatter(x, payload, rows, codes, n_groups):
     """
     n = rows.shape[0]
     counts = np.zeros(n_groups + 1, np.int64)
-    for i in range(n):
-        counts[codes[rows[i]] + 1] += 1
+    counts[1:] = group_count(rows, codes, 0, n, n_groups)
     starts = np.cumsum(counts)
     pos = starts[:-1].copy()
-    bits = x.view(np.uint64)
-    top = np.uint64(1) << np.uint64(63)
     keys = np.empty(n, np.uint64)
     ps = np.empty(n, np.int32)
-    for i in range(n):
-        r = rows[i]
-        g = codes[r]
-        p = pos[g]
-        b = bits[r]
-        keys[p] = ~b if b & top else b | top
-        ps[p] = payload[r]
-        pos[g] = p + 1
+    group_scatter_part(x, payload, rows, codes, 0, n, pos, keys, ps)   # the one scatter loop, all rows
     return keys, ps, starts
 
 
