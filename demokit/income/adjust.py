@@ -123,8 +123,8 @@ def adjust_cross_border(micro: pd.DataFrame, *, tolerance: float = 0.10, tax_mod
         validate_persons(micro)
     if not tolerance >= 0:
         raise IncomeError(f"tolerance must be ≥ 0, got {tolerance!r}")
-    country, _ = codes(micro["foreign_country"], COUNTRIES)
-    ku, _ = codes(micro["ku_type"], KU_TYPES)
+    country, _ = codes(micro["foreign_country"], COUNTRIES, dtype=None)
+    ku, _ = codes(micro["ku_type"], KU_TYPES, dtype=None)
     n = len(micro)
     rule = np.empty(n, np.int8)
     add = np.empty(n)
