@@ -47,7 +47,8 @@ def small_lifetable(mod, monkeypatch):
 
 
 def small_smoothing(mod, monkeypatch):
-    monkeypatch.setattr(mod, "simulate", functools.partial(mod.simulate, R=60)   # (fewer regions: empty reference ages))
+    # (with fewer regions some reference ages are empty and scipy struggles on them)
+    monkeypatch.setattr(mod, "simulate", functools.partial(mod.simulate, R=60))
     monkeypatch.setattr(mod, "median_time", functools.partial(mod.median_time, n=1))
     run_main(mod, monkeypatch, ["--scipy-curves", "1"])
 
