@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from . import cube, datasets, io  # noqa: F401
 from .cube import CubeError, DemokitError, validate  # noqa: F401
+from ._warmup import warm_up  # noqa: F401
 
 # --- accounting, Lexis, regions (issue 2) ---
 from . import regions  # noqa: F401,E402
