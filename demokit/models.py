@@ -66,17 +66,17 @@ def _loglinear(y, e, t, inside):
     return zm - b * tm, b
 
 
-def _start_kannisto(y, e, x, inside, x0, opts):
+def _start_kannisto(y, e, x, inside, x0, free):
     return np.column_stack([np.maximum(_mean_rate(y, e, inside), 1e-6) / 3.0, np.full(len(y), 0.1)])
 
 
-def _start_gompertz(y, e, x, inside, x0, opts):
+def _start_gompertz(y, e, x, inside, x0, free):
     c, b = _loglinear(y, e, x - x0, inside)
     return np.column_stack([np.exp(c), b])
 
 
-def _start_makeham(y, e, x, inside, x0, opts):
-    ab = _start_gompertz(y, e, x, inside, x0, opts)
+def _start_makeham(y, e, x, inside, x0, free):
+    ab = _start_gompertz(y, e, x, inside, x0, free)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = uniform_filter1d(np.where(inside, y, 0.0), 5, axis=-1) / uniform_filter1d(np.where(inside, e, 0.0), 5,
                                                                                      axis=-1)
@@ -85,30 +85,77 @@ def _start_makeham(y, e, x, inside, x0, opts):
     return np.column_stack([ab, c])
 
 
-def _start_hp(y, e, x, inside, x0, opts):
+def _start_hp(y, e, x, inside, x0, free):
     return np.tile(HP_START, (len(y), 1))
 
 
-def _start_rc(y, e, x, inside, x0, opts):
-    """The standard schedule scaled to each curve's level, the labour peak near the data's."""
+def _start_rc(y, e, x, inside, x0, free):
+    """The standard schedule scaled to each curve's level, the labour peak near the data's.
+
+    With a retirement peak or an elderly upslope, the 7-parameter schedule is
+    fitted first and the extra components start from what it leaves out: the
+    retirement peak at the largest excess rate at ages 50–80, the upslope at
+    the mean excess rate above 80.
+    """
     theta0 = np.tile(RC_START, (len(y), 1))
     std = rogers_castro(x, **dict(zip(RC_PARAMETERS, RC_START)))
     yi, ei = np.where(inside, y, 0.0), np.where(inside, e, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         level = yi.sum(-1) / (ei * std).sum(-1)
-        # location of the labour-force peak: the age of the highest pooled rate (5-age moving sums) in 15..40
-        ys = uniform_filter1d(yi, 5, axis=-1, mode="constant")
-        es = uniform_filter1d(ei, 5, axis=-1, mode="constant")
-        rs = np.where(es > 0, ys / np.where(es > 0, es, 1.0), 0.0)
     level = np.where(np.isfinite(level) & (level > 0), level, 1.0)
+    rs = _moving_rate(yi, ei)
     win = (x >= 15) & (x <= 40)
     if win.any():
         theta0[:, 4] = np.clip(x[win][np.argmax(rs[:, win], axis=1)] - 3.0, 12.0, 35.0)
     theta0[:, [0, 2, 6, 10, 12]] *= level[:, None]
-    return theta0
+    if not (free[6] or free[10]):
+        return theta0
+    # add the components one at a time (the elderly upslope first: it can dominate the ages of the
+    # retirement peak), each time refitting and starting the next from the excess over the fit
+    th = theta0.copy()
+    th[:, 6] = th[:, 10] = 0.0
+    use = np.zeros(13, dtype=bool)
+    use[[0, 1, 2, 3, 4, 5, 12]] = True
+    for comp, wanted in (("elderly", free[10]), ("retirement", free[6])):
+        if not wanted:
+            continue
+        fitted, rate = _run_fit(_REGISTRY["rogers_castro"], 0, y, e, x, np.zeros((1, x.size)), x0, inside, use,
+                                th, 200, 1e-8)[:2]
+        ok = np.isfinite(fitted).all(-1)
+        th = np.where(ok[:, None], fitted, th)
+        excess = np.where(ok[:, None], rs - rate, 0.0)
+        if comp == "elderly":
+            w4 = (x >= 80) & inside
+            lam4 = RC_START[11]
+            if w4.any():
+                mean_excess = np.maximum(excess[:, w4].mean(-1), 0.0)
+                th[:, 10] = np.maximum(mean_excess, 1e-3 * th[:, 12]) / np.exp(lam4 * x[w4]).mean()
+                th[:, 11] = lam4
+                use[[10, 11]] = True
+        else:
+            # exp(-a u - e^(-l u)) peaks at u = -ln(a/l)/l with height exp(-a u - a/l) (a = 0.6, l = 0.3)
+            al, la = RC_START[7], RC_START[9]
+            u = -np.log(al / la) / la
+            height = np.exp(-al * u - al / la)
+            w3 = (x >= 50) & (x <= 80) & inside
+            if w3.any():
+                k = np.argmax(excess[:, w3], axis=1)
+                peak = np.maximum(excess[:, w3][np.arange(len(y)), k], 0.0)
+                th[:, 6] = np.maximum(peak, 1e-3 * th[:, 12]) / height
+                th[:, 7], th[:, 9] = al, la
+                th[:, 8] = np.clip(x[w3][k] - u, 50.0, 85.0)
+                use[[6, 7, 8, 9]] = True
+    return np.where(free[None, :], th, 0.0)
 
 
-def _start_brass(y, e, x, inside, x0, opts):
+def _moving_rate(y, e, k=5):
+    """Rates of ``k``-age moving sums (0 where there is no exposure)."""
+    ys = uniform_filter1d(y, k, axis=-1, mode="constant")
+    es = uniform_filter1d(e, k, axis=-1, mode="constant")
+    return np.where(es > 0, ys / np.where(es > 0, es, 1.0), 0.0)
+
+
+def _start_brass(y, e, x, inside, x0, free):
     return np.tile([0.0, 1.0], (len(y), 1))
 
 
@@ -232,9 +279,24 @@ def check_events_exposure(events, exposure, dim, *, binomial=False, min_ages=2, 
 # Model and results
 # ---------------------------------------------------------------------------
 
-def _fit_numpy(y, e, s, *, spec, lik, x, x0, inside, free, theta0, max_iter, tol):
+def _run_fit(spec, lik, y2, e2, x, s2, x0, inside, free, theta0, max_iter, tol):
+    """Call the fit kernel on (N, A) arrays; return theta, rate, deviance, covariance, iterations, converged."""
     from ._kernels import parametric as kp
 
+    N, A = y2.shape
+    P = len(spec.parameters)
+    theta = np.empty((N, P))
+    rate = np.empty((N, A))
+    dev = np.empty(N)
+    cov = np.empty((N, P, P))
+    it = np.empty(N, dtype=np.int64)
+    conv = np.empty(N, dtype=np.bool_)
+    kp.fit(spec.code, lik, y2, e2, x, s2, x0, inside, free, np.asarray(spec.positive), np.asarray(spec.level),
+           np.ascontiguousarray(theta0, dtype=np.float64), max_iter, tol, theta, rate, dev, cov, it, conv)
+    return theta, rate, dev, cov, it, conv
+
+
+def _fit_numpy(y, e, s, *, spec, lik, x, x0, inside, free, theta0, max_iter, tol):
     y, e = np.broadcast_arrays(y, e)
     lead = y.shape[:-1]
     A = y.shape[-1]
@@ -245,17 +307,10 @@ def _fit_numpy(y, e, s, *, spec, lik, x, x0, inside, free, theta0, max_iter, tol
     N = y2.shape[0]
     s2 = np.ascontiguousarray(np.broadcast_to(s, lead + (A,)).reshape(-1, A) if np.ndim(s) > 1 else
                               np.reshape(s, (1, A)), dtype=np.float64)
-    P = len(spec.parameters)
-    th0 = spec.start(y2, e2, x, inside, x0, {}) if theta0 is None else np.tile(theta0, (N, 1))
-    th0 = np.ascontiguousarray(np.where(free[None, :], th0, 0.0))   # absent components: amplitude 0
-    theta = np.empty((N, P))
-    rate = np.empty((N, A))
-    dev = np.empty(N)
-    cov = np.empty((N, P, P))
-    it = np.empty(N, dtype=np.int64)
-    conv = np.empty(N, dtype=np.bool_)
-    kp.fit(spec.code, lik, y2, e2, x, s2, x0, inside, free, np.asarray(spec.positive), np.asarray(spec.level),
-           th0, max_iter, tol, theta, rate, dev, cov, it, conv)
+    th0 = spec.start(y2, e2, x, inside, x0, free) if theta0 is None else np.tile(theta0, (N, 1))
+    th0 = np.where(free[None, :], th0, 0.0)   # absent components: amplitude 0
+    theta, rate, dev, cov, it, conv = _run_fit(spec, lik, y2, e2, x, s2, x0, inside, free, th0, max_iter, tol)
+    P = theta.shape[1]
     fitted = np.where(inside & (e2 > 0), rate * e2, 0.0).sum(-1)
     return (rate.reshape(lead + (A,)), theta.reshape(lead + (P,)), dev.reshape(lead), cov.reshape(lead + (P, P)),
             it.reshape(lead), conv.reshape(lead), fitted.reshape(lead))
