@@ -24,6 +24,7 @@ from .mortality import death_rates, death_risk_index, death_risks  # noqa: F401
 from .fertility import fertility_rates, mean_age_at_childbirth, tfr  # noqa: F401
 from .basis import statistical_basis  # noqa: F401
 from .smoothing import smooth  # noqa: F401
+from .models import Model, ModelError, ModelResults, available_models  # noqa: F401
 from .migration import (emigration_risks, in_migrant_index, migrant_distribution,  # noqa: F401
                         out_migration_index, out_migration_risks)
 
