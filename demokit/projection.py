@@ -298,8 +298,10 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         Dims ``(..., region, sex, age, year)``: ``population`` (end of each
         year) and, for the annual engine, ``births`` (by the mother's age at
         the end of the year, ``sex`` = the child's sex), ``deaths``,
-        ``in_migration``, ``out_migration``, ``immigration``, ``emigration``;
-        for the ``n``-year variant ``births``, ``deaths`` (cohort deaths in the
+        ``in_migration``, ``out_migration``, ``immigration``, ``emigration``
+        — the components of :data:`demokit.components.COMPONENTS`, in its
+        order; an optional one (``emigration_unknown``) when the assumptions
+        give it; for the ``n``-year variant ``births``, ``deaths`` (cohort deaths in the
         step) and ``net_migration``.  Every event variable is by the age at the
         end of the year (``attrs["age_convention"] = "year_end"``).
         ``attrs["internal_migration"]`` records the mode.  Dask in → dask out.
@@ -372,7 +374,8 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     if a.kind == "annual":
         closed = a.internal_migration == "closed"
         (pool,) = by_kind("pool")
-        exits, entries = by_kind("exit"), by_kind("entry")
+        # an optional component (not in every cube) is projected when the assumptions give it
+        exits, entries = [[c for c in by_kind(k) if not c.optional or c.key in a.data] for k in ("exit", "entry")]
         # (name, assumption, core dims, role in the kernel): the component table in kernel order
         items = [(c.key, a.data.get(c.key, zero_cell), _CELL_A, "exit") for c in exits]
         items += [(c.key, a.data.get(c.key, zero_cell), _REGION, "entry_tot") for c in entries]
@@ -446,7 +449,7 @@ def project(base_population, assumptions, *, years, step=1, components=True):
             r.attrs = attrs
             variables[n_] = r
     if a.kind == "annual" and len(variables) > 1:   # the table's order
-        variables = {k: variables[k] for k in ["population", *(c.name for c in COMPONENTS)]}
+        variables = {k: variables[k] for k in ["population", *(c.name for c in COMPONENTS)] if k in variables}
     if isinstance(res[0], tuple):
         out = xr.Dataset(variables, coords=coords)
     else:
