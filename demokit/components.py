@@ -96,6 +96,11 @@ COMPONENTS = (
               profile="immigration_profile", description="immigrants: yearly total x sex-age profile"),
     Component("emigration", "emigration_risks", "exit", _CELL, True, True, "BE0101AY", reference="emigration_risk",
               description="emigrants to a known country"),
+    # SCB: the content BE0101AY (emigrants) of the table by country of emigration, country "unknown"
+    # (mostly the Tax Agency's deregistrations of persons found no longer to live in Sweden)
+    Component("emigration_unknown", "emigration_unknown_risks", "exit", _CELL, True, True, None,
+              reference="emigration_risk", optional=True,
+              description="emigrants to an unknown country (deregistrations)"),
 )
 
 
