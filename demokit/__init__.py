@@ -45,3 +45,6 @@ from .reconcile import ReconcileError, reconcile  # noqa: F401,E402
 # --- register microdata: income and labour-market tables (issue 13) ---
 from . import income  # noqa: F401,E402
 from .income import employment_rates  # noqa: F401,E402
+# --- scenario matrix and stochastic projections (issue 12) ---
+from .stochastic import (fit_ar1, fit_random_walk, scenario_matrix, simulate,  # noqa: F401,E402
+                         stochastic_model, stochastic_summary)
