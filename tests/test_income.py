@@ -7,6 +7,8 @@ independent pandas/numpy implementation of the same definitions written here.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -631,3 +633,19 @@ def test_household_grouped_kernel_detects_split_households():
     assert run([5, 5, 2, 0, 0, 9])       # grouped, not sorted
     assert not run([0, 0, 1, 0])
     assert not run([1, 0, 1])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, -1e-300, -5.0])
+@pytest.mark.parametrize("pos", [0, 8191, 8192, 20_000])
+def test_kernel_amount_check_equals_numpy(bad, pos):
+    from demokit._kernels import income as k
+
+    v = np.full(20_001, 1.0)
+    v[7] = -0.0
+    v[9] = np.finfo(float).max
+    assert k.amounts_ok(v, False, False) and k.amounts_ok(v, True, True)
+    v[pos] = bad
+    for allow_nan, allow_negative in itertools.product([False, True], repeat=2):
+        ok = np.isfinite(v) | (allow_nan & np.isnan(v))
+        ok &= ~(v < 0) | allow_negative
+        assert k.amounts_ok(v, allow_nan, allow_negative) == bool(ok.all())

@@ -211,7 +211,8 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
 
 
 @jit
-def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, added, tax):
+def cross_border_rules(country, ku, F, T, declared, ku_wage, csfvi, cdisp, tolerance, rule, added, tax,
+                       csfvi_adj, cdisp_adj):
     """The three rules of SCB's report §7.1, one pass over the persons.
 
     Parameters
@@ -222,6 +223,8 @@ def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, ad
         0 none, 1 swedish, 2 ku14, 3 ku10.
     F, T, declared, ku_wage : (n,) float64
         Foreign wage (NaN = 0), foreign tax (NaN = unknown), declared wage, KU wage.
+    csfvi, cdisp : (n,) float64
+        Sammanräknad förvärvsinkomst and disposable income as registered.
     tolerance : float
     rule : (n,) int8, output
         0 none, 1 rule 1 (added), 2 rule 2 added, 3 rule 2 within the tolerance,
@@ -230,6 +233,10 @@ def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, ad
         The foreign wage added (0 if none).
     tax : (n,) float64, output
         The foreign tax where a wage is added (NaN where it must come from the tax model).
+    csfvi_adj, cdisp_adj : (n,) float64, output
+        ``csfvi + added``; ``cdisp + added − tax`` where a wage is added and
+        ``tax ≤ added``, else ``cdisp`` (also where the tax is still unknown: the
+        caller adds ``added − tax`` there once the tax model has given the tax).
 
     Returns
     -------
@@ -239,10 +246,12 @@ def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, ad
     need = 0
     for i in range(country.shape[0]):
         f = F[i]
+        cdisp_adj[i] = cdisp[i]
         if country[i] == 0 or not f > 0:
             rule[i] = 0
             added[i] = 0.0
             tax[i] = np.nan
+            csfvi_adj[i] = csfvi[i] + 0.0
             continue
         d = declared[i]
         w = ku_wage[i]
@@ -257,12 +266,16 @@ def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, ad
         rule[i] = r
         if r == 1 or r == 2 or r == 4:
             added[i] = f
-            tax[i] = T[i]
-            if np.isnan(T[i]):
+            t = T[i]
+            tax[i] = t
+            if np.isnan(t):
                 need += 1
+            else:
+                cdisp_adj[i] = cdisp[i] + (f - t if t <= f else 0.0)
         else:
             added[i] = 0.0
             tax[i] = np.nan
+        csfvi_adj[i] = csfvi[i] + added[i]
     return need
 
 
@@ -627,16 +640,36 @@ def kth_smallest(xs, starts, r):
 
 @jit
 def amounts_ok(v, allow_nan, allow_negative):
-    """Whether every value is finite (or NaN if ``allow_nan``) and ≥ 0 (unless ``allow_negative``):
-    one pass, no temporary masks (the caller locates the bad row only if this is False)."""
-    for i in range(v.shape[0]):
-        x = v[i]
-        if np.isnan(x):
-            if not allow_nan:
-                return False
-        elif np.isinf(x) or (x < 0 and not allow_negative):
+    """Whether every value is finite (or NaN if ``allow_nan``) and ≥ 0 (unless ``allow_negative``).
+
+    One pass without temporary masks, in blocks of 8,192 values whose test is
+    branch-free (so that it vectorises); the caller locates the bad row only if
+    this is False.
+    """
+    big = 1.7976931348623157e308          # the largest finite float64
+    lo = -big if allow_negative else 0.0
+    nan_bad = not allow_nan
+    n = v.shape[0]
+    for b in range(0, n, 8192):
+        bad = False
+        for i in range(b, min(b + 8192, n)):
+            x = v[i]
+            bad |= (x < lo) | (x > big) | ((x != x) & nan_bad)
+        if bad:
             return False
     return True
+
+
+@jit
+def rows_needing_tax(added, tax, count):
+    """The ``count`` rows where a wage is added (``added > 0``) and the tax is unknown (NaN)."""
+    out = np.empty(count, np.int64)
+    j = 0
+    for i in range(added.shape[0]):
+        if added[i] > 0 and np.isnan(tax[i]):
+            out[j] = i
+            j += 1
+    return out
 
 
 @jit
