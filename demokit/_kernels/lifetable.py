@@ -89,35 +89,63 @@ def _a0_rule(code, a0_given, v, is_q, male, c):
 
 
 @jit
+def _first_bad(r, mode, val, expo, jk, max_count):
+    """(code, age index) of the first invalid input cell of row ``r`` below ``jk`` (0, 0 if none)."""
+    for j in range(jk):
+        d = val[r, j]
+        if not (d >= 0.0 and d <= max_count):
+            return BAD_VALUE, j
+        if mode == COUNTS:
+            e = expo[r, j]
+            if not (e >= 0.0 and e <= max_count):
+                return BAD_EXPOSURE, j
+            if e <= 0.0 and d > 0.0:
+                return DEATHS_NO_EXPOSURE, j
+    return 0, 0
+
+
+@jit
 def _rates(r, mode, val, expo, kfit, kc0, kfrom, max_count, mx):
-    """Write row ``r``'s rates into ``mx``; return (filled cells, error code, error age)."""
+    """Write row ``r``'s rates into ``mx``; return (filled cells, error code, error age).
+
+    The checks are accumulated without branching (so that the loops vectorise) and the first
+    offending cell is looked up only when one is found.
+    """
     a_in = val.shape[1]
     ages = mx.shape[1]
-    kf = kfrom[r]
+    jk = min(kfrom[r], a_in)
+    ok = True
     filled = 0
-    last_def = 0.0
-    for j in range(a_in):
-        if mode == COUNTS:
+    if mode == COUNTS:
+        zero = False
+        for j in range(a_in):
             d = val[r, j]
             e = expo[r, j]
-            if not (d >= 0.0 and d <= max_count):
-                return filled, BAD_VALUE, j
-            if not (e >= 0.0 and e <= max_count):
-                return filled, BAD_EXPOSURE, j
-            if e > 0.0:
-                m = d / e
-                last_def = m
-            elif d > 0.0:
-                return filled, DEATHS_NO_EXPOSURE, j
-            else:  # zero exposure, zero deaths: the nearest lower age's rate (0 before any)
-                m = last_def
-                filled += 1
-        else:
+            ok &= (d >= 0.0) & (d <= max_count) & (e >= 0.0) & (e <= max_count) & ((e > 0.0) | (d <= 0.0))
+            zero |= e <= 0.0
+        if ok and zero:  # zero exposure, zero deaths: the nearest lower age's rate (0 before any)
+            last_def = 0.0
+            for j in range(jk):
+                e = expo[r, j]
+                if e > 0.0:
+                    last_def = val[r, j] / e
+                else:
+                    filled += 1
+                mx[r, j] = last_def
+            for j in range(jk, a_in):
+                filled += expo[r, j] <= 0.0
+        elif ok:
+            for j in range(jk):
+                mx[r, j] = val[r, j] / expo[r, j]
+    else:
+        for j in range(a_in):
             m = val[r, j]
-            if not (m >= 0.0 and m <= max_count):
-                return filled, BAD_VALUE, j
-        mx[r, j] = kfit[r, j - kc0] if j >= kf else m
-    for j in range(a_in, ages):  # ages added above the data: the fitted curve
+            ok &= (m >= 0.0) & (m <= max_count)
+            mx[r, j] = m
+    if not ok:
+        code, j = _first_bad(r, mode, val, expo, a_in, max_count)
+        return filled, code, j
+    for j in range(jk, ages):  # the fitted old-age curve, also above the data
         mx[r, j] = kfit[r, j - kc0]
     return filled, 0, 0
 
