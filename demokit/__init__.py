@@ -17,7 +17,7 @@ from .lexis import at_event_to_year_end, to_convention, year_end_to_at_event  # 
 
 # --- mortality, life tables, standardisation (issue 3) ---
 from .standardize import indirect_index, poisson_limits  # noqa: F401
-from .lifetable import kannisto, life_table  # noqa: F401
+from .lifetable import kannisto, life_table, scale_factor_for_life_expectancy  # noqa: F401
 from .mortality import death_rates, death_risk_index, death_risks  # noqa: F401
 
 # --- fertility, migration, smoothing, statistical basis (issue 4) ---
