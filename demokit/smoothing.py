@@ -172,14 +172,17 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         Counts along ``dim`` (broadcast against each other).  With
         ``link="logit"`` the exposure is the number at risk (e.g. the
         population at the start of the year for interval risks).
-    method : {"relational", "brass", "pspline", "rogers_castro", "kannisto"}
+    method : {"relational", "brass", "pspline", "rogers_castro", "kannisto", "gompertz", "makeham", \
+"heligman_pollard"}
         ``"relational"`` (default): ``g(rate) = g(reference) + f(age)`` with
         ``f`` a P-spline, ``g`` the link; ``"brass"``: ``g(rate) = α + β
         g(reference)``; ``"pspline"``: ``g(rate) = f(age)`` (Eilers–Marx);
-        ``"rogers_castro"``: the model migration schedule with
-        ``n_parameters`` in {7, 9, 11, 13}; ``"kannisto"``: the logistic
-        old-age model ``a e^{b(x-x0)} / (1 + a e^{b(x-x0)})`` fitted on
-        ``fit_ages``.
+        the others are the parametric models of :class:`demokit.Model`
+        (METHODS.md §5.5.1): ``"rogers_castro"`` the model migration
+        schedule with ``n_parameters`` in {7, 9, 11, 13}; ``"kannisto"`` the
+        logistic old-age model ``a e^{b(x-x0)} / (1 + a e^{b(x-x0)})``
+        fitted on ``fit_ages``; ``"gompertz"``, ``"makeham"`` and
+        ``"heligman_pollard"`` (a risk, binomial likelihood).
     reference : xarray.DataArray, optional
         Reference rates (or risks) along ``dim`` for ``"relational"`` and
         ``"brass"``, broadcast against ``events``.  Default: the pooled rate
@@ -191,7 +194,8 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         The age dim.
     link : {"log", "logit"}
         ``"log"``: Poisson with rates per person-year; ``"logit"``: binomial
-        risks. Rogers–Castro and Kannisto use the Poisson likelihood.
+        risks. The parametric models use their own likelihood (Poisson; binomial for
+        Heligman–Pollard).
     criterion : {"bic", "aic", "gcv"}
         Chooses the smoothing parameter λ per curve from ``lambdas``:
         BIC = deviance + log(n)·edf (default; Currie, Durban & Eilers 2004),
@@ -212,13 +216,13 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         Rogers–Castro: 7 = childhood, labour-force peak and constant;
         9 adds the elderly upslope (a4, λ4); 11 the retirement peak
         (a3, α3, μ3, λ3) instead; 13 both.
-    start : array_like of 13 floats, optional
-        Rogers–Castro starting values in the order of
-        :data:`RC_PARAMETERS` (default from a standard schedule, scaled to
-        the data's level, with μ2 placed near the data's peak).
+    start : dict or array_like, optional
+        Starting values of a parametric model (by name, or all in order;
+        Rogers–Castro also accepts 13 values in the order of
+        :data:`RC_PARAMETERS`); default from the data (METHODS.md §5.5.1).
     fit_ages : (lo, hi), optional
-        Kannisto: ages used in the fit (default ``(80, last age)``); rates
-        are returned for every age.
+        Parametric models: ages used in the fit (Kannisto default
+        ``(80, last age)``, others all ages); rates are returned for every age.
     max_iter, tol : int, float
         Iteration limit and convergence tolerance of the fits.
 
@@ -227,11 +231,12 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
     xarray.Dataset
         ``rate`` (fitted rates, dims of the broadcast input), ``observed_rate``
         (``events / exposure``, NaN where the exposure is 0), per curve:
-        ``deviance``, ``edf`` (effective degrees of freedom),
+        ``deviance``, ``edf`` (effective degrees of freedom; the number of
+        parameters for a parametric model, which also gets ``standard_errors``),
         ``smoothing_parameter`` (λ), ``criterion``, ``observed_events``,
         ``fitted_events``, ``n_iter``, ``converged``; ``coefficients``
         (dim ``basis``) for spline methods or ``parameters`` (dim
-        ``parameter``) for Brass, Rogers–Castro and Kannisto.  ``attrs`` name
+        ``parameter``) for Brass and the parametric models.  ``attrs`` name
         the method, link, criterion and basis.
 
     Raises
