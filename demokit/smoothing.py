@@ -136,16 +136,15 @@ def _fit_parametric(events, exposure, *, method, dim, x, n_parameters, start, fi
         raise
     except ModelError as err:
         raise SmoothingError(str(err)) from err
-    ds = xr.Dataset({"rate": res.fitted, "parameters": res.params, "standard_errors": res.bse})
-    ds["edf"] = xr.full_like(res.deviance, float(res.model.n_parameters))
-    attrs = {k: v for k, v in res.attrs.items() if k != "model"}
-    attrs["model"] = res.attrs["formula"]
-    attrs.pop("formula")
-    attrs["likelihood"] = res.model.likelihood
-    attrs["n_parameters"] = res.model.n_parameters
+    out = {"rate": res.fitted, "parameters": res.params, "standard_errors": res.bse,
+           "edf": xr.full_like(res.deviance, float(res.model.n_parameters)), "deviance": res.deviance,
+           "fitted_events": res.fitted_events, "observed_events": res.observed_events, "n_iter": res.n_iter,
+           "converged": res.converged}
+    attrs = {k: v for k, v in res.attrs.items() if k not in ("model", "formula")}
+    attrs.update(model=res.attrs["formula"], likelihood=res.model.likelihood, n_parameters=res.model.n_parameters)
     if method == "kannisto":
         attrs["note"] = "two parameters without a free level: fitted events match observed only approximately"
-    return ds, attrs, res.deviance, res.fitted_events, res.n_iter, res.converged, res.observed_events
+    return out, attrs
 
 
 def _transform(ref, link):
@@ -173,14 +172,17 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         Counts along ``dim`` (broadcast against each other).  With
         ``link="logit"`` the exposure is the number at risk (e.g. the
         population at the start of the year for interval risks).
-    method : {"relational", "brass", "pspline", "rogers_castro", "kannisto"}
+    method : {"relational", "brass", "pspline", "rogers_castro", "kannisto", "gompertz", "makeham", \
+"heligman_pollard"}
         ``"relational"`` (default): ``g(rate) = g(reference) + f(age)`` with
         ``f`` a P-spline, ``g`` the link; ``"brass"``: ``g(rate) = α + β
         g(reference)``; ``"pspline"``: ``g(rate) = f(age)`` (Eilers–Marx);
-        ``"rogers_castro"``: the model migration schedule with
-        ``n_parameters`` in {7, 9, 11, 13}; ``"kannisto"``: the logistic
-        old-age model ``a e^{b(x-x0)} / (1 + a e^{b(x-x0)})`` fitted on
-        ``fit_ages``.
+        the others are the parametric models of :class:`demokit.Model`
+        (METHODS.md §5.5.1): ``"rogers_castro"`` the model migration
+        schedule with ``n_parameters`` in {7, 9, 11, 13}; ``"kannisto"`` the
+        logistic old-age model ``a e^{b(x-x0)} / (1 + a e^{b(x-x0)})``
+        fitted on ``fit_ages``; ``"gompertz"``, ``"makeham"`` and
+        ``"heligman_pollard"`` (a risk, binomial likelihood).
     reference : xarray.DataArray, optional
         Reference rates (or risks) along ``dim`` for ``"relational"`` and
         ``"brass"``, broadcast against ``events``.  Default: the pooled rate
@@ -192,7 +194,8 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         The age dim.
     link : {"log", "logit"}
         ``"log"``: Poisson with rates per person-year; ``"logit"``: binomial
-        risks. Rogers–Castro and Kannisto use the Poisson likelihood.
+        risks. The parametric models use their own likelihood (Poisson; binomial for
+        Heligman–Pollard).
     criterion : {"bic", "aic", "gcv"}
         Chooses the smoothing parameter λ per curve from ``lambdas``:
         BIC = deviance + log(n)·edf (default; Currie, Durban & Eilers 2004),
@@ -213,13 +216,13 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         Rogers–Castro: 7 = childhood, labour-force peak and constant;
         9 adds the elderly upslope (a4, λ4); 11 the retirement peak
         (a3, α3, μ3, λ3) instead; 13 both.
-    start : array_like of 13 floats, optional
-        Rogers–Castro starting values in the order of
-        :data:`RC_PARAMETERS` (default from a standard schedule, scaled to
-        the data's level, with μ2 placed near the data's peak).
+    start : dict or array_like, optional
+        Starting values of a parametric model (by name, or all in order;
+        Rogers–Castro also accepts 13 values in the order of
+        :data:`RC_PARAMETERS`); default from the data (METHODS.md §5.5.1).
     fit_ages : (lo, hi), optional
-        Kannisto: ages used in the fit (default ``(80, last age)``); rates
-        are returned for every age.
+        Parametric models: ages used in the fit (Kannisto default
+        ``(80, last age)``, others all ages); rates are returned for every age.
     max_iter, tol : int, float
         Iteration limit and convergence tolerance of the fits.
 
@@ -228,11 +231,12 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
     xarray.Dataset
         ``rate`` (fitted rates, dims of the broadcast input), ``observed_rate``
         (``events / exposure``, NaN where the exposure is 0), per curve:
-        ``deviance``, ``edf`` (effective degrees of freedom),
+        ``deviance``, ``edf`` (effective degrees of freedom; the number of
+        parameters for a parametric model, which also gets ``standard_errors``),
         ``smoothing_parameter`` (λ), ``criterion``, ``observed_events``,
         ``fitted_events``, ``n_iter``, ``converged``; ``coefficients``
         (dim ``basis``) for spline methods or ``parameters`` (dim
-        ``parameter``) for Brass, Rogers–Castro and Kannisto.  ``attrs`` name
+        ``parameter``) for Brass and the parametric models.  ``attrs`` name
         the method, link, criterion and basis.
 
     Raises
@@ -269,106 +273,111 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
     events = events.astype(float)
     exposure = exposure.astype(float)
     x = np.asarray(events[dim].values, dtype=float)
-    A = x.size
-    with np.errstate(divide="ignore", invalid="ignore"):
-        observed = (events / exposure.where(exposure > 0))
-    attrs_common = {"method": method, "link": link if method in ("relational", "brass", "pspline") else "log",
-                    "likelihood": "binomial" if (link == "logit" and method in ("relational", "brass", "pspline"))
-                    else "poisson"}
-
-    if method in ("relational", "brass", "pspline"):
-        if method == "pspline":
-            reft = xr.zeros_like(events[dim], dtype=float)
-            reft_attrs = {}
-        else:
-            if reference is None:
-                rd = [d for d in reference_dims if d in events.dims]
-                if not rd:
-                    raise SmoothingError(
-                        f"method={method!r} needs a reference curve: pass reference=..., or give events a dim "
-                        f"among reference_dims={tuple(reference_dims)} to pool into one")
-                reference = events.sum(rd) / exposure.sum(rd).where(exposure.sum(rd) > 0)
-                ref_note = f"pooled over {rd}: sum(events) / sum(exposure)"
-            else:
-                if not isinstance(reference, xr.DataArray) or dim not in reference.dims:
-                    raise SmoothingError(f"reference must be a DataArray with dim {dim!r}")
-                ref_note = "user-supplied"
-            if not is_dask(reference) and not is_dask(events):
-                y_b, r_b = xr.broadcast(events, reference)
-                bad = ((y_b > 0) & ~(r_b > 0)).transpose(*y_b.dims).values
-                if bad.any():
-                    idx = first_cell(bad)
-                    raise SmoothingError(
-                        f"{format_cell('events', y_b, idx)} but the reference rate there is "
-                        f"{float(r_b.transpose(*y_b.dims).values[idx])!r}: a relational fit cannot place events "
-                        "where the reference is 0 or missing")
-            reft = xr.apply_ufunc(_transform, reference, kwargs={"link": link}, dask="parallelized",
-                                  output_dtypes=[float])
-            reft_attrs = {"reference": ref_note}
-        if method == "brass":
-            X = np.zeros((A, 2))
-            P = np.zeros((2, 2))
-            lam = np.array([0.0])
-            K = 2
-            basis_attrs = {"model": "g(rate) = alpha + beta * g(reference)"}
-        else:
-            nseg = int(n_segments) if n_segments is not None else max(int(np.ceil((A - 1) / 5)), 1)
-            X = bspline_basis(x, n_segments=nseg, degree=degree)
-            K = X.shape[1]
-            if penalty_order >= K:
-                raise SmoothingError(f"penalty_order={penalty_order} needs more than {K} B-splines")
-            P = difference_penalty(K, penalty_order)
-            lam = np.sort(np.atleast_1d(np.asarray(DEFAULT_LAMBDAS if lambdas is None else lambdas,
-                                                   dtype=float)))[::-1].copy()
-            if (lam < 0).any():
-                raise SmoothingError("lambdas must be >= 0")
-            basis_attrs = {"n_segments": nseg, "degree": degree, "penalty_order": penalty_order,
-                           "n_basis": K, "lambda_grid": lam.tolist(),
-                           "model": ("g(rate) = g(reference) + B(age) beta" if method == "relational"
-                                     else "g(rate) = B(age) beta")}
-        outs = apply_kernel(
-            _glm_numpy, events, exposure, reft,
-            core_dims=[[dim], [dim], [dim]],
-            output_core_dims=[[dim], ["basis" if method != "brass" else "parameter"], [], [], [], [], [], [], []],
-            output_dtypes=[float, float, float, float, float, float, np.int64, bool, float],
-            output_sizes={"basis" if method != "brass" else "parameter": K},
-            kwargs=dict(X=X, P=P, lambdas=lam, link=LINKS[link], crit=CRITERIA[criterion],
-                        max_iter=int(max_iter), tol=float(tol), brass=method == "brass",
-                        patience=int(patience)))
-        rate, coef, dev, edf, lamo, cv, it, conv, fitted = outs
-        ds = xr.Dataset({"rate": rate})
-        if method == "brass":
-            ds["parameters"] = coef.assign_coords(parameter=["alpha", "beta"])
-            ds["parameters"].attrs["description"] = "g(rate) = alpha + beta * g(reference)"
-        else:
-            ds["coefficients"] = coef
-            ds["coefficients"].attrs["description"] = "B-spline coefficients on the link scale"
-            ds["smoothing_parameter"] = lamo
-            ds["smoothing_parameter"].attrs["description"] = f"lambda chosen by {criterion.upper()}"
-            ds["criterion"] = cv
-            ds["criterion"].attrs["description"] = criterion.upper()
-        ds["edf"] = edf
-        attrs = {**attrs_common, **reft_attrs, **basis_attrs,
-                 "criterion": criterion if method != "brass" else "none"}
+    glm = method in _GLM_METHODS
+    attrs = {"method": method, "link": link if glm else "log",
+             "likelihood": "binomial" if (link == "logit" and glm) else "poisson"}
+    if glm:
+        reft, ref_attrs = _reference(events, exposure, reference, reference_dims, method=method, dim=dim, link=link)
+        X, P, lam, basis_dim, basis_attrs = _design(x, method=method, n_segments=n_segments, degree=degree,
+                                                     penalty_order=penalty_order, lambdas=lambdas)
+        out = _fit_glm(events, exposure, reft, X=X, P=P, lam=lam, basis_dim=basis_dim, method=method, dim=dim,
+                       link=link, criterion=criterion, max_iter=max_iter, tol=tol, patience=patience)
+        out["observed_events"] = events.where(exposure > 0, 0.0).sum(dim)
+        attrs.update(ref_attrs, **basis_attrs, criterion=criterion if method != "brass" else "none")
     else:
-        ds, attrs, dev, fitted, it, conv, obs_events = _fit_parametric(
-            events, exposure, method=method, dim=dim, x=x, n_parameters=n_parameters, start=start,
-            fit_ages=fit_ages, max_iter=max_iter, tol=tol)
-        attrs = {**attrs_common, **attrs}
-    ds["rate"] = ds["rate"].transpose(*[d for d in events.dims if d in ds["rate"].dims],
-                                      *[d for d in ds["rate"].dims if d not in events.dims])
-    ds["observed_rate"] = observed
-    ds["deviance"] = dev
-    ds["fitted_events"] = fitted
-    if method in _GLM_METHODS:
-        obs_events = events.where(exposure > 0, 0.0).sum(dim)
-    ds["observed_events"] = obs_events
-    ds["n_iter"] = it
-    ds["converged"] = conv
-    ds["rate"].attrs = {"units": "events per unit of exposure" if attrs["likelihood"] == "poisson"
-                        else "probability", "description": f"smoothed ({method})"}
-    ds["observed_rate"].attrs = {"description": "events / exposure (NaN where the exposure is 0)"}
-    ds["deviance"].attrs = {"description": f"{attrs['likelihood']} deviance of the fit"}
-    ds["edf"].attrs = {"description": "effective degrees of freedom"}
-    ds.attrs = attrs
-    return ds
+        out, model_attrs = _fit_parametric(events, exposure, method=method, dim=dim, x=x,
+                                           n_parameters=n_parameters, start=start, fit_ages=fit_ages,
+                                           max_iter=max_iter, tol=tol)
+        attrs.update(model_attrs)
+    rate = out["rate"]
+    out["rate"] = rate.transpose(*[d for d in events.dims if d in rate.dims],
+                                 *[d for d in rate.dims if d not in events.dims])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["observed_rate"] = events / exposure.where(exposure > 0)
+    out["rate"].attrs = {"units": "events per unit of exposure" if attrs["likelihood"] == "poisson"
+                         else "probability", "description": f"smoothed ({method})"}
+    out["observed_rate"].attrs = {"description": "events / exposure (NaN where the exposure is 0)"}
+    out["deviance"].attrs = {"description": f"{attrs['likelihood']} deviance of the fit"}
+    out["edf"].attrs = {"description": "effective degrees of freedom"}
+    order = ["rate", "parameters", "standard_errors", "coefficients", "smoothing_parameter", "criterion", "edf",
+             "observed_rate", "deviance", "fitted_events", "observed_events", "n_iter", "converged"]
+    return xr.Dataset({k: out[k] for k in order if k in out}, attrs=attrs)
+
+
+def _reference(events, exposure, reference, reference_dims, *, method, dim, link):
+    """The reference on the link scale (0 for the P-spline) and its attrs; checks events against it."""
+    if method == "pspline":
+        return xr.zeros_like(events[dim], dtype=float), {}
+    if reference is None:
+        rd = [d for d in reference_dims if d in events.dims]
+        if not rd:
+            raise SmoothingError(
+                f"method={method!r} needs a reference curve: pass reference=..., or give events a dim "
+                f"among reference_dims={tuple(reference_dims)} to pool into one")
+        tot = exposure.sum(rd)
+        reference = events.sum(rd) / tot.where(tot > 0)
+        note = f"pooled over {rd}: sum(events) / sum(exposure)"
+    else:
+        if not isinstance(reference, xr.DataArray) or dim not in reference.dims:
+            raise SmoothingError(f"reference must be a DataArray with dim {dim!r}")
+        note = "user-supplied"
+        if not is_dask(reference) and not is_dask(events):
+            y_b, r_b = xr.broadcast(events, reference)
+            bad = ((y_b > 0) & ~(r_b > 0)).transpose(*y_b.dims).values
+            if bad.any():
+                idx = first_cell(bad)
+                raise SmoothingError(
+                    f"{format_cell('events', y_b, idx)} but the reference rate there is "
+                    f"{float(r_b.transpose(*y_b.dims).values[idx])!r}: a relational fit cannot place events "
+                    "where the reference is 0 or missing")
+    reft = xr.apply_ufunc(_transform, reference, kwargs={"link": link}, dask="parallelized", output_dtypes=[float])
+    return reft, {"reference": note}
+
+
+def _design(x, *, method, n_segments, degree, penalty_order, lambdas):
+    """Design matrix, penalty, lambda grid, coefficient dim and attrs of a GLM method."""
+    A = x.size
+    if method == "brass":
+        return (np.zeros((A, 2)), np.zeros((2, 2)), np.array([0.0]), "parameter",
+                {"model": "g(rate) = alpha + beta * g(reference)"})
+    nseg = int(n_segments) if n_segments is not None else max(int(np.ceil((A - 1) / 5)), 1)
+    X = bspline_basis(x, n_segments=nseg, degree=degree)
+    K = X.shape[1]
+    if penalty_order >= K:
+        raise SmoothingError(f"penalty_order={penalty_order} needs more than {K} B-splines")
+    P = difference_penalty(K, penalty_order)
+    lam = np.sort(np.atleast_1d(np.asarray(DEFAULT_LAMBDAS if lambdas is None else lambdas,
+                                           dtype=float)))[::-1].copy()
+    if (lam < 0).any():
+        raise SmoothingError("lambdas must be >= 0")
+    return X, P, lam, "basis", {"n_segments": nseg, "degree": degree, "penalty_order": penalty_order,
+                                "n_basis": K, "lambda_grid": lam.tolist(),
+                                "model": ("g(rate) = g(reference) + B(age) beta" if method == "relational"
+                                          else "g(rate) = B(age) beta")}
+
+
+def _fit_glm(events, exposure, reft, *, X, P, lam, basis_dim, method, dim, link, criterion, max_iter, tol,
+             patience):
+    """Run the penalised IRLS kernel; return the Dataset's variables."""
+    K = X.shape[1]
+    outs = apply_kernel(
+        _glm_numpy, events, exposure, reft,
+        core_dims=[[dim], [dim], [dim]],
+        output_core_dims=[[dim], [basis_dim], [], [], [], [], [], [], []],
+        output_dtypes=[float, float, float, float, float, float, np.int64, bool, float],
+        output_sizes={basis_dim: K},
+        kwargs=dict(X=X, P=P, lambdas=lam, link=LINKS[link], crit=CRITERIA[criterion],
+                    max_iter=int(max_iter), tol=float(tol), brass=method == "brass", patience=int(patience)))
+    rate, coef, dev, edf, lamo, cv, it, conv, fitted = outs
+    out = {"rate": rate, "edf": edf, "deviance": dev, "fitted_events": fitted, "n_iter": it, "converged": conv}
+    if method == "brass":
+        out["parameters"] = coef.assign_coords(parameter=["alpha", "beta"])
+        out["parameters"].attrs["description"] = "g(rate) = alpha + beta * g(reference)"
+    else:
+        out["coefficients"] = coef
+        out["coefficients"].attrs["description"] = "B-spline coefficients on the link scale"
+        out["smoothing_parameter"] = lamo
+        out["smoothing_parameter"].attrs["description"] = f"lambda chosen by {criterion.upper()}"
+        out["criterion"] = cv
+        out["criterion"].attrs["description"] = criterion.upper()
+    return out

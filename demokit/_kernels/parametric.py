@@ -296,7 +296,8 @@ def ascend(model, lik, y, e, x, s, x0, inside, pidx, logp, th, max_iter, tol, wo
     raise the likelihood is retried with ten times the damping (a shorter step
     turned towards the score), up to 40 times.  Stops when the largest step
     (relative, or on the log scale) is below ``tol``, the gain in
-    log-likelihood below ``1e-2 tol (1 + |ll|)``, or no step gains.  Returns
+    log-likelihood below ``max(1e-2 tol (1 + |ll|), 1e-9)`` (a parameter
+    drifting to a bound of 0 then stops), or no step gains.  Returns
     ``(ll, iterations, converged)``; ``work_m``/``work_g`` hold the curve and
     gradient at the result.
     """
@@ -345,7 +346,7 @@ def ascend(model, lik, y, e, x, s, x0, inside, pidx, logp, th, max_iter, tol, wo
         if not improved:
             conv = True   # no ascent direction left: a maximum to working precision
             break
-        if big < tol or gain <= tol * 1e-2 * (1.0 + abs(ll)):
+        if big < tol or gain <= max(tol * 1e-2 * (1.0 + abs(ll)), 1e-9):
             conv = True
             break
     return ll, it + 1, conv
