@@ -142,20 +142,10 @@ def _region_figure(base, horizon, tab, hist, base_year, last_year, main, scen, l
     return _png(fig)
 
 
-def _set_tfr(assumptions, women: xr.DataArray) -> xr.DataArray:
-    """TFR of the set of regions: the regions' rates weighted by the women of each age (base year)."""
-    f = assumptions["fertility"]
-    if "region" not in f.dims:
-        return f.sum("age")
-    w = women.sel(region=f["region"]).reindex(age=f["age"].values, fill_value=0.0)
-    pooled = (f * w).sum("region") / w.sum("region").where(w.sum("region") > 0)
-    return pooled.fillna(0.0).sum("age")
-
-
-def _assumption_paths(history: xr.Dataset, assumptions, years, women: xr.DataArray, lang) -> str:
+def _assumption_paths(history: xr.Dataset, assumptions, years, tfr: xr.DataArray, lang) -> str:
+    """The assumed TFR (of the set of regions, as the job computed it) and e0 against their history."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    tfr = _set_tfr(assumptions, women)
     e0 = assumptions.attrs["life_expectancy"]
     yrs = xr.DataArray(list(years), dims="year", coords={"year": list(years)})
     tfr = tfr.broadcast_like(yrs) if "year" not in tfr.dims else tfr
@@ -355,7 +345,8 @@ nav a { margin-right: 1em; white-space: nowrap; }
 def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions, labour=None,
                  history: xr.Dataset | None = None, config: dict | None = None, files: dict | None = None,
                  against_actual: xr.Dataset | None = None, table: xr.Dataset | None = None,
-                 observed_table: xr.Dataset | None = None, lang: str = "en") -> Path:
+                 observed_table: xr.Dataset | None = None, assumed_tfr: xr.DataArray | None = None,
+                 lang: str = "en") -> Path:
     """Write a self-contained HTML report of a forecast and return its path.
 
     Parameters
@@ -372,9 +363,15 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
         The forecast's config (title, scenarios) and the written files.
     against_actual : xarray.Dataset, optional
         From :func:`demokit.forecast_job.compare_with_actual`.
-    table, observed_table : xarray.Dataset, optional
-        The council tables (:func:`demokit.forecast_table` with the observed
-        base year; :func:`demokit.observed_table`); computed when not given.
+    table : xarray.Dataset
+        The council table (:func:`demokit.forecast_table` with the observed
+        base year), as the job computed it (required).
+    observed_table : xarray.Dataset, optional
+        The council table of the observed years (:func:`demokit.observed_table`);
+        without it the figures show no observed history.
+    assumed_tfr : xarray.DataArray, optional
+        The assumed TFR of the set of regions by scenario (and year)
+        (:func:`demokit.forecast_job.pooled_tfr`); needed with ``history``.
     lang : {"en", "sv"}
         Language of headings, labels, table headers and chart labels.
 
@@ -387,10 +384,13 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     regions) with the council table for every scenario, the population
     pyramid, the components of change and the population by scenario.
     """
-    from .tables import forecast_table
-    from .tables import observed_table as _observed_table
-
     lang = check_lang(lang)
+    if table is None:
+        raise ValueError("write_report formats what the job computed: pass table= (demokit.forecast_table of "
+                         "the projection with the observed base year)")
+    if history is not None and assumed_tfr is None:
+        raise ValueError("write_report formats what the job computed: with history= pass assumed_tfr= "
+                         "(demokit.forecast_job.pooled_tfr)")
     path = Path(path)
     proj = projection
     scen = proj["scenario"].values.tolist()
@@ -399,10 +399,6 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     base_year = int(proj.attrs.get("base_year", int(proj["year"].values[0]) - 1))
     first_year, last_year = int(proj["year"].values[0]), int(proj["year"].values[-1])
     regions = proj["region"].values.tolist()
-    if table is None:
-        table = forecast_table(proj, observed=data, base_year=base_year)
-    if observed_table is None and all(v in data for v in ("population", "births", "deaths")):
-        observed_table = _observed_table(data.sel(region=regions))
     base = data["population"].sel(year=base_year).sel(region=regions)
     horizon = proj["population"].sel(scenario=main, year=last_year)
     names = (dict(zip(data["region"].values.tolist(), data["region_name"].values.tolist()))
@@ -451,7 +447,7 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     # --- assumptions and labour force
     assump_html = ""
     if history is not None:
-        src = _assumption_paths(history, assumptions, proj["year"].values.tolist(), base.sel(sex="female"), lang)
+        src = _assumption_paths(history, assumptions, proj["year"].values.tolist(), assumed_tfr, lang)
         hy = history["year"].values
         txt = T["assump"].format(h0=int(hy[0]), h1=int(hy[-1]), oa=history.attrs.get("open_age", ""),
                                  first=first_year, last=last_year, sp=at.get("years", ""))
