@@ -533,7 +533,8 @@ def _region_sections(ctx):
 def _document(ctx, parts, nav, config, files) -> str:
     """The HTML page: title, introduction, navigation and the parts in order."""
     lang, proj, data, base_year = ctx["lang"], ctx["proj"], ctx["data"], ctx["base_year"]
-    files_html = "".join(f"<li><code>{html.escape(k)}</code> — {html.escape(v)}</li>" for k, v in (files or {}).items())
+    files_html = "".join(f"<li><code>{html.escape(k)}</code> — {html.escape(v)}</li>"
+                         for k, v in (files or {}).items())
     title = html.escape((config or {}).get("title", "demokit forecast"))
     intro = ctx["T"]["intro"].format(base=base_year, n=proj.sizes["year"], last=ctx["last_year"],
                                      k=len(ctx["scen"]), v=__version__, d=date.today().isoformat())
