@@ -193,3 +193,18 @@ def test_import_scan_finds_an_upward_import(tmp_path):
 def test_warm_up_is_public_and_runs():
     assert dk.warm_up.__module__ == "demokit._warmup"
     dk.warm_up()
+
+
+def test_output_dtypes_and_unknown_size_error():
+    da = _cube()
+
+    def count_positive(x, out):
+        out[:] = (x > 0.5).sum(axis=1)
+
+    f = ndkernel(count_positive, core_dims=[("age", "year")], outputs=[("year",)], dtypes=[np.int64])
+    res = f(da)
+    assert res.dtype == np.int64
+    xr.testing.assert_equal(res, (da > 0.5).sum("age").transpose(*res.dims))
+    g = ndkernel(count_positive, core_dims=[("age", "year")], outputs=[("draw",)])
+    with pytest.raises(ValueError, match="size of output dim 'draw' is unknown"):
+        g(da)
