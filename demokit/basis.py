@@ -12,12 +12,16 @@ import numpy as np
 import xarray as xr
 
 from ._periods import as_years
+from .components import by_kind
 from .cube import CubeError
 from .fertility import fertility_parts, mean_age_at_childbirth, tfr
 from .migration import interval_parts
 from .regions import pool
 from .smoothing import smooth
 from .standardize import indirect_index
+
+#: the exits reported besides deaths and out-movers (demokit.components.COMPONENTS)
+_OTHER_EXITS = tuple(c.name for c in by_kind("exit") if c.name not in ("deaths", "out_migration"))
 
 __all__ = ["statistical_basis"]
 
@@ -101,7 +105,8 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
         * ``out_migration_risk`` / ``out_migration_risk_smoothed``,
           ``out_migration_index`` (+ limits), ``out_migration_index_by_age``;
           ``emigration_risk`` / ``emigration_risk_smoothed`` if the cube has
-          ``emigration``;
+          ``emigration``, and ``emigration_unknown_risk`` / ``_smoothed`` if it
+          has ``emigration_unknown`` (emigrants to an unknown country);
         * ``in_migrants_per_mille`` / ``out_migrants_per_mille`` (in- and
           out-movers in relative numbers, ‰ over sex and age) and their
           ``_smoothed`` versions; ``in_migrant_index`` / ``_smoothed``;
@@ -137,7 +142,7 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
     yrs = _period(years, period)
     from ._periods import select_years
     from .cube import validate
-    used = need + (["emigration"] if "emigration" in ds else [])
+    used = need + [v for v in _OTHER_EXITS if v in ds]
     validate(select_years(ds[used], yrs, need_previous=True).assign_attrs(ds.attrs))   # named errors first
     if isinstance(reference, str):
         if reference != "national":
@@ -225,13 +230,14 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
     with np.errstate(divide="ignore", invalid="ignore"):
         out["out_migration_index_by_age"] = 100.0 * u.where(O > 0) / u_ref.where(u_ref > 0)
         out["out_migration_index_by_age_smoothed"] = 100.0 * us["rate"] / u_ref.where(u_ref > 0)
-    if "emigration" in ds and "emigration" in ref_ds:
-        EM, PE, _ = interval_parts(ds, "emigration", years=yrs)
-        EMn, PEn, _ = interval_parts(ref_ds, "emigration", years=yrs)
-        e_ref = _ratio(EMn, PEn)
-        out["emigration_risk"] = _ratio(EM, PE)
-        out["emigration_risk_smoothed"] = fit(EM, PE, ref_shape(EMn, PEn, e_ref), "emigration")["rate"]
-        out["reference_emigration_risk"] = e_ref
+    for name in _OTHER_EXITS:   # emigration, emigration to an unknown country (the component table)
+        if name in ds and name in ref_ds:
+            EM, PE, _ = interval_parts(ds, name, years=yrs)
+            EMn, PEn, _ = interval_parts(ref_ds, name, years=yrs)
+            e_ref = _ratio(EMn, PEn)
+            out[f"{name}_risk"] = _ratio(EM, PE)
+            out[f"{name}_risk_smoothed"] = fit(EM, PE, ref_shape(EMn, PEn, e_ref), name)["rate"]
+            out[f"reference_{name}_risk"] = e_ref
 
     # --- movers in relative numbers and the in-mover index -----------------
     for kind, var in (("in", in_variable), ("out", out_variable)):
@@ -261,6 +267,8 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
         "death_risk": "1", "death_risk_smoothed": "1", "reference_death_risk": "1",
         "out_migration_risk": "1", "out_migration_risk_smoothed": "1", "reference_out_migration_risk": "1",
         "emigration_risk": "1", "emigration_risk_smoothed": "1", "reference_emigration_risk": "1",
+        **{f"{p}{n}_risk{q}": "1" for n in _OTHER_EXITS for p, q in (("", ""), ("", "_smoothed"),
+                                                                     ("reference_", ""))},
         "reference_fertility_rate": "births per woman per year",
         "death_risk_index": "percent", "out_migration_index": "percent", "in_migrant_index": "percent",
         "in_migrants_per_mille": "per mille", "out_migrants_per_mille": "per mille",
