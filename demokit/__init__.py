@@ -33,6 +33,7 @@ from .projection import AssumptionError, Assumptions, constrain, project  # noqa
 from .households import household_rates, households  # noqa: F401,E402
 from .labour import labour_force  # noqa: F401,E402
 from . import scenarios  # noqa: F401,E402
+from .scenarios import deregistration_wave  # noqa: F401,E402
 
 # --- small-area estimation and mortality improvement (issue 9) ---
 from .small_area import reference_schedules, small_area_rates, with_open_age  # noqa: F401,E402

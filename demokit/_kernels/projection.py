@@ -400,10 +400,14 @@ def components_range(k0, k1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot,
     wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
     rowsum = np.empty(nr)
     target = np.empty(nr)
+    by_year = _varies_by_year(exits, ent_tot, ent_prof)
+    last_b = -1
     for k in range(k0, k1):
         b = k // ny
         t = k % ny
-        _prep(b, t, exits, ent_tot, ent_prof, sv, imv)
+        if by_year or b != last_b:   # (the rows staying and entering, once per batch item if constant)
+            _prep(b, t, exits, ent_tot, ent_prof, sv, imv)
+            last_b = b
         prev = pop0[b if pop0.shape[0] > 1 else 0] if t == 0 else out_pop[b, t - 1]
         _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode,
               sv, imv, pool, pool0, wb, rowsum, target, bsum, tmp, np.bool_(True), out, o_exit, o_in,
