@@ -355,7 +355,8 @@ nav a { margin-right: 1em; white-space: nowrap; }
 def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions, labour=None,
                  history: xr.Dataset | None = None, config: dict | None = None, files: dict | None = None,
                  against_actual: xr.Dataset | None = None, table: xr.Dataset | None = None,
-                 observed_table: xr.Dataset | None = None, lang: str = "en") -> Path:
+                 observed_table: xr.Dataset | None = None, lang: str = "en",
+                 stochastic: xr.Dataset | None = None) -> Path:
     """Write a self-contained HTML report of a forecast and return its path.
 
     Parameters
@@ -377,6 +378,9 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
         base year; :func:`demokit.observed_table`); computed when not given.
     lang : {"en", "sv"}
         Language of headings, labels, table headers and chart labels.
+    stochastic : xarray.Dataset, optional
+        Quantiles of :func:`demokit.stochastic_summary` (a ``region``
+        ``"total"`` first): fan charts and a quantile table (issue 12).
 
     Notes
     -----
@@ -512,6 +516,10 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
         top_links.append(f"<a href='#actual'>{label('The forecast against what happened', lang)}</a>")
     if assump_html:
         top_links.append(f"<a href='#assumptions'>{label('Assumptions', lang)}</a>")
+    from ._report_stochastic import stochastic_section   # fan charts (issue 12)
+    stoch_html = stochastic_section(stochastic, lang=lang) if stochastic is not None else ""
+    if stoch_html:
+        top_links.append("<a href='#stochastic'>" + ("Osäkerhet" if lang == "sv" else "Uncertainty") + "</a>")
     nav_html = (f"<nav><b>{label('Contents', lang)}:</b> " + " ".join(top_links) + "<br>"
                 + " ".join(nav) + "</nav>")
     data_note = (f"{label('Data', lang)}: {html.escape(str(data.attrs.get('source', '')))}. "
@@ -531,6 +539,7 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
 {scen_table}
 {assump_html}
 {lab_html}
+{stoch_html}
 {''.join(sections)}
 <h2 id="files">{label('Files', lang)}</h2>
 <ul>{files_html}</ul>
