@@ -25,12 +25,13 @@ _TITLES = {
                      "totals (AR(1) fitted to their observed yearly variation), seed {seed}{scen}. The bands hold "
                      "the central {bands} of the draws; the line is the median (METHODS §14)."),
            "scen": ", around the scenario {s}", "year": "Year", "q": "quantile"},
-    "sv": {"population": "Folkmängd", "labour_force": "Befolkning i arbetsför ålder", "employed": "Förvärvsarbetande",
-           "economic_dependency_ratio": "Ekonomisk försörjningskvot",
+    "sv": {"population": "Folkmängd", "labour_force": "Befolkning i arbetsför ålder",
+           "employed": "Förvärvsarbetande", "economic_dependency_ratio": "Ekonomisk försörjningskvot",
            "head": "Osäkerhet: stokastisk prognos",
            "intro": ("{draws} simulerade banor för summerad fruktsamhet (AR(1) skattad på rikets serie 1969–2015), "
                      "förväntad livslängd vid födseln (slumpvandring med drift skattad på HMD Sverige 1950–2014) och "
-                     "flyttningar (AR(1) skattad på den observerade variationen), frö {seed}{scen}. Banden rymmer "
+                     "flyttningar (AR(1) skattad på den observerade variationen), frö {seed}{scen}. "
+                     "Banden rymmer "
                      "de mittersta {bands} av dragningarna; linjen är medianen (METHODS §14)."),
            "scen": ", kring scenariot {s}", "year": "År", "q": "kvantil"},
 }

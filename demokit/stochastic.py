@@ -33,6 +33,8 @@ __all__ = ["AR1", "RandomWalk", "StochasticModel", "fit_ar1", "fit_random_walk",
 #: the order of the standard normal shocks drawn for each draw (fixed, so that a draw's paths do not
 #: depend on which parts of the assumptions exist)
 SHOCKS = ("tfr", "e0_female", "e0_male", "immigration", "in_migration", "net_migration")
+_CELL_A = ("year", "sex", "age", "region")   # the annual kernel's layouts (demokit.projection)
+_FERT_A = ("year", "age", "region")
 #: log-k grid of the e0 → death-risk factor mapping (k from e^-2 to e^2)
 _LOGK = np.linspace(-2.0, 2.0, 81)
 
@@ -445,17 +447,21 @@ def _scaled(a, *, fertility=None, mortality=None, migration=None, net_migration=
     d = a.data
     out = {}
     if fertility is not None:
-        out["fertility"] = d["fertility"] * fertility
+        f = fertility * d["fertility"] if isinstance(fertility, xr.DataArray) else d["fertility"] * fertility
+        out["fertility"] = f.transpose(*[x for x in f.dims if x not in _FERT_A], *[x for x in _FERT_A if x in f.dims])
     if mortality is not None:
-        q = (d["death_risks"] * mortality).clip(0.0, 1.0)
+        q0 = d["death_risks"]
+        q0 = q0.transpose(*[x for x in q0.dims if x not in _CELL_A], *[x for x in _CELL_A if x in q0.dims])
+        # the factor first: the product's dims come out in the kernel's order (batch, year, sex, age, region)
+        q = mortality * q0 if isinstance(mortality, xr.DataArray) else q0 * mortality
         rest = None
         for k in ("out_migration_risks", "emigration_risks"):
             if k in d:
                 rest = d[k] if rest is None else rest + d[k]
-        if rest is not None:
-            tot = q + rest
-            q = xr.where(tot > 1, q - (tot - 1), q).clip(0.0, 1.0)
-        out["death_risks"] = q
+        # min(1, k·q), lowered where q + u + e > 1: min(k·q, 1 − (u + e)) (u + e ≤ 1 is checked)
+        q = np.minimum(q, 1.0 if rest is None else 1.0 - rest)
+        out["death_risks"] = q.transpose(*[x for x in q.dims if x not in _CELL_A],
+                                         *[x for x in _CELL_A if x in q.dims])
     if migration is not None:
         for k in ("in_migration", "immigration"):
             if k in d:

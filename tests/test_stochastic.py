@@ -213,11 +213,12 @@ def test_scenario_matrix_combinations_and_values(central):
     sc = m["fertility"]["scenario"].values.tolist()
     assert len(sc) == 3 * 2 * 3
     assert sc[0] == "F0.9-M0.8-G0.5" and sc[-1] == "F1.1-M1-G1.5"
-    f = m["fertility"].sel(scenario="F1.1-M0.8-G0.5")
+    f = m["fertility"].sel(scenario="F1.1-M0.8-G0.5").transpose(*central["fertility"].dims)
     np.testing.assert_allclose(f.values, 1.1 * central["fertility"].values, rtol=1e-15)
-    np.testing.assert_allclose(m["immigration"].sel(scenario="F0.9-M1-G1.5").values,
+    imm = m["immigration"].sel(scenario="F0.9-M1-G1.5").transpose(*central["immigration"].dims)
+    np.testing.assert_allclose(imm.values,
                                1.5 * central["immigration"].values, rtol=1e-15)
-    q = m["death_risks"].sel(scenario="F0.9-M0.8-G1")
+    q = m["death_risks"].sel(scenario="F0.9-M0.8-G1").transpose(*central["death_risks"].dims)
     np.testing.assert_allclose(q.values, np.minimum(0.8 * central["death_risks"].values, 1.0), rtol=1e-15)
     assert m["fertility"]["migration_variant"].sel(scenario="F1-M1-G1.5").item() == "G1.5"
 
