@@ -33,6 +33,8 @@ __all__ = ["AR1", "RandomWalk", "StochasticModel", "fit_ar1", "fit_random_walk",
 #: the order of the standard normal shocks drawn for each draw (fixed, so that a draw's paths do not
 #: depend on which parts of the assumptions exist)
 SHOCKS = ("tfr", "e0_female", "e0_male", "immigration", "in_migration", "net_migration")
+_CELL_A = ("year", "sex", "age", "region")   # the annual kernel's layouts (demokit.projection)
+_FERT_A = ("year", "age", "region")
 #: log-k grid of the e0 → death-risk factor mapping (k from e^-2 to e^2)
 _LOGK = np.linspace(-2.0, 2.0, 81)
 
@@ -445,17 +447,21 @@ def _scaled(a, *, fertility=None, mortality=None, migration=None, net_migration=
     d = a.data
     out = {}
     if fertility is not None:
-        out["fertility"] = d["fertility"] * fertility
+        f = fertility * d["fertility"] if isinstance(fertility, xr.DataArray) else d["fertility"] * fertility
+        out["fertility"] = f.transpose(*[x for x in f.dims if x not in _FERT_A], *[x for x in _FERT_A if x in f.dims])
     if mortality is not None:
-        q = (d["death_risks"] * mortality).clip(0.0, 1.0)
+        q0 = d["death_risks"]
+        q0 = q0.transpose(*[x for x in q0.dims if x not in _CELL_A], *[x for x in _CELL_A if x in q0.dims])
+        # the factor first: the product's dims come out in the kernel's order (batch, year, sex, age, region)
+        q = mortality * q0 if isinstance(mortality, xr.DataArray) else q0 * mortality
         rest = None
         for k in ("out_migration_risks", "emigration_risks"):
             if k in d:
                 rest = d[k] if rest is None else rest + d[k]
-        if rest is not None:
-            tot = q + rest
-            q = xr.where(tot > 1, q - (tot - 1), q).clip(0.0, 1.0)
-        out["death_risks"] = q
+        # min(1, k·q), lowered where q + u + e > 1: min(k·q, 1 − (u + e)) (u + e ≤ 1 is checked)
+        q = np.minimum(q, 1.0 if rest is None else 1.0 - rest)
+        out["death_risks"] = q.transpose(*[x for x in q.dims if x not in _CELL_A],
+                                         *[x for x in _CELL_A if x in q.dims])
     if migration is not None:
         for k in ("in_migration", "immigration"):
             if k in d:
@@ -527,7 +533,7 @@ def _e0_factor(death_risks, e0_dev):
 
 
 def simulate(assumptions, *, draws, seed, years=None, model=None, chunks=None,
-             parts=("fertility", "mortality", "migration")):
+             parts=("fertility", "mortality", "migration"), first_draw=0):
     """Return assumptions with a ``draw`` dim of stochastic paths, for :func:`demokit.project`.
 
     Parameters
@@ -548,11 +554,15 @@ def simulate(assumptions, *, draws, seed, years=None, model=None, chunks=None,
         The draws are the same whatever the chunks.
     parts : sequence of {"fertility", "mortality", "migration"}
         Which assumptions vary (the others stay at the centre).
+    first_draw : int, default 0
+        Return draws ``first_draw … first_draw + draws − 1`` of the run with
+        this seed (a worker of a cluster can make its own block of draws:
+        docs/SCALEOUT.md).
 
     Returns
     -------
     Assumptions
-        With a ``draw`` dim (coordinate 0 … draws−1) on the changed variables;
+        With a ``draw`` dim (coordinate ``first_draw`` …) on the changed variables;
         ``attrs["stochastic_paths"]`` (Dataset: ``tfr_deviation``,
         ``e0_deviation``, ``migration_factor``... by draw and year),
         ``attrs["stochastic_seed"]``, ``attrs["stochastic_draws"]``.
@@ -599,8 +609,11 @@ def simulate(assumptions, *, draws, seed, years=None, model=None, chunks=None,
     m = model or stochastic_model()
     yrs = _years_of(a, years)
     ny = len(yrs)
-    eps = shocks(draws, ny, seed=seed)
-    coords = {"draw": np.arange(draws), "year": yrs}
+    first_draw = int(first_draw)
+    if first_draw < 0:
+        raise StochasticError(f"first_draw={first_draw}: must be >= 0")
+    eps = shocks(draws, ny, seed=seed, start=first_draw)
+    coords = {"draw": np.arange(first_draw, first_draw + draws), "year": yrs}
     dims = ("draw", "year")
 
     def da(x):
@@ -699,26 +712,45 @@ def stochastic_summary(projection, *, quantiles=(0.05, 0.1, 0.25, 0.5, 0.75, 0.9
     q = np.asarray(quantiles, dtype=float)
     if q.ndim != 1 or q.size == 0 or ((q < 0) | (q > 1)).any():
         raise StochasticError(f"quantiles={quantiles!r}: expected values in [0, 1]")
+    T = draw_totals(projection, employment_rates=employment_rates, labour_ages=labour_ages, dim=dim)
+    if not by_region and "region" in T.dims:
+        T = T.sum("region", keep_attrs=True)
+    return quantiles_of(T, q, dim=dim, labour_ages=labour_ages)
+
+
+def draw_totals(projection, *, employment_rates=None, labour_ages=(20, 64), dim="draw") -> xr.Dataset:
+    """Return each draw's totals over sex and age (computed: small), the input of the quantiles.
+
+    ``population``, ``labour_force`` (ages ``labour_ages``), and with
+    ``employment_rates`` ``employed``; dims ``draw`` and the projection's
+    others but ``sex``, ``age``.  A lazy projection is computed once here.
+    """
+    P = projection["population"]
     lo, hi = (int(x) for x in labour_ages)
-    if not by_region and "region" in P.dims:
-        P = P.sum("region")
     out = {"population": P.sum(["sex", "age"]),
            "labour_force": P.where((P["age"] >= lo) & (P["age"] <= hi), 0.0).sum(["sex", "age"])}
     if employment_rates is not None:
         from .labour import labour_force
-        lab = labour_force(P, employment_rates)
-        E = lab["employed"].sum(["sex", "age"])
-        out["employed"] = E
-        out["economic_dependency_ratio"] = (out["population"] - E) / E
-    ds = xr.Dataset(out)
-    if is_dask(ds["population"]):
-        ds = ds.chunk({dim: -1})
-    res = ds.quantile(q, dim=dim)
+        out["employed"] = labour_force(P, employment_rates)["employed"].sum(["sex", "age"])
+    T = xr.Dataset(out)
+    if is_dask(T["population"]):
+        T = T.compute()
+    T.attrs["draws"] = int(P.sizes[dim])
+    return T
+
+
+def quantiles_of(totals, q, *, dim="draw", labour_ages=(20, 64)) -> xr.Dataset:
+    """Return the quantiles over ``dim`` of :func:`draw_totals` (adding the economic dependency ratio)."""
+    ds = totals.copy()
+    if "employed" in ds:
+        ds["economic_dependency_ratio"] = (ds["population"] - ds["employed"]) / ds["employed"]
+    res = ds.quantile(np.asarray(q, dtype=float), dim=dim)
+    lo, hi = (int(x) for x in labour_ages)
     attrs = {"population": "population at the end of the year, all ages",
              "labour_force": f"population aged {lo}-{hi} (labour-force ages)",
              "employed": "gainfully employed (employment rates x population)",
              "economic_dependency_ratio": "not employed per employed person"}
     for k in res.data_vars:
         res[k].attrs["long_name"] = attrs[k]
-    res.attrs = {"draws": int(P.sizes[dim]), "method": "empirical quantiles over draws (METHODS §14)"}
+    res.attrs = {"draws": int(totals.sizes[dim]), "method": "empirical quantiles over draws (METHODS §14)"}
     return res

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import demokit as dk
@@ -123,6 +123,10 @@ def test_same_seed_same_draws_and_chunks_do_not_matter(central):
     # the first draws of a larger run are the same draws
     e = dk.simulate(central, draws=20, seed=5, years=YEARS)
     np.testing.assert_array_equal(e["fertility"].isel(draw=slice(0, 12)).values, a["fertility"].values)
+    # a block of draws made on its own (a cluster worker) is the same block
+    f = dk.simulate(central, draws=8, seed=5, years=YEARS, first_draw=12)
+    np.testing.assert_array_equal(f["death_risks"].values, e["death_risks"].isel(draw=slice(12, 20)).values)
+    assert f["death_risks"]["draw"].values.tolist() == list(range(12, 20))
 
 
 def test_shocks_independent_of_split():
@@ -209,11 +213,12 @@ def test_scenario_matrix_combinations_and_values(central):
     sc = m["fertility"]["scenario"].values.tolist()
     assert len(sc) == 3 * 2 * 3
     assert sc[0] == "F0.9-M0.8-G0.5" and sc[-1] == "F1.1-M1-G1.5"
-    f = m["fertility"].sel(scenario="F1.1-M0.8-G0.5")
+    f = m["fertility"].sel(scenario="F1.1-M0.8-G0.5").transpose(*central["fertility"].dims)
     np.testing.assert_allclose(f.values, 1.1 * central["fertility"].values, rtol=1e-15)
-    np.testing.assert_allclose(m["immigration"].sel(scenario="F0.9-M1-G1.5").values,
+    imm = m["immigration"].sel(scenario="F0.9-M1-G1.5").transpose(*central["immigration"].dims)
+    np.testing.assert_allclose(imm.values,
                                1.5 * central["immigration"].values, rtol=1e-15)
-    q = m["death_risks"].sel(scenario="F0.9-M0.8-G1")
+    q = m["death_risks"].sel(scenario="F0.9-M0.8-G1").transpose(*central["death_risks"].dims)
     np.testing.assert_allclose(q.values, np.minimum(0.8 * central["death_risks"].values, 1.0), rtol=1e-15)
     assert m["fertility"]["migration_variant"].sel(scenario="F1-M1-G1.5").item() == "G1.5"
 
@@ -227,7 +232,7 @@ def test_scenario_matrix_named_variants_and_exit_cap(central, base):
     assert p["population"].sizes["scenario"] == 2
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(st.lists(st.floats(0.1, 3.0), min_size=1, max_size=3, unique=True),
        st.lists(st.floats(0.1, 3.0), min_size=1, max_size=3, unique=True))
 def test_scenario_matrix_count_property(fs, gs):
@@ -272,3 +277,50 @@ def test_ar1_paths_hand_worked():
     m = AR1(mean=0.0, phi=0.5, sigma=2.0, n=10)
     np.testing.assert_allclose(m.paths([[1.0, 1.0, -1.0]]), [[2.0, 3.0, -0.5]])
     assert m.stationary_sd() == pytest.approx(2 / np.sqrt(0.75))
+
+
+# ---------------------------------------------------------------------- forecast job, report
+def test_forecast_job_stochastic_section(tmp_path):
+    import copy
+
+    from demokit import forecast_job as fj
+    cfg = copy.deepcopy(fj.DEMO_CONFIG)
+    cfg["forecast"]["last_year"] = 2029
+    cfg["stochastic"] = {"draws": 30, "seed": 4, "scenario": "main", "chunks": 15, "quantiles": [0.1, 0.5, 0.9]}
+    cfg = fj.check_config(cfg)
+    res = fj.run(cfg, tmp_path)
+    q = res["stochastic"]
+    assert q["region"].values.tolist()[0] == "total"
+    # the total's median of the sum is not the sum of the medians, but each quantile of the total is a quantile
+    # of sums of the regions: it lies between the sums of the regions' 10% and 90% quantiles ... roughly; exact:
+    assert (q["population"].sel(quantile=0.1) <= q["population"].sel(quantile=0.9)).all()
+    csv = (tmp_path / "stochastic_quantiles.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert csv[0].startswith("region,quantile,year,population,labour_force,employed,economic_dependency_ratio")
+    assert len(csv) == 1 + 6 * 3 * 10
+    rep = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "id='stochastic'" in rep and "30 simulated paths" in rep and "seed 4" in rep
+
+
+@pytest.mark.parametrize("bad, msg", [({"draws": 0}, "draws"), ({"seed": -1}, "seed"), ({"chunks": "x"}, "chunks"),
+                                      ({"scenario": "nope"}, "scenario 'nope'"), ({"quantiles": [2]}, "quantiles"),
+                                      ({"drawz": 3}, "drawz")])
+def test_stochastic_config_errors(bad, msg):
+    import copy
+
+    from demokit import forecast_job as fj
+    cfg = copy.deepcopy(fj.DEMO_CONFIG)
+    cfg["stochastic"] = bad
+    with pytest.raises(fj.ConfigError, match=msg):
+        fj.check_config(cfg)
+
+
+@pytest.mark.slow
+def test_bench_distributed_tiny():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_distributed.py"
+    spec = importlib.util.spec_from_file_location("bench_distributed", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    ref, res = mod.main(["--draws", "8", "--regions", "4", "--years", "3", "--chunk", "3", "--runs", "1"])
+    assert ref.sizes["draw"] == 8 and set(res) == {1, 2}   # main() asserts the cluster's numbers equal ref
