@@ -511,6 +511,37 @@ def changed_rows(x_off, x_adj, pop_off, pop_adj, age):
 
 
 @jit
+def changed_rows_part(x_off, x_adj, pop_off, pop_adj, age, r0, r1, payload):
+    """:func:`changed_rows`' first pass over persons ``r0 .. r1-1``: writes their payloads and
+    returns how many are in the official population and how many are changed and in the
+    adjusted one (the offsets of the next range in ``rows`` and ``new``)."""
+    n_off = 0
+    n_new = 0
+    for i in range(r0, r1):
+        c = x_adj[i] != x_off[i] or pop_adj[i] != pop_off[i]
+        payload[i] = np.int32(age[i]) | (np.int32(256) if c else np.int32(0))
+        if pop_off[i]:
+            n_off += 1
+        if c and pop_adj[i]:
+            n_new += 1
+    return n_off, n_new
+
+
+@jit
+def changed_rows_fill(pop_off, pop_adj, payload, r0, r1, rows, a, new, b):
+    """:func:`changed_rows`' second pass over persons ``r0 .. r1-1``: their rows in ``rows`` from
+    position ``a`` and in ``new`` from position ``b`` (ranges filled by different threads from the
+    counts of :func:`changed_rows_part` give exactly the serial lists)."""
+    for i in range(r0, r1):
+        if pop_off[i]:
+            rows[a] = i
+            a += 1
+        if pop_adj[i] and (payload[i] >> 8) & 1 == 1:
+            new[b] = i
+            b += 1
+
+
+@jit
 def group_count(rows, codes, r0, r1, n_groups):
     """Number of ``rows[r0:r1]`` in each group (the first half of a parallel :func:`group_scatter`)."""
     counts = np.zeros(n_groups, np.int64)

@@ -138,6 +138,25 @@ def _sort_by_group_value(pool, x, payload, rows, gcode, G):
     return xs, ps, starts
 
 
+def _changed_rows(pool, x_off, x_adj, pop_off, pop_adj, age):
+    """:func:`k.changed_rows` on the pool's threads (consecutive ranges of persons; same lists)."""
+    n, parts = x_off.shape[0], _threads()
+    if pool is None or parts < 2 or n < 2 * parts:
+        return k.changed_rows(x_off, x_adj, pop_off, pop_adj, age)
+    cuts = np.linspace(0, n, parts + 1).astype(np.int64)
+    ranges = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+    payload = np.empty(n, np.int32)
+    counts = list(pool.map(lambda r: k.changed_rows_part(x_off, x_adj, pop_off, pop_adj, age, r[0], r[1],
+                                                          payload), ranges))
+    offs = np.zeros((len(ranges) + 1, 2), np.int64)
+    np.cumsum(np.array(counts, np.int64), axis=0, out=offs[1:])
+    rows = np.empty(int(offs[-1, 0]), np.int64)
+    new = np.empty(int(offs[-1, 1]), np.int64)
+    list(pool.map(lambda j: k.changed_rows_fill(pop_off, pop_adj, payload, ranges[j][0], ranges[j][1], rows,
+                                                int(offs[j, 0]), new, int(offs[j, 1])), range(len(ranges))))
+    return payload, rows, new
+
+
 def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G, on_official=None):
     """Both versions' values and ages in group-major order, ascending within groups.
 
@@ -151,7 +170,7 @@ def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G, 
     """
     ro = k.ro
     x_off, x_adj, gcode = ro(x_off), ro(x_adj), ro(gcode)
-    payload, rows, new = k.changed_rows(x_off, x_adj, ro(pop_off), ro(pop_adj), ro(age))
+    payload, rows, new = _changed_rows(pool, x_off, x_adj, ro(pop_off), ro(pop_adj), ro(age))
     payload = ro(payload)
     xs, ps, starts = _sort_by_group_value(pool, x_off, payload, ro(rows), gcode, G)
     official = (xs, ps & 0xFF, starts)   # ages: low 8 bits
