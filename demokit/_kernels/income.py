@@ -75,7 +75,8 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
     x : (n,) float64
         Values in group-major order, ascending within each group.
     age : (n,) int32
-        The persons' ages in the same order.
+        The persons' ages in the same order, in the low 8 bits (higher bits are
+        ignored: the sort's payloads can be passed as they are).
     starts : (G + 1,) int64
         Group ``g`` is ``x[starts[g]:starts[g + 1]]``.
     age_lo, age_hi : (A,) int64
@@ -126,7 +127,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
         n[:] = 0
         ne[:] = 0
         for i in range(s, e):
-            ag = age[i]
+            ag = age[i] & 0xFF
             pos = x[i] > 0
             for a in range(A):
                 if ag >= age_lo[a] and ag <= age_hi[a]:
@@ -147,7 +148,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
         r[:] = 0
         dec[:] = 1
         for i in range(s, e):
-            ag = age[i]
+            ag = age[i] & 0xFF
             v = x[i]
             for a in range(A):
                 if ag < age_lo[a] or ag > age_hi[a]:
