@@ -649,3 +649,30 @@ def test_kernel_amount_check_equals_numpy(bad, pos):
         ok = np.isfinite(v) | (allow_nan & np.isnan(v))
         ok &= ~(v < 0) | allow_negative
         assert k.amounts_ok(v, allow_nan, allow_negative) == bool(ok.all())
+
+
+def test_kernel_parallel_changed_rows_equal_serial_and_numpy():
+    """The two-range changed_rows (counts, then fills from the offsets) gives the serial lists; both
+    equal the numpy definition (changed: value or population flag differs, NaN counts as different)."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from demokit._kernels import income as k
+
+    S = sys.modules["demokit.income.statistics"]
+    rng = np.random.default_rng(11)
+    n = 5_003
+    x_off = np.round(rng.normal(0, 1e4, n), -2)
+    x_adj = np.where(rng.random(n) < 0.1, x_off + 100, x_off)
+    x_adj[::97] = np.nan
+    pop_off, pop_adj = rng.random(n) < 0.9, rng.random(n) < 0.9
+    age = rng.integers(0, 101, n)
+    ref = k.changed_rows(x_off, x_adj, pop_off, pop_adj, age)
+    with ThreadPoolExecutor(2) as pool:
+        par = S._changed_rows(pool, x_off, x_adj, pop_off, pop_adj, age)
+    for a, b in zip(ref, par):
+        np.testing.assert_array_equal(a, b)
+    changed = (x_adj != x_off) | (pop_adj != pop_off)
+    np.testing.assert_array_equal(par[0], age | np.where(changed, 256, 0))
+    np.testing.assert_array_equal(par[1], np.flatnonzero(pop_off))
+    np.testing.assert_array_equal(par[2], np.flatnonzero(pop_adj & changed))

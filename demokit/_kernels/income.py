@@ -75,7 +75,8 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
     x : (n,) float64
         Values in group-major order, ascending within each group.
     age : (n,) int32
-        The persons' ages in the same order.
+        The persons' ages in the same order, in the low 8 bits (higher bits are
+        ignored: the sort's payloads can be passed as they are).
     starts : (G + 1,) int64
         Group ``g`` is ``x[starts[g]:starts[g + 1]]``.
     age_lo, age_hi : (A,) int64
@@ -126,7 +127,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
         n[:] = 0
         ne[:] = 0
         for i in range(s, e):
-            ag = age[i]
+            ag = age[i] & 0xFF
             pos = x[i] > 0
             for a in range(A):
                 if ag >= age_lo[a] and ag <= age_hi[a]:
@@ -147,7 +148,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
         r[:] = 0
         dec[:] = 1
         for i in range(s, e):
-            ag = age[i]
+            ag = age[i] & 0xFF
             v = x[i]
             for a in range(A):
                 if ag < age_lo[a] or ag > age_hi[a]:
@@ -508,6 +509,37 @@ def changed_rows(x_off, x_adj, pop_off, pop_adj, age):
             new[b] = i
             b += 1
     return payload, rows, new
+
+
+@jit
+def changed_rows_part(x_off, x_adj, pop_off, pop_adj, age, r0, r1, payload):
+    """:func:`changed_rows`' first pass over persons ``r0 .. r1-1``: writes their payloads and
+    returns how many are in the official population and how many are changed and in the
+    adjusted one (the offsets of the next range in ``rows`` and ``new``)."""
+    n_off = 0
+    n_new = 0
+    for i in range(r0, r1):
+        c = x_adj[i] != x_off[i] or pop_adj[i] != pop_off[i]
+        payload[i] = np.int32(age[i]) | (np.int32(256) if c else np.int32(0))
+        if pop_off[i]:
+            n_off += 1
+        if c and pop_adj[i]:
+            n_new += 1
+    return n_off, n_new
+
+
+@jit
+def changed_rows_fill(pop_off, pop_adj, payload, r0, r1, rows, a, new, b):
+    """:func:`changed_rows`' second pass over persons ``r0 .. r1-1``: their rows in ``rows`` from
+    position ``a`` and in ``new`` from position ``b`` (ranges filled by different threads from the
+    counts of :func:`changed_rows_part` give exactly the serial lists)."""
+    for i in range(r0, r1):
+        if pop_off[i]:
+            rows[a] = i
+            a += 1
+        if pop_adj[i] and (payload[i] >> 8) & 1 == 1:
+            new[b] = i
+            b += 1
 
 
 @jit
