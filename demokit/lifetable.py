@@ -569,8 +569,7 @@ def _life_table_hmd(deaths, exposure, *, radix, dim, cap=95):
     small = ((deaths <= 100).any("sex")) & (age_da >= 80)
     # Y: lowest age >= 80 where deaths of either sex <= 100 (at most `cap`)
     y = np.minimum(xr.where(small, age_da, np.inf).min(dim), cap)
-    kfrom = xr.apply_ufunc(np.searchsorted, ages, y, kwargs={"side": "left"}, dask="parallelized",
-                           output_dtypes=[np.int64])
+    kfrom = xr.apply_ufunc(lambda yy: np.searchsorted(ages, yy), y, dask="parallelized", output_dtypes=[np.int64])
     ds, filled, opened = _run(kernels.COUNTS, deaths, exposure, name="deaths", dim=dim, ages=ages,
                               a0=(kernels.A0_ANDREEV_KINGKADE, None), ax_code=kernels.AX_SHARE, ax_share=0.5,
                               male=_male_mask(deaths, None), q0=None, cd=None, radix=float(radix), fit_from=80.0,

@@ -260,6 +260,20 @@ def test_hmd_table_complete_and_documented(hmd):
     assert float(lt.ax.sel(age=0, sex="female", year=2014)) == pytest.approx(0.14903 - 2.05527 * m0)
 
 
+def test_hmd_and_kannisto_with_dask_equal_eager():
+    hm = dk.datasets.load("hmd_sweden").sel(year=slice(2010, 2014))
+    eager = life_table(deaths=hm.deaths, exposure=hm.exposure, method="hmd")
+    lazy = life_table(deaths=hm.deaths.chunk({"year": 2}), exposure=hm.exposure.chunk({"year": 2}), method="hmd")
+    assert dk._apply.is_dask(lazy.ex)
+    xr.testing.assert_allclose(eager.ex, lazy.ex.compute(), rtol=1e-13)
+    kw = dict(sex="female", old_age="kannisto", fit_from=80, replace_from=90, extend_to=115)
+    d, e = hm.deaths.sel(sex="female"), hm.exposure.sel(sex="female")
+    eager = life_table(deaths=d, exposure=e, **kw)
+    lazy = life_table(deaths=d.chunk({"year": 2}), exposure=e.chunk({"year": 2}), **kw).compute()
+    assert int(lazy.age[-1]) == 115
+    xr.testing.assert_allclose(eager.mx, lazy.mx, rtol=1e-13)
+
+
 def test_kannisto_closes_small_population_table():
     # a small area with zero exposure and no deaths at the oldest ages: e0 must not be NaN
     ages = np.arange(0, 101)

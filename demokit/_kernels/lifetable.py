@@ -38,7 +38,7 @@ _TINY = np.finfo(np.float64).tiny
 # ---------------------------------------------------------------------------
 
 
-@jit
+@jit(inline="always")
 def _a0_andreev_kingkade(v, is_q, male):
     """HMD protocol v6 table 3: a0 from m0 (``is_q`` False) or from q0."""
     if is_q:
@@ -50,7 +50,7 @@ def _a0_andreev_kingkade(v, is_q, male):
     return 0.14903 - 2.05527 * v if v < 0.01724 else (0.04667 + 3.88089 * v if v < 0.06891 else 0.31411)
 
 
-@jit
+@jit(inline="always")
 def _cd_q0(m0, c):
     """q0 implied by m0 under Coale–Demeny a0 (PAS LTPOPDTH quadratic); ``c`` = one sex's constants."""
     if m0 <= 0.0:
@@ -63,17 +63,17 @@ def _cd_q0(m0, c):
     return 0.2
 
 
-@jit
+@jit(inline="always")
 def _a0_coale_demeny(q0, c):
     return c[0] if q0 > 0.1 else c[1] + c[2] * q0
 
 
-@jit
+@jit(inline="always")
 def _a14_coale_demeny(q0, c):
     return c[3] if q0 > 0.1 else c[4] - c[5] * q0
 
 
-@jit
+@jit(inline="always")
 def _a0_rule(code, a0_given, v, is_q, male, c):
     """a0 by rule ``code`` from the infant rate ``v`` (m0, or q0 when ``is_q``)."""
     if code == A0_ANDREEV_KINGKADE:
@@ -88,7 +88,7 @@ def _a0_rule(code, a0_given, v, is_q, male, c):
 # ---------------------------------------------------------------------------
 
 
-@jit
+@jit(inline="always")
 def _first_bad(r, mode, val, expo, jk, max_count):
     """(code, age index) of the first invalid input cell of row ``r`` below ``jk`` (0, 0 if none)."""
     for j in range(jk):
@@ -150,7 +150,7 @@ def _rates(r, mode, val, expo, kfit, kc0, kfrom, max_count, mx):
     return filled, 0, 0
 
 
-@jit
+@jit(inline="always")
 def _close_open_age(r, mx):
     """An open-age rate of 0 becomes the last positive rate below it; return (filled, ok)."""
     last = mx.shape[1] - 1
@@ -163,13 +163,13 @@ def _close_open_age(r, mx):
     return 0, False
 
 
-@jit
+@jit(inline="always")
 def _log_ratio(hi, lo):
     lo = max(lo, _TINY)
     return math.log(hi / lo) if hi > 0.0 else -np.inf
 
 
-@jit
+@jit(inline="always")
 def _greville(r, j, mx, n, age, k):
     """UN (Mortpak) Greville ax at age index j (mod=False); ``k`` = log(m_{j+1}/m_{j-1}) to use."""
     ab = 1.0 / (n[j - 1] / 2.0 + n[j] + n[j + 1] / 2.0)
