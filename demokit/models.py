@@ -236,7 +236,7 @@ def rogers_castro(age, **params) -> np.ndarray:
 def _evaluate(spec, theta, age, s=None, x0=0.0):
     from ._kernels import parametric as kp
 
-    x = np.atleast_1d(np.asarray(age, dtype=float))
+    x = np.array(np.atleast_1d(age), dtype=float)   # a writable copy: one kernel signature
     th = np.ascontiguousarray(np.atleast_2d(np.asarray(theta, dtype=float)))
     s2 = np.zeros((1, x.size)) if s is None else np.ascontiguousarray(np.atleast_2d(s), dtype=float)
     out = np.empty((th.shape[0], x.size))
@@ -497,7 +497,7 @@ class Model:
         age = xr.DataArray(np.asarray(age, dtype=float), dims="age") if not isinstance(age, xr.DataArray) else age
         dim = age.dims[0]
         full = params.reindex(parameter=list(self._spec.parameters), fill_value=0.0)
-        x = np.asarray(age.values, dtype=float)
+        x = np.array(age.values, dtype=float)
         s = np.zeros(x.size)
         if self.name == "brass":
             s = self._transformed_standard(dim)
@@ -539,7 +539,7 @@ class Model:
                               min_ages=self.n_parameters)
         events = events.astype(float)
         exposure = exposure.astype(float)
-        x = np.asarray(events[dim].values, dtype=float)
+        x = np.array(events[dim].values, dtype=float)   # a writable copy (index values are read-only): one kernel signature
         inside, lo, hi, x0 = self._ages(x)
         if self.name == "brass":
             if dim not in self.standard.dims:

@@ -272,7 +272,7 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
     _check_inputs(events, exposure, dim, link, method)
     events = events.astype(float)
     exposure = exposure.astype(float)
-    x = np.asarray(events[dim].values, dtype=float)
+    x = np.array(events[dim].values, dtype=float)
     glm = method in _GLM_METHODS
     attrs = {"method": method, "link": link if glm else "log",
              "likelihood": "binomial" if (link == "logit" and glm) else "poisson"}

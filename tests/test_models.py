@@ -221,6 +221,7 @@ def test_smooth_methods_are_the_registry_models():
     assert sm.attrs["likelihood"] == "poisson" and sm.attrs["n_parameters"] == 3
 
 
+@pytest.mark.slow   # compiles the penalised-GLM kernel too (~15 s cold)
 def test_brass_model_equals_smooth_brass_glm():
     """Model('brass', link=...) (nonlinear fitter) and smooth(method='brass') (the GLM kernel) agree."""
     rng = np.random.default_rng(4)
