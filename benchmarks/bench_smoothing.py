@@ -247,7 +247,7 @@ def main():
           + ("" if nsc == y.shape[0] else f" (~{t_sc_all:.1f} s for all {y.shape[0]}, extrapolated)")
           + f"  -> demokit is {t_sc_all / t_dk:.0f}x faster")
     print(f"  max relative difference of scipy's chosen fits vs demokit's: {agree:.1e}")
-    bench_rogers_castro(args.rc_scipy_curves)
+    bench_rogers_castro(min(args.rc_scipy_curves, args.scipy_curves))
     print(f"load average at end: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
