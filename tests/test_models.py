@@ -211,7 +211,7 @@ def test_errors_name_the_problem():
 # smooth() uses the registry; Brass agrees with the relational GLM
 # ---------------------------------------------------------------------------
 
-def test_smooth_methods_are_the_registry_models():
+def test_smooth_makeham_is_the_registry_model():
     rng = np.random.default_rng(2)
     e = np.full(AGE.size, 1e5)
     y = rng.poisson(e * np_makeham(AGE, 5e-5, 0.095, 4e-4)).astype(float)
@@ -220,6 +220,21 @@ def test_smooth_methods_are_the_registry_models():
     xr.testing.assert_allclose(sm.parameters, res.params)
     np.testing.assert_allclose(sm.rate.values, res.fitted.values)
     assert sm.attrs["likelihood"] == "poisson" and sm.attrs["n_parameters"] == 3
+
+
+@pytest.mark.parametrize("case", ["kannisto", "gompertz", "heligman_pollard", "rogers_castro_11"])
+def test_smooth_fits_each_registry_model(case):
+    opts, truth, f = CASES[case]
+    model = _model(case)
+    rng = np.random.default_rng(6)
+    e = np.full(AGE.size, 1e6)
+    y = (rng.binomial(e.astype(np.int64), f(truth)) if model.likelihood == "binomial"
+         else rng.poisson(e * f(truth))).astype(float)
+    kw = {k: v for k, v in opts.items() if k in ("fit_ages", "n_parameters")}
+    sm = dk.smooth(events=_da(y), exposure=_da(e), method=model.name, **kw)
+    res = Model(model.name, max_iter=100, tol=1e-9, **kw).fit(_da(y), _da(e))
+    np.testing.assert_allclose(sm.parameters.values, res.params.values, rtol=1e-12)
+    assert sm.attrs["likelihood"] == model.likelihood
 
 
 @pytest.mark.slow   # compiles the penalised-GLM kernel too (~15 s cold)
