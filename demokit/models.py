@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 from scipy.ndimage import uniform_filter1d
 
-from ._apply import apply_kernel, is_dask
+from ._apply import is_dask, ndkernel
 from .cube import DemokitError, check_counts, first_cell, format_cell
 
 __all__ = ["Model", "ModelResults", "ModelError", "available_models", "rogers_castro", "RC_PARAMETERS"]
@@ -236,7 +236,7 @@ def rogers_castro(age, **params) -> np.ndarray:
 def _evaluate(spec, theta, age, s=None, x0=0.0):
     from ._kernels import parametric as kp
 
-    x = np.atleast_1d(np.asarray(age, dtype=float))
+    x = np.array(np.atleast_1d(age), dtype=float)   # a writable copy: one kernel signature
     th = np.ascontiguousarray(np.atleast_2d(np.asarray(theta, dtype=float)))
     s2 = np.zeros((1, x.size)) if s is None else np.ascontiguousarray(np.atleast_2d(s), dtype=float)
     out = np.empty((th.shape[0], x.size))
@@ -296,24 +296,18 @@ def _run_fit(spec, lik, y2, e2, x, s2, x0, inside, free, theta0, max_iter, tol):
     return theta, rate, dev, cov, it, conv
 
 
-def _fit_numpy(y, e, s, *, spec, lik, x, x0, inside, free, theta0, max_iter, tol):
-    y, e = np.broadcast_arrays(y, e)
-    lead = y.shape[:-1]
-    A = y.shape[-1]
-    y2 = np.ascontiguousarray(y.reshape(-1, A), dtype=np.float64)
-    e2 = np.ascontiguousarray(e.reshape(-1, A), dtype=np.float64)
-    if np.any(~np.isfinite(y2)) or np.any(~np.isfinite(e2)) or np.any(y2 < 0) or np.any(e2 < 0):
+def _fit_block(y, e, s, spec, lik, x, x0, inside, free, theta0, max_iter, tol,
+               rate, theta, dev, cov, it, conv, fitted):
+    """Kernel block for :class:`~demokit._apply.ndkernel`: (n, A) inputs, outputs filled in place."""
+    from ._kernels import parametric as kp
+
+    if not (np.isfinite(y).all() and np.isfinite(e).all()) or (y < 0).any() or (e < 0).any():
         raise ModelError("events and exposure must be finite and >= 0")
-    N = y2.shape[0]
-    s2 = np.ascontiguousarray(np.broadcast_to(s, lead + (A,)).reshape(-1, A) if np.ndim(s) > 1 else
-                              np.reshape(s, (1, A)), dtype=np.float64)
-    th0 = spec.start(y2, e2, x, inside, x0, free) if theta0 is None else np.tile(theta0, (N, 1))
-    th0 = np.where(free[None, :], th0, 0.0)   # absent components: amplitude 0
-    theta, rate, dev, cov, it, conv = _run_fit(spec, lik, y2, e2, x, s2, x0, inside, free, th0, max_iter, tol)
-    P = theta.shape[1]
-    fitted = np.where(inside & (e2 > 0), rate * e2, 0.0).sum(-1)
-    return (rate.reshape(lead + (A,)), theta.reshape(lead + (P,)), dev.reshape(lead), cov.reshape(lead + (P, P)),
-            it.reshape(lead), conv.reshape(lead), fitted.reshape(lead))
+    th0 = spec.start(y, e, x, inside, x0, free) if theta0 is None else np.tile(theta0, (len(y), 1))
+    th0 = np.ascontiguousarray(np.where(free[None, :], th0, 0.0))   # absent components: amplitude 0
+    kp.fit(spec.code, lik, y, e, x, s, x0, inside, free, np.asarray(spec.positive), np.asarray(spec.level), th0,
+           max_iter, tol, theta, rate, dev, cov, it, conv)
+    np.sum(np.where(inside & (e > 0), rate * e, 0.0), axis=-1, out=fitted)
 
 
 @dataclass
@@ -497,7 +491,7 @@ class Model:
         age = xr.DataArray(np.asarray(age, dtype=float), dims="age") if not isinstance(age, xr.DataArray) else age
         dim = age.dims[0]
         full = params.reindex(parameter=list(self._spec.parameters), fill_value=0.0)
-        x = np.asarray(age.values, dtype=float)
+        x = np.array(age.values, dtype=float)
         s = np.zeros(x.size)
         if self.name == "brass":
             s = self._transformed_standard(dim)
@@ -539,7 +533,7 @@ class Model:
                               min_ages=self.n_parameters)
         events = events.astype(float)
         exposure = exposure.astype(float)
-        x = np.asarray(events[dim].values, dtype=float)
+        x = np.array(events[dim].values, dtype=float)   # a writable copy (index values are read-only): one kernel signature
         inside, lo, hi, x0 = self._ages(x)
         if self.name == "brass":
             if dim not in self.standard.dims:
@@ -554,13 +548,12 @@ class Model:
         else:
             s = xr.DataArray(np.zeros(x.size), dims=dim, coords={dim: events[dim].values})
         P = len(self._spec.parameters)
-        outs = apply_kernel(
-            _fit_numpy, events, exposure, s, core_dims=[[dim], [dim], [dim]],
-            output_core_dims=[[dim], ["parameter"], [], ["parameter", "parameter_j"], [], [], []],
-            output_dtypes=[float, float, float, float, np.int64, bool, float],
-            output_sizes={"parameter": P, "parameter_j": P},
-            kwargs=dict(spec=self._spec, lik=0 if self.likelihood == "poisson" else 1, x=x, x0=x0, inside=inside,
-                        free=self._free, theta0=self.start, max_iter=self.max_iter, tol=self.tol))
+        fit = ndkernel(_fit_block, core_dims=[(dim,), (dim,), (dim,)] + [None] * 9,
+                       outputs=[(dim,), ("parameter",), (), ("parameter", "parameter_j"), (), (), ()],
+                       dtypes=[float, float, float, float, np.int64, bool, float],
+                       sizes={"parameter": P, "parameter_j": P})
+        outs = fit(events, exposure, s, self._spec, 0 if self.likelihood == "poisson" else 1, x, x0, inside,
+                   self._free, self.start, self.max_iter, self.tol)
         rate, par, dev, cov, it, conv, fitted = outs
         names = list(self._spec.parameters)
         keep = np.flatnonzero(self._free)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._apply import apply_kernel, is_dask
+from ._apply import is_dask, ndkernel
 from .cube import first_cell, format_cell
 from .models import RC_PARAMETERS, Model, ModelError, available_models, check_events_exposure, rogers_castro  # noqa: F401
 
@@ -64,52 +64,35 @@ def difference_penalty(k: int, order: int = 2) -> np.ndarray:
 # numpy-level wrappers around the kernels (core dim ``age`` last)
 # ---------------------------------------------------------------------------
 
-def _flat(a):
-    a = np.asarray(a, dtype=np.float64)
-    lead = a.shape[:-1]
-    return np.ascontiguousarray(a.reshape(-1, a.shape[-1])), lead
+def _glm_block(y, e, reft, X, P, lambdas, link, crit, max_iter, tol, brass, patience,
+               rate, beta, dev, edf, lam, cv, it, conv, fitted):
+    """Kernel block for :class:`~demokit._apply.ndkernel`: (n, A) inputs, outputs filled in place.
 
-
-def _glm_numpy(y, e, reft, *, X, P, lambdas, link, crit, max_iter, tol, brass, patience):
+    Builds the kernel's offset, validity mask and (for Brass) per-curve design
+    from the transformed reference, then runs :func:`penalized_glm_fit`.
+    """
     from ._kernels import smoothing as ks
 
-    y, e, reft = np.broadcast_arrays(y, e, reft)
-    y2, lead = _flat(y)
-    e2, _ = _flat(e)
-    r2, _ = _flat(reft)
-    if np.any(y2 < 0) or np.any(e2 < 0) or not np.all(np.isfinite(y2)) or not np.all(np.isfinite(e2)):
+    if not (np.isfinite(y).all() and np.isfinite(e).all()) or (y < 0).any() or (e < 0).any():
         raise SmoothingError("events and exposure must be finite and >= 0")
-    N, A = y2.shape
+    N, A = y.shape
+    finite = np.isfinite(reft)
     if brass:
         Xf = np.empty((N, A, 2))
         Xf[:, :, 0] = 1.0
-        Xf[:, :, 1] = np.where(np.isfinite(r2), r2, 0.0)
-        base = np.where(np.isfinite(r2), 0.0, r2)
+        Xf[:, :, 1] = np.where(finite, reft, 0.0)
+        base = np.where(finite, 0.0, reft)
+        vconst = np.array([1.0, 0.0])
     else:
         Xf = X[None, :, :]
-        base = r2
-    valid = (e2 > 0) & np.isfinite(base)
-    K = Xf.shape[2]
-    beta = np.empty((N, K))
-    rate = np.empty((N, A))
-    dev = np.empty(N)
-    edf = np.empty(N)
-    lam = np.empty(N)
-    cv = np.empty(N)
-    it = np.empty(N, dtype=np.int64)
-    conv = np.empty(N, dtype=np.bool_)
-    vconst = np.zeros(K)
-    if brass:
-        vconst[0] = 1.0
-    else:
-        vconst[:] = 1.0
-    ks.penalized_glm_fit(y2, e2, np.ascontiguousarray(base), valid, np.ascontiguousarray(Xf), P, vconst,
-                         lambdas, link, crit, max_iter, tol, patience, beta, rate, dev, edf, lam, cv, it, conv)
+        base = reft
+        vconst = np.ones(X.shape[1])
+    ks.penalized_glm_fit(y, e, base, (e > 0) & np.isfinite(base), Xf, P, vconst, lambdas, link, crit, max_iter,
+                         tol, patience, beta, rate, dev, edf, lam, cv, it, conv)
     # ages where the reference is 0 (log/logit of it is -inf) get rate 0; +inf (logit of 1) get 1
-    rate = np.where(np.isneginf(base), 0.0, np.where(np.isposinf(base), 1.0, rate))
-    fitted = np.where(e2 > 0, rate * e2, 0.0).sum(-1)
-    return (rate.reshape(lead + (A,)), beta.reshape(lead + (K,)), dev.reshape(lead), edf.reshape(lead),
-            lam.reshape(lead), cv.reshape(lead), it.reshape(lead), conv.reshape(lead), fitted.reshape(lead))
+    rate[np.isneginf(base)] = 0.0
+    rate[np.isposinf(base)] = 1.0
+    np.sum(np.where(e > 0, rate * e, 0.0), axis=-1, out=fitted)
 
 
 # ---------------------------------------------------------------------------
@@ -272,7 +255,7 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
     _check_inputs(events, exposure, dim, link, method)
     events = events.astype(float)
     exposure = exposure.astype(float)
-    x = np.asarray(events[dim].values, dtype=float)
+    x = np.array(events[dim].values, dtype=float)
     glm = method in _GLM_METHODS
     attrs = {"method": method, "link": link if glm else "log",
              "likelihood": "binomial" if (link == "logit" and glm) else "poisson"}
@@ -359,15 +342,12 @@ def _design(x, *, method, n_segments, degree, penalty_order, lambdas):
 def _fit_glm(events, exposure, reft, *, X, P, lam, basis_dim, method, dim, link, criterion, max_iter, tol,
              patience):
     """Run the penalised IRLS kernel; return the Dataset's variables."""
-    K = X.shape[1]
-    outs = apply_kernel(
-        _glm_numpy, events, exposure, reft,
-        core_dims=[[dim], [dim], [dim]],
-        output_core_dims=[[dim], [basis_dim], [], [], [], [], [], [], []],
-        output_dtypes=[float, float, float, float, float, float, np.int64, bool, float],
-        output_sizes={basis_dim: K},
-        kwargs=dict(X=X, P=P, lambdas=lam, link=LINKS[link], crit=CRITERIA[criterion],
-                    max_iter=int(max_iter), tol=float(tol), brass=method == "brass", patience=int(patience)))
+    fit = ndkernel(_glm_block, core_dims=[(dim,), (dim,), (dim,)] + [None] * 9,
+                   outputs=[(dim,), (basis_dim,), (), (), (), (), (), (), ()],
+                   dtypes=[float, float, float, float, float, float, np.int64, bool, float],
+                   sizes={basis_dim: X.shape[1]})
+    outs = fit(events, exposure, reft, X, P, lam, LINKS[link], CRITERIA[criterion], int(max_iter), float(tol),
+               method == "brass", int(patience))
     rate, coef, dev, edf, lamo, cv, it, conv, fitted = outs
     out = {"rate": rate, "edf": edf, "deviance": dev, "fitted_events": fitted, "n_iter": it, "converged": conv}
     if method == "brass":

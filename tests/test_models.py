@@ -11,6 +11,7 @@ Norrbotten municipalities.
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings, strategies as st
 from scipy.optimize import minimize
 
 import demokit as dk
@@ -210,7 +211,7 @@ def test_errors_name_the_problem():
 # smooth() uses the registry; Brass agrees with the relational GLM
 # ---------------------------------------------------------------------------
 
-def test_smooth_methods_are_the_registry_models():
+def test_smooth_makeham_is_the_registry_model():
     rng = np.random.default_rng(2)
     e = np.full(AGE.size, 1e5)
     y = rng.poisson(e * np_makeham(AGE, 5e-5, 0.095, 4e-4)).astype(float)
@@ -221,6 +222,22 @@ def test_smooth_methods_are_the_registry_models():
     assert sm.attrs["likelihood"] == "poisson" and sm.attrs["n_parameters"] == 3
 
 
+@pytest.mark.parametrize("case", ["kannisto", "gompertz", "heligman_pollard", "rogers_castro_11"])
+def test_smooth_fits_each_registry_model(case):
+    opts, truth, f = CASES[case]
+    model = _model(case)
+    rng = np.random.default_rng(6)
+    e = np.full(AGE.size, 1e6)
+    y = (rng.binomial(e.astype(np.int64), f(truth)) if model.likelihood == "binomial"
+         else rng.poisson(e * f(truth))).astype(float)
+    kw = {k: v for k, v in opts.items() if k in ("fit_ages", "n_parameters")}
+    sm = dk.smooth(events=_da(y), exposure=_da(e), method=model.name, **kw)
+    res = Model(model.name, max_iter=100, tol=1e-9, **kw).fit(_da(y), _da(e))
+    np.testing.assert_allclose(sm.parameters.values, res.params.values, rtol=1e-12)
+    assert sm.attrs["likelihood"] == model.likelihood
+
+
+@pytest.mark.slow   # compiles the penalised-GLM kernel too (~15 s cold)
 def test_brass_model_equals_smooth_brass_glm():
     """Model('brass', link=...) (nonlinear fitter) and smooth(method='brass') (the GLM kernel) agree."""
     rng = np.random.default_rng(4)
@@ -317,3 +334,35 @@ def test_rogers_castro_agrees_with_scipy_on_norrbotten_out_migration():
     assert res.deviance.item() <= dev * (1 + 1e-7)
     # c runs to 0 (the boundary) in both fits; the other six agree
     np.testing.assert_allclose(res.params.values, th, rtol=1e-3, atol=1e-12)
+
+
+def test_dask_in_dask_out_same_numbers():
+    pytest.importorskip("dask")
+    rng = np.random.default_rng(8)
+    e = np.full((6, AGE.size), 2e4)
+    y = rng.poisson(e * np_makeham(AGE, 5e-5, 0.095, 4e-4)).astype(float)
+    Y = xr.DataArray(y, dims=("region", "age"), coords={"age": AGE})
+    E = Y.copy(data=e)
+    eager = Model("makeham").fit(Y, E)
+    lazy = Model("makeham").fit(Y.chunk({"region": 2}), E.chunk({"region": 2}))
+    assert lazy.params.chunks is not None
+    xr.testing.assert_allclose(lazy.params.compute(), eager.params)
+    xr.testing.assert_allclose(lazy.bse.compute(), eager.bse)
+    xr.testing.assert_allclose(lazy.fitted.compute(), eager.fitted)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), size=st.floats(10.0, 1e6), b=st.floats(0.05, 0.15))
+def test_poisson_level_models_match_totals_and_stay_positive_property(seed, size, b):
+    """Gompertz on any Poisson counts: fitted events = observed, rates > 0, finite standard errors."""
+    rng = np.random.default_rng(seed)
+    ages = np.arange(40.0, 101.0)
+    e = rng.uniform(0.2, 1.0, ages.size) * size
+    y = rng.poisson(e * np_gompertz(ages, 1e-3, b, x0=40.0)).astype(float)
+    res = Model("gompertz", x0=40).fit(_da(y, ages), _da(e, ages))
+    if y.sum() == 0:
+        assert np.isnan(res.params.values).all()
+        return
+    assert res.fitted_events.item() == pytest.approx(y.sum(), rel=1e-9)
+    assert (res.fitted.values > 0).all()
+    assert np.isfinite(res.bse.values).all()

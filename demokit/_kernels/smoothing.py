@@ -84,15 +84,23 @@ def _penalty(P, beta, bw):
 
 
 @jit
-def _pen_deviance(y, e, base, valid, X, beta, P, lam, link, jlo, jhi, bw, pout):
-    """Deviance and penalised deviance ``dev + lam beta' P beta`` of ``beta``; the means into ``pout``."""
+def _pen_deviance(y, e, base, valid, X, beta, P, lam, link, jlo, jhi, bw, ylr, pout):
+    """Deviance and penalised deviance ``dev + lam beta' P beta`` of ``beta``; the means into ``pout``.
+
+    ``ylr[a] = y log(y / e)`` (0 where y = 0), so that the log link needs no
+    logarithm here: ``y log(y / mu) = ylr - y eta``.
+    """
     dev = 0.0
     for a in range(y.shape[0]):
         if not valid[a]:
             continue
-        p = _mean_fn(_eta_row(X, a, beta, base[a], jlo, jhi), link)
+        eta = _eta_row(X, a, beta, base[a], jlo, jhi)
+        p = _mean_fn(eta, link)
         pout[a] = p
         mu = e[a] * p
+        if link == 0 and mu >= 1e-300 and eta <= 700.0:
+            dev += 2.0 * (ylr[a] - y[a] * eta - (y[a] - mu))
+            continue
         if mu < 1e-300:
             mu = 1e-300
         if link == 1 and mu > e[a] * (1.0 - 1e-15):
@@ -189,7 +197,7 @@ def _start(y, e, base, valid, X, P, lam, link, jlo, jhi, bw, F, G, Lw, rhs, beta
 
 @jit
 def _irls(y, e, base, valid, X, beta, dev, P, lam, link, jlo, jhi, bw, ridge, max_iter, accept, xtol, ftol,
-          F, G, Lw, rhs, bnew, sol, pm, pt):
+          F, G, Lw, rhs, bnew, sol, ylr, pm, pt):
     """Penalised IRLS from ``beta`` (updated in place) with step halving on the penalised deviance.
 
     ``dev`` is the deviance and ``pm`` the means at ``beta`` on entry, and at
@@ -217,7 +225,7 @@ def _irls(y, e, base, valid, X, beta, dev, P, lam, link, jlo, jhi, bw, ridge, ma
         for h in range(30):
             for j in range(K):
                 sol[j] = beta[j] + step * (bnew[j] - beta[j])
-            ndev, npdev = _pen_deviance(y, e, base, valid, X, sol, P, lam, link, jlo, jhi, bw, pt)
+            ndev, npdev = _pen_deviance(y, e, base, valid, X, sol, P, lam, link, jlo, jhi, bw, ylr, pt)
             if npdev <= pdev + accept * (1.0 + abs(pdev)):
                 break
             step *= 0.5
@@ -326,6 +334,7 @@ def glm_fit_range(n0, n1, y, e, base, valid, X, jlo, jhi, bw, P, vconst, lambdas
     sol = np.zeros(K)
     pm = np.zeros(A)
     pt = np.zeros(A)
+    ylr = np.zeros(A)
     for n in range(n0, n1):
         ix = n if NX > 1 else 0
         Xn, jl, jh = X[ix], jlo[ix], jhi[ix]
@@ -350,8 +359,10 @@ def glm_fit_range(n0, n1, y, e, base, valid, X, jlo, jhi, bw, P, vconst, lambdas
             iter_out[n] = 0
             conv_out[n] = nvalid > 0
             continue
+        for a in range(A):
+            ylr[a] = yn[a] * math.log(yn[a] / en[a]) if vn[a] and yn[a] > 0.0 else 0.0
         ridge = _start(yn, en, bn, vn, Xn, P, lambdas[0], link, jl, jh, bw, F, G, Lw, rhs, beta)
-        dev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, 0.0, link, jl, jh, bw, pm)[0]
+        dev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, 0.0, link, jl, jh, bw, ylr, pm)[0]
         best_crit = np.inf
         best_edf = np.nan
         best_lam = np.nan
@@ -360,7 +371,7 @@ def glm_fit_range(n0, n1, y, e, base, valid, X, jlo, jhi, bw, P, vconst, lambdas
         for li in range(lambdas.shape[0]):
             lam = lambdas[li]
             dev, it, conv, rel = _irls(yn, en, bn, vn, Xn, beta, dev, P, lam, link, jl, jh, bw, ridge, max_iter,
-                                       1e-10, tol, tol * 1e-3, F, G, Lw, rhs, bnew, sol, pm, pt)
+                                       1e-10, tol, tol * 1e-3, F, G, Lw, rhs, bnew, sol, ylr, pm, pt)
             total_iter += it
             edf = _edf(yn, en, bn, vn, Xn, beta, P, lam, link, jl, jh, bw, ridge, F, G, Lw, rhs, col, sol, pm)
             cv = _criterion(crit, dev, edf, nvalid)
@@ -376,12 +387,12 @@ def glm_fit_range(n0, n1, y, e, base, valid, X, jlo, jhi, bw, P, vconst, lambdas
                     break
         # polish the chosen fit (tight convergence so that fitted totals match)
         beta[:] = best
-        dev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, 0.0, link, jl, jh, bw, pm)[0]
+        dev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, 0.0, link, jl, jh, bw, ylr, pm)[0]
         dev, it, strict, rel = _irls(yn, en, bn, vn, Xn, beta, dev, P, best_lam, link, jl, jh, bw, ridge, max_iter,
-                                     1e-12, 1e-12, -1.0, F, G, Lw, rhs, bnew, sol, pm, pt)
+                                     1e-12, 1e-12, -1.0, F, G, Lw, rhs, bnew, sol, ylr, pm, pt)
         total_iter += it
         _level_step(yn, en, bn, vn, Xn, beta, vconst, link, jl, jh)
-        dev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, 0.0, link, jl, jh, bw, pt)[0]
+        dev = _pen_deviance(yn, en, bn, vn, Xn, beta, P, 0.0, link, jl, jh, bw, ylr, pt)[0]
         beta_out[n] = beta
         for a in range(A):
             if math.isfinite(bn[a]):
