@@ -75,6 +75,12 @@ def small_ckm(mod, monkeypatch):
 
 
 def small_readers(mod, monkeypatch):
+    import demokit as dk
+
+    full = dk.io.region_table()
+    few = full[full["kind"] == "municipality"].iloc[:6]
+    monkeypatch.setattr(mod.dk.io, "region_table", lambda: few)   # the table of 6 kommuner, not 290
+    monkeypatch.setattr(mod, "timed", once(1.0))
     run_main(mod, monkeypatch, ["--years", "1", "--repeat", "1"])   # asserts every format == the CSV
 
 
@@ -107,7 +113,7 @@ SMALL = {
     "bench_smoothing": [small_smoothing],
     "bench_projection": [small_projection],
     "bench_ckm": [small_ckm],
-    "bench_readers": [pytest.param(small_readers, marks=pytest.mark.slow)],
+    "bench_readers": [small_readers],
     "bench_income": [small_income, pytest.param(full_income, marks=pytest.mark.slow)],
     "bench_report": [pytest.param(full_report, marks=pytest.mark.slow)],
     "bench_cold_start": [pytest.param(full_cold_start, marks=pytest.mark.slow)],
