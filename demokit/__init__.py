@@ -17,13 +17,14 @@ from .lexis import at_event_to_year_end, to_convention, year_end_to_at_event  # 
 
 # --- mortality, life tables, standardisation (issue 3) ---
 from .standardize import indirect_index, poisson_limits  # noqa: F401
-from .lifetable import kannisto, life_table  # noqa: F401
+from .lifetable import kannisto, life_table, scale_factor_for_life_expectancy  # noqa: F401
 from .mortality import death_rates, death_risk_index, death_risks  # noqa: F401
 
 # --- fertility, migration, smoothing, statistical basis (issue 4) ---
 from .fertility import fertility_rates, mean_age_at_childbirth, tfr  # noqa: F401
 from .basis import statistical_basis  # noqa: F401
 from .smoothing import smooth  # noqa: F401
+from .models import Model, ModelError, ModelResults, available_models  # noqa: F401
 from .migration import (emigration_risks, in_migrant_index, migrant_distribution,  # noqa: F401
                         out_migration_index, out_migration_risks)
 
@@ -32,6 +33,7 @@ from .projection import AssumptionError, Assumptions, constrain, project  # noqa
 from .households import household_rates, households  # noqa: F401,E402
 from .labour import labour_force  # noqa: F401,E402
 from . import scenarios  # noqa: F401,E402
+from .scenarios import deregistration_wave  # noqa: F401,E402
 
 # --- small-area estimation and mortality improvement (issue 9) ---
 from .small_area import reference_schedules, small_area_rates, with_open_age  # noqa: F401,E402
@@ -44,3 +46,6 @@ from .reconcile import ReconcileError, reconcile  # noqa: F401,E402
 # --- register microdata: income and labour-market tables (issue 13) ---
 from . import income  # noqa: F401,E402
 from .income import employment_rates  # noqa: F401,E402
+# --- scenario matrix and stochastic projections (issue 12) ---
+from .stochastic import (fit_ar1, fit_random_walk, scenario_matrix, simulate,  # noqa: F401,E402
+                         stochastic_model, stochastic_summary)

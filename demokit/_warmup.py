@@ -38,7 +38,16 @@ def warm_up() -> None:
     accounting.mean_population(ds, by="cohort")
     accounting.mean_population(ds, by="age")
     accounting.summary(ds)
+    life_tables()
     projection()
+
+
+def life_tables() -> None:
+    """Compile the life table row loop and the life-expectancy root finder (one compilation each)."""
+    from .lifetable import life_table, scale_factor_for_life_expectancy
+
+    lt = life_table(xr.DataArray([0.01, 0.001, 0.5], dims="age", coords={"age": [0, 1, 2]}), sex="female")
+    scale_factor_for_life_expectancy(45.0, qx=lt.qx, sex="female")   # (e0 from 40.6 at k = 20)
 
 
 def projection() -> None:

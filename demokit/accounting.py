@@ -8,13 +8,17 @@ import xarray as xr
 from ._apply import check_core_chunks, is_dask, ndkernel
 from ._kernels import accounting as _k
 from ._periods import select_years
+from .components import MIGRATION, REQUIRED_MIGRATION, balance_equation
 from .cube import CubeError, check_counts, check_single_years, open_age, validate
 from .lexis import to_convention
 
 __all__ = ["balance", "mean_population", "summary", "concentration_rate", "births_by_sex",
            "events_year_end"]
 
-_MIGRATION = ("in_migration", "out_migration", "immigration", "emigration")
+#: the migration flows of a cube with gross flows (demokit.components.COMPONENTS)
+_MIGRATION = REQUIRED_MIGRATION
+#: flows a cube may have in addition (e.g. emigration to an unknown country), each with its sign
+_OPTIONAL = tuple((n, sign) for n, sign in MIGRATION if n not in REQUIRED_MIGRATION)
 
 
 def _as_cube(ds) -> xr.Dataset:
@@ -138,7 +142,8 @@ def net_migration(ds) -> xr.DataArray:
     ----------
     ds : xarray.Dataset
         Holding ``in_migration``, ``out_migration``, ``immigration`` and
-        ``emigration`` (any dims).
+        ``emigration`` (any dims), and the optional flows of the component
+        table if present (``emigration_unknown``: subtracted).
 
     Returns
     -------
@@ -149,14 +154,20 @@ def net_migration(ds) -> xr.DataArray:
     -----
     ``I − O`` is the net of moves across the region's border within the
     country (inrikes flyttningsnetto), ``IM − EM`` net immigration
-    (invandringsöverskott); METHODS §2.3.  The one place the formula lives.
+    (invandringsöverskott); METHODS §2.3.  The one place the formula lives:
+    the signed sum of the migration flows of
+    :data:`demokit.components.COMPONENTS` (exits subtracted).
     """
     miss = [v for v in _MIGRATION if v not in ds]
     if miss:
         raise CubeError(f"net_migration needs {miss[0]!r}; the data have {sorted(ds.data_vars)}")
-    net = ds["in_migration"] - ds["out_migration"] + ds["immigration"] - ds["emigration"]
+    flows = [(n, sign) for n, sign in MIGRATION if n in ds]
+    net = None
+    for n, sign in flows:
+        net = ds[n] if net is None else (net + ds[n] if sign > 0 else net - ds[n])
     net.name = "net_migration"
-    net.attrs = {"units": "persons", "definition": "I - O + IM - EM (flyttningsnetto)"}
+    net.attrs = {"units": "persons", "definition": " ".join(
+        ("" if i == 0 else "+ " if sign > 0 else "- ") + n for i, (n, sign) in enumerate(flows)) + " (flyttningsnetto)"}
     return net
 
 
@@ -214,7 +225,12 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     ev_names = ["deaths"] + (list(_MIGRATION) if present else ["deaths"] * 4)  # (unread when no migration)
     check = np.array([v in fused for v in ["population", "births"] + ev_names])
     years = pop["year"].values[1:]
-    (start, adj), nbad = _BALANCE(pop, births, *[events[k] for k in ev_names], bool(present), check,
+    kernel_events = {k: events[k] for k in ev_names}
+    for name in events:   # an optional flow joins the last required flow of its sign in the kernel
+        if name in dict(_OPTIONAL):
+            last = _last_required_flow(dict(MIGRATION)[name])
+            kernel_events[last] = kernel_events[last] + events[name]
+    (start, adj), nbad = _BALANCE(pop, births, *[kernel_events[k] for k in ev_names], bool(present), check,
                                   core_dims=[_AY, births_core] + [_AY] * 5 + [None, None],
                                   sizes={"year": years.size}, coords={"year": years})
     if nbad:
@@ -230,6 +246,11 @@ _BALANCE = ndkernel(_k.cohort_balance_checked, core_dims=[_AY] * 7 + [None, None
                     returns=True)
 
 
+def _last_required_flow(sign: int) -> str:
+    """The last required migration flow of a sign: an optional flow of that sign joins it in the kernel."""
+    return [n for n, sg in MIGRATION if sg == sign and n in _MIGRATION][-1]
+
+
 def _balance_checks(ds: xr.Dataset):
     """Validate the cube for :func:`balance`; return the variables the kernel checks and the migration ones.
 
@@ -243,6 +264,9 @@ def _balance_checks(ds: xr.Dataset):
     fused = [v for v in ("population", "births", "deaths") + _MIGRATION
              if v in ds.data_vars and _kernel_checks(ds[v]) and (v != "births" or births_raw)
              and ds[v].attrs.get("age_convention", "year_end") == "year_end"]
+    for name, sign in _OPTIONAL:   # the kernel then reads a sum (see balance): validate checks the flow
+        if name in ds.data_vars:
+            fused = [v for v in fused if v != _last_required_flow(sign)]
     if is_dask(ds):  # the kernel then runs at compute time: check the eager variables here
         fused = []
     validate(ds, required=("population", "births", "deaths"), counts_checked_by_caller=tuple(fused))
@@ -270,7 +294,8 @@ def _balance_inputs(ds, present, *, lower_share, infant_lower_share, boys_share)
         else:
             births, births_core = births_by_sex(ds, boys_share=boys_share), (None, "year")
         events, notes = {}, {}
-        for name in ("deaths",) + tuple(present):
+        optional = tuple(n for n, _ in _OPTIONAL if n in ds.data_vars) if present else ()
+        for name in ("deaths",) + tuple(present) + optional:
             e = events_year_end(ds, name, lower_share=lower_share, infant_lower_share=infant_lower_share)
             if "lexis_split" in e.attrs:
                 notes[name] = e.attrs["lexis_split"]
@@ -306,9 +331,8 @@ def _balance_dataset(ds, start, adj, events, notes, present) -> xr.Dataset:
     out[resid] = adj
     coords = pop.isel(later).coords  # every variable has the population's dims (births: but age)
     attrs = {"open_age": open_age(ds), "residual": resid,
-             "equation": "population = population_start - deaths" +
-                         (" + in_migration - out_migration + immigration - emigration + adjustment"
-                          if present else " + net_migration_and_adjustment")}
+             "equation": (balance_equation(list(events)) + " + adjustment" if present else
+                          "population = population_start - deaths + net_migration_and_adjustment")}
     if notes:
         attrs["lexis_split"] = "; ".join(f"{k}: {v}" for k, v in notes.items())
     if present:
@@ -358,7 +382,8 @@ def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed"
     pop = ds["population"]
     red = ["age"] + ([] if by_sex or "sex" not in pop.dims else ["sex"])
     with_events = "births" in ds and "deaths" in ds and ds.sizes.get("year", 0) >= 2
-    ev_all = [v for v in ("births", "deaths") + _MIGRATION if v in ds] if with_events else []
+    ev_all = [v for v in ("births", "deaths") + _MIGRATION + tuple(n for n, _ in _OPTIONAL) if v in ds] \
+        if with_events else []
     # the kernel reads the population and the event variables with the population's dims raw and
     # checks their values while it reads them; validate() checks every other variable
     ev_kernel = [v for v in ev_all if set(ds[v].dims) == set(pop.dims)]
@@ -442,8 +467,8 @@ def _summary_components(total: xr.DataArray, tot: dict) -> dict:
     if present:
         net = out["net_migration"] = net_migration(tot)
         meanp = (total + previous) / 2
-        out["mobility_rate"] = (1000 * (tot["in_migration"] + tot["immigration"] + tot["out_migration"]
-                                        + tot["emigration"]) / meanp).assign_attrs(
+        moves = sum(tot[n] for n, _ in MIGRATION if n in tot)   # every gross flow (I + IM + O + EM)
+        out["mobility_rate"] = (1000 * moves / meanp).assign_attrs(
             units="per 1,000 mean population",
             definition="(in-movers + immigrants + out-movers + emigrants) / mean population (rörlighetstal)")
         out["adjustment"] = (change - nat - net).assign_attrs(

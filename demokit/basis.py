@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ._periods import as_years, select_years
+from .components import by_kind
 from .cube import CubeError, validate
 from .fertility import fertility_parts, mean_age_at_childbirth, tfr
 from .migration import interval_parts
@@ -23,6 +24,10 @@ from .smoothing import smooth
 from .standardize import indirect_index
 
 __all__ = ["statistical_basis"]
+
+
+#: the exits reported besides deaths and out-movers (demokit.components.COMPONENTS)
+_OTHER_EXITS = tuple(c.name for c in by_kind("exit") if c.name not in ("deaths", "out_migration"))
 
 
 def _period(years, period):
@@ -104,7 +109,8 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
         * ``out_migration_risk`` / ``out_migration_risk_smoothed``,
           ``out_migration_index`` (+ limits), ``out_migration_index_by_age``;
           ``emigration_risk`` / ``emigration_risk_smoothed`` if the cube has
-          ``emigration``;
+          ``emigration``, and ``emigration_unknown_risk`` / ``_smoothed`` if it
+          has ``emigration_unknown`` (emigrants to an unknown country);
         * ``in_migrants_per_mille`` / ``out_migrants_per_mille`` (in- and
           out-movers in relative numbers, ‰ over sex and age) and their
           ``_smoothed`` versions; ``in_migrant_index`` / ``_smoothed``;
@@ -138,7 +144,7 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
     if smoothing not in ("relational", "brass", "pspline"):
         raise CubeError(f"smoothing = {smoothing!r}: expected 'relational', 'brass' or 'pspline'")
     yrs = _period(years, period)
-    used = need + (["emigration"] if "emigration" in ds else [])
+    used = need + [v for v in _OTHER_EXITS if v in ds]
     validate(select_years(ds[used], yrs, need_previous=True).assign_attrs(ds.attrs))   # named errors first
     ref_ds, ref_note = _reference_cube(ds, reference, need)
     fits = _Fits(smoothing=smoothing, criterion=criterion, smooth_reference=smooth_reference)
@@ -178,6 +184,7 @@ _UNITS = {
     "death_risk": "1", "death_risk_smoothed": "1", "reference_death_risk": "1",
     "out_migration_risk": "1", "out_migration_risk_smoothed": "1", "reference_out_migration_risk": "1",
     "emigration_risk": "1", "emigration_risk_smoothed": "1", "reference_emigration_risk": "1",
+    **{f"{p}{n}_risk{q}": "1" for n in _OTHER_EXITS for p, q in (("", ""), ("", "_smoothed"), ("reference_", ""))},
     "reference_fertility_rate": "births per woman per year",
     "death_risk_index": "percent", "out_migration_index": "percent", "in_migrant_index": "percent",
     "in_migrants_per_mille": "per mille", "out_migrants_per_mille": "per mille",
@@ -289,13 +296,15 @@ def _out_migration_basis(out, ds, ref_ds, yrs, fits, ci, out_variable) -> None:
     with np.errstate(divide="ignore", invalid="ignore"):
         out["out_migration_index_by_age"] = 100.0 * u.where(O > 0) / u_ref.where(u_ref > 0)
         out["out_migration_index_by_age_smoothed"] = 100.0 * us["rate"] / u_ref.where(u_ref > 0)
-    if "emigration" in ds and "emigration" in ref_ds:
-        EM, PE, _ = interval_parts(ds, "emigration", years=yrs)
-        EMn, PEn, _ = interval_parts(ref_ds, "emigration", years=yrs)
+    for name in _OTHER_EXITS:   # emigration, emigration to an unknown country (the component table)
+        if name not in ds or name not in ref_ds:
+            continue
+        EM, PE, _ = interval_parts(ds, name, years=yrs)
+        EMn, PEn, _ = interval_parts(ref_ds, name, years=yrs)
         e_ref = _ratio(EMn, PEn)
-        out["emigration_risk"] = _ratio(EM, PE)
-        out["emigration_risk_smoothed"] = fits.fit(EM, PE, fits.ref_shape(EMn, PEn, e_ref), "emigration")["rate"]
-        out["reference_emigration_risk"] = e_ref
+        out[f"{name}_risk"] = _ratio(EM, PE)
+        out[f"{name}_risk_smoothed"] = fits.fit(EM, PE, fits.ref_shape(EMn, PEn, e_ref), name)["rate"]
+        out[f"reference_{name}_risk"] = e_ref
 
 
 def _mover_basis(out, ds, ref_ds, yrs, fits, in_variable, out_variable) -> None:

@@ -346,7 +346,7 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
                  history: xr.Dataset | None = None, config: dict | None = None, files: dict | None = None,
                  against_actual: xr.Dataset | None = None, table: xr.Dataset | None = None,
                  observed_table: xr.Dataset | None = None, assumed_tfr: xr.DataArray | None = None,
-                 lang: str = "en") -> Path:
+                 lang: str = "en", stochastic: xr.Dataset | None = None) -> Path:
     """Write a self-contained HTML report of a forecast and return its path.
 
     Parameters
@@ -374,6 +374,9 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
         (:func:`demokit.forecast_job.pooled_tfr`); needed with ``history``.
     lang : {"en", "sv"}
         Language of headings, labels, table headers and chart labels.
+    stochastic : xarray.Dataset, optional
+        Quantiles of :func:`demokit.stochastic_summary` (a ``region``
+        ``"total"`` first): fan charts and a quantile table (issue 12).
 
     Notes
     -----
@@ -394,6 +397,7 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     path = Path(path)
     ctx = _context(data, projection, table, observed_table, lang)
     sections, nav = _region_sections(ctx)
+    from ._report_stochastic import stochastic_section   # fan charts (matplotlib imported on use)
     parts = {
         "summary": _summary_table(ctx),
         "actual": (_actual_table(against_actual, ctx["regions"], ctx["names"], ctx["main"], lang)
@@ -402,6 +406,7 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
         "assumptions": (_assumptions_block(ctx, history, assumptions, assumed_tfr)
                         if history is not None else ""),
         "labour": _labour_block(labour, config, lang) if labour is not None else "",
+        "stochastic": stochastic_section(stochastic, lang=lang) if stochastic is not None else "",
         "regions": "".join(sections),
     }
     path.write_text(_document(ctx, parts, nav, config, files), encoding="utf-8")
@@ -548,6 +553,8 @@ def _document(ctx, parts, nav, config, files) -> str:
         top_links.append(f"<a href='#actual'>{label('The forecast against what happened', lang)}</a>")
     if parts["assumptions"]:
         top_links.append(f"<a href='#assumptions'>{label('Assumptions', lang)}</a>")
+    if parts["stochastic"]:
+        top_links.append("<a href='#stochastic'>" + ("Osäkerhet" if lang == "sv" else "Uncertainty") + "</a>")
     nav_html = (f"<nav><b>{label('Contents', lang)}:</b> " + " ".join(top_links) + "<br>"
                 + " ".join(nav) + "</nav>")
     data_note = (f"{label('Data', lang)}: {html.escape(str(data.attrs.get('source', '')))}. "
@@ -565,6 +572,7 @@ def _document(ctx, parts, nav, config, files) -> str:
 {parts["basis"]}
 {parts["assumptions"]}
 {parts["labour"]}
+{parts["stochastic"]}
 {parts["regions"]}
 <h2 id="files">{label('Files', lang)}</h2>
 <ul>{files_html}</ul>
