@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._apply import is_dask, ndkernel
+from ._apply import check_core_chunks, is_dask, ndkernel
 from ._kernels import accounting as _k
 from ._periods import select_years
 from .components import MIGRATION, REQUIRED_MIGRATION, balance_equation
@@ -289,6 +289,7 @@ def _balance_inputs(ds, present, *, lower_share, infant_lower_share, boys_share)
     """Births (by the mother's age, summed in the kernel; or by sex) and the events by year-end age."""
     try:
         if "births" in ds.data_vars and {"sex", "age"} <= set(ds["births"].dims):
+            check_core_chunks(ds["births"], ["age", "year"], name="births")   # (before the mother's age is renamed)
             births, births_core = ds["births"].rename(age="_bage"), ("_bage", "year")
         else:
             births, births_core = births_by_sex(ds, boys_share=boys_share), (None, "year")

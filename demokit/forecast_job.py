@@ -540,6 +540,7 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
     if base_year not in ds["year"].values:
         raise ConfigError(f"[forecast] base_year {base_year} is not in the data "
                           f"({int(ds['year'].min())}–{int(ds['year'].max())})")
+    read_actual(cfg["data"].get("actual"), regions=(), years=())   # a bad [data] actual fails now, not at the end
     progress.step("read data")
     smoothing = fc.get("smoothing", "relational")
     if fc.get("open_age") is not None:

@@ -337,6 +337,12 @@ def test_dask_core_dim_chunked_error(norrbotten):
     pytest.importorskip("dask")
     with pytest.raises(dk.CubeError, match=r"rechunk.*'age': -1"):
         dk.mean_population(norrbotten.chunk({"age": 10}))
+    # the balance names the variable and the cube's own dims (births by the mother's age included)
+    for f in (dk.balance, dk.summary):
+        with pytest.raises(dk.CubeError, match=r"chunked along 'age'.*rechunk with \.chunk\(\{'age': -1\}\)"):
+            f(norrbotten.chunk({"age": 10}))
+    with pytest.raises(dk.CubeError, match=r"births is chunked along 'age'"):
+        dk.balance(norrbotten.chunk({"age": 10}).assign(population=norrbotten["population"]))
 
 
 def test_ages_must_be_single_years():

@@ -29,6 +29,14 @@ def load(name):
     return mod
 
 
+def once(result):
+    """A stand-in for a script's timing helper: run the function once, whatever repeat it asks for."""
+    def timer(fn, *args, **kwargs):
+        fn()
+        return result
+    return timer
+
+
 def run_main(mod, monkeypatch, argv):
     """Call the script's ``main`` as ``python bench_x.py *argv`` would."""
     monkeypatch.setattr(sys, "argv", [mod.__file__, *argv])
@@ -42,19 +50,19 @@ def small_accounting(mod, monkeypatch):
 
 def small_lifetable(mod, monkeypatch):
     monkeypatch.setattr(mod, "R", 3)   # regions (module constant); asserts the kernel == numpy
-    monkeypatch.setattr(mod, "timeit", functools.partial(mod.timeit, repeat=1))
+    monkeypatch.setattr(mod, "timeit", once(1.0))
     mod.main()
 
 
 def small_smoothing(mod, monkeypatch):
     # (with fewer regions some reference ages are empty and scipy struggles on them)
     monkeypatch.setattr(mod, "simulate", functools.partial(mod.simulate, R=60))
-    monkeypatch.setattr(mod, "median_time", functools.partial(mod.median_time, n=1))
+    monkeypatch.setattr(mod, "median_time", once((1.0, [1.0])))
     run_main(mod, monkeypatch, ["--scipy-curves", "1"])
 
 
 def small_projection(mod, monkeypatch):
-    monkeypatch.setattr(mod, "timeit", functools.partial(mod.timeit, n=1))
+    monkeypatch.setattr(mod, "timeit", once((1.0, 1.0)))
     rows = mod.case_components(R=3, Y=3) + mod.case_deso(R=4, Y=2)   # assert dk.project == numpy
     assert len(rows) == 3
     monkeypatch.setattr(mod, "draws_inputs", functools.partial(mod.draws_inputs, R=3))
@@ -67,6 +75,12 @@ def small_ckm(mod, monkeypatch):
 
 
 def small_readers(mod, monkeypatch):
+    import demokit as dk
+
+    full = dk.io.region_table()
+    few = full[full["kind"] == "municipality"].iloc[:6]
+    monkeypatch.setattr(mod.dk.io, "region_table", lambda: few)   # the table of 6 kommuner, not 290
+    monkeypatch.setattr(mod, "timed", once(1.0))
     run_main(mod, monkeypatch, ["--years", "1", "--repeat", "1"])   # asserts every format == the CSV
 
 
@@ -99,7 +113,7 @@ SMALL = {
     "bench_smoothing": [small_smoothing],
     "bench_projection": [small_projection],
     "bench_ckm": [small_ckm],
-    "bench_readers": [pytest.param(small_readers, marks=pytest.mark.slow)],
+    "bench_readers": [small_readers],
     "bench_income": [small_income, pytest.param(full_income, marks=pytest.mark.slow)],
     "bench_report": [pytest.param(full_report, marks=pytest.mark.slow)],
     "bench_cold_start": [pytest.param(full_cold_start, marks=pytest.mark.slow)],

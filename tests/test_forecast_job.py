@@ -17,10 +17,8 @@ from demokit.datasets import path as data_path
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("forecast-demo")
-    assert cli.main(["forecast", "--demo", "--out", str(out)]) == 0
-    return out
+def demo(demo_forecast):
+    return demo_forecast[0]   # `demokit forecast --demo`, run once per session (conftest)
 
 
 def test_demo_writes_files(demo):
