@@ -335,6 +335,13 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         Population at the end of the base year (dims ``region, sex, age`` plus
         any extra dims such as ``scenario``; a length-1 ``year`` dim or a scalar
         ``year`` coordinate gives the base year).  A Dataset's ``population`` is used.
+        An optional ``origin`` dim holds birth-region groups, the group born
+        in the country first (e.g. ``["born_in_sweden", "born_abroad"]``):
+        each group has its own risks and fertility where the assumptions
+        carry ``origin``; the women of every group give births, all newborns
+        enter the first group, immigrants (an entry profile without
+        ``origin``) the last; open in-mover totals and an adjustment term
+        need an ``origin`` dim; the balanced mode is not available with it.
     assumptions : Assumptions
         Annual inputs (``step=1``) or ``n``-year inputs (``survival=``...).
     years : iterable of int
@@ -377,6 +384,10 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     ``B_r = Σ_x f_r(x) · (W_r(x−1, t−1) + W_r(x, t)) / 2`` after the women at the
     end of the year, split by ``boys_share``; at age 0, ``N = B_s`` and the
     age-0 risks, moves and immigrants apply.
+
+    With exits ``k`` of :data:`demokit.components.COMPONENTS` (deaths,
+    out-movers, emigrants, emigrants to an unknown country) and entries ``j``
+    (immigrants): ``P = N · (1 − Σ_k risk_k) + Σ_j tot_j · π_j + I + A``.
 
     ``n``-year variant (Preston, Heuveline & Guillot 2001, Box 6.2):
     ``P(x, t+n) = S(x) · (P(x−n, t) + h·NM(x−n)) + h·NM(x)`` with ``h = 1/2``
