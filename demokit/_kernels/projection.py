@@ -245,7 +245,8 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
     each sex and age ``x ≥ 1`` the survivors and entrants, the row's pool of
     out-movers ``Σ_r N · u`` (exit ``pool_k``) and, unless balanced, the
     in-movers; (balanced: the IPF shares of the year, then the in-movers);
-    (2) the births from the women at the start and end of the year; (3) the
+    (2) in the same sweep, after a female row's in-movers, its term of the
+    births from the women at the start and end of the year; (3) the
     newborns at age 0, their risks and entrants, then their in-movers.
     """
     closed = mode >= 1
@@ -261,7 +262,9 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
     at = _at(adj, b, t) if has_adj else ut   # (a dummy of the same type)
     yes = np.bool_(True)
     no = np.bool_(False)
-    # (1) ages 1..ω
+    ob = out[o_births if store else 0, b, t]   # (not written without store)
+    bsum[:] = 0.0   # the births of each region, summed over the women's ages and groups
+    # (1) ages 1..ω (female rows: the births' terms too)
     for s in range(ns):
         for x in range(1, na):
             n = _add_rows(prev[s, w - 1], prev[s, w], tmp) if x == w else prev[s, x - 1]
@@ -274,6 +277,8 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
                 _in_movers(closed, pool[s, x], intt, wt[s, x], c, yes)
                 if store:
                     _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
+                if s % 2 == 0:   # (2) the women's term of the births, while the row is in cache
+                    _births_term(x, w, ft[s // 2], prev, s, c, bsum, bt, ob, store)
     if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
         _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
         wt = wb
@@ -282,12 +287,8 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
                 _in_movers(closed, pool[s, x], intt, wt[s, x], cur[s, x], yes)
                 if store:
                     _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
-    # (2) the births
-    ob = out[o_births if store else 0, b, t]   # (not written without store)
-    bsum[:] = 0.0
-    for g in range(ft.shape[0]):   # the women of each origin group (rows 0, 2, ...: female)
-        for x in range(1, na):
-            _births_term(x, w, ft[g], prev, 2 * g, cur[2 * g, x], bsum, bt, ob, store)
+                if s % 2 == 0:   # (2) the births
+                    _births_term(x, w, ft[s // 2], prev, s, cur[s, x], bsum, bt, ob, store)
     # (3) the newborns (all in the first origin group, rows 0 and 1): girls get 1 − boys, boys
     # get boys; then their age-0 risks and moves; the other groups' age 0 only gains entrants
     for s in range(ns):
