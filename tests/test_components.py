@@ -285,3 +285,17 @@ def test_origin_groups_dask_equals_in_memory():
     lazy = project(P0o, a2.replace(fertility=(a.fertility * scen).chunk(scenario=1)), years=years)
     for v in eager.data_vars:
         np.testing.assert_allclose(lazy[v].transpose(*eager[v].dims).values, eager[v].values, rtol=1e-13)
+
+
+def test_no_import_cycle_between_projection_and_scenarios():
+    """scenarios imports nothing of demokit at import time; its old names still resolve (lazily)."""
+    import ast
+    import inspect
+
+    import demokit.scenarios as sc
+    tree = ast.parse(inspect.getsource(sc))
+    top = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.level > 0]
+    assert top == []
+    from demokit.scenarios import SCENARIO_KEYS, Assumptions, from_history
+    assert Assumptions is dk.Assumptions and from_history is dk.assumptions.from_history
+    assert "tfr" in SCENARIO_KEYS
