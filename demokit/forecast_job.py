@@ -82,7 +82,7 @@ DEMO_CONFIG = {
     },
 }
 
-_SECTIONS = {"title", "data", "forecast", "scenarios", "labour", "output", "disclosure"}
+_SECTIONS = {"title", "data", "forecast", "scenarios", "labour", "output", "disclosure", "stochastic"}
 _DISCLOSURE_KEYS = {"method", "D", "V", "js", "seed", "inputs"}
 _OUTPUT_KEYS = {"lang", "csv"}
 _FORECAST_KEYS = {"statistics_years", "base_year", "last_year", "smoothing", "system", "open_age", "old_age",
@@ -265,6 +265,9 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
             raise ConfigError(f"{source}: [labour] retirement_shift must be a whole number of years")
     _check_output(cfg.get("output"), source)
     _check_disclosure(cfg.get("disclosure"), source)
+    if "stochastic" in cfg:   # issue 12: draws, seed, scenario, chunks (demokit/_job_stochastic.py)
+        from . import _job_stochastic
+        cfg["stochastic"] = _job_stochastic.check(cfg["stochastic"], sc, source)
     return cfg
 
 
@@ -497,6 +500,21 @@ def history_series(ds: xr.Dataset, years=None, *, open_age: int | None = None) -
     return out
 
 
+def pooled_tfr(assumptions, women: xr.DataArray) -> xr.DataArray:
+    """Return the assumed TFR of the set of regions: the regions' rates weighted by the women of each age.
+
+    ``women`` are the women by region and age in the base year;
+    ``Σ_x Σ_r f_r(x) W_r(x) / Σ_r W_r(x)`` (an age with no women counts 0).
+    Without a ``region`` dim in the fertility rates, their TFR ``Σ_x f(x)``.
+    """
+    f = assumptions["fertility"]
+    if "region" not in f.dims:
+        return f.sum("age")
+    w = women.sel(region=f["region"]).reindex(age=f["age"].values, fill_value=0.0)
+    pooled = (f * w).sum("region") / w.sum("region").where(w.sum("region") > 0)
+    return pooled.fillna(0.0).sum("age")
+
+
 def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | None = None,
         csv: str | None = None) -> dict:
     """Run a forecast from a checked config and write its files into ``out``.
@@ -556,16 +574,21 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
         rates = employment_rates(cfg["labour"], proj["age"].values)
         lab = labour_mod.labour_force(proj, rates, retirement_shift=cfg["labour"].get("retirement_shift", 0))
     hist = history_series(ds)
+    stoch = None
+    if cfg.get("stochastic"):
+        from . import _job_stochastic
+        stoch = _job_stochastic.run(cfg["stochastic"], base=ds["population"].sel(year=base_year), assumptions=a,
+                                    years=years, rates=rates if cfg.get("labour") else None)
     progress.step("labour force, history")
     out.mkdir(parents=True, exist_ok=True)
     res = write_outputs(out, cfg=cfg, data=ds, assumptions=a, projection=proj, labour=lab, history=hist,
-                        progress=progress, lang=lang, csv=csv)
+                        progress=progress, lang=lang, csv=csv, stochastic=stoch)
     return res
 
 
 def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projection: xr.Dataset, labour,
                   history, progress: Progress | None = None, lang: str | None = None,
-                  csv: str | None = None) -> dict:
+                  csv: str | None = None, stochastic: xr.Dataset | None = None) -> dict:
     """Compute the council tables and write every output file of a forecast into ``out``.
 
     ``lang`` (``"en"``/``"sv"``) and ``csv`` (``"standard"``/``"excel-sv"``)
@@ -625,6 +648,10 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
         against = compare_with_actual(proj, actual)
         csv_out(against, "forecast_vs_actual.csv")
         files["forecast_vs_actual.csv"] = "the forecast against the actual population (region, year, scenario)"
+    if stochastic is not None:
+        csv_out(stochastic, "stochastic_quantiles.csv")
+        files["stochastic_quantiles.csv"] = ("quantiles over the stochastic draws of population, labour-force ages, "
+                                             "employed and economic dependency ratio by region ('total') and year")
     progress.step("CSV tables")
     title = cfg.get("title", "demokit forecast")
     src = str(ds.attrs.get("source", "")).split(";")[0].split(": ")[0]   # e.g. "Statistics Sweden (SCB), PX-Web CSV"
@@ -639,11 +666,12 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
     progress.step("Excel")
     write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=history,
                  config=cfg, files=files | {"report.html": "this report"}, against_actual=against, table=table,
-                 observed_table=hist_table, lang=lang)
+                 observed_table=hist_table, lang=lang, stochastic=stochastic,
+                 assumed_tfr=pooled_tfr(a, ds["population"].sel(year=base_year, region=regions, sex="female")))
     files["report.html"] = "the HTML report with tables and figures"
     progress.step("HTML report")
     return {"data": ds, "assumptions": a, "projection": proj, "labour": lab, "history": history, "files": files,
-            "table": table}
+            "table": table, "stochastic": stochastic}
 
 
 def _print_summary(res, stream=None) -> None:

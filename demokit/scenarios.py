@@ -46,18 +46,10 @@ def tfr_of(fertility):
     return t
 
 
-def _e0_scaling(q_table, target, *, iterations=60):
+def _e0_scaling(q_table, target):
     """Return k (dims of ``target`` ∪ sex) such that the life table of k·q_table reaches e0 = target."""
-    from .lifetable import life_table
-    lo = xr.zeros_like(target, dtype=float) + np.log(0.02)
-    hi = xr.zeros_like(target, dtype=float) + np.log(20.0)
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        e0 = life_table(qx=(q_table * np.exp(mid)).clip(0.0, 1.0)).ex.sel(age=q_table["age"].values[0])
-        too_low = e0 < target            # life expectancy too low → risks too high → lower k
-        hi = xr.where(too_low, mid, hi)
-        lo = xr.where(too_low, lo, mid)
-    return np.exp((lo + hi) / 2)
+    from .lifetable import scale_factor_for_life_expectancy
+    return scale_factor_for_life_expectancy(target, qx=q_table)
 
 
 

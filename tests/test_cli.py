@@ -36,6 +36,8 @@ def test_account_demo(tmp_path, capsys):
     assert (tmp_path / "summary.csv").read_text(encoding="utf-8-sig").startswith("region,year")   # UTF-8 with BOM
 
 
+@pytest.mark.slow   # ~7 s reading every county file; the CLI: test_account_demo; the reader and the
+# 2015 population of the counties: tests/test_io.py, tests/test_accounting.py
 def test_account_long_files(tmp_path, capsys):
     files = [str(data_path("sweden_counties", f)) for f in ("popn.csv.gz", "births.csv.gz", "deaths.csv.gz")]
     assert cli.main(["account", *files, "--out", str(tmp_path)]) == 0

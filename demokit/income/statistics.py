@@ -48,13 +48,13 @@ def _group_codes(micro, by):
         if d in ("region", "deso"):
             if d not in micro.columns:
                 raise IncomeError(f"cannot group by {d!r}: the person table has no column {d!r}")
-            c, lab = codes(micro[d])
+            c, lab = codes(micro[d], dtype=None)
         elif d == "sex":
-            c, lab = codes(micro["sex"], SEXES)
+            c, lab = codes(micro["sex"], SEXES, dtype=None)
         elif d == "birth_region":
-            c, lab = codes(micro["birth_region"], BIRTH_REGIONS)
+            c, lab = codes(micro["birth_region"], BIRTH_REGIONS, dtype=None)
         elif d == "household_type":
-            c, lab = codes(micro["household_type"], HOUSEHOLD_TYPES)
+            c, lab = codes(micro["household_type"], HOUSEHOLD_TYPES, dtype=None)
         elif d == "years_in_sweden":
             b, _ = codes(micro["birth_region"], BIRTH_REGIONS)
             y = micro["years_in_sweden"].to_numpy(dtype=float)
@@ -62,8 +62,7 @@ def _group_codes(micro, by):
             lab = list(YEARS_IN_SWEDEN)
         else:
             raise IncomeError(f"cannot group by {d!r}; choose among {list(BY_DIMS)} (ages via ages=)")
-        c = np.asarray(c, np.int64)
-        if (c < 0).any():
+        if c.size and c.min() < 0:
             pos = int(np.argmax(c < 0))
             raise IncomeError(f"column {d!r}, row {micro.index[pos]!r}: missing or unknown value "
                               f"{micro[d].iloc[pos]!r}")
@@ -72,7 +71,12 @@ def _group_codes(micro, by):
     shape = tuple(len(lab) for lab in labels)
     if not by:
         return np.zeros(len(micro), np.int64), shape, labels
-    return np.ravel_multi_index(arrays, shape).astype(np.int64), shape, labels
+    # flat code Σ c_d · Π_{e>d} n_e (numpy.ravel_multi_index's C order), built in place in one int64 array
+    g = np.array(arrays[0], dtype=np.int64)
+    for c, n in zip(arrays[1:], shape[1:]):
+        g *= n
+        g += c
+    return g, shape, labels
 
 
 def _median_all(xs: np.ndarray, starts: np.ndarray, method: str) -> float:
@@ -231,7 +235,7 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
     col_off, col_adj = INCOMES[income]
     gcode, shape, labels = _group_codes(micro, by)
     G = int(np.prod(shape)) if shape else 1
-    age = micro["age"].to_numpy().astype(np.int64)
+    age = np.asarray(micro["age"].to_numpy(), np.int64)
     age_lo = np.array([lo for lo, _ in ages.values()], np.int64)
     age_hi = np.array([10**6 if hi is None else hi for _, hi in ages.values()], np.int64)
     A = len(ages)
