@@ -186,7 +186,9 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     ds : xarray.Dataset
         A cube with ``population`` (31 Dec), ``births`` and ``deaths``, and
         optionally ``in_migration``, ``out_migration``, ``immigration``,
-        ``emigration``.
+        ``emigration`` (all four or none) and the optional flows of
+        :data:`demokit.components.COMPONENTS` (``emigration_unknown``: kept
+        apart in the output, subtracted like emigration).
     lower_share, infant_lower_share : float
         Lexis split used only when an event variable is tabulated by age at the
         event (see :func:`demokit.lexis.at_event_to_year_end`).

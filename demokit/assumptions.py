@@ -117,6 +117,11 @@ class Assumptions:
         Share of boys among births.
     adjustment : DataArray, optional
         Assumed adjustment term (persons), default 0.
+    **components : DataArray
+        The other rows of :data:`demokit.components.COMPONENTS`, e.g.
+        ``emigration_unknown_risks`` (emigrants to an unknown country:
+        deregistrations), dims as the death risks.  An unknown name is an
+        error.
 
     **n-year** (the textbook variant, ``project(..., step=n)``):
 

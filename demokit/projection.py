@@ -33,6 +33,12 @@ _FERT = ("year", "region", "age")
 _CELL_A = ("year", "sex", "age", "region")
 _FERT_A = ("year", "age", "region")
 _POP_CORE = {"annual": ("sex", "age", "region"), "nyear": ("region", "sex", "age")}
+# with origin groups (born in the country / born abroad): an origin core dim before sex
+_CELL_O = ("year", "origin", "sex", "age", "region")
+_FERT_O = ("year", "origin", "age", "region")
+_POP_O = ("origin", "sex", "age", "region")
+#: the kernel inputs that are cells (their origin and sex become one axis)
+_ORIGIN_CELL = ("exit", "entry_prof", "wp", "adj")
 
 
 # ---------------------------------------------------------------------- engine
@@ -91,7 +97,7 @@ def _check_coords(name, da, ref, dim):
 def _select(name, da, core, P0, years):
     """Check and select ``da``'s core coords against the base population and the projected years."""
     check_core_chunks(da, [d for d in core if d in da.dims], name=name)
-    for dim in ("region", "sex", "age"):
+    for dim in ("region", "origin", "sex", "age"):
         if dim in core:
             da = _check_coords(name, da, P0, dim)
     if "year" in da.dims:
@@ -110,7 +116,7 @@ def _core(da, core, P0, tag):
         da = da.drop_vars("year").rename(year=f"_year_{tag}")
     else:
         da = da.expand_dims({f"_year_{tag}": 1})
-    for dim in ("region", "sex", "age"):
+    for dim in ("region", "origin", "sex", "age"):
         if dim in core and dim not in da.dims:
             da = da.expand_dims({dim: P0[dim].values})
     names = [f"_year_{tag}" if d == "year" else d for d in core]
@@ -155,13 +161,20 @@ def _run(kind, arrays, core_nd, ny, store, flags):
     bshape = np.broadcast_shapes(*[a.shape[:a.ndim - k] for a, k in zip(arrays, core_nd)])
     B = math.prod(bshape)
     if kind == "annual":
-        mode, roles, pool_k = flags
+        mode, roles, pool_k, G = flags
         # read-only inputs except the base population and the in-mover shares/profile (the kernel
         # unifies those with arrays it writes)
         flat = [_flat(a, k, bshape, B, writeable=i == 0 or roles[i - 1] == "wp")
                 for i, (a, k) in enumerate(zip(arrays, core_nd))]
+        core_out = flat[0].shape[1:]
+        if G:   # origin groups: (origin, sex) as one axis of rows 2·g + s (see demokit._kernels.projection)
+            flat = [flat[0].reshape(flat[0].shape[:1] + (-1,) + flat[0].shape[3:])] + [
+                x.reshape(x.shape[:2] + (-1,) + x.shape[4:]) if role in _ORIGIN_CELL else x
+                for role, x in zip(roles, flat[1:])]
         by = {}
         for role, x in zip(roles, flat[1:]):
+            if role == "f" and not G:   # fertility (batch, year, origin, age, region), one group
+                x = x.reshape(x.shape[:2] + (1,) + x.shape[2:])
             by.setdefault(role, []).append(x)
         exits, ent_tot, ent_prof = tuple(by["exit"]), tuple(by["entry_tot"]), tuple(by["entry_prof"])
         adj = by["adj"][0] if "adj" in by else _flat(np.empty((0, 1, 1, 1, 1)), 4, (0,), 0, writeable=False)
@@ -177,6 +190,7 @@ def _run(kind, arrays, core_nd, ny, store, flags):
         _k.project_annual(*args)
         if store:
             _k.annual_components(*args)
+        return out_all.reshape(out_all.shape[:1] + tuple(bshape) + (ny,) + core_out)
     else:
         flat = [_flat(a, k, bshape, B) for a, k in zip(arrays, core_nd)]
         shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (_POP_CORE[kind])
@@ -213,7 +227,7 @@ def _extra_dims(arrays, core_names):
     return bdims, bcoords
 
 
-def _block(*blocks, kind, arg_dims, bdims, core_nd, ny, store, flags):
+def _block(*blocks, kind, arg_dims, bdims, core_nd, ny, store, flags):  # noqa: D103
     """One dask block: unwrap the (single-chunk) core blocks, add length-1 batch axes, run."""
     arrays = []
     for blk, dims, k in zip(blocks, arg_dims, core_nd):
@@ -224,14 +238,14 @@ def _block(*blocks, kind, arg_dims, bdims, core_nd, ny, store, flags):
     return _run(kind, arrays, core_nd, ny, store, flags)
 
 
-def _lazy(kind, args, core_dims, ny, store, flags, nkept):
+def _lazy(kind, args, core_dims, ny, store, flags, nkept, pop_core):
     """Dask path: one ``blockwise`` task per block of the extra dims (no copies of the inputs)."""
     import dask.array as dsa
 
     # blockwise pairs the extra dims by position: _extra_dims checks that their labels agree
     bdims, bcoords = _extra_dims(args, {c for cd in core_dims for c in cd})
     args = [x.transpose(*[d for d in bdims if d in x.dims], *cd) for x, cd in zip(args, core_dims)]
-    out_core = ["year", *_POP_CORE[kind]]
+    out_core = ["year", *pop_core]
     pairs = []
     for x in args:
         data = x.data if is_dask(x) else dsa.from_array(x.values, chunks=-1)
@@ -245,16 +259,15 @@ def _lazy(kind, args, core_dims, ny, store, flags, nkept):
     return out, bdims + out_core, bcoords
 
 
-_CORE_ALL = ("year", "region", "sex", "age")
+_CORE_ALL = ("year", "region", "origin", "sex", "age")
 
 
-def _eager(kind, P0, inputs, ny, store, flags):
+def _eager(kind, P0, inputs, ny, store, flags, pop_core):
     """In-memory path: plain numpy views, no dask graph (keeps small projections fast)."""
     arrays_da = [P0] + [da for da, _ in inputs]
-    pop_core = _POP_CORE[kind]
     cores = [pop_core] + [core for _, core in inputs]
     bdims, bcoords = _extra_dims(arrays_da, set(_CORE_ALL))
-    full = {"region": P0.sizes["region"], "sex": P0.sizes["sex"], "age": P0.sizes["age"]}
+    full = {d: P0.sizes[d] for d in ("region", "origin", "sex", "age") if d in P0.dims}
     arrays = []
     for da, core in zip(arrays_da, cores):
         order = [d for d in bdims if d in da.dims] + [d for d in core if d in da.dims]
@@ -273,6 +286,46 @@ def _eager(kind, P0, inputs, ny, store, flags):
     return list(res), dims, bcoords
 
 
+def _origin_checks(a, P0):
+    """The kernel layout with origin groups; the assumptions an origin dim needs (named errors)."""
+    if a.kind != "annual":
+        raise AssumptionError("an origin dim (birth-region groups) needs the annual engine")
+    if P0.sizes["origin"] < 2:
+        raise CubeError("base_population: an origin dim needs at least two groups (born in the country first, "
+                        f"then born abroad); got origin={P0['origin'].values.tolist()}")
+    if a.internal_migration == "balanced":
+        raise AssumptionError("balance_in_migration=True with an origin dim: the plan's totals would be balanced "
+                              "against the pool of every group at once; give in_migration_shares (closed) or "
+                              "in_migration totals with an origin dim (open)")
+    for k in ("in_migration", "adjustment"):
+        if k in a.data and "origin" not in a.data[k].dims:
+            raise AssumptionError(f"{k} lacks an origin dim: with origin groups each group's {k} must be given "
+                                  "(the same totals in every group would count them once per group)")
+    return _POP_O
+
+
+def _by_group(totals, profiles, entries, pool, P0):
+    """Entry and open in-mover totals per origin group, folded into the profiles (the totals become 1).
+
+    An entry profile without an origin dim puts the entrants (immigrants) in
+    the born-abroad group (the last); a total with an origin dim is each
+    group's own.  The kernel takes one total per region, so each group's
+    ``total × profile`` becomes the profile and the total 1 (the product is
+    the same number the kernel would form).
+    """
+    last = np.zeros(P0.sizes["origin"])
+    last[-1] = 1.0
+    abroad = xr.DataArray(last, dims="origin", coords={"origin": P0["origin"].values})
+    tots, profs = {}, {}
+    for key, prof in [(c.key, c.profile) for c in entries] + [(pool.name, pool.profile)]:
+        p = profiles[prof]
+        if key != pool.name and "origin" not in p.dims:
+            p = p * abroad
+        profs[prof] = totals[key] * p
+        tots[key] = xr.DataArray(1.0)
+    return tots, profs
+
+
 def project(base_population, assumptions, *, years, step=1, components=True):
     """Return the projected population and its components of change for each year.
 
@@ -282,6 +335,13 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         Population at the end of the base year (dims ``region, sex, age`` plus
         any extra dims such as ``scenario``; a length-1 ``year`` dim or a scalar
         ``year`` coordinate gives the base year).  A Dataset's ``population`` is used.
+        An optional ``origin`` dim holds birth-region groups, the group born
+        in the country first (e.g. ``["born_in_sweden", "born_abroad"]``):
+        each group has its own risks and fertility where the assumptions
+        carry ``origin``; the women of every group give births, all newborns
+        enter the first group, immigrants (an entry profile without
+        ``origin``) the last; open in-mover totals and an adjustment term
+        need an ``origin`` dim; the balanced mode is not available with it.
     assumptions : Assumptions
         Annual inputs (``step=1``) or ``n``-year inputs (``survival=``...).
     years : iterable of int
@@ -325,6 +385,10 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     end of the year, split by ``boys_share``; at age 0, ``N = B_s`` and the
     age-0 risks, moves and immigrants apply.
 
+    With exits ``k`` of :data:`demokit.components.COMPONENTS` (deaths,
+    out-movers, emigrants, emigrants to an unknown country) and entries ``j``
+    (immigrants): ``P = N · (1 − Σ_k risk_k) + Σ_j tot_j · π_j + I + A``.
+
     ``n``-year variant (Preston, Heuveline & Guillot 2001, Box 6.2):
     ``P(x, t+n) = S(x) · (P(x−n, t) + h·NM(x−n)) + h·NM(x)`` with ``h = 1/2``
     (``"even"``; ``"end"``: all net migrants added at the end), the open group
@@ -367,8 +431,15 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         raise CubeError(f"base_population: a projection needs at least two ages (0 and an open age); "
                         f"got age={ages.tolist()}")
     open_age = int(ages[-1])
-    check_core_chunks(P0, ["region", "sex", "age"], name="base_population")
-    pop0 = P0.transpose(..., *_POP_CORE[a.kind]).astype(np.float64, copy=False)
+    has_origin = "origin" in P0.dims
+    check_core_chunks(P0, ["region", "origin", "sex", "age"] if has_origin else ["region", "sex", "age"],
+                      name="base_population")
+    pop_core = _origin_checks(a, P0) if has_origin else _POP_CORE[a.kind]
+    with_origin = [k for k, v in a.data.items() if "origin" in v.dims]
+    if with_origin and not has_origin:
+        raise AssumptionError(f"{with_origin[0]} has an origin dim but the base population has none")
+    cell, fert = (_CELL_O, _FERT_O) if has_origin else (_CELL_A, _FERT_A)
+    pop0 = P0.transpose(..., *pop_core).astype(np.float64, copy=False)
     ny = len(years)
     zero_cell = xr.DataArray(0.0)
     if a.kind == "annual":
@@ -377,19 +448,23 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         # an optional component (not in every cube) is projected when the assumptions give it
         exits, entries = [[c for c in by_kind(k) if not c.optional or c.key in a.data] for k in ("exit", "entry")]
         # (name, assumption, core dims, role in the kernel): the component table in kernel order
-        items = [(c.key, a.data.get(c.key, zero_cell), _CELL_A, "exit") for c in exits]
-        items += [(c.key, a.data.get(c.key, zero_cell), _REGION, "entry_tot") for c in entries]
-        items += [(c.profile, a.data.get(c.profile, zero_cell), _CELL_A, "entry_prof") for c in entries]
+        totals = {k: a.data.get(k, zero_cell) for k in [c.key for c in entries] + [pool.name]}
+        profiles = {k: a.data.get(k, zero_cell) for k in [c.profile for c in entries] + [pool.profile]}
+        if has_origin:   # each group's totals × profile as the profile, totals 1 (see _by_group)
+            totals, profiles = _by_group(totals, profiles, entries, pool, P0)
+        items = [(c.key, a.data.get(c.key, zero_cell), cell, "exit") for c in exits]
+        items += [(c.key, totals[c.key], _REGION, "entry_tot") for c in entries]
+        items += [(c.profile, profiles[c.profile], cell, "entry_prof") for c in entries]
         wkey = pool.key if closed else pool.profile
-        items += [(wkey, a.data.get(wkey, zero_cell), _CELL_A, "wp"),
-                  (pool.name, a.data.get(pool.name, zero_cell), _REGION, "in_tot"),
-                  ("adjustment", a.data.get("adjustment"), _CELL_A, "adj"),
-                  ("fertility", a.data["fertility"], _FERT_A, "f"),
+        items += [(wkey, a.data.get(wkey, zero_cell) if closed else profiles[wkey], cell, "wp"),
+                  (pool.name, totals[pool.name], _REGION, "in_tot"),
+                  ("adjustment", a.data.get("adjustment"), cell, "adj"),
+                  ("fertility", a.data["fertility"], fert, "f"),
                   ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION, "boys")]
         mode = {"open": 0, "none": 0, "closed": 1, "balanced": 2}[a.internal_migration]
         roles = tuple(role for _n, da, _c, role in items if da is not None)
         pool_k = [c.name for c in exits].index(pool.source)
-        flags = (mode, roles, pool_k)
+        flags = (mode, roles, pool_k, P0.sizes["origin"] if has_origin else 0)
         # the kernel's outputs: population, exits, in-movers, entries, births (see _run)
         names = ["population", *[c.name for c in exits], pool.name, *[c.name for c in entries], "births"]
     else:
@@ -413,24 +488,25 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     if not components:
         names = names[:1]
     if any(is_dask(x) for x in [pop0] + [da for da, _ in inputs]):
-        args, core_dims = [pop0], [list(_POP_CORE[a.kind])]
+        args, core_dims = [pop0], [list(pop_core)]
         for i, (da, core) in enumerate(inputs):
             arr, cd = _core(da, core, P0, i)
             args.append(arr)
             core_dims.append(cd)
-        out, dims, bcoords = _lazy(a.kind, args, core_dims, ny, store, flags, len(names))
+        out, dims, bcoords = _lazy(a.kind, args, core_dims, ny, store, flags, len(names), pop_core)
         coords = {"year": years, **bcoords}
         for c, v in P0.coords.items():
-            if set(v.dims) <= {"region", "sex", "age"}:
+            if set(v.dims) <= {"region", "origin", "sex", "age"}:
                 coords[c] = v.variable
         res = [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(len(names))]
     else:
-        arrs, dims, bcoords = _eager(a.kind, pop0, inputs, ny, store, flags)
+        arrs, dims, bcoords = _eager(a.kind, pop0, inputs, ny, store, flags, pop_core)
         coords = {"year": years, **bcoords}
         for c, v in P0.coords.items():
-            if set(v.dims) <= {"region", "sex", "age"}:
+            if set(v.dims) <= {"region", "origin", "sex", "age"}:
                 coords[c] = v.variable
-        order = [d for d in dims if d not in _CORE_ALL] + ["region", "sex", "age", "year"]
+        order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
+                                                           "sex", "age", "year"]
         axes = [dims.index(d) for d in order]
         res = [(order, np.transpose(x, axes)) for x in arrs]
     variables = {}
@@ -445,7 +521,7 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         if isinstance(r, tuple):
             variables[n_] = (r[0], r[1], attrs)
         else:
-            r = r.transpose(..., "region", "sex", "age", "year")
+            r = r.transpose(..., "region", *(["origin"] if has_origin else []), "sex", "age", "year")
             r.attrs = attrs
             variables[n_] = r
     if a.kind == "annual" and len(variables) > 1:   # the table's order

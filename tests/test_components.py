@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import demokit as dk
 from demokit import components as C
@@ -210,3 +212,90 @@ def test_assumption_errors_name_the_component():
         a.replace(emigration_unknown_risks=eu_da - 0.5)
     with pytest.raises(AssumptionError, match="unknown assumption 'emigration_typo'"):
         dk.Assumptions(death_risks=a.death_risks, fertility=a.fertility, emigration_typo=a.death_risks)
+
+
+# --------------------------------------------------------------------------- origin groups
+def _split_by_origin(P0, seed):
+    share = xr.DataArray(np.random.default_rng(seed).uniform(0.0, 1.0, P0.shape), dims=P0.dims, coords=P0.coords)
+    return xr.concat([P0 * share, P0 * (1 - share)],
+                     dim=xr.DataArray(["born_in_sweden", "born_abroad"], dims="origin", name="origin"))
+
+
+@settings(max_examples=15, deadline=None)
+@given(R=st.integers(1, 5), A=st.integers(3, 12), Y=st.integers(1, 4), seed=st.integers(0, 10_000),
+       closed=st.booleans())
+def test_property_origin_groups_with_equal_rates_sum_to_the_pooled_projection(R, A, Y, seed, closed):
+    inp = random_inputs(R, A, Y, seed=seed)
+    years = list(range(2021, 2021 + Y))
+    P0, a = to_xarray(inp, years)
+    if not closed:   # open system: each group's in-mover totals (they add up to the pooled totals)
+        tot = xr.DataArray(np.random.default_rng(seed).uniform(0, 50, R), dims="region", coords={"region": P0.region})
+        prof = a.immigration_profile
+        a = a.replace(in_migration_shares=None, in_migration=tot, in_migration_profile=prof,
+                      out_migration_risks=None)
+        a_o = a.replace(in_migration=xr.concat([0.3 * tot, 0.7 * tot], "origin").assign_coords(
+            origin=["born_in_sweden", "born_abroad"]))
+    else:
+        a_o = a
+    P0o = _split_by_origin(P0, seed)
+    pooled = project(P0, a, years=years)
+    groups = project(P0o, a_o, years=years)
+    for v in pooled.data_vars:
+        assert rel_diff(groups[v].sum("origin").values, pooled[v].values) <= 1e-9, v
+    # newborns enter the first group; immigrants are born abroad
+    assert float(groups.immigration.sel(origin="born_in_sweden").sum()) == 0.0
+    ab0 = groups.sel(origin="born_abroad", age=0)
+    np.testing.assert_allclose(ab0.population.values, (ab0.immigration + ab0.in_migration).values,
+                               rtol=1e-12, atol=1e-12)
+
+
+def test_origin_groups_own_rates_and_errors():
+    inp = random_inputs(3, 30, 3, seed=7)
+    years = [2021, 2022, 2023]
+    P0, a = to_xarray(inp, years)
+    P0o = _split_by_origin(P0, 1)
+    origin = xr.DataArray(["born_in_sweden", "born_abroad"], dims="origin", name="origin")
+    f = xr.concat([a.fertility, 0.0 * a.fertility], origin)          # the born-abroad women have no children
+    q = xr.concat([a.death_risks, 0.5 * a.death_risks], origin)      # and half the death risks
+    r = project(P0o, a.replace(fertility=f, death_risks=q), years=years)
+    assert float(r.births.sel(origin="born_abroad").sum()) == 0.0
+    assert float(r.births.sel(origin="born_in_sweden").sum()) > 0
+    # deaths are N · q of each group: at interior ages N = P(x−1, t−1)
+    N = r.population.shift(year=1).sel(year=[2022, 2023]).shift(age=1).sel(age=slice(1, 25))
+    want = (N * q.sel(year=[2022, 2023], age=slice(1, 25))).transpose(*N.dims)
+    np.testing.assert_allclose(r.deaths.sel(year=[2022, 2023], age=slice(1, 25)).transpose(*N.dims).values,
+                               want.values, rtol=1e-12)
+    with pytest.raises(AssumptionError, match="fertility has an origin dim but the base population has none"):
+        project(P0, a.replace(fertility=f), years=years)
+    with pytest.raises(dk.CubeError, match="at least two groups"):
+        project(P0o.isel(origin=[0]), a, years=years)
+    adj = xr.zeros_like(a.death_risks)
+    with pytest.raises(AssumptionError, match="adjustment lacks an origin dim"):
+        project(P0o, a.replace(adjustment=adj), years=years)
+
+
+def test_origin_groups_dask_equals_in_memory():
+    inp = random_inputs(4, 15, 3, seed=11)
+    years = [2021, 2022, 2023]
+    P0, a = to_xarray(inp, years)
+    P0o = _split_by_origin(P0, 2)
+    scen = xr.DataArray([1.0, 0.9], dims="scenario", coords={"scenario": ["main", "low"]})
+    a2 = a.replace(fertility=a.fertility * scen)
+    eager = project(P0o, a2, years=years)
+    lazy = project(P0o, a2.replace(fertility=(a.fertility * scen).chunk(scenario=1)), years=years)
+    for v in eager.data_vars:
+        np.testing.assert_allclose(lazy[v].transpose(*eager[v].dims).values, eager[v].values, rtol=1e-13)
+
+
+def test_no_import_cycle_between_projection_and_scenarios():
+    """scenarios imports nothing of demokit at import time; its old names still resolve (lazily)."""
+    import ast
+    import inspect
+
+    import demokit.scenarios as sc
+    tree = ast.parse(inspect.getsource(sc))
+    top = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.level > 0]
+    assert top == []
+    from demokit.scenarios import SCENARIO_KEYS, Assumptions, from_history
+    assert Assumptions is dk.Assumptions and from_history is dk.assumptions.from_history
+    assert "tfr" in SCENARIO_KEYS

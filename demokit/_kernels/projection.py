@@ -7,13 +7,17 @@ and age):
 
 * base population ``pop0``: ``(batch, sex, age, region)``;
 * yearly cell inputs (risks, shares, profiles, adjustment): ``(batch, year, sex, age, region)``;
-* fertility: ``(batch, year, age, region)`` (women's rates, births per woman per year);
+* fertility: ``(batch, year, origin, age, region)`` (women's rates, births per woman per year;
+  ``origin`` of length 1 without origin groups);
 * per-region scalars (in-mover / immigrant totals, share of boys): ``(batch, year, region)``;
 * outputs: ``(batch, year, sex, age, region)``.
 
 The ``n``-year variant (small, textbook sizes) keeps ``(.., region, sex, age)``.
 
-``sex`` index 0 is female, 1 is male.  Inputs may have
+``sex`` index 0 is female, 1 is male.  With origin groups (born in the
+country, born abroad, ...) the ``sex`` axis holds ``origin × sex`` (row
+``2·g + s``): the women of every group give births, all newborns enter group 0,
+the other groups gain only entrants (immigrants, in-movers).  Inputs may have
 length 1 along ``batch`` or ``year``: they broadcast (an assumption constant over
 the years or the draws is never copied).  ``batch`` flattens every extra dim (``scenario``, ``draw``, ...); it is
 the parallel axis.  Outputs are allocated by the caller; nothing is allocated
@@ -197,22 +201,24 @@ def _balanced_shares(pool, tot, prof, wb, rowsum, target, tol, max_iter):
 
 
 @jit
-def _births_term(x, w, ft, prevt, c, bsum, bt, ob, store):
+def _births_term(x, w, ff, prevt, s0, c, bsum, bt, ob, store):
     """Add age ``x``'s term of ``Σ_x f(x) · (W(x−1, t−1) + W(x, t))`` to each region's sum.
 
-    ``c`` is ``W(x, t)`` (final).  With ``store``, also the births by the
-    mother's age, ``ob[s, x]`` (girls ``1 − boys``, boys ``boys``).
+    ``ff`` the rates ``(age, region)`` of the women in row ``s0`` (the
+    females of one origin group), ``c`` is ``W(x, t)`` (final).  With
+    ``store``, also the births by the mother's age, ``ob[s0 + s, x]``
+    (girls ``s = 0``: ``1 − boys``, boys ``s = 1``: ``boys``).
     """
-    ff = ft[x]
-    pf = prevt[0, x - 1]
-    pw = prevt[0, w]
+    fx = ff[x]
+    pf = prevt[s0, x - 1]
+    pw = prevt[s0, w]
     for r in range(c.shape[0]):
         women = pf[r] + c[r] if x < w else pf[r] + pw[r] + c[r]
-        v = ff[r] * women
+        v = fx[r] * women
         bsum[r] += v
         if store:
-            ob[0, x, r] = v * 0.5 * (1.0 - bt[r])
-            ob[1, x, r] = v * 0.5 * bt[r]
+            ob[s0, x, r] = v * 0.5 * (1.0 - bt[r])
+            ob[s0 + 1, x, r] = v * 0.5 * bt[r]
 
 
 @jit
@@ -239,7 +245,8 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
     each sex and age ``x ≥ 1`` the survivors and entrants, the row's pool of
     out-movers ``Σ_r N · u`` (exit ``pool_k``) and, unless balanced, the
     in-movers; (balanced: the IPF shares of the year, then the in-movers);
-    (2) the births from the women at the start and end of the year; (3) the
+    (2) in the same sweep, after a female row's in-movers, its term of the
+    births from the women at the start and end of the year; (3) the
     newborns at age 0, their risks and entrants, then their in-movers.
     """
     closed = mode >= 1
@@ -255,7 +262,9 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
     at = _at(adj, b, t) if has_adj else ut   # (a dummy of the same type)
     yes = np.bool_(True)
     no = np.bool_(False)
-    # (1) ages 1..ω
+    ob = out[o_births if store else 0, b, t]   # (not written without store)
+    bsum[:] = 0.0   # the births of each region, summed over the women's ages and groups
+    # (1) ages 1..ω (female rows: the births' terms too)
     for s in range(ns):
         for x in range(1, na):
             n = _add_rows(prev[s, w - 1], prev[s, w], tmp) if x == w else prev[s, x - 1]
@@ -268,6 +277,8 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
                 _in_movers(closed, pool[s, x], intt, wt[s, x], c, yes)
                 if store:
                     _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
+                if s % 2 == 0:   # (2) the women's term of the births, while the row is in cache
+                    _births_term(x, w, ft[s // 2], prev, s, c, bsum, bt, ob, store)
     if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
         _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
         wt = wb
@@ -276,14 +287,15 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
                 _in_movers(closed, pool[s, x], intt, wt[s, x], cur[s, x], yes)
                 if store:
                     _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
-    # (2) the births
-    ob = out[o_births if store else 0, b, t]   # (not written without store)
-    bsum[:] = 0.0
-    for x in range(1, na):
-        _births_term(x, w, ft, prev, cur[0, x], bsum, bt, ob, store)
-    # (3) the newborns: girls get 1 − boys, boys get boys; then their age-0 risks and moves
+                if s % 2 == 0:   # (2) the births
+                    _births_term(x, w, ft[s // 2], prev, s, cur[s, x], bsum, bt, ob, store)
+    # (3) the newborns (all in the first origin group, rows 0 and 1): girls get 1 − boys, boys
+    # get boys; then their age-0 risks and moves; the other groups' age 0 only gains entrants
     for s in range(ns):
-        _newborns(s, bsum, bt, tmp)
+        if s < 2:
+            _newborns(s, bsum, bt, tmp)
+        else:
+            tmp[:] = 0.0
         _survive(tmp, sv[s, 0], imv[s, 0], at[s, 0], has_adj, cur[s, 0])
         pool0[s] = _dot(tmp, ut[s, 0])
         if store:
