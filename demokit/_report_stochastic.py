@@ -67,6 +67,7 @@ def fan_chart(ax, summary_var: xr.DataArray, *, color="#4c72b0", title="", lang=
 def _figure(summary, lang):
     from .report import _png, _plt, _thousands, _years_axis
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
     T = _TITLES.get(lang, _TITLES["en"])
     names = [v for v in _VARS if v in summary]
     fig, axes = plt.subplots(1, len(names), figsize=(3.4 * len(names), 3.3), squeeze=False)
@@ -75,6 +76,7 @@ def _figure(summary, lang):
         if v != "economic_dependency_ratio":
             _thousands(ax, lang)
         _years_axis(ax, lang)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))   # four panels: few year labels
     axes[0][0].legend(frameon=False, fontsize=7, loc="best")
     fig.tight_layout()
     return _png(fig)

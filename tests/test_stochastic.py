@@ -159,7 +159,7 @@ def test_tfr_paths_follow_the_ar1(central, sim):
 
 
 def test_e0_of_the_draws_moves_by_the_random_walk(central, sim):
-    from demokit.scenarios import _table_risks
+    _table_risks = dk.stochastic._from_history_module()._table_risks
     w = sim.attrs["stochastic_paths"]["e0_deviation"]
     q0 = central["death_risks"].mean("region")
     e0c = dk.life_table(qx=_table_risks(q0.transpose("sex", "age")).where(q0["age"] < 100, 1.0))["ex"].isel(age=0)
@@ -324,3 +324,21 @@ def test_bench_distributed_tiny():
     spec.loader.exec_module(mod)
     ref, res = mod.main(["--draws", "8", "--regions", "4", "--years", "3", "--chunk", "3", "--runs", "1"])
     assert ref.sizes["draw"] == 8 and set(res) == {1, 2}   # main() asserts the cluster's numbers equal ref
+
+
+def test_net_system_adjustment_follows_the_net_migration_ar1():
+    c = {"sex": ["female", "male"], "age": [0, 1, 2]}
+    a = dk.Assumptions(death_risks=xr.DataArray(np.full((2, 3), 0.01), dims=("sex", "age"), coords=c),
+                       fertility=xr.DataArray([0.0, 0.9, 0.9], dims="age", coords={"age": [0, 1, 2]}),
+                       adjustment=xr.DataArray([[10.0, -4.0, 2.0], [8.0, 3.0, -1.0]], dims=("sex", "age"), coords=c))
+    s = dk.simulate(a, draws=5, seed=8, years=[2021, 2022, 2023], parts=("migration",))
+    m = dk.stochastic_model().migration["net_migration"]
+    eps = shocks(5, 3, seed=8)[:, 5]
+    z1 = m.sigma * eps[:, 0]
+    z2 = m.phi * z1 + m.sigma * eps[:, 1]
+    adj = s["adjustment"].transpose("draw", "year", "sex", "age").values
+    np.testing.assert_allclose(adj[:, 0], (1 + z1)[:, None, None] * a["adjustment"].values, rtol=1e-12)
+    np.testing.assert_allclose(adj[:, 1], (1 + z2)[:, None, None] * a["adjustment"].values, rtol=1e-12)
+    # fertility and mortality untouched with parts=("migration",)
+    assert s["fertility"] is a["fertility"] or "draw" not in s["fertility"].dims
+    assert "draw" not in s["death_risks"].dims
