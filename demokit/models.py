@@ -533,7 +533,7 @@ class Model:
                               min_ages=self.n_parameters)
         events = events.astype(float)
         exposure = exposure.astype(float)
-        x = np.array(events[dim].values, dtype=float)   # a writable copy (index values are read-only): one kernel signature
+        x = np.array(events[dim].values, dtype=float)   # a writable copy: one kernel signature
         inside, lo, hi, x0 = self._ages(x)
         if self.name == "brass":
             if dim not in self.standard.dims:

@@ -14,7 +14,8 @@ import xarray as xr
 
 from ._apply import is_dask, ndkernel
 from .cube import first_cell, format_cell
-from .models import RC_PARAMETERS, Model, ModelError, available_models, check_events_exposure, rogers_castro  # noqa: F401
+from .models import (RC_PARAMETERS, Model, ModelError, available_models, check_events_exposure,  # noqa: F401
+                     rogers_castro)
 
 __all__ = ["smooth", "SmoothingError", "bspline_basis", "difference_penalty", "rogers_castro",
            "RC_PARAMETERS", "DEFAULT_LAMBDAS"]
