@@ -437,11 +437,13 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     q0 : float or xarray.DataArray, optional
         Infant death probability given separately (IMR); replaces ``q0``
         of the table and feeds the Coale–Demeny rules.
-    old_age : {None, "kannisto"}
-        Replace rates from ``replace_from`` on by a Kannisto curve fitted to
-        deaths and exposure at ages ≥ ``fit_from`` (needs ``deaths`` and
+    old_age : {None, "kannisto", "gompertz", "makeham"}
+        Replace rates from ``replace_from`` on by a curve of the model
+        registry (:class:`demokit.Model`) fitted by Poisson maximum likelihood
+        to deaths and exposure at ages ≥ ``fit_from`` (needs ``deaths`` and
         ``exposure``, or ``mx`` with ``exposure``), and optionally extend the
         table to ``extend_to`` (e.g. 110, closing it there with L = l/m).
+        Kannisto (the HMD's choice) is fitted inside the life-table kernel.
     fit_from, replace_from, extend_to : int
         Ages for ``old_age``; ``replace_from`` defaults to ``fit_from``.
     radix : float
@@ -510,22 +512,26 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
 
     fit, kfrom = None, None
     if old_age is not None:
-        if old_age != "kannisto":
-            raise CubeError(f"old_age must be None or 'kannisto', got {old_age!r}")
+        if old_age not in _OLD_AGE_MODELS:
+            raise CubeError(f"old_age must be None or one of {_OLD_AGE_MODELS}, got {old_age!r}")
         if mode == kernels.QX:
-            raise CubeError("old_age='kannisto' needs rates with exposure (mx= with exposure=, or deaths=)")
+            raise CubeError(f"old_age={old_age!r} needs rates with exposure (mx= with exposure=, or deaths=)")
         if exposure is None:
-            raise CubeError("old_age='kannisto' is fitted by Poisson likelihood: pass exposure= (and mx= or deaths=)")
+            raise CubeError(f"old_age={old_age!r} is fitted by Poisson likelihood: pass exposure= (and mx= or deaths=)")
         if (ages >= fit_from).sum() < 3:
-            raise CubeError(f"the Kannisto fit needs at least 3 ages >= {fit_from}; ages end at {ages[-1]}")
+            raise CubeError(f"the {old_age} fit needs at least 3 ages >= {fit_from}; ages end at {ages[-1]}")
         if extend_to and extend_to > ages[-1]:
             if (np.diff(ages) != 1).any():
                 raise CubeError("extend_to needs single-year ages")
             ages = np.arange(ages[0], extend_to + 1)
         rfrom = fit_from if replace_from is None else replace_from
         fit, kfrom, expo = fit_from, int(np.searchsorted(ages, rfrom)), exposure
-        attrs["old_age"] = (f"Kannisto fitted by Poisson ML to ages >= {fit_from}, replacing rates from age "
-                            f"{rfrom}" + (f", extended to {extend_to}" if extend_to else ""))
+        attrs["old_age"] = (f"{old_age.capitalize()} fitted by Poisson ML to ages >= {fit_from}, replacing rates "
+                            f"from age {rfrom}" + (f", extended to {extend_to}" if extend_to else ""))
+        if old_age != "kannisto":
+            val = _old_age_counts(old_age, val if mode == kernels.COUNTS else val * exposure, exposure,
+                                  ages=ages, dim=dim, fit_from=fit_from, replace_from=rfrom)
+            mode, name, expo, fit, kfrom = kernels.COUNTS, "deaths", val.attrs.pop("_exposure"), None, None
 
     a0_opt = _a0_option(a0)
     attrs["a0"] = a0 if isinstance(a0, str) else "given"
@@ -557,6 +563,27 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     ds.attrs.update({k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in attrs.items()})
     ds.attrs["method"] = "period life table; q = n m / (1 + (n - a) m); open age L = l / m"
     return ds
+
+
+#: the registry models life_table(old_age=) can use (demokit.models)
+_OLD_AGE_MODELS = ("kannisto", "gompertz", "makeham")
+
+
+def _old_age_counts(model, deaths, exposure, *, ages, dim, fit_from, replace_from):
+    """Deaths and exposure whose ratio is the fitted curve from ``replace_from`` on (over ``ages``).
+
+    From ``replace_from`` the kernel then reads ``m = fitted`` (deaths = fitted rate, exposure 1);
+    below it the observed counts, so its zero-exposure fill and checks apply unchanged.
+    """
+    from .models import Model
+    res = Model(model, fit_ages=(fit_from, float(deaths[dim].values[-1]))).fit(deaths, exposure, dim=dim)
+    rate = res.predict(xr.DataArray(np.asarray(ages, dtype=float), dims=dim, coords={dim: ages}))
+    old = xr.DataArray(np.asarray(ages) >= replace_from, dims=dim, coords={dim: ages})
+    d, e = xr.broadcast(deaths.reindex({dim: ages}), exposure.reindex({dim: ages}))
+    d = xr.where(old, rate, d).transpose(*d.dims)
+    e = xr.where(old, 1.0, e).transpose(*d.dims)
+    d.attrs["_exposure"] = e
+    return d
 
 
 def _life_table_hmd(deaths, exposure, *, radix, dim, cap=95):

@@ -429,3 +429,39 @@ def test_qx_above_one():
 def test_sex_needed_for_a0_rule():
     with pytest.raises(dk.CubeError, match="sex="):
         life_table(_da([0.01, 0.1, 0.5]))
+
+
+@pytest.mark.parametrize("model, true_rate", [
+    ("gompertz", lambda x: 2e-5 * np.exp(0.1 * x)),
+    ("makeham", lambda x: 2e-5 * np.exp(0.1 * x) + 5e-4),
+])
+def test_old_age_from_the_model_registry_against_a_numpy_table(model, true_rate):
+    """old_age= takes any registry mortality model: counts following the model exactly above 60 (and
+    noisy below) give the table of the true rates from 60 on, extended to 110; numpy table in the test."""
+    ages = np.arange(0, 101)
+    rng = np.random.default_rng(3)
+    expo = np.full(ages.size, 5e7)
+    deaths = expo * true_rate(ages.astype(float))
+    deaths[:60] = rng.poisson(deaths[:60])
+    D = xr.DataArray(deaths, dims="age", coords={"age": ages})
+    E = xr.DataArray(expo, dims="age", coords={"age": ages})
+    lt = dk.life_table(deaths=D, exposure=E, old_age=model, fit_from=60, extend_to=110, a0=0.1)
+    # numpy reference: observed rates below 60, the true curve from 60 to 110 (open), ax = 0.5
+    x = np.arange(0, 111)
+    m = np.where(x < 60, np.r_[deaths / expo, np.zeros(10)], true_rate(x.astype(float)))
+    a = np.where(x == 0, 0.1, 0.5)
+    q = m / (1 + (1 - a) * m)
+    q[-1] = 1.0
+    lx = 1e5 * np.r_[1.0, np.cumprod(1 - q)[:-1]]
+    Lx = lx - (1 - a) * lx * q
+    Lx[-1] = lx[-1] / m[-1]
+    ex = Lx[::-1].cumsum()[::-1] / lx
+    np.testing.assert_allclose(lt["mx"].values, m, rtol=1e-6)
+    np.testing.assert_allclose(lt["ex"].values, ex, rtol=1e-6)
+    assert model.capitalize() in lt.attrs["old_age"]
+
+
+def test_old_age_unknown_model_is_named():
+    D = xr.DataArray(np.ones(101), dims="age", coords={"age": np.arange(101)})
+    with pytest.raises(dk.CubeError, match="heligman_pollard"):
+        dk.life_table(deaths=D, exposure=D * 100, old_age="heligman_pollard", sex="female")
