@@ -3,6 +3,8 @@
 ``tabulate(code, keys, start, table, modulus)`` counts the records of every cell and
 sums their integer record keys modulo the key range in the same pass (integer
 arithmetic, so a cell's key does not depend on the order or grouping of the summation).
+``tabulate_fused`` / ``tabulate_fused_packed`` do the coding of up to three columns and
+the tabulation in one pass (the packed one with one uint32 per cell: count · 256 + key sum).
 
 ``top_contributors(code, absval, k, ncells)`` keeps, for every cell, the row
 indices of its ``k`` largest contributions (for magnitude tables).

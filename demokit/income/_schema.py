@@ -97,7 +97,8 @@ def validate_persons(df: pd.DataFrame) -> None:
             if c.min() < 0:
                 _fail(df, col, c < 0, f"is not one of {list(kind)}")
         elif kind in ("id", "code"):
-            if (isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub") or (isinstance(s.dtype, pd.CategoricalDtype) and s.cat.codes.min() >= 0):
+            plain_int = isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub"
+            if plain_int or (isinstance(s.dtype, pd.CategoricalDtype) and s.cat.codes.min() >= 0):
                 continue
             na = s.isna().to_numpy()
             if na.any():

@@ -317,7 +317,8 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
         arrs[name + "_diff"] = (dd[1:], d, {"units": "SEK", "long_name": f"{name}: adjusted − official"})
         with np.errstate(divide="ignore", invalid="ignore"):
             pct = 100 * d / np.where(off != 0, off, np.nan)
-        arrs[name + "_diff_pct"] = (dd[1:], pct, {"units": "%", "long_name": f"{name}: (adjusted − official) / official"})
+        arrs[name + "_diff_pct"] = (dd[1:], pct, {"units": "%",
+                                                   "long_name": f"{name}: (adjusted − official) / official"})
     ds = xr.Dataset(arrs, coords=coords)
     ds["persons"].attrs = {"units": "persons", "long_name": "persons in helårsbefolkningen"}
     ds.attrs = {"income": income, "quantile_method": quantile_method,
