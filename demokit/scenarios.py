@@ -20,10 +20,15 @@ _MOVED = ("AssumptionError", "Assumptions", "SCENARIO_KEYS", "from_history", "_t
 
 
 def __getattr__(name):
-    """The names that moved to :mod:`demokit.assumptions` (imported lazily: no import cycle)."""
-    if name in _MOVED:
+    """The names that moved to :mod:`demokit.assumptions` (imported lazily: no import cycle).
+
+    The public ones are listed in ``_MOVED``; the private helpers that lived
+    here (``_as_sex_path``, ``_risk``, ...) resolve the same way.
+    """
+    if name in _MOVED or (name.startswith("_") and not name.startswith("__")):
         from . import assumptions
-        return getattr(assumptions, name)
+        if hasattr(assumptions, name):
+            return getattr(assumptions, name)
     raise AttributeError(f"module 'demokit.scenarios' has no attribute {name!r}")
 
 
