@@ -156,8 +156,11 @@ def _check_scenario(name, opts, source):
     where = f"[scenarios.{name}]"
     if not isinstance(opts, dict):
         raise ConfigError(f"{source}: {where} must be a table of options, got {opts!r}")
-    _unknown(opts, SCENARIO_KEYS, where, source)
+    _unknown(opts, SCENARIO_KEYS + ("deregistration_wave",), where, source)
     for k, v in opts.items():
+        if k == "deregistration_wave":
+            _check_wave(v, where, source)
+            continue
         lo, hi = _SCENARIO_RANGES[k]
         if k == "life_expectancy":
             if not (isinstance(v, dict) and set(v) == {"female", "male"}):
@@ -171,6 +174,39 @@ def _check_scenario(name, opts, source):
                 _check_value(x, lo, hi, f"{where} {k}.{r}", source)
         else:
             _check_value(v, lo, hi, f"{where} {k}", source)
+
+
+def _check_wave(v, where, source):
+    """``deregistration_wave = {years = [2025, 2026], extra = 0.004, fade = 0.5}`` (METHODS §6.2)."""
+    if not isinstance(v, dict) or "years" not in v or "extra" not in v:
+        raise ConfigError(f"{source}: {where} deregistration_wave must be a table "
+                          f"{{years = [2025, 2026], extra = 0.004, fade = 0.5}}, got {v!r}")
+    _unknown(v, ("years", "extra", "fade"), f"{where} deregistration_wave", source)
+    yrs = v["years"]
+    if not (isinstance(yrs, list) and yrs and all(isinstance(y, int) and not isinstance(y, bool) for y in yrs)):
+        raise ConfigError(f"{source}: {where} deregistration_wave.years must be a list of years, got {yrs!r}")
+    _check_value(v["extra"], 0.0, 0.2, f"{where} deregistration_wave.extra", source)
+    _check_value(v.get("fade", 0.5), 0.0, 1.0, f"{where} deregistration_wave.fade", source)
+
+
+def _deregistration_waves(a, scenarios: dict, years):
+    """Apply each scenario's ``deregistration_wave`` (its extra risk in that scenario only)."""
+    from .scenarios import deregistration_wave
+    names = list(scenarios)
+    for name, opts in scenarios.items():
+        w = opts.get("deregistration_wave")
+        if not w:
+            continue
+        if w["years"][0] < years[0] or w["years"][-1] > years[-1]:
+            raise ConfigError(f"[scenarios.{name}] deregistration_wave.years {w['years']} must lie in the "
+                              f"projected years {years[0]}–{years[-1]}")
+        extra = float(w["extra"])
+        if any("scenario" in v.dims for v in a.data.values() if isinstance(v, xr.DataArray)):
+            extra = xr.DataArray([extra if n == name else 0.0 for n in names], dims="scenario",
+                                 coords={"scenario": names})
+        a = deregistration_wave(a, years=w["years"], extra=extra, fade=float(w.get("fade", 0.5)),
+                                projection_years=years)
+    return a
 
 
 def check_config(cfg: dict, *, source: str = "config") -> dict:
@@ -549,11 +585,14 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
     years = list(range(base_year + 1, last_year + 1))
     old_age = fc.get("old_age", 90)
     a = Assumptions.from_history(ds, years=sy, smoothing=None if smoothing == "none" else smoothing,
-                                 system=fc.get("system"), scenarios=cfg["scenarios"],
+                                 system=fc.get("system"),
+                                 scenarios={n: {k: v for k, v in o.items() if k != "deregistration_wave"}
+                                            for n, o in cfg["scenarios"].items()},
                                  reference=_reference(fc.get("reference", "sweden")),
                                  old_age=None if old_age == "none" else old_age,
                                  mortality_trend=None if fc.get("mortality_trend") == "none" else "lee_carter",
                                  projection_years=years, mortality_years=_mortality_years(fc))
+    a = _deregistration_waves(a, cfg["scenarios"], years)
     progress.step("statistical basis")
     proj = project(ds["population"].sel(year=base_year), a, years=years)
     if "scenario" not in proj.dims:

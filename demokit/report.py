@@ -20,13 +20,15 @@ import xarray as xr
 
 from . import __version__
 from ._i18n import check_lang, label
+from .components import EVENT_NAMES
 
 __all__ = ["write_report"]
 
 _COLORS = {"low": "#4c72b0", "main": "#222222", "high": "#c44e52"}
+#: the council table's columns: population, the planning age groups, the components of change in the order of
+#: the component table (demokit.components.COMPONENTS), net migration and the dependency ratio
 _TABLE_COLS = ("population", "aged_0", "aged_1_5", "aged_6_15", "aged_16_19", "aged_20_64", "aged_65_79",
-               "aged_80_plus", "births", "deaths", "in_migration", "out_migration", "immigration", "emigration",
-               "net_migration", "dependency_ratio")
+               "aged_80_plus", *EVENT_NAMES, "net_migration", "dependency_ratio")
 
 
 def _plt():

@@ -204,3 +204,37 @@ def test_report_only_formats_what_the_job_computed(tmp_path):
     src = (forecast_job.Path(forecast_job.__file__).parent / "report.py").read_text()
     for call in ("balance(", "forecast_table(", "observed_table(", ".sum(\"age\")"):
         assert call not in src.replace("demokit.forecast_table", ""), call
+
+
+def test_deregistration_wave_from_config_in_one_scenario(tmp_path):
+    """[scenarios.low] deregistration_wave: in a wave year the extra exits are extra × the cohorts at the
+    start (P(t-1) over all ages plus the newborns); after the wave they fade; other scenarios have none."""
+    import copy
+    cfg = copy.deepcopy(forecast_job.DEMO_CONFIG)
+    cfg["forecast"]["last_year"] = 2024
+    cfg.pop("labour", None)
+    cfg["scenarios"] = {"main": {}, "low": {"deregistration_wave": {"years": [2021], "extra": 0.004,
+                                                                     "fade": 0.5}}}
+    res = forecast_job.run(forecast_job.check_config(cfg), tmp_path)
+    p = res["projection"].sum(["sex", "age", "region"])
+    low, main = p.sel(scenario="low"), p.sel(scenario="main")
+    assert float(main["emigration_unknown"].sum()) == 0.0
+    start = float(low["population"].sel(year=2020) + low["births"].sel(year=2021))
+    assert float(low["emigration_unknown"].sel(year=2021)) == pytest.approx(0.004 * start, rel=1e-12)
+    start = float(low["population"].sel(year=2021) + low["births"].sel(year=2022))
+    assert float(low["emigration_unknown"].sel(year=2022)) == pytest.approx(0.002 * start, rel=1e-12)
+    assert "Emigrants to an unknown country" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("wave, msg", [
+    ({"years": [2021]}, "deregistration_wave must be a table"),
+    ({"years": [2021], "extra": 0.5}, "extra"),
+    ({"years": "2021", "extra": 0.004}, "list of years"),
+    ({"years": [2021], "extra": 0.004, "fading": 1}, "did you mean"),
+])
+def test_deregistration_wave_bad_config(wave, msg):
+    import copy
+    cfg = copy.deepcopy(forecast_job.DEMO_CONFIG)
+    cfg["scenarios"]["low"]["deregistration_wave"] = wave
+    with pytest.raises(forecast_job.ConfigError, match=msg):
+        forecast_job.check_config(cfg)
