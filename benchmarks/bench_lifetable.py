@@ -165,7 +165,7 @@ def bench_from_history():
     print(f"  smoothing='relational' : {t_rel:6.2f} s   (aim <= 1 s)")
     print(f"  smoothing=None         : {t_none:6.2f} s")
     # the root finder alone on the same shape of problem: 3 scenarios x 2 sexes x 21 years
-    from demokit.scenarios import _as_sex_path
+    from demokit.assumptions import _as_sex_path
     target = xr.concat([_as_sex_path(s["life_expectancy"], "life_expectancy", pyears) for s in scen.values()],
                        dim=xr.DataArray(list(scen), dims="scenario"))
     qt = dk.life_table(dk.datasets.load("hmd_sweden").sel(year=2014).pipe(

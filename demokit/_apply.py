@@ -137,9 +137,50 @@ class ndkernel:
         if len(cds) != len(args):
             raise ValueError(f"{self.__name__}: {len(args)} arguments but {len(cds)} core_dims entries")
         sizes = {**self.sizes, **(sizes or {})}
-        # inputs: (position, group length or None, core dims without the new axes, full core spec)
-        arrays, layout, first = [], [], None
-        in_sizes = {}
+        layout, arrays, first, in_sizes = self._inputs(args, cds)
+        # an output dim that an input has at another length: rename it on the inputs
+        renamed = {d: f"__{d}_in" for d in sizes if d in in_sizes and in_sizes[d] != sizes[d]}
+        flat_args, in_core = [], []
+        for items, real in arrays:
+            core = [renamed.get(d, d) for d in real]
+            for da in items:
+                flat_args.append(da.rename({d: renamed[d] for d in real if d in renamed}) if renamed else da)
+                in_core.append(core)
+        out_sizes = {}
+        for o in self.outputs:
+            for d in o:
+                if d in sizes:
+                    out_sizes[d] = sizes[d]
+                elif d not in in_sizes:
+                    raise ValueError(f"{self.__name__}: the size of output dim {d!r} is unknown; pass sizes=")
+        returns = []
+        dgk = {"allow_rechunk": False}
+        if out_sizes:
+            dgk["output_sizes"] = out_sizes
+        res = xr.apply_ufunc(self._block(layout, [len(c) for c in in_core], sizes, returns), *flat_args,
+                             input_core_dims=in_core, output_core_dims=[list(o) for o in self.outputs],
+                             dask="parallelized", output_dtypes=list(self.dtypes), dask_gufunc_kwargs=dgk,
+                             keep_attrs=False)
+        res = list(res) if len(self.outputs) > 1 else [res]
+        order = list(first.dims)
+        for j, r in enumerate(res):
+            dims = [d for d in order if d in r.dims] + [d for d in r.dims if d not in order]
+            r = r.transpose(*dims)
+            if coords:
+                r = r.assign_coords({d: c for d, c in coords.items() if d in r.dims})
+            res[j] = r
+        out = tuple(res) if len(res) > 1 else res[0]
+        if self.returns:
+            return out, sum(int(v) for v in returns if v is not None)
+        return out
+
+    def _inputs(self, args, cds):
+        """Check the DataArray inputs; return the call's layout, the inputs, the first one and core sizes.
+
+        ``layout`` has one entry per argument: ``("pass", value)`` or ``(kind, count, core spec)``
+        with kind ``"one"`` or ``"group"`` (a list of DataArrays handed to the kernel as a tuple).
+        """
+        arrays, layout, first, in_sizes = [], [], None, {}
         for a, cd in zip(args, cds):
             if cd is None:
                 layout.append(("pass", a))
@@ -163,23 +204,10 @@ class ndkernel:
             arrays.append((items, real))
         if first is None:
             raise TypeError(f"{self.__name__}: no DataArray input")
-        # an output dim that an input has at another length: rename it on the inputs
-        renamed = {d: f"__{d}_in" for d in sizes if d in in_sizes and in_sizes[d] != sizes[d]}
-        flat_args, in_core = [], []
-        for items, real in arrays:
-            core = [renamed.get(d, d) for d in real]
-            for da in items:
-                flat_args.append(da.rename({d: renamed[d] for d in real if d in renamed}) if renamed else da)
-                in_core.append(core)
-        out_sizes = {}
-        for o in self.outputs:
-            for d in o:
-                if d in sizes:
-                    out_sizes[d] = sizes[d]
-                elif d not in in_sizes:
-                    raise ValueError(f"{self.__name__}: the size of output dim {d!r} is unknown; pass sizes=")
-        block_returns = []
-        n_core = {i: len(c) for i, c in enumerate(in_core)}
+        return layout, arrays, first, in_sizes
+
+    def _block(self, layout, n_core, sizes, returns):
+        """The function run on numpy blocks (the whole arrays when eager): flatten, allocate, call, reshape."""
         kernel, in_dtype, outputs, dtypes = self.kernel, self.in_dtype, self.outputs, self.dtypes
 
         def block(*blocks):
@@ -196,10 +224,10 @@ class ndkernel:
                 got = []
                 for _ in range(count):
                     b = blocks[k]
+                    core_shape = b.shape[b.ndim - n_core[k]:]
                     k += 1
-                    core_shape = b.shape[b.ndim - n_core[k - 1]:]
-                    for d, s in zip([d for d in cd if d is not None], core_shape):
-                        known[d] = s
+                    for d, size in zip([d for d in cd if d is not None], core_shape):
+                        known[d] = size
                     shape = [n]
                     it = iter(core_shape)
                     for d in cd:
@@ -210,26 +238,8 @@ class ndkernel:
                 call.append(tuple(got) if entry[0] == "group" else got[0])
             outs = [np.empty((n,) + tuple(sizes[d] if d in sizes else known[d] for d in o), dtype=dt)
                     for o, dt in zip(outputs, dtypes)]
-            r = kernel(*call, *outs)
-            block_returns.append(r)
+            returns.append(kernel(*call, *outs))
             res = tuple(x.reshape(lead + x.shape[1:]) for x in outs)
             return res if len(res) > 1 else res[0]
 
-        dgk = {"allow_rechunk": False}
-        if out_sizes:
-            dgk["output_sizes"] = out_sizes
-        res = xr.apply_ufunc(block, *flat_args, input_core_dims=in_core,
-                             output_core_dims=[list(o) for o in outputs], dask="parallelized",
-                             output_dtypes=list(dtypes), dask_gufunc_kwargs=dgk, keep_attrs=False)
-        res = list(res) if len(outputs) > 1 else [res]
-        order = list(first.dims)
-        for j, r in enumerate(res):
-            dims = [d for d in order if d in r.dims] + [d for d in r.dims if d not in order]
-            r = r.transpose(*dims)
-            if coords:
-                r = r.assign_coords({d: c for d, c in coords.items() if d in r.dims})
-            res[j] = r
-        out = tuple(res) if len(res) > 1 else res[0]
-        if self.returns:
-            return out, sum(int(v) for v in block_returns if v is not None)
-        return out
+        return block

@@ -49,8 +49,11 @@ def small_accounting(mod, monkeypatch):
 
 
 def small_lifetable(mod, monkeypatch):
-    monkeypatch.setattr(mod, "R", 3)   # regions (module constant); asserts the kernel == numpy
+    import demokit as dk
+
+    monkeypatch.setattr(mod, "R", 3)   # regions (module constant); asserts the kernel and the API == numpy
     monkeypatch.setattr(mod, "timeit", once(1.0))
+    monkeypatch.setattr(mod, "cube_290", lambda: dk.datasets.load("norrbotten"))   # from_history: 5 regions
     mod.main()
 
 
@@ -58,7 +61,7 @@ def small_smoothing(mod, monkeypatch):
     # (with fewer regions some reference ages are empty and scipy struggles on them)
     monkeypatch.setattr(mod, "simulate", functools.partial(mod.simulate, R=60))
     monkeypatch.setattr(mod, "median_time", once((1.0, [1.0])))
-    run_main(mod, monkeypatch, ["--scipy-curves", "1"])
+    run_main(mod, monkeypatch, ["--scipy-curves", "1", "--rc-scipy-curves", "1"])
 
 
 def small_projection(mod, monkeypatch):
@@ -97,6 +100,28 @@ def full_income(mod, monkeypatch):
     run_main(mod, monkeypatch, ["--persons", "3000", "--repeat", "1", "--only", "demokit,pandas"])
 
 
+def small_distributed(mod, monkeypatch):
+    P0, a = mod.central(3)
+    years = [2021, 2022]
+    ref = mod.in_memory(P0, a, years, 4, 2)                              # eager blocks of draws
+    lazy = mod.lazy_totals(P0, a, years, 4, 2).compute(scheduler="sync")  # the dask graph, no cluster
+    assert ref.sizes["draw"] == 4
+    import numpy as np
+
+    np.testing.assert_allclose(lazy.sel(draw=ref["draw"]).values, ref.values, rtol=1e-12, atol=0)
+    print("same numbers")
+
+
+def full_distributed(mod, monkeypatch):
+    import os
+
+    for k in ("NUMBA_NUM_THREADS", "PYTHONPATH"):   # the script sets them for its workers: restored after
+        monkeypatch.setenv(k, os.environ.get(k, ""))
+        if not os.environ[k]:
+            monkeypatch.delenv(k)
+    mod.main(["--draws", "4", "--regions", "3", "--years", "2", "--chunk", "2", "--runs", "1", "--workers", "1"])
+
+
 def full_report(mod, monkeypatch):
     pytest.importorskip("matplotlib")
     run_main(mod, monkeypatch, ["--repeat", "1"])   # the demo forecast, then each output once
@@ -117,6 +142,7 @@ SMALL = {
     "bench_income": [small_income, pytest.param(full_income, marks=pytest.mark.slow)],
     "bench_report": [pytest.param(full_report, marks=pytest.mark.slow)],
     "bench_cold_start": [pytest.param(full_cold_start, marks=pytest.mark.slow)],
+    "bench_distributed": [small_distributed, pytest.param(full_distributed, marks=pytest.mark.slow)],
 }
 
 
