@@ -152,11 +152,11 @@ def timeit(f, repeat):
     return statistics.median(times), times
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--regions", type=int, default=6160)
     ap.add_argument("--repeat", type=int, default=7)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     ds = synthetic_cube(args.regions)
     arrays = [ds[v].values for v in ("population", "births", "deaths", "in_migration", "out_migration",
                                      "immigration", "emigration")]
@@ -170,9 +170,9 @@ def main():
 
     def kernels():
         f3 = lambda a: a.reshape(R * S, A, T)  # noqa: E731  (views)
-        b0, start, adj = np.empty((R * S, T)), np.empty((R * S, A, T - 1)), np.empty((R * S, A, T - 1))
+        start, adj = np.empty((R * S, A, T - 1)), np.empty((R * S, A, T - 1))
         bad = k.cohort_balance_checked(f3(P), f3(B), *[f3(a) for a in (D, I, O, IM, EM)], True,
-                                       np.ones(7, bool), b0, start, adj)
+                                       np.ones(7, bool), start, adj)
         mpo = np.empty((R * S, A, T - 1))
         bad += k.mean_population_checked(f3(P), True, True, mpo)
         stats, qa, tot = np.empty((R, T, 5)), np.empty((R, T, 3)), np.empty((R, 6, T))

@@ -45,10 +45,10 @@ def timed(fn, repeat):
     return statistics.median(wall), statistics.median(cpu)
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if os.environ.get("DEMOKIT_NUMBA_CACHE") is None:
         from demokit._kernels._jit import enable_disk_cache
 
@@ -71,7 +71,9 @@ def main():
 
     rows["report.html alone"] = lambda: write_report(
         out / "r.html", data=ds, projection=res["projection"], assumptions=res["assumptions"],
-        labour=res["labour"], history=res["history"], config=cfg, table=res["table"])
+        labour=res["labour"], history=res["history"], config=cfg, table=res["table"],
+        assumed_tfr=fj.pooled_tfr(res["assumptions"],
+                                  ds["population"].sel(year=res["projection"].attrs["base_year"], sex="female")))
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; median of {args.repeat}")
     for name, fn in rows.items():
         w, c = timed(fn, args.repeat)

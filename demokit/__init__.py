@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 from . import cube, datasets, io  # noqa: F401
 from .cube import CubeError, DemokitError, validate  # noqa: F401
+from ._warmup import warm_up  # noqa: F401
 
 # --- accounting, Lexis, regions (issue 2) ---
 from . import regions  # noqa: F401,E402
@@ -16,13 +17,14 @@ from .lexis import at_event_to_year_end, to_convention, year_end_to_at_event  # 
 
 # --- mortality, life tables, standardisation (issue 3) ---
 from .standardize import indirect_index, poisson_limits  # noqa: F401
-from .lifetable import kannisto, life_table  # noqa: F401
+from .lifetable import kannisto, life_table, scale_factor_for_life_expectancy  # noqa: F401
 from .mortality import death_rates, death_risk_index, death_risks  # noqa: F401
 
 # --- fertility, migration, smoothing, statistical basis (issue 4) ---
 from .fertility import fertility_rates, mean_age_at_childbirth, tfr  # noqa: F401
 from .basis import statistical_basis  # noqa: F401
 from .smoothing import smooth  # noqa: F401
+from .models import Model, ModelError, ModelResults, available_models  # noqa: F401
 from .migration import (emigration_risks, in_migrant_index, migrant_distribution,  # noqa: F401
                         out_migration_index, out_migration_risks)
 
@@ -31,6 +33,7 @@ from .projection import AssumptionError, Assumptions, constrain, project  # noqa
 from .households import household_rates, households  # noqa: F401,E402
 from .labour import labour_force  # noqa: F401,E402
 from . import scenarios  # noqa: F401,E402
+from .scenarios import deregistration_wave  # noqa: F401,E402
 
 # --- small-area estimation and mortality improvement (issue 9) ---
 from .small_area import reference_schedules, small_area_rates, with_open_age  # noqa: F401,E402

@@ -1,9 +1,11 @@
-"""Compile the main kernels on tiny inputs (used by :func:`demokit._kernels.warm_up`)."""
+"""An explicit warm-up: compile the main kernels on tiny inputs (:func:`demokit.warm_up`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+
+__all__ = ["warm_up", "tiny_cube"]
 
 
 def tiny_cube() -> xr.Dataset:
@@ -20,7 +22,15 @@ def tiny_cube() -> xr.Dataset:
     return ds
 
 
-def run() -> None:
+def warm_up() -> None:
+    """Compile the main kernels now for float64 inputs (an explicit warm-up).
+
+    Importing :mod:`demokit` compiles nothing; this runs each accounting
+    function and an open-system projection once on a tiny cube, so that later
+    calls (of any size) start without compiling.  With the disk cache on
+    (:func:`demokit._kernels._jit.cache_dir`) the compiled kernels are kept
+    for later processes too.
+    """
     from . import accounting
 
     ds = tiny_cube()
@@ -28,7 +38,16 @@ def run() -> None:
     accounting.mean_population(ds, by="cohort")
     accounting.mean_population(ds, by="age")
     accounting.summary(ds)
+    life_tables()
     projection()
+
+
+def life_tables() -> None:
+    """Compile the life table row loop and the life-expectancy root finder (one compilation each)."""
+    from .lifetable import life_table, scale_factor_for_life_expectancy
+
+    lt = life_table(xr.DataArray([0.01, 0.001, 0.5], dims="age", coords={"age": [0, 1, 2]}), sex="female")
+    scale_factor_for_life_expectancy(45.0, qx=lt.qx, sex="female")   # (e0 from 40.6 at k = 20)
 
 
 def projection() -> None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._apply import apply_kernel, is_dask
+from ._apply import check_core_chunks, is_dask, ndkernel
 from ._kernels import accounting as _k
 from ._periods import select_years
+from .components import MIGRATION, REQUIRED_MIGRATION, balance_equation
 from .cube import CubeError, check_counts, check_single_years, open_age, validate
 from .lexis import to_convention
 
 __all__ = ["balance", "mean_population", "summary", "concentration_rate", "births_by_sex",
            "events_year_end"]
 
-_MIGRATION = ("in_migration", "out_migration", "immigration", "emigration")
+#: the migration flows of a cube with gross flows (demokit.components.COMPONENTS)
+_MIGRATION = REQUIRED_MIGRATION
+#: flows a cube may have in addition (e.g. emigration to an unknown country), each with its sign
+_OPTIONAL = tuple((n, sign) for n, sign in MIGRATION if n not in REQUIRED_MIGRATION)
 
 
 def _as_cube(ds) -> xr.Dataset:
@@ -115,26 +119,14 @@ def mean_population(ds, *, by: str = "age") -> xr.DataArray:
         if fused:
             check_counts(pop, "population")  # a bad count is reported first, as before
         raise
-    cohort = by == "cohort"
-    nbad = []
-
-    def run(p):
-        shp = p.shape
-        p3 = np.ascontiguousarray(p.reshape(-1, shp[-2], shp[-1]), dtype=np.float64)
-        out = np.empty(p3.shape[:2] + (p3.shape[2] - 1,))
-        nbad.append(_k.mean_population_checked(p3, cohort, fused, out))
-        return out.reshape(shp[:-1] + (shp[-1] - 1,))
-
     years = pop["year"].values[1:]
-    res = apply_kernel(run, pop.rename(year="_year"), core_dims=[["age", "_year"]],
-                       output_core_dims=[["age", "year"]], output_sizes={"year": years.size})
-    if any(nbad):
+    res, nbad = _MEAN_POPULATION(pop, by == "cohort", fused, sizes={"year": years.size}, coords={"year": years})
+    if nbad:
         check_counts(pop, "population")  # raises, naming the first bad cell
         raise CubeError("population: NaN, infinite or negative counts")  # pragma: no cover
-    res = res.assign_coords(year=years).transpose(*pop.dims)
     res.name = "mean_population"
     res.attrs = {"units": "person-years", "by": by, "open_age": open_age(pop),
-                 "formula": ("(P(x-1,t-1)+P(x,t))/2" if cohort else "(P(x,t-1)+P(x,t))/2")}
+                 "formula": ("(P(x-1,t-1)+P(x,t))/2" if by == "cohort" else "(P(x,t-1)+P(x,t))/2")}
     return res
 
 
@@ -150,7 +142,8 @@ def net_migration(ds) -> xr.DataArray:
     ----------
     ds : xarray.Dataset
         Holding ``in_migration``, ``out_migration``, ``immigration`` and
-        ``emigration`` (any dims).
+        ``emigration`` (any dims), and the optional flows of the component
+        table if present (``emigration_unknown``: subtracted).
 
     Returns
     -------
@@ -161,14 +154,20 @@ def net_migration(ds) -> xr.DataArray:
     -----
     ``I − O`` is the net of moves across the region's border within the
     country (inrikes flyttningsnetto), ``IM − EM`` net immigration
-    (invandringsöverskott); METHODS §2.3.  The one place the formula lives.
+    (invandringsöverskott); METHODS §2.3.  The one place the formula lives:
+    the signed sum of the migration flows of
+    :data:`demokit.components.COMPONENTS` (exits subtracted).
     """
     miss = [v for v in _MIGRATION if v not in ds]
     if miss:
         raise CubeError(f"net_migration needs {miss[0]!r}; the data have {sorted(ds.data_vars)}")
-    net = ds["in_migration"] - ds["out_migration"] + ds["immigration"] - ds["emigration"]
+    flows = [(n, sign) for n, sign in MIGRATION if n in ds]
+    net = None
+    for n, sign in flows:
+        net = ds[n] if net is None else (net + ds[n] if sign > 0 else net - ds[n])
     net.name = "net_migration"
-    net.attrs = {"units": "persons", "definition": "I - O + IM - EM (flyttningsnetto)"}
+    net.attrs = {"units": "persons", "definition": " ".join(
+        ("" if i == 0 else "+ " if sign > 0 else "- ") + n for i, (n, sign) in enumerate(flows)) + " (flyttningsnetto)"}
     return net
 
 
@@ -187,7 +186,9 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     ds : xarray.Dataset
         A cube with ``population`` (31 Dec), ``births`` and ``deaths``, and
         optionally ``in_migration``, ``out_migration``, ``immigration``,
-        ``emigration``.
+        ``emigration`` (all four or none) and the optional flows of
+        :data:`demokit.components.COMPONENTS` (``emigration_unknown``: kept
+        apart in the output, subtracted like emigration).
     lower_share, infant_lower_share : float
         Lexis split used only when an event variable is tabulated by age at the
         event (see :func:`demokit.lexis.at_event_to_year_end`).
@@ -218,15 +219,56 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     records it.
     """
     ds = _as_cube(ds)
+    fused, present = _balance_checks(ds)
+    births, births_core, events, notes = _balance_inputs(ds, present, lower_share=lower_share,
+                                                         infant_lower_share=infant_lower_share,
+                                                         boys_share=boys_share)
+    pop = ds["population"]
+    ev_names = ["deaths"] + (list(_MIGRATION) if present else ["deaths"] * 4)  # (unread when no migration)
+    check = np.array([v in fused for v in ["population", "births"] + ev_names])
+    years = pop["year"].values[1:]
+    kernel_events = {k: events[k] for k in ev_names}
+    for name in events:   # an optional flow joins the last required flow of its sign in the kernel
+        if name in dict(_OPTIONAL):
+            last = _last_required_flow(dict(MIGRATION)[name])
+            kernel_events[last] = kernel_events[last] + events[name]
+    (start, adj), nbad = _BALANCE(pop, births, *[kernel_events[k] for k in ev_names], bool(present), check,
+                                  core_dims=[_AY, births_core] + [_AY] * 5 + [None, None],
+                                  sizes={"year": years.size}, coords={"year": years})
+    if nbad:
+        _raise_bad_counts(ds, "balance")
+    return _balance_dataset(ds, start, adj, events, notes, present)
+
+
+#: the core dims (age, year) of the accounting kernels
+_AY = ("age", "year")
+_MEAN_POPULATION = ndkernel(_k.mean_population_checked, core_dims=[_AY, None, None], outputs=[_AY],
+                            returns=True)
+_BALANCE = ndkernel(_k.cohort_balance_checked, core_dims=[_AY] * 7 + [None, None], outputs=[_AY, _AY],
+                    returns=True)
+
+
+def _last_required_flow(sign: int) -> str:
+    """The last required migration flow of a sign: an optional flow of that sign joins it in the kernel."""
+    return [n for n, sg in MIGRATION if sg == sign and n in _MIGRATION][-1]
+
+
+def _balance_checks(ds: xr.Dataset):
+    """Validate the cube for :func:`balance`; return the variables the kernel checks and the migration ones.
+
+    Variables handed raw (eager float64, year-end ages) to the kernel are checked there while it reads
+    them; every other variable is checked here by :func:`validate`.  A structural error found after a
+    bad count is reported after it (as when validate() checked every value up front).
+    """
     if not isinstance(ds, xr.Dataset) or "population" not in ds.data_vars:
         validate(ds, required=("population", "births", "deaths"))   # raises, naming what is missing
-    pop = ds["population"]
-    # variables handed raw (eager float64, year-end ages) to the kernel, which checks their values
-    # while it reads them; every other variable is checked here by validate()
-    births_raw = ("births" in ds.data_vars and {"sex", "age"} <= set(ds["births"].dims))
+    births_raw = "births" in ds.data_vars and {"sex", "age"} <= set(ds["births"].dims)
     fused = [v for v in ("population", "births", "deaths") + _MIGRATION
              if v in ds.data_vars and _kernel_checks(ds[v]) and (v != "births" or births_raw)
              and ds[v].attrs.get("age_convention", "year_end") == "year_end"]
+    for name, sign in _OPTIONAL:   # the kernel then reads a sum (see balance): validate checks the flow
+        if name in ds.data_vars:
+            fused = [v for v in fused if v != _last_required_flow(sign)]
     if is_dask(ds):  # the kernel then runs at compute time: check the eager variables here
         fused = []
     validate(ds, required=("population", "births", "deaths"), counts_checked_by_caller=tuple(fused))
@@ -238,63 +280,44 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
                             "variables or none (then the residual is net migration plus adjustment)")
         if ds.sizes.get("year", 0) < 2:
             raise CubeError("balance: needs at least two years")
-        check_single_years(pop, "cohort-wise accounting")
-        if births_raw:
-            bin_ = ds["births"].rename(year="_y")  # summed over the mother's age in the kernel
-            bcore = ["age", "_y"]
+        check_single_years(ds["population"], "cohort-wise accounting")
+    except CubeError:
+        validate(ds)
+        raise
+    return fused, present
+
+
+def _balance_inputs(ds, present, *, lower_share, infant_lower_share, boys_share):
+    """Births (by the mother's age, summed in the kernel; or by sex) and the events by year-end age."""
+    try:
+        if "births" in ds.data_vars and {"sex", "age"} <= set(ds["births"].dims):
+            check_core_chunks(ds["births"], ["age", "year"], name="births")   # (before the mother's age is renamed)
+            births, births_core = ds["births"].rename(age="_bage"), ("_bage", "year")
         else:
-            bin_ = births_by_sex(ds, boys_share=boys_share).rename(year="_y").expand_dims("_bage", axis=-2)
-            bcore = ["_bage", "_y"]
-        events = {}
-        notes = {}
-        for name in ("deaths",) + tuple(present):
+            births, births_core = births_by_sex(ds, boys_share=boys_share), (None, "year")
+        events, notes = {}, {}
+        optional = tuple(n for n, _ in _OPTIONAL if n in ds.data_vars) if present else ()
+        for name in ("deaths",) + tuple(present) + optional:
             e = events_year_end(ds, name, lower_share=lower_share, infant_lower_share=infant_lower_share)
             if "lexis_split" in e.attrs:
                 notes[name] = e.attrs["lexis_split"]
-            events[name] = e.transpose(*pop.dims)
+            events[name] = e.transpose(*ds["population"].dims)
     except CubeError:
-        validate(ds)  # a bad count is reported first, as when validate() checked every value up front
+        validate(ds)  # a bad count is reported first
         raise
-    has_mig = bool(present)
-    ev_names = ["deaths"] + (list(_MIGRATION) if has_mig else ["deaths"] * 4)
-    order = ["population", "births"] + ev_names
-    check = np.array([v in fused for v in order])
-    nbad = []
+    return births, births_core, events, notes
 
-    def run(p, b, *ev):
-        shp = p.shape
-        n = int(np.prod(shp[:-2]))
-        A, T = shp[-2], shp[-1]
-        flat = [np.ascontiguousarray(e.reshape(n, A, T), dtype=np.float64) for e in (p,) + ev]
-        b3 = np.ascontiguousarray(b.reshape(n, b.shape[-2], T), dtype=np.float64)
-        b0 = np.empty((n, T))
-        start = np.empty((n, A, T - 1))
-        adj = np.empty((n, A, T - 1))
-        # dask chunks are not checked (that would compute them), as in validate()
-        chk = check if isinstance(p, np.ndarray) else np.zeros(7, dtype=bool)
-        nbad.append(_k.cohort_balance_checked(flat[0], b3, *flat[1:], has_mig, chk, b0, start, adj))
-        return (b0.reshape(shp[:-2] + (T,)), start.reshape(shp[:-1] + (T - 1,)),
-                adj.reshape(shp[:-1] + (T - 1,)))
 
-    years = pop["year"].values[1:]
-    core = ["age", "_y"]
-    b0, start, adj = apply_kernel(
-        run, pop.rename(year="_y"), bin_, *[events[k].rename(year="_y") for k in ev_names],
-        core_dims=[core, bcore] + [core] * 5,
-        output_core_dims=[["_y"], ["age", "year"], ["age", "year"]],
-        output_sizes={"year": years.size})
-    if any(nbad):
-        _raise_bad_counts(ds, "balance")
-    # assemble the Dataset once from bare variables (no re-alignment of the region index per variable)
+def _balance_dataset(ds, start, adj, events, notes, present) -> xr.Dataset:
+    """Assemble the balance from bare variables (no re-alignment of the region index per variable)."""
+    pop = ds["population"]
     later = {"year": slice(1, None)}  # views, not copies
-    start = start.transpose(*pop.dims).variable
-    adj = adj.transpose(*pop.dims).variable
-    b0 = b0.rename(_y="year").transpose(*[d for d in pop.dims if d != "age"]).variable
+    start, adj = start.variable, adj.variable
     resid = "adjustment" if present else "net_migration_and_adjustment"
     start.attrs = {"description": "cohort at the start of the year: P(x-1,t-1); births at age 0; "
                                   "open age P(w-1,t-1)+P(w,t-1)"}
     out = {"population_start": start}
-    b0 = b0.isel(later)
+    b0 = start.isel(age=0)   # the cohort at the start at age 0 is the year's births of the sex
     b0.attrs = {"description": "live births of the sex: the cohort aged 0 at the end of the year"}
     out["births"] = b0
     for name, e in events.items():
@@ -310,9 +333,8 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     out[resid] = adj
     coords = pop.isel(later).coords  # every variable has the population's dims (births: but age)
     attrs = {"open_age": open_age(ds), "residual": resid,
-             "equation": "population = population_start - deaths" +
-                         (" + in_migration - out_migration + immigration - emigration + adjustment"
-                          if present else " + net_migration_and_adjustment")}
+             "equation": (balance_equation(list(events)) + " + adjustment" if present else
+                          "population = population_start - deaths + net_migration_and_adjustment")}
     if notes:
         attrs["lexis_split"] = "; ".join(f"{k}: {v}" for k, v in notes.items())
     if present:
@@ -357,106 +379,106 @@ def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed"
     if mean_age not in ("completed", "exact"):
         validate(ds)
         raise CubeError(f"mean_age = {mean_age!r}: expected 'completed' or 'exact'")
-    if "population" not in ds.data_vars:
-        validate(ds)  # raises: missing variable
     if not isinstance(ds, xr.Dataset) or "population" not in ds.data_vars:
         validate(ds)   # raises, naming what is missing
     pop = ds["population"]
     red = ["age"] + ([] if by_sex or "sex" not in pop.dims else ["sex"])
     with_events = "births" in ds and "deaths" in ds and ds.sizes.get("year", 0) >= 2
-    ev_all = [v for v in ("births", "deaths") + _MIGRATION if v in ds] if with_events else []
+    ev_all = [v for v in ("births", "deaths") + _MIGRATION + tuple(n for n, _ in _OPTIONAL) if v in ds] \
+        if with_events else []
     # the kernel reads the population and the event variables with the population's dims raw and
     # checks their values while it reads them; validate() checks every other variable
     ev_kernel = [v for v in ev_all if set(ds[v].dims) == set(pop.dims)]
     # (with any dask input the kernel runs at compute time: then the eager variables are checked here)
     fused = () if is_dask(ds) else tuple(v for v in ["population"] + ev_kernel if _kernel_checks(ds[v]))
     validate(ds, counts_checked_by_caller=fused)
-    core = [d for d in red if d != "age"] + ["age", "year"]  # ([sex,] age, year): sex summed first
-    ages = pop["age"].values.astype(np.float64)
+    core = ("sex" if "sex" in red else None, "age", "year")  # (sex, age, year): sex summed first
     offset = 0.5 if mean_age == "exact" else 0.0
-    probs = np.array([0.25, 0.5, 0.75])
-    check_pop = "population" in fused
     check_ev = np.array([v in fused for v in ev_kernel] or [False])
-    nbad = []
-
-    def run(p, *ev):
-        shp = p.shape
-        T = shp[-1]
-        lead = shp[:len(shp) - len(core)]
-        n = int(np.prod(lead))
-        as4 = lambda a: np.ascontiguousarray(a.reshape(n, -1, shp[-2], T), dtype=np.float64)  # noqa: E731
-        p4 = as4(p)
-        evs = tuple(as4(e) for e in ev) or (p4,)  # a dummy, not read, when there are no events
-        stats = np.empty((n, T, 5))
-        qa = np.empty((n, T, probs.size))
-        totals = np.empty((n, len(ev), T))
-        lazy = not isinstance(p, np.ndarray)  # dask chunks are not checked, as in validate()
-        nbad.append(_k.summary_rows(p4, evs, ages, offset, probs, check_pop and not lazy,
-                                    check_ev & (not lazy), stats, qa, totals))
-        return (stats.reshape(lead + (T, 5)), qa.reshape(lead + (T, probs.size)),
-                totals.reshape(lead + (len(ev), T)))
-
-    stats, qa, totals = apply_kernel(
-        run, pop, *[ds[v] for v in ev_kernel], core_dims=[core] * (1 + len(ev_kernel)),
-        output_core_dims=[["year", "_stat"], ["year", "quantile"], ["_event", "year"]],
-        output_sizes={"_stat": 5, "quantile": probs.size, "_event": len(ev_kernel)})
-    if any(nbad):
+    (stats, qa, totals), nbad = _SUMMARY(
+        pop, [ds[v] for v in ev_kernel] or [pop],   # (a dummy, not read, when there are no events)
+        pop["age"].values.astype(np.float64), offset, _QUANTILES, "population" in fused, check_ev,
+        core_dims=[core, core, None, None, None, None, None], sizes={"_event": len(ev_kernel)})
+    if nbad:
         _raise_bad_counts(ds, "summary")
-    # sums over age keep the variable's attrs, as xarray's .sum() does
     # The small (region, year) arithmetic below runs on arrays without coordinates, so that no
     # operation re-aligns the region index; the coordinates are attached once at the end.  Variables
     # of the years with a previous year are NaN in the first year (as a Dataset aligns them).
     coords = qa.isel(quantile=0, drop=True).coords
-    bare = lambda da: xr.DataArray(da.data, dims=da.dims, attrs=da.attrs)  # noqa: E731
-    stats, qa = bare(stats), bare(qa)
+    stats, qa, totals = _bare(stats), _bare(qa), _bare(totals)
     # sums over age keep the variable's attrs, as xarray's .sum() does
     stat = {name: stats.isel(_stat=k, drop=True).assign_attrs(pop.attrs)
             for k, name in enumerate(_k.SUMMARY_STATS)}
+    out = _summary_structure(stat, qa, offset)
+    if with_events:
+        tot = {v: (totals.isel(_event=ev_kernel.index(v), drop=True).assign_attrs(ds[v].attrs)
+                   if v in ev_kernel else _bare(ds[v].sum(red, skipna=False))) for v in ev_all}
+        out.update(_summary_components(stat["population"], tot))
+    return xr.Dataset(out, coords=coords)
+
+
+#: the quantile ages of :func:`summary`: lower quartile, median, upper quartile
+_QUANTILES = np.array([0.25, 0.5, 0.75])
+_SUMMARY = ndkernel(_k.summary_rows, core_dims=[("sex", "age", "year")] * 2 + [None] * 5,
+                    outputs=[("year", "_stat"), ("year", "quantile"), ("_event", "year")],
+                    sizes={"_stat": len(_k.SUMMARY_STATS), "quantile": _QUANTILES.size}, returns=True)
+
+
+def _bare(da: xr.DataArray) -> xr.DataArray:
+    """``da`` without coordinates (arithmetic on it never re-aligns an index)."""
+    return xr.DataArray(da.data, dims=da.dims, attrs=da.attrs)
+
+
+def _summary_structure(stat: dict, qa: xr.DataArray, offset: float) -> dict:
+    """Population, mean and quantile ages and dependency ratios of :func:`summary` from the kernel's sums."""
     total = stat["population"]
-    out = {}
-    out["population"] = total
+    out = {"population": total}
     out["mean_age"] = (stat["age_sum"] / total).assign_attrs(
         units="years", definition=("sum of completed ages / population (SCB)" if offset == 0 else
                                    "sum of (completed age + 0.5) / population"))
     for k, name in enumerate(("lower_quartile_age", "median_age", "upper_quartile_age")):
         out[name] = qa.isel(quantile=k, drop=True).assign_attrs(
-            units="years", definition=f"age below which {probs[k]:.0%} of the population is, "
+            units="years", definition=f"age below which {_QUANTILES[k]:.0%} of the population is, "
                                       "interpolated within the single year of age")
     young, work, old = stat["young"], stat["working"], stat["old"]
     out["young_dependency_ratio"] = (100 * young / work).assign_attrs(definition="aged 0-19 per 100 aged 20-64")
     out["old_dependency_ratio"] = (100 * old / work).assign_attrs(definition="aged 65+ per 100 aged 20-64")
     out["dependency_ratio"] = (100 * (young + old) / work).assign_attrs(
         definition="aged 0-19 and 65+ per 100 aged 20-64")
-    if with_events:
-        # totals over age need no Lexis conversion (it preserves totals) and no cohort balance:
-        # summed over ages, the cohort starts add up to births + P(t-1)
-        later = xr.DataArray(np.arange(ds.sizes["year"]) > 0, dims="year")
-        totals = bare(totals)
-        tot = {v: (totals.isel(_event=ev_kernel.index(v), drop=True).assign_attrs(ds[v].attrs)
-                   if v in ev_kernel else bare(ds[v].sum(red, skipna=False))).where(later) for v in ev_all}
-        present = [v for v in _MIGRATION if v in tot]
-        if present and len(present) != len(_MIGRATION):
-            raise CubeError(f"summary: the cube has {present} but not all of {list(_MIGRATION)}")
-        previous = total.shift(year=1)
-        change = (total - previous).assign_attrs(definition="P(t) - P(t-1) (folkökning)")
-        out["population_change"] = change
-        out["births"] = tot["births"]
-        out["deaths"] = tot["deaths"]
-        nat = out["natural_increase"] = (tot["births"] - tot["deaths"]).assign_attrs(
-            definition="births - deaths (födelseöverskott)")
-        if present:
-            net = out["net_migration"] = net_migration(tot)
-            meanp = (total + previous) / 2
-            out["mobility_rate"] = (1000 * (tot["in_migration"] + tot["immigration"] + tot["out_migration"]
-                                            + tot["emigration"]) / meanp).assign_attrs(
-                units="per 1,000 mean population",
-                definition="(in-movers + immigrants + out-movers + emigrants) / mean population (rörlighetstal)")
-            out["adjustment"] = (change - nat - net).assign_attrs(
-                definition="population change - natural increase - net migration (justeringspost)")
-        else:
-            out["net_migration_and_adjustment"] = (change - nat).assign_attrs(
-                definition="population change - natural increase (the cube has no migration variables)")
-    return xr.Dataset(out, coords=coords)
+    return out
+
+
+def _summary_components(total: xr.DataArray, tot: dict) -> dict:
+    """Components of change of :func:`summary` from the event totals (NaN in the first year).
+
+    Totals over age need no Lexis conversion (it preserves totals) and no cohort balance: summed over
+    ages, the cohort starts add up to births + P(t-1).
+    """
+    later = xr.DataArray(np.arange(total.sizes["year"]) > 0, dims="year")
+    tot = {v: t.where(later) for v, t in tot.items()}
+    present = [v for v in _MIGRATION if v in tot]
+    if present and len(present) != len(_MIGRATION):
+        raise CubeError(f"summary: the cube has {present} but not all of {list(_MIGRATION)}")
+    out = {}
+    previous = total.shift(year=1)
+    change = out["population_change"] = (total - previous).assign_attrs(definition="P(t) - P(t-1) (folkökning)")
+    out["births"] = tot["births"]
+    out["deaths"] = tot["deaths"]
+    nat = out["natural_increase"] = (tot["births"] - tot["deaths"]).assign_attrs(
+        definition="births - deaths (födelseöverskott)")
+    if present:
+        net = out["net_migration"] = net_migration(tot)
+        meanp = (total + previous) / 2
+        moves = sum(tot[n] for n, _ in MIGRATION if n in tot)   # every gross flow (I + IM + O + EM)
+        out["mobility_rate"] = (1000 * moves / meanp).assign_attrs(
+            units="per 1,000 mean population",
+            definition="(in-movers + immigrants + out-movers + emigrants) / mean population (rörlighetstal)")
+        out["adjustment"] = (change - nat - net).assign_attrs(
+            definition="population change - natural increase - net migration (justeringspost)")
+    else:
+        out["net_migration_and_adjustment"] = (change - nat).assign_attrs(
+            definition="population change - natural increase (the cube has no migration variables)")
+    return out
 
 
 def concentration_rate(ds: xr.Dataset, *, ages, years, by_sex: bool = False) -> xr.DataArray:

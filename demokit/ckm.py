@@ -511,6 +511,61 @@ def _add_margins(arr: np.ndarray, axes: list[int]) -> np.ndarray:
     return arr
 
 
+def _value_error(data, name: str, row: int) -> CKMError:
+    val = _item(np.asarray(_column(data, name))[row])
+    what = "is missing" if pd.isna(val) else "is not among the categories given"
+    return CKMError(f"column {name!r}, row {row}: value {val!r} {what}")
+
+
+def _tabulate_chunked(data, by, encoded, keys, record_key, pt, ncells):
+    """Counts and key sums (int64, flat): per chunk of records, the flat cell index column by
+    column (:func:`_k.accumulate_codes`), then :func:`_k.tabulate` (any number of columns, any keys)."""
+    n = keys.shape[0]
+    table = np.zeros((ncells, 2), dtype=np.int32)          # [count, key sum mod M] per cell
+    buf = np.empty(min(n, _CHUNK), dtype=np.int64)
+    for start in range(0, n, _CHUNK):            # chunks: the flat cell index stays in cache
+        flat = buf[:min(_CHUNK, n - start)]
+        flat[:] = 0
+        for name, (x, lo, lut, lab) in zip(by, encoded):
+            bad = _k.accumulate_codes(flat, x, start, lo, lut, len(lab))
+            if bad >= 0:
+                raise _value_error(data, name, start + bad)
+        if pt.kind == "integer":
+            bad = _k.tabulate(flat, keys, start, table, pt.modulus)
+        else:
+            bad = _k.tabulate_uniform(flat, keys, start, table, _UNITS)
+        if bad >= 0:
+            raise _key_error(keys, bad, record_key, pt)
+    return table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+
+
+def _tabulate_fused(data, by, encoded, keys, record_key, pt, shape, ncells):
+    """Counts and key sums (int64, flat) of up to three columns and integer keys in one pass over the
+    records (:func:`_k.tabulate_fused`): each column's look-up table holds its code times its
+    row-major stride, so a record's cell is the sum of three look-ups.  With a modulus ≤ 256 and
+    fewer than 2^24 records, count and key sum share one uint32 per cell
+    (:func:`_k.tabulate_fused_packed`): half the table's memory, which is what the random
+    scatter of records into cells is bound by."""
+    strides = np.cumprod((shape[1:] + (1,))[::-1])[::-1]
+    args = []
+    for (x, lo, lut, _), st in zip(encoded, strides):
+        args += [x, lo, np.where(lut >= 0, lut * int(st), -1)]
+    while len(args) < 9:                     # unused column slots (ignored by the kernel)
+        args += args[:3]
+    n = keys.shape[0]
+    if pt.modulus <= 256 and n < 2 ** 24:
+        table = np.zeros(ncells, dtype=np.uint32)
+        row, col = _k.tabulate_fused_packed(*args, len(by), keys, 0, n, table, pt.modulus)
+        counts, sums = (table >> 8).astype(np.int64), (table & 255).astype(np.int64)
+    else:
+        table = np.zeros((ncells, 2), dtype=np.int32)
+        row, col = _k.tabulate_fused(*args, len(by), keys, table, pt.modulus)
+        counts, sums = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
+    if row >= 0:
+        raise _key_error(keys, row, record_key, pt) if col == len(by) else _value_error(data, by[col], row)
+    return counts, sums
+
+
 def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_codes=False):
     by = [by] if isinstance(by, str) else list(by)
     if not by:
@@ -534,26 +589,12 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_c
     ncells = int(np.prod(shape, dtype=np.int64))
     if n >= 2 ** 31:
         raise CKMError(f"{n} records: at most 2^31 - 1 per table (int32 counts)")
-    table = np.zeros((ncells, 2), dtype=np.int32)          # [count, key sum mod M] per cell
-    buf = np.empty(min(n, _CHUNK), dtype=np.int64)
-    for start in range(0, n, _CHUNK):            # chunks: the flat cell index stays in cache
-        flat = buf[:min(_CHUNK, n - start)]
-        flat[:] = 0
-        for name, (x, lo, lut, lab) in zip(by, encoded):
-            bad = _k.accumulate_codes(flat, x, start, lo, lut, len(lab))
-            if bad >= 0:
-                val = _item(np.asarray(_column(data, name))[start + bad])
-                what = "is missing" if pd.isna(val) else "is not among the categories given"
-                raise CKMError(f"column {name!r}, row {start + bad}: value {val!r} {what}")
-        if pt.kind == "integer":
-            bad = _k.tabulate(flat, keys, start, table, pt.modulus)
-        else:
-            bad = _k.tabulate_uniform(flat, keys, start, table, _UNITS)
-        if bad >= 0:
-            raise _key_error(keys, bad, record_key, pt)
+    if len(by) <= 3 and pt.kind == "integer":
+        counts, sums = _tabulate_fused(data, by, encoded, keys, record_key, pt, shape, ncells)
+    else:
+        counts, sums = _tabulate_chunked(data, by, encoded, keys, record_key, pt, ncells)
     codes = [_codes(x, lo, lut) for x, lo, lut, _ in encoded] if need_codes else None
-    counts = table[:, 0].astype(np.int64).reshape(shape)
-    sums = table[:, 1].astype(np.int64).reshape(shape)
+    counts, sums = counts.reshape(shape), sums.reshape(shape)
     axes = _margin_axes(margins, by)
     counts, sums = _add_margins(counts, axes), _add_margins(sums, axes)
     coords = {}

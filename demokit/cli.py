@@ -53,8 +53,8 @@ def cmd_account(args) -> int:
         ds = _read_cube(args.files)
         out = Path(args.out or "account-output")
     prog.step("read input")
-    keep = [v for v in ("population", "births", "deaths", "in_migration", "out_migration",
-                        "immigration", "emigration") if v in ds]
+    from .cube import EVENT_VARIABLES
+    keep = [v for v in ("population",) + EVENT_VARIABLES if v in ds and v != "adjustment"]
     ds = ds[keep].assign_attrs(ds.attrs)
     bal = accounting.balance(ds)
     prog.step("cohort balance")

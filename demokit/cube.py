@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .components import EVENT_NAMES
+
 __all__ = [
     "DemokitError",
     "CubeError",
@@ -36,15 +38,8 @@ __all__ = [
 ]
 
 SEXES = ("female", "male")
-EVENT_VARIABLES = (
-    "births",
-    "deaths",
-    "in_migration",
-    "out_migration",
-    "immigration",
-    "emigration",
-    "adjustment",
-)
+#: the event variables: the projection's components (demokit.components.COMPONENTS) and the adjustment term
+EVENT_VARIABLES = EVENT_NAMES + ("adjustment",)
 VARIABLES = ("population",) + EVENT_VARIABLES
 AGE_CONVENTIONS = ("year_end", "at_event")
 #: variables that may be negative (the adjustment term is a signed residual)

@@ -500,6 +500,21 @@ def history_series(ds: xr.Dataset, years=None, *, open_age: int | None = None) -
     return out
 
 
+def pooled_tfr(assumptions, women: xr.DataArray) -> xr.DataArray:
+    """Return the assumed TFR of the set of regions: the regions' rates weighted by the women of each age.
+
+    ``women`` are the women by region and age in the base year;
+    ``Σ_x Σ_r f_r(x) W_r(x) / Σ_r W_r(x)`` (an age with no women counts 0).
+    Without a ``region`` dim in the fertility rates, their TFR ``Σ_x f(x)``.
+    """
+    f = assumptions["fertility"]
+    if "region" not in f.dims:
+        return f.sum("age")
+    w = women.sel(region=f["region"]).reindex(age=f["age"].values, fill_value=0.0)
+    pooled = (f * w).sum("region") / w.sum("region").where(w.sum("region") > 0)
+    return pooled.fillna(0.0).sum("age")
+
+
 def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | None = None,
         csv: str | None = None) -> dict:
     """Run a forecast from a checked config and write its files into ``out``.
@@ -525,6 +540,7 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
     if base_year not in ds["year"].values:
         raise ConfigError(f"[forecast] base_year {base_year} is not in the data "
                           f"({int(ds['year'].min())}–{int(ds['year'].max())})")
+    read_actual(cfg["data"].get("actual"), regions=(), years=())   # a bad [data] actual fails now, not at the end
     progress.step("read data")
     smoothing = fc.get("smoothing", "relational")
     if fc.get("open_age") is not None:
@@ -651,7 +667,8 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
     progress.step("Excel")
     write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=history,
                  config=cfg, files=files | {"report.html": "this report"}, against_actual=against, table=table,
-                 observed_table=hist_table, lang=lang, stochastic=stochastic)
+                 observed_table=hist_table, lang=lang, stochastic=stochastic,
+                 assumed_tfr=pooled_tfr(a, ds["population"].sel(year=base_year, region=regions, sex="female")))
     files["report.html"] = "the HTML report with tables and figures"
     progress.step("HTML report")
     return {"data": ds, "assumptions": a, "projection": proj, "labour": lab, "history": history, "files": files,

@@ -11,14 +11,15 @@ import numpy as np
 import xarray as xr
 
 from ._apply import apply_kernel, check_core_chunks, is_dask
-from ._kernels.lifetable import life_table_nd
-from .cube import CubeError, check_counts, first_cell, format_cell
+from ._kernels import lifetable as kernels
+from .cube import MAX_COUNT, CubeError, check_counts, first_cell, format_cell
 
 __all__ = [
     "a0_andreev_kingkade",
     "a0_coale_demeny",
     "kannisto",
     "life_table",
+    "scale_factor_for_life_expectancy",
 ]
 
 _COLUMNS = ("mx", "qx", "ax", "lx", "dx", "Lx", "Tx", "ex")
@@ -34,7 +35,7 @@ _ATTRS = {
 }
 
 # ---------------------------------------------------------------------------
-# a0 and ax rules (vectorised numpy; the kernel takes ax as an array)
+# a0 rules (vectorised numpy, public; the kernel applies the same rules by code)
 # ---------------------------------------------------------------------------
 
 
@@ -143,91 +144,21 @@ def a0_coale_demeny(m0=None, *, q0=None, male, region="west"):
     return np.where(q > 0.1, const, alpha + beta * q)
 
 
-def _a1_4_coale_demeny(m0, male, region, q0=None):
-    reg = _cd_region(region)
-    if q0 is None:
-        a0 = a0_coale_demeny(m0, male=male, region=reg)
-        q0 = m0 / (1.0 + (1.0 - a0) * m0)
-    q0 = np.asarray(q0, dtype=float)
-    const = np.where(male, _CD[reg][2][0], _CD[reg][2][1])
-    icpt = np.where(male, _CD[reg][3][0], _CD[reg][3][1])
-    slope = np.where(male, _CD_SLOPE_A14[0], _CD_SLOPE_A14[1])
-    return np.where(q0 > 0.1, const, icpt - slope * q0)
-
-
-def _ax_greville(mx, age, n):
-    """UN (Mortpak) Greville ax for ages ≥ 5 (mod=False: 2.5 at 5–9, 10–14). mx: (..., A)."""
-    A = mx.shape[-1]
-    ax = np.broadcast_to(n / 2.0, mx.shape).copy()
-    tiny = np.finfo(float).tiny
-    k = None
-    for i in range(1, A - 1):
-        ab = 1.0 / (n[i - 1] / 2.0 + n[i] + n[i + 1] / 2.0)
-        if i < A - 2 or k is None:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                k = np.log(mx[..., i + 1] / np.maximum(mx[..., i - 1], tiny))
-        v = n[i] / 2.0 - (n[i] ** 2 / 12.0) * (mx[..., i] - k * ab)
-        if age[i] > 35:
-            v = np.maximum(v, 0.97)
-        ax[..., i] = v
-    for i in range(A):
-        if age[i] in (5, 10) and n[i] == 5:
-            ax[..., i] = 2.5
-    return ax
-
-
 # ---------------------------------------------------------------------------
 # Kannisto
 # ---------------------------------------------------------------------------
 
 
-def _kannisto_fit_np(deaths, exposure, x, x0=80.0, iters=60):
-    """Poisson ML fit of μ(x) = a e^{b(x−x0)} / (1 + a e^{b(x−x0)}); arrays (..., K).
-
-    Fisher scoring on (log a, b), vectorised over leading dims.  Returns
-    (a, b) with the leading shape; rows with no deaths get a = 0 (μ = 0) and b = 0.
-    """
-    D = np.asarray(deaths, dtype=float)
-    E = np.asarray(exposure, dtype=float)
-    t = np.asarray(x, dtype=float) - x0
-    lead = D.shape[:-1]
-    totD = D.sum(-1)
-    totE = E.sum(-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mbar = np.where(totE > 0, totD / totE, 0.0)
-    mbar = np.clip(mbar, 1e-6, 0.9)
-    tbar = np.where(totE > 0, (E * t).sum(-1) / np.where(totE > 0, totE, 1.0), 0.0)
-    b = np.full(lead, 0.1)
-    alpha = np.log(mbar / (1 - mbar)) - b * tbar
-    for _ in range(iters):
-        eta = alpha[..., None] + b[..., None] * t
-        mu = 1.0 / (1.0 + np.exp(-eta))
-        w = (1.0 - mu) * (D - E * mu)
-        g0 = w.sum(-1)
-        g1 = (w * t).sum(-1)
-        f = E * mu * (1.0 - mu) ** 2
-        h00 = f.sum(-1)
-        h01 = (f * t).sum(-1)
-        h11 = (f * t * t).sum(-1)
-        det = h00 * h11 - h01 * h01
-        ok = det > 0
-        det = np.where(ok, det, 1.0)
-        da = np.where(ok, (h11 * g0 - h01 * g1) / det, 0.0)
-        db = np.where(ok, (h00 * g1 - h01 * g0) / det, 0.0)
-        # damp very large steps
-        scale = np.maximum(1.0, np.maximum(np.abs(da) / 2.0, np.abs(db) / 0.2))
-        alpha = alpha + da / scale
-        b = b + db / scale
-        if np.all(np.abs(da) < 1e-12) and np.all(np.abs(db) < 1e-12):
-            break
-    a = np.exp(alpha)
-    none = totD <= 0
-    return np.where(none, 0.0, a), np.where(none, 0.0, b)
-
-
-def _kannisto_rate(a, b, x, x0=80.0):
-    z = a[..., None] * np.exp(b[..., None] * (np.asarray(x, dtype=float) - x0))
-    return z / (1.0 + z)
+def _kannisto_ab(deaths, exposure, x, x0):
+    """(a, b) of the Kannisto fit (centred at ``x0``) for arrays (..., K); no deaths: a = b = 0."""
+    d, e = np.broadcast_arrays(np.asarray(deaths, dtype=float), np.asarray(exposure, dtype=float))
+    lead = d.shape[:-1]
+    rows = int(np.prod(lead, dtype=np.int64))
+    _, par = kernels.kannisto_rates(np.ascontiguousarray(d).reshape(rows, -1),
+                                    np.ascontiguousarray(e).reshape(rows, -1), x, x[0], 0)
+    a = par[:, 0] * np.exp(par[:, 1] * (x0 - x[0]))   # the kernel centres at the first fit age
+    none = np.isnan(a)
+    return np.where(none, 0.0, a).reshape(lead), np.where(none, 0.0, par[:, 1]).reshape(lead)
 
 
 def kannisto(deaths, exposure, *, fit_ages=None, dim="age", x0=80):
@@ -247,13 +178,14 @@ def kannisto(deaths, exposure, *, fit_ages=None, dim="age", x0=80):
     Returns
     -------
     xarray.Dataset
-        ``a`` and ``b`` with every dim except ``dim``.
+        ``a`` and ``b`` with every dim except ``dim`` (0 and 0 where there are no deaths).
 
     Notes
     -----
     ``μ(x) = a e^{b(x − x0)} / (1 + a e^{b(x − x0)})``, deaths ~ Poisson
-    ``(E μ)``; Fisher scoring on ``(log a, b)``.  The open age enters at its
-    label.
+    ``(E μ)``; Newton–Raphson with step halving on ``(log a, b)``
+    (:func:`demokit._kernels.smoothing.kannisto_fit`).  The open age enters at
+    its label.
     """
     if fit_ages is None:
         sel = deaths[dim] >= 80
@@ -261,10 +193,10 @@ def kannisto(deaths, exposure, *, fit_ages=None, dim="age", x0=80):
     else:
         d, e = deaths.sel({dim: fit_ages}), exposure.sel({dim: fit_ages})
     x = d[dim].values.astype(float)
-    a, b = xr.apply_ufunc(
-        lambda dd, ee: _kannisto_fit_np(dd, ee, x, float(x0)), d, e,
-        input_core_dims=[[dim], [dim]], output_core_dims=[[], []],
-        dask="parallelized", output_dtypes=[float, float])
+    if len(x) < 2:
+        raise CubeError(f"kannisto: the fit needs at least 2 ages, got {list(x)}")
+    a, b = xr.apply_ufunc(_kannisto_ab, d, e, input_core_dims=[[dim], [dim]], output_core_dims=[[], []],
+                          kwargs={"x": x, "x0": float(x0)}, dask="parallelized", output_dtypes=[float, float])
     out = xr.Dataset({"a": a, "b": b})
     out.attrs = {"model": "Kannisto: mu(x) = a exp(b(x-x0)) / (1 + a exp(b(x-x0)))", "x0": x0,
                  "fit": "Poisson maximum likelihood", "fit_ages": f"{x.min():g}..{x.max():g}"}
@@ -319,39 +251,146 @@ def _check_rates(da: xr.DataArray, name: str):
     check_counts(da, name)
 
 
-def _ffill_np(a):
-    """Forward-fill NaN along the last axis (numpy, no bottleneck needed)."""
-    idx = np.where(np.isnan(a), 0, np.arange(a.shape[-1]))
-    np.maximum.accumulate(idx, axis=-1, out=idx)
-    out = np.take_along_axis(a, idx, axis=-1)
-    return out
+def _check_risks(qx: xr.DataArray):
+    _check_rates(qx, "qx")
+    if not is_dask(qx) and bool((qx > 1).any()):
+        idx = first_cell((qx > 1).values)
+        raise CubeError(f"{format_cell('qx', qx, idx)}: a probability must be <= 1")
 
 
-def _ffill(da: xr.DataArray, dim: str) -> xr.DataArray:
-    return xr.apply_ufunc(_ffill_np, da, input_core_dims=[[dim]], output_core_dims=[[dim]],
-                          dask="parallelized", output_dtypes=[float]).transpose(*da.dims)
+def _cd_constants(region) -> np.ndarray:
+    """(2, 6) Coale–Demeny constants (female, male) for the kernel: a0 constant, intercept,
+    slope; 4a1 constant, intercept, slope."""
+    c = _CD[_cd_region(region)]
+    return np.array([[c[0][s], c[1][s], _CD_SLOPE_A0[s], c[2][s], c[3][s], _CD_SLOPE_A14[s]] for s in (1, 0)])
 
 
-def _fill_zero_exposure(m: xr.DataArray, undefined: xr.DataArray, dim: str):
-    """Rates undefined by zero exposure: carry the last defined rate forward (0 before any)."""
-    filled = _ffill(m.where(~undefined), dim).fillna(0.0)
-    return filled
+_A0_CODES = {"andreev_kingkade": kernels.A0_ANDREEV_KINGKADE, "coale_demeny": kernels.A0_COALE_DEMENY}
 
 
-def _fix_open_rate(m: xr.DataArray, dim: str, name: str):
-    """Where the open-age rate is 0, use the last positive rate below it."""
-    last = m.isel({dim: -1})
-    pos = _ffill(m.where(m > 0), dim).isel({dim: -1})
-    fixed = xr.where(last > 0, last, pos)
-    n_fixed = None
-    if not is_dask(m):
-        if bool(fixed.isnull().any()):
-            idx = first_cell(fixed.isnull().values)
-            raise CubeError(f"{format_cell(name, fixed, idx, value=0.0)}: no deaths at any age, so the "
-                            "open age cannot be closed (life expectancy would be infinite)")
-        n_fixed = int((last <= 0).sum())
-    m = xr.where(m[dim] == m[dim].values[-1], fixed, m).transpose(*m.dims)
-    return m, n_fixed
+def _a0_option(a0):
+    """Return (code, given a0 or None) for the a0 option."""
+    if isinstance(a0, str):
+        if a0 not in _A0_CODES:
+            raise CubeError(f"a0 must be a number, 'andreev_kingkade' or 'coale_demeny', got {a0!r}")
+        return _A0_CODES[a0], None
+    return kernels.A0_GIVEN, a0 if isinstance(a0, xr.DataArray) else float(a0)
+
+
+def _row_array(p, row_dims, fill, dtype=float):
+    """``p`` (scalar or DataArray over some of ``row_dims``) as an array with one axis per row dim."""
+    if p is None:
+        p = fill
+    if not isinstance(p, xr.DataArray):
+        return np.full((1,) * len(row_dims), p, dtype=dtype)
+    extra = [d for d in p.dims if d not in row_dims]
+    if extra:
+        raise CubeError(f"a per-row option has dims {extra} that the rates do not have")
+    p = p.transpose(*[d for d in row_dims if d in p.dims])
+    shape = [p.sizes[d] if d in p.dims else 1 for d in row_dims]
+    return np.asarray(p.values, dtype=dtype).reshape(shape)
+
+
+def _table_np(val, expo, a0v, male, q0, kfrom, *, mode, ages, a0_code, ax_code, ax_share, cd, radix, fit_from,
+              dask=False):
+    """The kernel call on numpy arrays (rows dims first, age last); per-row options broadcastable."""
+    lead = np.broadcast_shapes(val.shape[:-1], expo.shape[:-1] if expo is not None else (), a0v.shape,
+                               male.shape, q0.shape, kfrom.shape)
+    rows = int(np.prod(lead, dtype=np.int64))
+
+    def rows_of(x, dtype, tail=()):
+        return np.ascontiguousarray(np.broadcast_to(x, lead + tail), dtype=dtype).reshape((rows,) + tail)
+
+    v2 = rows_of(val, np.float64, val.shape[-1:])
+    e2 = rows_of(expo, np.float64, expo.shape[-1:]) if expo is not None else np.empty((1, 1))
+    kan = (fit_from, rows_of(kfrom, np.int64)) if fit_from is not None else None
+    outs, filled, opened, err = kernels.life_table_rows(
+        mode, v2, e2, age=ages, n=_widths(ages), a0_code=a0_code, a0v=rows_of(a0v, np.float64),
+        male=rows_of(male, np.bool_), q0=rows_of(q0, np.float64), ax_code=ax_code, ax_share=ax_share, cd=cd,
+        radix=radix, kannisto=kan, max_count=MAX_COUNT)
+    outs = tuple(o.reshape(lead + (len(ages),)) for o in outs)
+    if dask:
+        if err[0]:
+            raise CubeError(f"life_table: invalid input (error {err[0]}) in a chunk; compute the input "
+                            "to have the cell named")
+        return outs
+    return outs, filled, opened, err, lead
+
+
+def _explain(err, lead, name, val, expo):
+    """Raise the error the kernel found, naming the cell (the checks rerun in numpy)."""
+    code, row, j = err
+    if code == kernels.NO_DEATHS:
+        cell = val.isel({val.dims[-1]: -1})
+        idx = np.unravel_index(row, lead)
+        raise CubeError(f"{format_cell('mx', cell, idx, value=0.0)}: no deaths at any age, so the "
+                        "open age cannot be closed (life expectancy would be infinite)")
+    if name == "qx":
+        _check_risks(val)
+    elif name == "deaths":
+        check_counts(val, "deaths")
+        check_counts(expo, "exposure")
+        bad = (expo <= 0) & (val > 0)
+        if bool(bad.any()):
+            idx = first_cell(bad.values)
+            raise CubeError(f"{format_cell('deaths', val, idx)} with exposure 0: deaths without "
+                            "person-years at risk")
+    else:
+        _check_rates(val, name)
+    idx = np.unravel_index(row, lead) + (j,)
+    raise CubeError(f"{format_cell(name, val, idx)}: invalid input for the life table")
+
+
+def _run(mode, val, expo, *, name, dim, ages, a0, ax_code, ax_share, male, q0, cd, radix, fit_from=None, kfrom=None):
+    """Run the life table kernel on DataArrays; return the Dataset, filled and opened counts."""
+    if expo is not None:
+        val, expo = xr.broadcast(val, expo)
+    params = [p for p in (a0[1], male, q0, kfrom) if isinstance(p, xr.DataArray)]
+    extra = {d: s for p in params for d, s in p.sizes.items() if d not in val.dims}
+    if extra:
+        val = val.expand_dims(extra)
+        expo = expo.expand_dims(extra) if expo is not None else None
+    row_dims = [d for d in val.dims if d != dim]
+    v = val.transpose(*row_dims, dim)
+    e = expo.transpose(*row_dims, dim) if expo is not None else None
+    rows = [_row_array(a0[1], row_dims, 0.0), _row_array(male, row_dims, False, bool),
+            _row_array(q0, row_dims, np.nan), _row_array(kfrom, row_dims, len(ages), np.int64)]
+    opts = dict(mode=mode, ages=np.asarray(ages, dtype=float), a0_code=a0[0], ax_code=ax_code, ax_share=ax_share,
+                cd=cd, radix=radix, fit_from=fit_from)
+    same_ages = len(ages) == v.sizes[dim]
+    if is_dask(v) or (e is not None and is_dask(e)):
+        out_dim = dim if same_ages else "_age_out"
+        arrs = [p.astype(dt) if isinstance(p, xr.DataArray) else xr.DataArray(np.array(fill if p is None else p, dt))
+                for p, fill, dt in ((a0[1], 0.0, float), (male, False, bool), (q0, np.nan, float),
+                                    (kfrom, len(ages), np.int64))]
+        args = [v] + ([e] if e is not None else []) + arrs
+        core = [[dim]] * (1 + (e is not None)) + [[]] * 4
+
+        def chunk(vv, *rest):
+            ee = rest[0] if e is not None else None
+            return _table_np(vv, ee, *rest[-4:], dask=True, **opts)
+
+        outs = apply_kernel(chunk, *args, core_dims=core, output_core_dims=[[out_dim]] * 8,
+                            output_sizes={out_dim: len(ages)})
+        outs = [o.rename({out_dim: dim}) if out_dim != dim else o for o in outs]
+        dims, coords = outs[0].dims, outs[0].coords
+        coords = coords if same_ages else {k: c for k, c in coords.items() if dim not in c.dims}
+        outs = [o.data for o in outs]
+        filled = opened = None
+    else:
+        outs, filled, opened, err, lead = _table_np(v.values, e.values if e is not None else None, *rows, **opts)
+        if err[0]:
+            _explain(err, lead, name, v, e)
+        dims = v.dims
+        coords = v.coords if same_ages else {k: c for k, c in v.coords.items() if dim not in c.dims}
+    # one Dataset built at once (assigning eight variables one by one costs ~20x more)
+    ds = xr.Dataset({col: (dims, o, {"long_name": _ATTRS[col][0], "units": _ATTRS[col][1]})
+                     for col, o in zip(_COLUMNS, outs)}, coords=coords)
+    if dim not in ds.coords or not same_ages:
+        ds = ds.assign_coords({dim: np.asarray(ages)})
+    if ds[_COLUMNS[0]].dims != val.dims:
+        ds = ds.transpose(*val.dims)
+    return ds, filled, opened
 
 
 # ---------------------------------------------------------------------------
@@ -372,7 +411,7 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
         are carried through.
     qx : xarray.DataArray, optional
         Death probabilities instead of ``mx``.  The open age's rate is taken
-        as the last closed age's rate (constant hazard) unless ``old_age``.
+        as the last closed age's rate (constant hazard).
     deaths, exposure : xarray.DataArray, optional
         Deaths and person-years instead of ``mx`` (``m = D / E``).
     method : {None, "hmd"}
@@ -413,8 +452,8 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     Returns
     -------
     xarray.Dataset
-        Variables ``mx, qx, ax, lx, dx, Lx, Tx, ex`` with dims of the input
-        (age last), units in attrs, and ``attrs`` describing the options.
+        Variables ``mx, qx, ax, lx, dx, Lx, Tx, ex`` with dims of the input,
+        units in attrs, and ``attrs`` describing the options.
 
     Raises
     ------
@@ -427,7 +466,10 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     -----
     ``q = n m / (1 + (n − a) m)``; ``d = l q``; ``L = n l_{x+n} + a d``; the open
     age ω: ``q = 1``, ``L_ω = l_ω / m_ω``, ``a_ω = 1/m_ω``; ``T_x = Σ_{y≥x} L_y``,
-    ``e_x = T_x / l_x``.  From qx: ``m = q / (n − (n − a) q)``.
+    ``e_x = T_x / l_x``.  From qx: ``m = q / (n − (n − a) q)``.  PAS: where
+    mid-interval ``a`` would give ``q > 1``, the constant-hazard
+    ``a = 1/m − n / (e^{nm} − 1)`` (so ``q = 1 − e^{−nm}``).  With ``q0`` given:
+    ``m_0 = q_0 / (1 − (1 − a_0) q_0)``.
 
     Zero exposure never makes life expectancy NaN: a rate undefined because
     exposure and deaths are both zero is replaced by the fitted old-age rate
@@ -435,6 +477,8 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     exposure (0 if none); an open-age rate of 0 (no deaths) is replaced by
     the last positive rate below it.  The number of such cells is recorded in
     ``attrs["zero_exposure_cells"]`` and ``attrs["open_age_rate_filled"]``.
+    Every step runs in one Numba row loop
+    (:func:`demokit._kernels.lifetable.life_table_rows`).
     """
     attrs = {"radix": radix}
     for name, v in (("mx", mx), ("qx", qx), ("deaths", deaths), ("exposure", exposure)):
@@ -450,221 +494,86 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
             raise CubeError("method='hmd' needs deaths= and exposure= (HMD Deaths_1x1 / Exposures_1x1)")
         return _life_table_hmd(deaths, exposure, radix=radix, dim=dim)
 
-    from_q = qx is not None
     if deaths is not None:
         if exposure is None:
             raise CubeError("deaths= needs exposure=")
-        m, filled = _rates_from_counts(deaths, exposure, dim)
-        attrs["zero_exposure_cells"] = filled
-        base = m
-    elif from_q:
-        _check_age(qx, "qx", dim)
-        _check_rates(qx, "qx")
-        if not is_dask(qx) and bool((qx > 1).any()):
-            idx = first_cell((qx > 1).values)
-            raise CubeError(f"{format_cell('qx', qx, idx)}: a probability must be <= 1")
-        base = qx
-        m = None
+        mode, val, name = kernels.COUNTS, deaths, "deaths"
+    elif qx is not None:
+        mode, val, name = kernels.QX, qx, "qx"
     else:
-        _check_age(mx, "mx", dim)
-        _check_rates(mx, "mx")
-        m = mx
-        base = mx
+        mode, val, name = kernels.MX, mx, "mx"
+    _check_age(val, name, dim)
+    if mode != kernels.COUNTS and is_dask(val):
+        _check_rates(val, name)   # (dtype only)
+    ages = val[dim].values
+    expo = exposure if mode == kernels.COUNTS else None
 
+    fit, kfrom = None, None
     if old_age is not None:
         if old_age != "kannisto":
             raise CubeError(f"old_age must be None or 'kannisto', got {old_age!r}")
-        if from_q:
+        if mode == kernels.QX:
             raise CubeError("old_age='kannisto' needs rates with exposure (mx= with exposure=, or deaths=)")
         if exposure is None:
             raise CubeError("old_age='kannisto' is fitted by Poisson likelihood: pass exposure= (and mx= or deaths=)")
-        d = deaths if deaths is not None else m * exposure
-        m = _apply_kannisto(m, d, exposure, fit_from=fit_from,
-                            replace_from=fit_from if replace_from is None else replace_from,
-                            extend_to=extend_to, dim=dim)
+        if (ages >= fit_from).sum() < 3:
+            raise CubeError(f"the Kannisto fit needs at least 3 ages >= {fit_from}; ages end at {ages[-1]}")
+        if extend_to and extend_to > ages[-1]:
+            if (np.diff(ages) != 1).any():
+                raise CubeError("extend_to needs single-year ages")
+            ages = np.arange(ages[0], extend_to + 1)
+        rfrom = fit_from if replace_from is None else replace_from
+        fit, kfrom, expo = fit_from, int(np.searchsorted(ages, rfrom)), exposure
         attrs["old_age"] = (f"Kannisto fitted by Poisson ML to ages >= {fit_from}, replacing rates from age "
-                            f"{fit_from if replace_from is None else replace_from}"
-                            + (f", extended to {extend_to}" if extend_to else ""))
-        base = m
+                            f"{rfrom}" + (f", extended to {extend_to}" if extend_to else ""))
 
-    if m is not None:
-        m, n_fixed = _fix_open_rate(m, dim, "mx")
-        attrs["open_age_rate_filled"] = n_fixed if n_fixed is not None else "not checked (dask)"
-
-    ages = base[dim].values
-    n = _widths(ages)
-    male = None
-    needs_sex = isinstance(a0, str) or isinstance(ax, str)
-    if needs_sex:
-        male = _male_mask(base, sex)
-
-    src = m if m is not None else base
-    first = src.isel({dim: 0})
-    q0_da = q0 if q0 is None or isinstance(q0, xr.DataArray) else xr.DataArray(float(q0))
-
-    # a0
-    if isinstance(a0, str):
-        if a0 == "andreev_kingkade":
-            if from_q:
-                a0_da = xr.apply_ufunc(lambda q, mm: a0_andreev_kingkade(q0=q, male=mm), first, male,
-                                       dask="parallelized", output_dtypes=[float])
-            else:
-                a0_da = xr.apply_ufunc(lambda mm0, mm: a0_andreev_kingkade(mm0, male=mm), first, male,
-                                       dask="parallelized", output_dtypes=[float])
-        elif a0 == "coale_demeny":
-            if from_q or q0_da is not None:
-                qq = first if q0_da is None else q0_da
-                a0_da = xr.apply_ufunc(lambda q, mm: a0_coale_demeny(q0=q, male=mm, region=cd_region), qq, male,
-                                       dask="parallelized", output_dtypes=[float])
-            else:
-                a0_da = xr.apply_ufunc(lambda mm0, mm: a0_coale_demeny(mm0, male=mm, region=cd_region), first,
-                                       male, dask="parallelized", output_dtypes=[float])
-        else:
-            raise CubeError(f"a0 must be a number, 'andreev_kingkade' or 'coale_demeny', got {a0!r}")
-        attrs["a0"] = a0
-    else:
-        a0_da = a0 if isinstance(a0, xr.DataArray) else xr.DataArray(float(a0))
-        attrs["a0"] = "given"
-
-    # ax
-    n_da = xr.DataArray(n, dims=dim, coords={dim: ages})
+    a0_opt = _a0_option(a0)
+    attrs["a0"] = a0 if isinstance(a0, str) else "given"
     if isinstance(ax, str):
         if ax not in ("pas", "un"):
             raise CubeError(f"ax must be a number, 'pas' or 'un', got {ax!r}")
-        if from_q:
+        if mode == kernels.QX:
             raise CubeError("ax='pas'/'un' are defined here for mx input; give mx (or deaths and exposure)")
         if len(ages) < 3 or ages[1] != 1 or ages[2] != 5:
             raise CubeError(f"ax={ax!r} is for abridged tables with ages 0, 1, 5, 10, ...; got {list(ages[:4])}")
-        if ax == "pas":
-            ax_da = (n_da / 2.0).broadcast_like(src).copy()
-        else:
-            ax_da = xr.apply_ufunc(lambda mm: _ax_greville(mm, ages, n), src,
-                                   input_core_dims=[[dim]], output_core_dims=[[dim]],
-                                   dask="parallelized", output_dtypes=[float])
-        a14 = xr.apply_ufunc(
-            lambda mm0, mm, qq: _a1_4_coale_demeny(mm0, mm, cd_region, None if qq is None else qq),
-            first, male, q0_da, dask="parallelized", output_dtypes=[float]) if q0_da is not None else \
-            xr.apply_ufunc(lambda mm0, mm: _a1_4_coale_demeny(mm0, mm, cd_region), first, male,
-                           dask="parallelized", output_dtypes=[float])
-        ax_da = xr.where(ax_da[dim] == 1, a14, ax_da)
+        ax_code, ax_share = (kernels.AX_PAS if ax == "pas" else kernels.AX_UN), 0.5
         attrs["ax"] = {"pas": "PAS LTPOPDTH: Coale-Demeny for 0 and 1-4, mid-interval above",
                        "un": "UN (1982)/Mortpak: Coale-Demeny for 0 and 1-4, 2.5 at 5-14, Greville above"}[ax]
     else:
-        ax_da = (n_da * float(ax)).where(n_da < np.inf, 0.0)
+        ax_code, ax_share = kernels.AX_SHARE, float(ax)
         attrs["ax"] = f"{float(ax)} x interval width above age 0"
-    ax_da = xr.where(ax_da[dim] == ages[0], a0_da, ax_da)
-    if ax == "pas":
-        # PAS safeguard (DemoTools axPAS): if mid-interval ax implies q > 1, use constant hazard
-        mm = src
-        qimp = n_da * mm / (1 + (n_da - ax_da) * mm)
-        const = n_da - 1.0 / mm + n_da / np.expm1(n_da * mm) if not isinstance(mm, float) else None
-        ax_da = xr.where((qimp > 1) & (n_da < np.inf), const, ax_da)
+    uses_cd = (isinstance(a0, str) and a0 == "coale_demeny") or isinstance(ax, str)
+    cd = _cd_constants(cd_region) if uses_cd else None
+    male = _male_mask(val, sex) if (isinstance(a0, str) or isinstance(ax, str)) else None
+    q0_opt = q0 if q0 is None or isinstance(q0, xr.DataArray) else float(q0)
 
-    q_in = None
-    if from_q:
-        q_in = qx
-        src_m = xr.full_like(qx, np.nan, dtype=float)
-    else:
-        src_m = m
-    if q0_da is not None and not from_q:
-        # IMR given separately: the table's q0 is the IMR (as DemoTools lt_abridged with IMR):
-        # m0 = q0 / (1 - (1 - a0) q0)
-        m0 = q0_da / (1.0 - (1.0 - a0_da) * q0_da)
-        src_m = xr.where(src_m[dim] == ages[0], m0, src_m).transpose(*src_m.dims)
-
-    ds = _run_kernel(src_m, ax_da, n, radix, q_in, dim)
+    ds, filled, opened = _run(mode, val, expo, name=name, dim=dim, ages=ages, a0=a0_opt, ax_code=ax_code,
+                              ax_share=ax_share, male=male, q0=q0_opt, cd=cd, radix=float(radix), fit_from=fit,
+                              kfrom=kfrom)
+    if mode == kernels.COUNTS:
+        attrs["zero_exposure_cells"] = filled if filled is not None else "not checked (dask)"
+    if mode != kernels.QX:
+        attrs["open_age_rate_filled"] = opened if opened is not None else "not checked (dask)"
     ds.attrs.update({k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in attrs.items()})
     ds.attrs["method"] = "period life table; q = n m / (1 + (n - a) m); open age L = l / m"
     return ds
 
 
-def _run_kernel(m, ax_da, n, radix, q_in, dim):
-    m = m.astype(float)
-    ax_b = ax_da.broadcast_like(m).transpose(*m.dims).astype(float)
-    args = [m.transpose(..., dim), ax_b.transpose(..., dim)]
-    core = [[dim], [dim]]
-    if q_in is not None:
-        args.append(q_in.broadcast_like(m).transpose(..., dim).astype(float))
-        core.append([dim])
-
-    def func(mm, aa, qq=None):
-        return life_table_nd(mm, aa, n, radix, qq)
-
-    outs = apply_kernel(func, *args, core_dims=core, output_core_dims=[[dim]] * 8)
-    ds = xr.Dataset()
-    for name, o in zip(_COLUMNS, outs):
-        o = o.transpose(*m.dims)
-        o.attrs = {"long_name": _ATTRS[name][0], "units": _ATTRS[name][1]}
-        ds[name] = o
-    return ds
-
-
-def _rates_from_counts(deaths, exposure, dim):
-    _check_age(deaths, "deaths", dim)
-    for da, name in ((deaths, "deaths"), (exposure, "exposure")):
-        if not is_dask(da):
-            check_counts(da, name)
-    d, e = xr.broadcast(deaths, exposure)
-    if not is_dask(d) and not is_dask(e):
-        bad = (e <= 0) & (d > 0)
-        if bool(bad.any()):
-            idx = first_cell(bad.values)
-            raise CubeError(f"{format_cell('deaths', d, idx)} with exposure 0: deaths without "
-                            "person-years at risk")
-    undefined = e <= 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        m = (d / e.where(e > 0))
-    filled = None if is_dask(m) else int(undefined.sum())
-    m = _fill_zero_exposure(m, undefined, dim)
-    return m, filled
-
-
-def _apply_kannisto(m, deaths, exposure, *, fit_from, replace_from, extend_to, dim):
-    ages = m[dim].values
-    sel = ages >= fit_from
-    if sel.sum() < 3:
-        raise CubeError(f"the Kannisto fit needs at least 3 ages >= {fit_from}; ages end at {ages[-1]}")
-    fit = kannisto(deaths, exposure, fit_ages=ages[sel], dim=dim)
-    last = int(ages[-1])
-    new_ages = ages if not extend_to or extend_to <= last else np.arange(ages[0], extend_to + 1)
-    if extend_to and extend_to > last:
-        if (np.diff(ages) != 1).any():
-            raise CubeError("extend_to needs single-year ages")
-        m = m.reindex({dim: new_ages})
-    x = xr.DataArray(new_ages.astype(float), dims=dim, coords={dim: new_ages})
-    fitted = fit["a"] * np.exp(fit["b"] * (x - 80.0))
-    fitted = fitted / (1.0 + fitted)
-    use = (x >= replace_from) | m.isnull()
-    out = xr.where(use, fitted, m).transpose(*m.dims)
-    return out
-
-
-def _life_table_hmd(deaths, exposure, *, radix, dim, fit_from="hmd", cap=95):
+def _life_table_hmd(deaths, exposure, *, radix, dim, cap=95):
     """HMD Methods Protocol v6 period life table (see :func:`life_table`)."""
     _check_age(deaths, "deaths", dim)
     if "sex" not in deaths.dims:
         raise CubeError("method='hmd' needs a 'sex' dim: Y depends on the deaths of both sexes")
-    m, filled = _rates_from_counts(deaths, exposure, dim)
-    ages = m[dim].values
+    ages = deaths[dim].values
     age_da = deaths[dim]
     small = ((deaths <= 100).any("sex")) & (age_da >= 80)
     # Y: lowest age >= 80 where deaths of either sex <= 100 (at most `cap`)
-    y = xr.where(small, age_da, np.inf).min(dim)
-    y = np.minimum(y, cap)
-    fit = kannisto(deaths, exposure, fit_ages=ages[ages >= 80], dim=dim)
-    x = xr.DataArray(ages.astype(float), dims=dim, coords={dim: ages})
-    z = fit["a"] * np.exp(fit["b"] * (x - 80.0))
-    fitted = z / (1.0 + z)
-    m = xr.where(x >= y, fitted, m).transpose(*deaths.dims)
-    male = _male_mask(m, None)
-    first = m.isel({dim: 0})
-    a0_da = xr.apply_ufunc(lambda mm0, mm: a0_andreev_kingkade(mm0, male=mm), first, male,
-                           dask="parallelized", output_dtypes=[float])
-    n = _widths(ages)
-    n_da = xr.DataArray(n, dims=dim, coords={dim: ages})
-    ax_da = xr.where(n_da[dim] == ages[0], a0_da, (0.5 * n_da).where(n_da < np.inf, 0.0))
-    m, n_fixed = _fix_open_rate(m, dim, "mx")
-    ds = _run_kernel(m, ax_da, n, radix, None, dim)
+    y = np.minimum(xr.where(small, age_da, np.inf).min(dim), cap)
+    kfrom = xr.apply_ufunc(lambda yy: np.searchsorted(ages, yy), y, dask="parallelized", output_dtypes=[np.int64])
+    ds, filled, opened = _run(kernels.COUNTS, deaths, exposure, name="deaths", dim=dim, ages=ages,
+                              a0=(kernels.A0_ANDREEV_KINGKADE, None), ax_code=kernels.AX_SHARE, ax_share=0.5,
+                              male=_male_mask(deaths, None), q0=None, cd=None, radix=float(radix), fit_from=80.0,
+                              kfrom=kfrom)
     ds["kannisto_from_age"] = y
     ds.attrs = {
         "method": ("HMD Methods Protocol v6: m = D/E; a0 Andreev-Kingkade; ax = 0.5; Kannisto fitted by "
@@ -674,6 +583,106 @@ def _life_table_hmd(deaths, exposure, *, radix, dim, fit_from="hmd", cap=95):
         "zero_exposure_cells": "n/a" if filled is None else filled,
         "zero_exposure_rule": "rates with zero exposure and zero deaths take the fitted (>= Y) or the "
                               "nearest lower age's rate",
-        "open_age_rate_filled": "n/a" if n_fixed is None else n_fixed,
+        "open_age_rate_filled": "n/a" if opened is None else opened,
     }
     return ds
+
+
+# ---------------------------------------------------------------------------
+# life expectancy targets
+# ---------------------------------------------------------------------------
+
+
+def scale_factor_for_life_expectancy(target, *, mx=None, qx=None, a0="andreev_kingkade", ax=0.5, sex=None,
+                                     cd_region="west", bounds=(0.02, 20.0), dim="age"):
+    """Return the factor k on the death rates at which the life table reaches life expectancy ``target``.
+
+    Parameters
+    ----------
+    target : float or xarray.DataArray
+        Life expectancy at birth to reach, over any dims (sex, year, scenario, region…).
+    mx, qx : xarray.DataArray
+        The schedule to scale (give one): central rates, or risks (scaled and capped at 1),
+        by ``dim`` and any other dims; broadcast against ``target``.
+    a0, ax, sex, cd_region :
+        As in :func:`life_table` (``a0`` a number, ``"andreev_kingkade"`` or
+        ``"coale_demeny"``, re-evaluated on the scaled infant rate; ``ax`` a number).
+    bounds : (float, float)
+        The range of k searched.
+    dim : str
+        The age dim.
+
+    Returns
+    -------
+    xarray.DataArray
+        k over the dims of ``target`` and of the schedule except ``dim``.
+
+    Raises
+    ------
+    CubeError
+        A target outside the life expectancies reachable with k in ``bounds``
+        (naming the cell and the reachable range), a NaN target, invalid rates.
+
+    Notes
+    -----
+    ``e_0(k)`` is the life expectancy of the table of ``k·m`` (or of
+    ``min(k·q, 1)``) with the a0 rule applied to the scaled infant rate and
+    ``L_ω = l_ω / (k m_ω)``; it decreases with k, so the root of
+    ``e_0(k) = target`` is unique where ``e_0(k_hi) ≤ target ≤ e_0(k_lo)``.  It is
+    found for every cell at once in one Numba kernel
+    (:func:`demokit._kernels.lifetable.e0_scale_rows`): Brent's method (as in
+    ``scipy.optimize.brentq``) on ``u = log k`` to ``|Δu| < 1e-14``, about ten
+    life tables per cell.
+    """
+    if (mx is None) == (qx is None):
+        raise CubeError("give exactly one of mx or qx")
+    name, sched = ("mx", mx) if mx is not None else ("qx", qx)
+    _check_age(sched, name, dim)
+    if name == "qx":
+        _check_risks(sched)
+    else:
+        _check_rates(sched, name)
+    lo, hi = (float(b) for b in bounds)
+    if not 0 < lo < hi:
+        raise CubeError(f"bounds must be 0 < low < high, got {bounds!r}")
+    tgt = target.astype(float) if isinstance(target, xr.DataArray) else xr.DataArray(float(target))
+    if bool(tgt.isnull().any()):
+        idx = first_cell(tgt.isnull().values)
+        raise CubeError(f"{format_cell('life_expectancy target', tgt, idx)}: a target must be a number")
+    ages = sched[dim].values
+    sched = sched.transpose(..., dim)
+    srows = [d for d in sched.dims if d != dim]
+    shape = [sched.sizes[d] for d in srows]
+    nrow = int(np.prod(shape, dtype=np.int64))
+    vals = np.ascontiguousarray(sched.values, dtype=np.float64).reshape(nrow, len(ages))
+    vrow = xr.DataArray(np.arange(nrow).reshape(shape), dims=srows,
+                        coords={d: sched[d] for d in srows if d in sched.coords})
+    tgt_b, vrow_b = xr.broadcast(tgt, vrow)
+    if vrow_b.dtype.kind != "i":
+        raise CubeError(f"target and {name} have different coordinates on a shared dim; align them first")
+    dims = list(tgt_b.dims)
+    code, given = _a0_option(a0)
+    male = _male_mask(xr.broadcast(tgt_b, sched.isel({dim: 0}, drop=True))[0], sex) \
+        if isinstance(a0, str) else xr.DataArray(False)
+    if isinstance(ax, str):
+        raise CubeError("scale_factor_for_life_expectancy: ax must be a number (the share of the interval)")
+
+    def flat(p, fill, dtype):
+        return np.ascontiguousarray(np.broadcast_to(_row_array(p, dims, fill, dtype), tgt_b.shape),
+                                    dtype=dtype).reshape(-1)
+
+    cd = _cd_constants(cd_region) if isinstance(a0, str) and a0 == "coale_demeny" else None
+    k, e0_lo, e0_hi, bad = kernels.e0_scale_rows(
+        name == "qx", vals, vrow_b.transpose(*dims).values.reshape(-1), tgt_b.values.reshape(-1), a0_code=code,
+        a0v=flat(given, 0.0, np.float64), male=flat(male, False, np.bool_), cd=cd, ax_share=float(ax),
+        n=_widths(ages), bounds=(lo, hi))
+    if bad:
+        j = int(np.argmax(np.isnan(k)))
+        idx = np.unravel_index(j, tgt_b.shape)
+        raise CubeError(f"{format_cell('life_expectancy target', tgt_b, idx)} cannot be reached by scaling the "
+                        f"death rates by a factor in [{lo:g}, {hi:g}]: there e0 ranges from {e0_lo[j]:.2f} to "
+                        f"{e0_hi[j]:.2f} years")
+    out = xr.DataArray(k.reshape(tgt_b.shape), dims=dims, coords=tgt_b.coords)
+    out.attrs = {"long_name": "scale factor on the death rates reaching the target life expectancy",
+                 "units": "1"}
+    return out

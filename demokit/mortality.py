@@ -228,41 +228,49 @@ def death_risks(ds, *, years, kind="interval", lower_share=0.5, infant_lower_sha
     if kind not in ("interval", "table"):
         raise CubeError(f"kind must be 'interval' or 'table', got {kind!r}")
     if kind == "interval":
-        d, at_risk, sub = _interval_parts(ds, years, lower_share, infant_lower_share, boys_share)
-        D = d.sum("year")
-        P = at_risk.sum("year")
-        n_clamped = 0
-        if not is_dask(D) and not is_dask(P):
-            # a small excess per year passed _interval_parts' check (moves within the year, CKM noise):
-            # the risk is clamped at 1, the cells counted and warned about; NaN where nobody was at risk
-            over = D > P
-            n_clamped = int(over.sum())
-            if n_clamped:
-                import warnings
-                from .small_area import ClampWarning
-                idx = first_cell(over)
-                warnings.warn(f"death_risks: {n_clamped} cell(s) with more deaths than persons at risk, e.g. "
-                              f"{format_cell('deaths', D, idx)} against {float(P.values[idx]):g}; risks clamped "
-                              "at 1 (attrs['clamped_cells'])", ClampWarning, stacklevel=2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = xr.where(P > 0, (D / P.where(P > 0)).clip(max=1.0), xr.where(D > 0, 1.0, 0.0))
-        q = q.transpose(*[x for x in ds["deaths"].dims if x != "year"])
-        q = q.assign_coords(age_at_start=("age", q["age"].values - 1))
-        yrs = [int(y) for y in sub.year.values[1:]]
-        q.name = "interval_death_risk"
-        q.attrs = {
-            "clamped_cells": n_clamped,
-            "units": "1",
-            "long_name": "interval death risk (intervalldödsrisk) by age at the end of the year",
-            "years": f"{yrs[0]}-{yrs[-1]}",
-            "method": ("q(x+1) = sum D_ye(x+1,t) / sum P(x,t-1); q(0) = sum D_ye(0,t) / sum B(t); open age "
-                       "over P(w-1,t-1)+P(w,t-1)"),
-            "index": "age = age reached at the end of the year; age_at_start = age - 1 (SCB's tables)",
-            "lexis_split": d.attrs.get("lexis_split", "none (deaths by age at the end of the year)"),
-        }
-        return q
+        return _interval_death_risks(ds, years, lower_share, infant_lower_share, boys_share)
+    return _table_death_risks(ds, years, lower_share, infant_lower_share, a0, boys_share)
 
-    # table risks
+
+def _interval_death_risks(ds, years, lower_share, infant_lower_share, boys_share):
+    """Interval risks of :func:`death_risks`, by age at the end of the year; excess cells clamped at 1."""
+    d, at_risk, sub = _interval_parts(ds, years, lower_share, infant_lower_share, boys_share)
+    D = d.sum("year")
+    P = at_risk.sum("year")
+    n_clamped = 0
+    if not is_dask(D) and not is_dask(P):
+        # a small excess per year passed _interval_parts' check (moves within the year, CKM noise):
+        # the risk is clamped at 1, the cells counted and warned about; NaN where nobody was at risk
+        over = D > P
+        n_clamped = int(over.sum())
+        if n_clamped:
+            import warnings
+            from .small_area import ClampWarning
+            idx = first_cell(over)
+            warnings.warn(f"death_risks: {n_clamped} cell(s) with more deaths than persons at risk, e.g. "
+                          f"{format_cell('deaths', D, idx)} against {float(P.values[idx]):g}; risks clamped "
+                          "at 1 (attrs['clamped_cells'])", ClampWarning, stacklevel=3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = xr.where(P > 0, (D / P.where(P > 0)).clip(max=1.0), xr.where(D > 0, 1.0, 0.0))
+    q = q.transpose(*[x for x in ds["deaths"].dims if x != "year"])
+    q = q.assign_coords(age_at_start=("age", q["age"].values - 1))
+    yrs = [int(y) for y in sub.year.values[1:]]
+    q.name = "interval_death_risk"
+    q.attrs = {
+        "clamped_cells": n_clamped,
+        "units": "1",
+        "long_name": "interval death risk (intervalldödsrisk) by age at the end of the year",
+        "years": f"{yrs[0]}-{yrs[-1]}",
+        "method": ("q(x+1) = sum D_ye(x+1,t) / sum P(x,t-1); q(0) = sum D_ye(0,t) / sum B(t); open age "
+                   "over P(w-1,t-1)+P(w,t-1)"),
+        "index": "age = age reached at the end of the year; age_at_start = age - 1 (SCB's tables)",
+        "lexis_split": d.attrs.get("lexis_split", "none (deaths by age at the end of the year)"),
+    }
+    return q
+
+
+def _table_death_risks(ds, years, lower_share, infant_lower_share, a0, boys_share):
+    """Table risks q(x) of :func:`death_risks`: from m(x), SCB's lower-triangle rule, q0 = D0 / B, open age 1."""
     m = death_rates(ds, years=years, lower_share=lower_share, infant_lower_share=infant_lower_share)
     q = m / (1.0 + 0.5 * m)
     ages = m["age"].values

@@ -1,8 +1,10 @@
-"""Population projection: the assumptions and the cohort-component engine (METHODS §6).
+"""Population projection: the cohort-component engine (METHODS §6).
 
-:class:`Assumptions` holds the inputs of a projection as xarray objects; each
-may carry ``year``, ``scenario``, ``draw`` or any other extra dim, which
-broadcast (they are never looped over in Python).  :func:`project` runs the
+:class:`~demokit.assumptions.Assumptions` (in :mod:`demokit.assumptions`)
+holds the inputs of a projection as xarray objects; each may carry ``year``,
+``scenario``, ``draw`` or any other extra dim, which broadcast (they are never
+looped over in Python).  The components of change follow the table
+:data:`demokit.components.COMPONENTS`.  :func:`project` runs the
 annual multiregional engine (single years of age, one-year steps) or the
 textbook ``n``-year variant (survival ratios and net migrants) in one Numba
 kernel; :func:`constrain` scales sub-area projections to a parent projection.
@@ -17,12 +19,12 @@ import xarray as xr
 
 from ._apply import check_core_chunks, is_dask
 from ._kernels import projection as _k
-from .cube import CubeError, DemokitError, SEXES, check_counts, first_cell
+from .assumptions import BOYS_SHARE, AssumptionError, Assumptions
+from .components import COMPONENTS, by_kind
+from .assumptions import _first_cell
+from .cube import CubeError, SEXES, check_counts
 
 __all__ = ["AssumptionError", "Assumptions", "constrain", "project"]
-
-#: SCB's share of boys among live births (about 0.513; METHODS §4)
-BOYS_SHARE = 0.513
 
 _CELL = ("year", "region", "sex", "age")
 _REGION = ("year", "region")
@@ -31,291 +33,12 @@ _FERT = ("year", "region", "age")
 _CELL_A = ("year", "sex", "age", "region")
 _FERT_A = ("year", "age", "region")
 _POP_CORE = {"annual": ("sex", "age", "region"), "nyear": ("region", "sex", "age")}
-
-_ANNUAL = {
-    # name: (core dims, kind)
-    "death_risks": (_CELL_A, "risk"),
-    "out_migration_risks": (_CELL_A, "risk"),
-    "emigration_risks": (_CELL_A, "risk"),
-    "in_migration_shares": (_CELL_A, "share"),
-    "in_migration": (_REGION, "count"),
-    "in_migration_profile": (_CELL_A, "profile"),
-    "immigration": (_REGION, "count"),
-    "immigration_profile": (_CELL_A, "profile"),
-    "fertility": (_FERT_A, "rate"),
-    "boys_share": (_REGION, "risk"),
-    "adjustment": (_CELL_A, "signed"),
-}
-_NYEAR = {
-    "survival": (_CELL, "risk"),
-    "fertility": (_FERT, "rate"),
-    "net_migration": (_CELL, "signed"),
-    "boys_share": (_REGION, "risk"),
-}
-_TOL = 1e-6
-
-
-class AssumptionError(DemokitError, ValueError):
-    """Projection assumptions that are incomplete, inconsistent or impossible."""
-
-
-def _as_da(value, name):
-    if value is None:
-        return None
-    if isinstance(value, xr.DataArray):
-        return value.rename(name)
-    if np.isscalar(value):
-        return xr.DataArray(float(value), name=name)
-    raise AssumptionError(f"{name}: expected an xarray.DataArray or a number, got {type(value).__name__}")
-
-
-def _first_cell(name, da, mask):
-    idx = first_cell(mask)
-    from .cube import format_cell
-    return format_cell(name, da, idx)
-
-
-class Assumptions:
-    """Return a container of projection assumptions (xarray objects, checked).
-
-    Two kinds, chosen by the inputs given:
-
-    **Annual** (single years of age, one-year steps; METHODS §6), all interval
-    risks indexed by the age at the END of the year (age 0 = born in the year):
-
-    Parameters
-    ----------
-    death_risks, out_migration_risks, emigration_risks : DataArray
-        Dims ``sex, age`` and optionally ``region``, ``year`` and extra dims.
-        ``out_migration_risks`` / ``emigration_risks`` default to 0.
-    in_migration_shares : DataArray, optional
-        Closed system: each region's share of the country's pool of internal
-        out-movers by sex and age (dims ``region, sex, age``; sums to 1 over ``region``).
-    in_migration, in_migration_profile : DataArray, optional
-        Open system: in-movers per year per region (dims ``region``, optionally
-        ``year``, ``scenario``...) spread by the region's in-mover profile
-        (dims ``region, sex, age``; sums to 1 over ``sex, age``).  With
-        ``balance_in_migration=True`` the totals (e.g. a housing plan) are
-        balanced against the pool of out-movers (see Notes).
-    immigration, immigration_profile : DataArray, optional
-        Immigrants per year per region and their sex-age profile (default 0).
-    fertility : DataArray
-        Births per woman per year by the mother's age at the end of the year
-        (dims ``age``, optionally ``region``, ``year``...; ages not given are 0).
-    boys_share : float or DataArray, default 0.513
-        Share of boys among births.
-    adjustment : DataArray, optional
-        Assumed adjustment term (persons), default 0.
-
-    **n-year** (the textbook variant, ``project(..., step=n)``):
-
-    survival : DataArray
-        Survival ratios indexed by the age group reached at the end of the step
-        (the first group takes the births; the open group applies to the last
-        two groups together).
-    net_migration : DataArray, optional
-        Net migrants per step by age group (persons), default 0.
-    migration_timing : {"even", "end"}
-        ``"even"``: half at the start of the step (survived, and counted in
-        the women exposed to fertility) and half at the end; ``"end"``: all at
-        the end.
-    balance_in_migration : bool, default False
-        Closed system with in-mover totals: allocate the pool of out-movers to
-        the regions so that each gets about its ``in_migration`` total (IPF).
-
-    Raises
-    ------
-    AssumptionError
-        Missing or mixed kinds, risks outside [0, 1], ``q + u + e > 1``, shares
-        or profiles that do not sum to 1, naming the variable and cell.
-
-    Notes
-    -----
-    Dask-backed assumptions are checked for dims only (their values are not
-    scanned, so that they stay lazy).  ``.internal_migration`` is ``"closed"``
-    (pool allocated by shares: ``I_r = Σ_r' O_r' · w_r``), ``"open"`` (assumed
-    totals × profile), ``"balanced"`` or ``"none"``.
-
-    ``balance_in_migration=True`` (a closed system with a housing plan): the
-    in-mover totals ``T_r`` (``in_migration``) are spread by each region's
-    profile ``π_r`` and balanced each year against the country's pool of
-    out-movers by iterative proportional fitting: ``M_r(s, x)`` starts at
-    ``T_r · π_r(s, x)``; columns are scaled to the pool ``Σ_r' O_r'(s, x)``, rows
-    to ``T_r · Σ O / Σ T``, until the rows agree to 1e-10 (at most 1,000
-    rounds), columns last, so ``Σ_r I_r(s, x) = Σ_r O_r(s, x)`` exactly.  The
-    newborns' in-movers (age 0, whose pool exists only after the births) are
-    allocated by ``T_r · π_r(s, 0)`` normalised over regions.
-    """
-
-    def __init__(self, *, death_risks=None, out_migration_risks=None, emigration_risks=None,
-                 in_migration_shares=None, in_migration=None, in_migration_profile=None,
-                 immigration=None, immigration_profile=None, fertility=None,
-                 boys_share=BOYS_SHARE, adjustment=None, survival=None, net_migration=None,
-                 migration_timing="even", balance_in_migration=False, attrs=None):
-        given = {"death_risks": death_risks, "out_migration_risks": out_migration_risks,
-                 "emigration_risks": emigration_risks, "in_migration_shares": in_migration_shares,
-                 "in_migration": in_migration, "in_migration_profile": in_migration_profile,
-                 "immigration": immigration, "immigration_profile": immigration_profile,
-                 "fertility": fertility, "boys_share": boys_share, "adjustment": adjustment,
-                 "survival": survival, "net_migration": net_migration}
-        self.data = {k: _as_da(v, k) for k, v in given.items() if v is not None}
-        self.attrs = dict(attrs or {})
-        if migration_timing not in ("even", "end"):
-            raise AssumptionError(f"migration_timing={migration_timing!r}; expected 'even' or 'end'")
-        self.migration_timing = migration_timing
-        annual = death_risks is not None
-        nyear = survival is not None
-        if annual and nyear:
-            raise AssumptionError("give either death_risks (annual engine) or survival (n-year variant), not both")
-        if not (annual or nyear):
-            raise AssumptionError("missing death_risks (annual engine) or survival (n-year variant)")
-        if fertility is None:
-            raise AssumptionError("missing fertility (births per woman per year by mother's age)")
-        self.kind = "annual" if annual else "nyear"
-        spec = _ANNUAL if annual else _NYEAR
-        extra = sorted(k for k in self.data if k not in spec)
-        if extra:
-            raise AssumptionError(f"{', '.join(extra)} not used by the {self.kind} engine "
-                                  f"(it takes {', '.join(spec)})")
-        if annual:
-            if in_migration_shares is not None and in_migration is not None:
-                raise AssumptionError("give in_migration_shares (closed system) or in_migration "
-                                      "(open system: totals spread by in_migration_profile), not both")
-            if balance_in_migration and (in_migration is None or in_migration_profile is None):
-                raise AssumptionError("balance_in_migration=True needs in_migration totals (e.g. a housing "
-                                      "plan) and in_migration_profile, in place of in_migration_shares")
-            if in_migration_shares is not None:
-                self.internal_migration = "closed"
-            elif in_migration is not None:
-                if in_migration_profile is None:
-                    raise AssumptionError("in_migration (open system) needs in_migration_profile")
-                self.internal_migration = "balanced" if balance_in_migration else "open"
-                if balance_in_migration and out_migration_risks is None:
-                    raise AssumptionError("balance_in_migration=True balances the in-mover totals against "
-                                          "the pool of out-movers: give out_migration_risks")
-            else:
-                if out_migration_risks is not None:
-                    raise AssumptionError(
-                        "out_migration_risks given without in-movers: give in_migration_shares "
-                        "(closed system) or in_migration with in_migration_profile (open system)")
-                self.internal_migration = "none"
-            if (immigration is None) != (immigration_profile is None):
-                raise AssumptionError("immigration and immigration_profile go together")
-        else:
-            self.internal_migration = "net"
-        self._check()
-
-    # ------------------------------------------------------------------ checks
-    def _check(self):
-        spec = _ANNUAL if self.kind == "annual" else _NYEAR
-        for name, da in self.data.items():
-            core, kind = spec[name]
-            need = {"risk": ("age",), "share": ("region",), "profile": ("region", "sex", "age"),
-                    "count": ("region",), "rate": ("age",), "signed": ("age",)}[kind]
-            if name == "boys_share":
-                need = ()
-            if name == "in_migration_shares":
-                need = ("region", "sex", "age")
-            missing = [d for d in need if d not in da.dims]
-            if missing:
-                raise AssumptionError(f"{name} lacks dim(s) {', '.join(map(repr, missing))}; it has {da.dims}")
-            forbid = [d for d in ("region", "sex", "age", "year") if d in da.dims and d not in core]
-            if forbid:
-                raise AssumptionError(f"{name} must not have dim(s) {', '.join(map(repr, forbid))} "
-                                      f"(its dims are among {core} plus extra dims)")
-            if "sex" in da.dims:
-                bad = [s for s in da["sex"].values.tolist() if s not in SEXES]
-                if bad:
-                    raise AssumptionError(f"{name}: unknown sex {bad[0]!r}; expected 'female' and 'male'")
-            if is_dask(da):
-                continue
-            v = np.asarray(da.values, dtype=float)
-            if not np.isfinite(v).all():
-                raise AssumptionError(f"{_first_cell(name, da, ~np.isfinite(v))}: must be a finite number")
-            if kind in ("risk", "share", "profile"):
-                bad = (v < 0) | (v > 1)
-                if bad.any():
-                    raise AssumptionError(f"{_first_cell(name, da, bad)}: must lie in [0, 1]")
-            elif kind in ("count", "rate") and (v < 0).any():
-                raise AssumptionError(f"{_first_cell(name, da, v < 0)}: must be >= 0")
-        d = self.data
-        if self.kind == "annual":
-            tot = d["death_risks"]
-            for k in ("out_migration_risks", "emigration_risks"):
-                if k in d:
-                    tot = tot + d[k]
-            if not is_dask(tot):
-                bad = tot.values > 1 + 1e-12
-                if bad.any():
-                    raise AssumptionError(
-                        f"{_first_cell('death_risks + out_migration_risks + emigration_risks', tot, bad)}"
-                        ": the risks of leaving a cohort must sum to at most 1")
-            if self.internal_migration == "balanced" and not is_dask(d["in_migration"]):
-                s = d["in_migration"].sum("region") if "region" in d["in_migration"].dims else d["in_migration"]
-                bad = s.values <= 0
-                if np.any(bad):
-                    raise AssumptionError(f"{_first_cell('in_migration summed over region', s, bad)}: the "
-                                          "in-mover totals to balance against the pool must not all be 0")
-            if "in_migration_shares" in d and not is_dask(d["in_migration_shares"]):
-                s = d["in_migration_shares"].sum("region")
-                bad = np.abs(s.values - 1) > _TOL
-                if bad.any():
-                    raise AssumptionError(f"{_first_cell('in_migration_shares summed over region', s, bad)}"
-                                          ": shares must sum to 1 over 'region'")
-            for k in ("in_migration_profile", "immigration_profile"):
-                if k in d and not is_dask(d[k]):
-                    s = d[k].sum(("sex", "age"))
-                    bad = np.abs(s.values - 1) > _TOL
-                    if bad.any():
-                        raise AssumptionError(f"{_first_cell(k + ' summed over sex and age', s, bad)}"
-                                              ": a profile must sum to 1 over 'sex' and 'age'")
-
-    # ------------------------------------------------------------------ views
-    def __getitem__(self, name):
-        return self.data[name]
-
-    def __contains__(self, name):
-        return name in self.data
-
-    def __getattr__(self, name):
-        data = self.__dict__.get("data", {})
-        if name in data:
-            return data[name]
-        raise AttributeError(name)
-
-    def replace(self, **changes) -> Assumptions:
-        """Return a copy with some assumptions replaced (``None`` removes one)."""
-        changes = dict(changes)
-        timing = changes.pop("migration_timing", self.migration_timing)
-        balance = changes.pop("balance_in_migration", None)
-        kw = dict(self.data)
-        kw.update(changes)
-        kw = {k: v for k, v in kw.items() if v is not None}
-        if balance is None:
-            # keep the housing-plan mode while its totals stay (dropping them drops the mode)
-            balance = (self.internal_migration == "balanced" and "in_migration" in kw
-                       and "in_migration_shares" not in kw)
-        return Assumptions(**kw, migration_timing=timing, balance_in_migration=balance, attrs=self.attrs)
-
-    def to_dataset(self) -> xr.Dataset:
-        """Return the assumptions as one Dataset (for inspection or NetCDF)."""
-        ds = xr.Dataset({k: v for k, v in self.data.items()})
-        ds.attrs.update(self.attrs, kind=self.kind, internal_migration=self.internal_migration)
-        if self.kind == "nyear":
-            ds.attrs["migration_timing"] = self.migration_timing
-        return ds
-
-    def __repr__(self):
-        lines = [f"<demokit.Assumptions kind={self.kind!r} internal_migration={self.internal_migration!r}>"]
-        for k, v in self.data.items():
-            lines.append(f"  {k}: dims {v.dims} shape {v.shape}")
-        return "\n".join(lines)
-
-    @classmethod
-    def from_history(cls, ds, *, years, **options):
-        """Return :class:`Assumptions` estimated from a cube's history (see :func:`demokit.scenarios.from_history`)."""
-        from .scenarios import from_history
-        return from_history(ds, years=years, **options)
+# with origin groups (born in the country / born abroad): an origin core dim before sex
+_CELL_O = ("year", "origin", "sex", "age", "region")
+_FERT_O = ("year", "origin", "age", "region")
+_POP_O = ("origin", "sex", "age", "region")
+#: the kernel inputs that are cells (their origin and sex become one axis)
+_ORIGIN_CELL = ("exit", "entry_prof", "wp", "adj")
 
 
 # ---------------------------------------------------------------------- engine
@@ -374,7 +97,7 @@ def _check_coords(name, da, ref, dim):
 def _select(name, da, core, P0, years):
     """Check and select ``da``'s core coords against the base population and the projected years."""
     check_core_chunks(da, [d for d in core if d in da.dims], name=name)
-    for dim in ("region", "sex", "age"):
+    for dim in ("region", "origin", "sex", "age"):
         if dim in core:
             da = _check_coords(name, da, P0, dim)
     if "year" in da.dims:
@@ -393,7 +116,7 @@ def _core(da, core, P0, tag):
         da = da.drop_vars("year").rename(year=f"_year_{tag}")
     else:
         da = da.expand_dims({f"_year_{tag}": 1})
-    for dim in ("region", "sex", "age"):
+    for dim in ("region", "origin", "sex", "age"):
         if dim in core and dim not in da.dims:
             da = da.expand_dims({dim: P0[dim].values})
     names = [f"_year_{tag}" if d == "year" else d for d in core]
@@ -429,34 +152,53 @@ def _run(kind, arrays, core_nd, ny, store, flags):
     """Numpy side: flatten the batch dims, call the kernel; return all outputs as one array.
 
     The result has shape ``(n_outputs,) + batch shape + (ny,) + core`` (one
-    allocation; ``n_outputs`` is 1 with ``store=False``).
+    allocation; ``n_outputs`` is 1 with ``store=False``).  Annual: ``flags`` is
+    ``(mode, roles, pool_k)``, ``roles`` naming each input after the base
+    population (``"exit"``, ``"entry_tot"``, ``"entry_prof"``, ``"wp"``,
+    ``"in_tot"``, ``"adj"``, ``"f"``, ``"boys"``); the outputs are the
+    population, the exits (table order), the in-movers, the entries, the births.
     """
     bshape = np.broadcast_shapes(*[a.shape[:a.ndim - k] for a, k in zip(arrays, core_nd)])
     B = math.prod(bshape)
-    # annual kernel: read-only inputs except the base population and the in-mover shares/profile
-    # (the kernel unifies those with arrays it writes); the n-year kernel takes writeable arrays
-    flat = [_flat(a, k, bshape, B, writeable=kind != "annual" or i in (0, 4))
-            for i, (a, k) in enumerate(zip(arrays, core_nd))]
-    shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (_POP_CORE[kind])
-    nout = 7 if kind == "annual" else 4
-    out_all = np.empty(((nout if store else 1),) + shape)
-    out_pop = out_all[0]
-    if store:
-        outs = list(out_all[1:])
-    else:
-        outs = [np.empty((1, 1, 1, 1, 1)) for _ in range(nout - 1)]
     if kind == "annual":
-        mode, has_adj = flags
-        if not has_adj:   # a length-0 adjustment means "none"
-            flat.insert(8, _flat(np.empty((0, 1, 1, 1, 1)), 4, (0,), 0, writeable=False))
-        # the population: a serial recursion over years, parallel over the batch (scenarios,
-        # draws); then the components, parallel over the batch and the years
-        _k.project_annual(*flat, mode, out_pop)
+        mode, roles, pool_k, G = flags
+        # read-only inputs except the base population and the in-mover shares/profile (the kernel
+        # unifies those with arrays it writes)
+        flat = [_flat(a, k, bshape, B, writeable=i == 0 or roles[i - 1] == "wp")
+                for i, (a, k) in enumerate(zip(arrays, core_nd))]
+        core_out = flat[0].shape[1:]
+        if G:   # origin groups: (origin, sex) as one axis of rows 2·g + s (see demokit._kernels.projection)
+            flat = [flat[0].reshape(flat[0].shape[:1] + (-1,) + flat[0].shape[3:])] + [
+                x.reshape(x.shape[:2] + (-1,) + x.shape[4:]) if role in _ORIGIN_CELL else x
+                for role, x in zip(roles, flat[1:])]
+        by = {}
+        for role, x in zip(roles, flat[1:]):
+            if role == "f" and not G:   # fertility (batch, year, origin, age, region), one group
+                x = x.reshape(x.shape[:2] + (1,) + x.shape[2:])
+            by.setdefault(role, []).append(x)
+        exits, ent_tot, ent_prof = tuple(by["exit"]), tuple(by["entry_tot"]), tuple(by["entry_prof"])
+        adj = by["adj"][0] if "adj" in by else _flat(np.empty((0, 1, 1, 1, 1)), 4, (0,), 0, writeable=False)
+        K, J = len(exits), len(ent_tot)
+        nout = 3 + K + J
+        shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (sex, age, region)
+        out_all = np.empty(((nout if store else 1),) + shape)
+        args = (flat[0], exits, np.int64(pool_k), ent_tot, ent_prof, by["wp"][0], by["in_tot"][0], adj,
+                by["f"][0], by["boys"][0], np.int64(mode), out_all,
+                np.int64(1), np.int64(1 + K), np.int64(2 + K), np.int64(2 + K + J))
+        # the population: a serial recursion over years, parallel over the batch (scenarios, draws);
+        # then the components with the same year step, parallel over the batch and the years
+        _k.project_annual(*args)
         if store:
-            _k.annual_components(*flat[:8], *flat[9:], mode, out_pop, *outs)
+            _k.annual_components(*args)
+        return out_all.reshape(out_all.shape[:1] + tuple(bshape) + (ny,) + core_out)
     else:
+        flat = [_flat(a, k, bshape, B) for a, k in zip(arrays, core_nd)]
+        shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (_POP_CORE[kind])
+        nout = 4
+        out_all = np.empty(((nout if store else 1),) + shape)
+        outs = list(out_all[1:]) if store else [np.empty((1, 1, 1, 1, 1)) for _ in range(nout - 1)]
         half, n = flags
-        _k.project_nyear(*flat, half, float(n), store, out_pop, *outs)
+        _k.project_nyear(*flat, half, float(n), store, out_all[0], *outs)
     return out_all.reshape(out_all.shape[:1] + tuple(bshape) + shape[1:])
 
 
@@ -485,7 +227,7 @@ def _extra_dims(arrays, core_names):
     return bdims, bcoords
 
 
-def _block(*blocks, kind, arg_dims, bdims, core_nd, ny, store, flags):
+def _block(*blocks, kind, arg_dims, bdims, core_nd, ny, store, flags):  # noqa: D103
     """One dask block: unwrap the (single-chunk) core blocks, add length-1 batch axes, run."""
     arrays = []
     for blk, dims, k in zip(blocks, arg_dims, core_nd):
@@ -496,14 +238,14 @@ def _block(*blocks, kind, arg_dims, bdims, core_nd, ny, store, flags):
     return _run(kind, arrays, core_nd, ny, store, flags)
 
 
-def _lazy(kind, args, core_dims, ny, store, flags, nkept):
+def _lazy(kind, args, core_dims, ny, store, flags, nkept, pop_core):
     """Dask path: one ``blockwise`` task per block of the extra dims (no copies of the inputs)."""
     import dask.array as dsa
 
     # blockwise pairs the extra dims by position: _extra_dims checks that their labels agree
     bdims, bcoords = _extra_dims(args, {c for cd in core_dims for c in cd})
     args = [x.transpose(*[d for d in bdims if d in x.dims], *cd) for x, cd in zip(args, core_dims)]
-    out_core = ["year", *_POP_CORE[kind]]
+    out_core = ["year", *pop_core]
     pairs = []
     for x in args:
         data = x.data if is_dask(x) else dsa.from_array(x.values, chunks=-1)
@@ -517,16 +259,15 @@ def _lazy(kind, args, core_dims, ny, store, flags, nkept):
     return out, bdims + out_core, bcoords
 
 
-_CORE_ALL = ("year", "region", "sex", "age")
+_CORE_ALL = ("year", "region", "origin", "sex", "age")
 
 
-def _eager(kind, P0, inputs, ny, store, flags):
+def _eager(kind, P0, inputs, ny, store, flags, pop_core):
     """In-memory path: plain numpy views, no dask graph (keeps small projections fast)."""
     arrays_da = [P0] + [da for da, _ in inputs]
-    pop_core = _POP_CORE[kind]
     cores = [pop_core] + [core for _, core in inputs]
     bdims, bcoords = _extra_dims(arrays_da, set(_CORE_ALL))
-    full = {"region": P0.sizes["region"], "sex": P0.sizes["sex"], "age": P0.sizes["age"]}
+    full = {d: P0.sizes[d] for d in ("region", "origin", "sex", "age") if d in P0.dims}
     arrays = []
     for da, core in zip(arrays_da, cores):
         order = [d for d in bdims if d in da.dims] + [d for d in core if d in da.dims]
@@ -545,6 +286,46 @@ def _eager(kind, P0, inputs, ny, store, flags):
     return list(res), dims, bcoords
 
 
+def _origin_checks(a, P0):
+    """The kernel layout with origin groups; the assumptions an origin dim needs (named errors)."""
+    if a.kind != "annual":
+        raise AssumptionError("an origin dim (birth-region groups) needs the annual engine")
+    if P0.sizes["origin"] < 2:
+        raise CubeError("base_population: an origin dim needs at least two groups (born in the country first, "
+                        f"then born abroad); got origin={P0['origin'].values.tolist()}")
+    if a.internal_migration == "balanced":
+        raise AssumptionError("balance_in_migration=True with an origin dim: the plan's totals would be balanced "
+                              "against the pool of every group at once; give in_migration_shares (closed) or "
+                              "in_migration totals with an origin dim (open)")
+    for k in ("in_migration", "adjustment"):
+        if k in a.data and "origin" not in a.data[k].dims:
+            raise AssumptionError(f"{k} lacks an origin dim: with origin groups each group's {k} must be given "
+                                  "(the same totals in every group would count them once per group)")
+    return _POP_O
+
+
+def _by_group(totals, profiles, entries, pool, P0):
+    """Entry and open in-mover totals per origin group, folded into the profiles (the totals become 1).
+
+    An entry profile without an origin dim puts the entrants (immigrants) in
+    the born-abroad group (the last); a total with an origin dim is each
+    group's own.  The kernel takes one total per region, so each group's
+    ``total × profile`` becomes the profile and the total 1 (the product is
+    the same number the kernel would form).
+    """
+    last = np.zeros(P0.sizes["origin"])
+    last[-1] = 1.0
+    abroad = xr.DataArray(last, dims="origin", coords={"origin": P0["origin"].values})
+    tots, profs = {}, {}
+    for key, prof in [(c.key, c.profile) for c in entries] + [(pool.name, pool.profile)]:
+        p = profiles[prof]
+        if key != pool.name and "origin" not in p.dims:
+            p = p * abroad
+        profs[prof] = totals[key] * p
+        tots[key] = xr.DataArray(1.0)
+    return tots, profs
+
+
 def project(base_population, assumptions, *, years, step=1, components=True):
     """Return the projected population and its components of change for each year.
 
@@ -554,6 +335,13 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         Population at the end of the base year (dims ``region, sex, age`` plus
         any extra dims such as ``scenario``; a length-1 ``year`` dim or a scalar
         ``year`` coordinate gives the base year).  A Dataset's ``population`` is used.
+        An optional ``origin`` dim holds birth-region groups, the group born
+        in the country first (e.g. ``["born_in_sweden", "born_abroad"]``):
+        each group has its own risks and fertility where the assumptions
+        carry ``origin``; the women of every group give births, all newborns
+        enter the first group, immigrants (an entry profile without
+        ``origin``) the last; open in-mover totals and an adjustment term
+        need an ``origin`` dim; the balanced mode is not available with it.
     assumptions : Assumptions
         Annual inputs (``step=1``) or ``n``-year inputs (``survival=``...).
     years : iterable of int
@@ -570,8 +358,10 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         Dims ``(..., region, sex, age, year)``: ``population`` (end of each
         year) and, for the annual engine, ``births`` (by the mother's age at
         the end of the year, ``sex`` = the child's sex), ``deaths``,
-        ``in_migration``, ``out_migration``, ``immigration``, ``emigration``;
-        for the ``n``-year variant ``births``, ``deaths`` (cohort deaths in the
+        ``in_migration``, ``out_migration``, ``immigration``, ``emigration``
+        — the components of :data:`demokit.components.COMPONENTS`, in its
+        order; an optional one (``emigration_unknown``) when the assumptions
+        give it; for the ``n``-year variant ``births``, ``deaths`` (cohort deaths in the
         step) and ``net_migration``.  Every event variable is by the age at the
         end of the year (``attrs["age_convention"] = "year_end"``).
         ``attrs["internal_migration"]`` records the mode.  Dask in → dask out.
@@ -594,6 +384,10 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     ``B_r = Σ_x f_r(x) · (W_r(x−1, t−1) + W_r(x, t)) / 2`` after the women at the
     end of the year, split by ``boys_share``; at age 0, ``N = B_s`` and the
     age-0 risks, moves and immigrants apply.
+
+    With exits ``k`` of :data:`demokit.components.COMPONENTS` (deaths,
+    out-movers, emigrants, emigrants to an unknown country) and entries ``j``
+    (immigrants): ``P = N · (1 − Σ_k risk_k) + Σ_j tot_j · π_j + I + A``.
 
     ``n``-year variant (Preston, Heuveline & Guillot 2001, Box 6.2):
     ``P(x, t+n) = S(x) · (P(x−n, t) + h·NM(x−n)) + h·NM(x)`` with ``h = 1/2``
@@ -637,40 +431,54 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         raise CubeError(f"base_population: a projection needs at least two ages (0 and an open age); "
                         f"got age={ages.tolist()}")
     open_age = int(ages[-1])
-    check_core_chunks(P0, ["region", "sex", "age"], name="base_population")
-    pop0 = P0.transpose(..., *_POP_CORE[a.kind]).astype(np.float64, copy=False)
+    has_origin = "origin" in P0.dims
+    check_core_chunks(P0, ["region", "origin", "sex", "age"] if has_origin else ["region", "sex", "age"],
+                      name="base_population")
+    pop_core = _origin_checks(a, P0) if has_origin else _POP_CORE[a.kind]
+    with_origin = [k for k, v in a.data.items() if "origin" in v.dims]
+    if with_origin and not has_origin:
+        raise AssumptionError(f"{with_origin[0]} has an origin dim but the base population has none")
+    cell, fert = (_CELL_O, _FERT_O) if has_origin else (_CELL_A, _FERT_A)
+    pop0 = P0.transpose(..., *pop_core).astype(np.float64, copy=False)
     ny = len(years)
     zero_cell = xr.DataArray(0.0)
     if a.kind == "annual":
         closed = a.internal_migration == "closed"
-        items = [
-            ("death_risks", a.data["death_risks"], _CELL_A),
-            ("out_migration_risks", a.data.get("out_migration_risks", zero_cell), _CELL_A),
-            ("emigration_risks", a.data.get("emigration_risks", zero_cell), _CELL_A),
-            ("in_migration_shares" if closed else "in_migration_profile",
-             a.data.get("in_migration_shares" if closed else "in_migration_profile", zero_cell), _CELL_A),
-            ("in_migration", a.data.get("in_migration", zero_cell), _REGION),
-            ("immigration", a.data.get("immigration", zero_cell), _REGION),
-            ("immigration_profile", a.data.get("immigration_profile", zero_cell), _CELL_A),
-            ("adjustment", a.data.get("adjustment"), _CELL_A),
-            ("fertility", a.data["fertility"], _FERT_A),
-            ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION),
-        ]
+        (pool,) = by_kind("pool")
+        # an optional component (not in every cube) is projected when the assumptions give it
+        exits, entries = [[c for c in by_kind(k) if not c.optional or c.key in a.data] for k in ("exit", "entry")]
+        # (name, assumption, core dims, role in the kernel): the component table in kernel order
+        totals = {k: a.data.get(k, zero_cell) for k in [c.key for c in entries] + [pool.name]}
+        profiles = {k: a.data.get(k, zero_cell) for k in [c.profile for c in entries] + [pool.profile]}
+        if has_origin:   # each group's totals × profile as the profile, totals 1 (see _by_group)
+            totals, profiles = _by_group(totals, profiles, entries, pool, P0)
+        items = [(c.key, a.data.get(c.key, zero_cell), cell, "exit") for c in exits]
+        items += [(c.key, totals[c.key], _REGION, "entry_tot") for c in entries]
+        items += [(c.profile, profiles[c.profile], cell, "entry_prof") for c in entries]
+        wkey = pool.key if closed else pool.profile
+        items += [(wkey, a.data.get(wkey, zero_cell) if closed else profiles[wkey], cell, "wp"),
+                  (pool.name, totals[pool.name], _REGION, "in_tot"),
+                  ("adjustment", a.data.get("adjustment"), cell, "adj"),
+                  ("fertility", a.data["fertility"], fert, "f"),
+                  ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION, "boys")]
         mode = {"open": 0, "none": 0, "closed": 1, "balanced": 2}[a.internal_migration]
-        flags = (mode, "adjustment" in a.data)
-        names = ["population", "births", "deaths", "in_migration", "out_migration", "immigration", "emigration"]
+        roles = tuple(role for _n, da, _c, role in items if da is not None)
+        pool_k = [c.name for c in exits].index(pool.source)
+        flags = (mode, roles, pool_k, P0.sizes["origin"] if has_origin else 0)
+        # the kernel's outputs: population, exits, in-movers, entries, births (see _run)
+        names = ["population", *[c.name for c in exits], pool.name, *[c.name for c in entries], "births"]
     else:
         items = [
-            ("survival", a.data["survival"], _CELL),
-            ("fertility", a.data["fertility"], _FERT),
-            ("net_migration", a.data.get("net_migration", zero_cell), _CELL),
-            ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION),
+            ("survival", a.data["survival"], _CELL, None),
+            ("fertility", a.data["fertility"], _FERT, None),
+            ("net_migration", a.data.get("net_migration", zero_cell), _CELL, None),
+            ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION, None),
         ]
         half = 0.5 if a.migration_timing == "even" else 0.0
         flags = (half, step)
         names = ["population", "births", "deaths", "net_migration"]
     inputs = []
-    for name, da, core in items:
+    for name, da, core, _role in items:
         if da is None:
             continue
         if no_region and "region" in da.dims:
@@ -680,24 +488,25 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     if not components:
         names = names[:1]
     if any(is_dask(x) for x in [pop0] + [da for da, _ in inputs]):
-        args, core_dims = [pop0], [list(_POP_CORE[a.kind])]
+        args, core_dims = [pop0], [list(pop_core)]
         for i, (da, core) in enumerate(inputs):
             arr, cd = _core(da, core, P0, i)
             args.append(arr)
             core_dims.append(cd)
-        out, dims, bcoords = _lazy(a.kind, args, core_dims, ny, store, flags, len(names))
+        out, dims, bcoords = _lazy(a.kind, args, core_dims, ny, store, flags, len(names), pop_core)
         coords = {"year": years, **bcoords}
         for c, v in P0.coords.items():
-            if set(v.dims) <= {"region", "sex", "age"}:
+            if set(v.dims) <= {"region", "origin", "sex", "age"}:
                 coords[c] = v.variable
         res = [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(len(names))]
     else:
-        arrs, dims, bcoords = _eager(a.kind, pop0, inputs, ny, store, flags)
+        arrs, dims, bcoords = _eager(a.kind, pop0, inputs, ny, store, flags, pop_core)
         coords = {"year": years, **bcoords}
         for c, v in P0.coords.items():
-            if set(v.dims) <= {"region", "sex", "age"}:
+            if set(v.dims) <= {"region", "origin", "sex", "age"}:
                 coords[c] = v.variable
-        order = [d for d in dims if d not in _CORE_ALL] + ["region", "sex", "age", "year"]
+        order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
+                                                           "sex", "age", "year"]
         axes = [dims.index(d) for d in order]
         res = [(order, np.transpose(x, axes)) for x in arrs]
     variables = {}
@@ -712,9 +521,11 @@ def project(base_population, assumptions, *, years, step=1, components=True):
         if isinstance(r, tuple):
             variables[n_] = (r[0], r[1], attrs)
         else:
-            r = r.transpose(..., "region", "sex", "age", "year")
+            r = r.transpose(..., "region", *(["origin"] if has_origin else []), "sex", "age", "year")
             r.attrs = attrs
             variables[n_] = r
+    if a.kind == "annual" and len(variables) > 1:   # the table's order
+        variables = {k: variables[k] for k in ["population", *(c.name for c in COMPONENTS)] if k in variables}
     if isinstance(res[0], tuple):
         out = xr.Dataset(variables, coords=coords)
     else:

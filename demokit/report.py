@@ -142,20 +142,10 @@ def _region_figure(base, horizon, tab, hist, base_year, last_year, main, scen, l
     return _png(fig)
 
 
-def _set_tfr(assumptions, women: xr.DataArray) -> xr.DataArray:
-    """TFR of the set of regions: the regions' rates weighted by the women of each age (base year)."""
-    f = assumptions["fertility"]
-    if "region" not in f.dims:
-        return f.sum("age")
-    w = women.sel(region=f["region"]).reindex(age=f["age"].values, fill_value=0.0)
-    pooled = (f * w).sum("region") / w.sum("region").where(w.sum("region") > 0)
-    return pooled.fillna(0.0).sum("age")
-
-
-def _assumption_paths(history: xr.Dataset, assumptions, years, women: xr.DataArray, lang) -> str:
+def _assumption_paths(history: xr.Dataset, assumptions, years, tfr: xr.DataArray, lang) -> str:
+    """The assumed TFR (of the set of regions, as the job computed it) and e0 against their history."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    tfr = _set_tfr(assumptions, women)
     e0 = assumptions.attrs["life_expectancy"]
     yrs = xr.DataArray(list(years), dims="year", coords={"year": list(years)})
     tfr = tfr.broadcast_like(yrs) if "year" not in tfr.dims else tfr
@@ -355,8 +345,8 @@ nav a { margin-right: 1em; white-space: nowrap; }
 def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions, labour=None,
                  history: xr.Dataset | None = None, config: dict | None = None, files: dict | None = None,
                  against_actual: xr.Dataset | None = None, table: xr.Dataset | None = None,
-                 observed_table: xr.Dataset | None = None, lang: str = "en",
-                 stochastic: xr.Dataset | None = None) -> Path:
+                 observed_table: xr.Dataset | None = None, assumed_tfr: xr.DataArray | None = None,
+                 lang: str = "en", stochastic: xr.Dataset | None = None) -> Path:
     """Write a self-contained HTML report of a forecast and return its path.
 
     Parameters
@@ -373,9 +363,15 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
         The forecast's config (title, scenarios) and the written files.
     against_actual : xarray.Dataset, optional
         From :func:`demokit.forecast_job.compare_with_actual`.
-    table, observed_table : xarray.Dataset, optional
-        The council tables (:func:`demokit.forecast_table` with the observed
-        base year; :func:`demokit.observed_table`); computed when not given.
+    table : xarray.Dataset
+        The council table (:func:`demokit.forecast_table` with the observed
+        base year), as the job computed it (required).
+    observed_table : xarray.Dataset, optional
+        The council table of the observed years (:func:`demokit.observed_table`);
+        without it the figures show no observed history.
+    assumed_tfr : xarray.DataArray, optional
+        The assumed TFR of the set of regions by scenario (and year)
+        (:func:`demokit.forecast_job.pooled_tfr`); needed with ``history``.
     lang : {"en", "sv"}
         Language of headings, labels, table headers and chart labels.
     stochastic : xarray.Dataset, optional
@@ -391,28 +387,42 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     regions) with the council table for every scenario, the population
     pyramid, the components of change and the population by scenario.
     """
-    from .tables import forecast_table
-    from .tables import observed_table as _observed_table
-
     lang = check_lang(lang)
+    if table is None:
+        raise ValueError("write_report formats what the job computed: pass table= (demokit.forecast_table of "
+                         "the projection with the observed base year)")
+    if history is not None and assumed_tfr is None:
+        raise ValueError("write_report formats what the job computed: with history= pass assumed_tfr= "
+                         "(demokit.forecast_job.pooled_tfr)")
     path = Path(path)
-    proj = projection
+    ctx = _context(data, projection, table, observed_table, lang)
+    sections, nav = _region_sections(ctx)
+    from ._report_stochastic import stochastic_section   # fan charts (matplotlib imported on use)
+    parts = {
+        "summary": _summary_table(ctx),
+        "actual": (_actual_table(against_actual, ctx["regions"], ctx["names"], ctx["main"], lang)
+                   if against_actual is not None else ""),
+        "basis": _basis_tables(ctx, assumptions, config),
+        "assumptions": (_assumptions_block(ctx, history, assumptions, assumed_tfr)
+                        if history is not None else ""),
+        "labour": _labour_block(labour, config, lang) if labour is not None else "",
+        "stochastic": stochastic_section(stochastic, lang=lang) if stochastic is not None else "",
+        "regions": "".join(sections),
+    }
+    path.write_text(_document(ctx, parts, nav, config, files), encoding="utf-8")
+    return path
+
+
+def _context(data, proj, table, observed_table, lang) -> dict:
+    """What every part of the report uses: scenarios (main first), years, regions and their names."""
     scen = proj["scenario"].values.tolist()
     main = "main" if "main" in scen else scen[0]
     scen = [main] + [s for s in scen if s != main]
     base_year = int(proj.attrs.get("base_year", int(proj["year"].values[0]) - 1))
-    first_year, last_year = int(proj["year"].values[0]), int(proj["year"].values[-1])
     regions = proj["region"].values.tolist()
-    if table is None:
-        table = forecast_table(proj, observed=data, base_year=base_year)
-    if observed_table is None and all(v in data for v in ("population", "births", "deaths")):
-        observed_table = _observed_table(data.sel(region=regions))
-    base = data["population"].sel(year=base_year).sel(region=regions)
-    horizon = proj["population"].sel(scenario=main, year=last_year)
     names = (dict(zip(data["region"].values.tolist(), data["region_name"].values.tolist()))
              if "region_name" in data.coords else {})
     names["total"] = label("total", lang)
-    T = _texts(lang)
     try:
         from .regions import level
 
@@ -420,22 +430,34 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     except Exception:
         region_word = "Region"
     hist = observed_table
-    h0 = int(hist["year"].values[0]) if hist is not None else base_year
-    h1 = int(hist["year"].values[-1]) if hist is not None else base_year
+    return {"lang": lang, "data": data, "proj": proj, "table": table, "hist": hist, "scen": scen, "main": main,
+            "base_year": base_year, "first_year": int(proj["year"].values[0]),
+            "last_year": int(proj["year"].values[-1]), "regions": regions, "names": names,
+            "region_word": region_word, "T": _texts(lang),
+            "base": data["population"].sel(year=base_year).sel(region=regions),
+            "h0": int(hist["year"].values[0]) if hist is not None else base_year,
+            "h1": int(hist["year"].values[-1]) if hist is not None else base_year}
 
-    # --- summary table: base year and horizon by scenario
-    tot = table["population"]
+
+def _summary_table(ctx) -> str:
+    """The population by region: the base year and the horizon by scenario."""
+    lang, main, scen, names = ctx["lang"], ctx["main"], ctx["scen"], ctx["names"]
+    base_year, last_year = ctx["base_year"], ctx["last_year"]
+    tot = ctx["table"]["population"]
     rows = []
-    for r in table["region"].values.tolist():
+    for r in ctx["table"]["region"].values.tolist():
         t = tot.sel(region=r)
         rows.append([label("total", lang) if r == "total" else r, "" if r == "total" else names.get(r, ""),
                      _num(float(t.sel(scenario=main, year=base_year)), lang)]
                     + [_num(float(t.sel(scenario=s, year=last_year)), lang) for s in scen])
-    pop_table = _table(rows, [label(region_word, lang), label("region_name", lang),
-                              f"{base_year} ({label('observed', lang)})"]
-                       + [f"{last_year} {label(str(s), lang)}" for s in scen])
+    return _table(rows, [label(ctx["region_word"], lang), label("region_name", lang),
+                         f"{base_year} ({label('observed', lang)})"]
+                  + [f"{last_year} {label(str(s), lang)}" for s in scen])
 
-    # --- statistical basis and scenarios
+
+def _basis_tables(ctx, assumptions, config) -> str:
+    """The statistical basis (as the assumptions record it) and the scenarios' changes to it."""
+    lang = ctx["lang"]
     at = assumptions.attrs
     basis = _table([[label("statistical period", lang), at.get("years", "")],
                     [label("smoothing", lang), at.get("smoothing", "")],
@@ -448,32 +470,41 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
                    [label("item", lang), label("value", lang)])
     scen_rows = [[label(str(s), lang), ", ".join(f"{k} = {v}" for k, v in
                                                  (config or {}).get("scenarios", {}).get(s, {}).items())
-                  or label("as observed", lang)] for s in scen]
+                  or label("as observed", lang)] for s in ctx["scen"]]
     scen_table = _table(scen_rows, [label("Scenario", lang), label("changes to the statistical basis", lang)])
-    actual_html = (_actual_table(against_actual, regions, names, main, lang) if against_actual is not None else "")
+    return f"{basis}\n<h3>{label('Scenarios', lang)}</h3>\n{scen_table}"
 
-    # --- assumptions and labour force
-    assump_html = ""
-    if history is not None:
-        src = _assumption_paths(history, assumptions, proj["year"].values.tolist(), base.sel(sex="female"), lang)
-        hy = history["year"].values
-        txt = T["assump"].format(h0=int(hy[0]), h1=int(hy[-1]), oa=history.attrs.get("open_age", ""),
-                                 first=first_year, last=last_year, sp=at.get("years", ""))
-        if history.attrs.get("e0_missing_years"):
-            txt += " " + T["miss"].format(y=history.attrs["e0_missing_years"])
-        cap = label("Assumptions: fertility and mortality", lang)
-        assump_html = (f"<div class='block'><h2 id='assumptions'>{cap}</h2>\n<p class='small'>{html.escape(txt)}</p>\n"
-                       f"<figure><img alt='{html.escape(cap)}' src='{src}'></figure></div>")
-    lab_html = ""
-    if labour is not None:
-        note = ""
-        if config and config.get("labour", {}).get("note"):
-            note = f"<p class='note'>{label('Labour force', lang)}: {html.escape(config['labour']['note'])}.</p>"
-        cap = label("Employed persons by scenario", lang)
-        lab_html = (f"<div class='block'><h2 id='labour'>{label('Labour force', lang)}</h2>\n{note}\n"
-                    f"<figure><img alt='{html.escape(cap)}' src='{_labour_chart(labour, lang)}'></figure></div>")
 
-    # --- one section per region, and the sum of the regions
+def _assumptions_block(ctx, history, assumptions, assumed_tfr) -> str:
+    """The assumed TFR and e0 against their whole observed history."""
+    lang, T = ctx["lang"], ctx["T"]
+    src = _assumption_paths(history, assumptions, ctx["proj"]["year"].values.tolist(), assumed_tfr, lang)
+    hy = history["year"].values
+    txt = T["assump"].format(h0=int(hy[0]), h1=int(hy[-1]), oa=history.attrs.get("open_age", ""),
+                             first=ctx["first_year"], last=ctx["last_year"],
+                             sp=assumptions.attrs.get("years", ""))
+    if history.attrs.get("e0_missing_years"):
+        txt += " " + T["miss"].format(y=history.attrs["e0_missing_years"])
+    cap = label("Assumptions: fertility and mortality", lang)
+    return (f"<div class='block'><h2 id='assumptions'>{cap}</h2>\n<p class='small'>{html.escape(txt)}</p>\n"
+            f"<figure><img alt='{html.escape(cap)}' src='{src}'></figure></div>")
+
+
+def _labour_block(labour, config, lang) -> str:
+    note = ""
+    if config and config.get("labour", {}).get("note"):
+        note = f"<p class='note'>{label('Labour force', lang)}: {html.escape(config['labour']['note'])}.</p>"
+    cap = label("Employed persons by scenario", lang)
+    return (f"<div class='block'><h2 id='labour'>{label('Labour force', lang)}</h2>\n{note}\n"
+            f"<figure><img alt='{html.escape(cap)}' src='{_labour_chart(labour, lang)}'></figure></div>")
+
+
+def _region_sections(ctx):
+    """One section per region, and for the sum of the regions; returns (sections, navigation links)."""
+    lang, T, names, table, hist = ctx["lang"], ctx["T"], ctx["names"], ctx["table"], ctx["hist"]
+    main, scen, base_year, last_year = ctx["main"], ctx["scen"], ctx["base_year"], ctx["last_year"]
+    base = ctx["base"]
+    horizon = ctx["proj"]["population"].sel(scenario=main, year=last_year)
     sections, nav = [], []
     for r in table["region"].values.tolist():
         name = names.get(r, "")
@@ -482,8 +513,8 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
         hz = horizon.sum("region") if r == "total" else horizon.sel(region=r)
         hist_r = hist.sel(region=r) if hist is not None and r in hist["region"].values else None
         fig = _region_figure(b, hz, table.sel(region=r), hist_r, base_year, last_year, main, scen, lang)
-        intro = T["region_intro"].format(base=base_year, first=first_year, last=last_year,
-                                         main=label(str(main), lang), h0=h0, h1=h1)
+        intro = T["region_intro"].format(base=base_year, first=ctx["first_year"], last=last_year,
+                                         main=label(str(main), lang), h0=ctx["h0"], h1=ctx["h1"])
         anchor = f"region-{html.escape(str(r))}"
         nav.append(f"<a href='#{anchor}'>{html.escape(head)}</a>")
         notes = [label("The first row (base year) is observed; the following rows are projected. Persons rounded "
@@ -501,50 +532,50 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
             f"<h3>{label('Population, age groups and components of change by year', lang)}</h3>\n"
             + _council_tables(table, r, scen, lang, base_year)
             + "\n<p class='small'>" + "<br>".join(html.escape(n) for n in notes) + "</p>\n</section>")
+    return sections, nav
 
-    files_html = "".join(f"<li><code>{html.escape(k)}</code> — {html.escape(v)}</li>" for k, v in (files or {}).items())
+
+def _document(ctx, parts, nav, config, files) -> str:
+    """The HTML page: title, introduction, navigation and the parts in order."""
+    lang, proj, data, base_year = ctx["lang"], ctx["proj"], ctx["data"], ctx["base_year"]
+    files_html = "".join(f"<li><code>{html.escape(k)}</code> — {html.escape(v)}</li>"
+                         for k, v in (files or {}).items())
     title = html.escape((config or {}).get("title", "demokit forecast"))
-    intro = T["intro"].format(base=base_year, n=proj.sizes["year"], last=last_year, k=len(scen), v=__version__,
-                              d=date.today().isoformat())
+    intro = ctx["T"]["intro"].format(base=base_year, n=proj.sizes["year"], last=ctx["last_year"],
+                                     k=len(ctx["scen"]), v=__version__, d=date.today().isoformat())
     if proj.attrs.get("disclosure"):
         intro += (" Röjandeskydd: de publicerade tabellerna är skyddade med " if lang == "sv" else
                   " Disclosure control: the published tables are protected by the ") + (
             str(proj.attrs["disclosure"])) + (" — delar summerar inte alltid exakt till totaler." if lang == "sv"
                                              else " — parts need not add up exactly to published totals.")
     top_links = [f"<a href='#summary'>{label('Summary', lang)}</a>"]
-    if actual_html:
+    if parts["actual"]:
         top_links.append(f"<a href='#actual'>{label('The forecast against what happened', lang)}</a>")
-    if assump_html:
+    if parts["assumptions"]:
         top_links.append(f"<a href='#assumptions'>{label('Assumptions', lang)}</a>")
-    from ._report_stochastic import stochastic_section   # fan charts (issue 12)
-    stoch_html = stochastic_section(stochastic, lang=lang) if stochastic is not None else ""
-    if stoch_html:
+    if parts["stochastic"]:
         top_links.append("<a href='#stochastic'>" + ("Osäkerhet" if lang == "sv" else "Uncertainty") + "</a>")
     nav_html = (f"<nav><b>{label('Contents', lang)}:</b> " + " ".join(top_links) + "<br>"
                 + " ".join(nav) + "</nav>")
     data_note = (f"{label('Data', lang)}: {html.escape(str(data.attrs.get('source', '')))}. "
                  f"{html.escape(str(data.attrs.get('licence', '')))}")
-    doc = f"""<!DOCTYPE html>
+    return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>{title} ({label('base year', lang)} {base_year})</title>
 <style>{_CSS}</style></head><body>
 <h1>{title}</h1>
 <p>{html.escape(intro)}</p>
 {nav_html}
 <h2 id="summary">{label('Population on 31 December', lang)} ({label('base year', lang)} {base_year})</h2>
-{pop_table}
-{actual_html}
+{parts["summary"]}
+{parts["actual"]}
 <h2 id="basis">{label('Statistical basis and scenarios', lang)}</h2>
-{basis}
-<h3>{label('Scenarios', lang)}</h3>
-{scen_table}
-{assump_html}
-{lab_html}
-{stoch_html}
-{''.join(sections)}
+{parts["basis"]}
+{parts["assumptions"]}
+{parts["labour"]}
+{parts["stochastic"]}
+{parts["regions"]}
 <h2 id="files">{label('Files', lang)}</h2>
 <ul>{files_html}</ul>
 <p class="note">{data_note}</p>
 </body></html>
 """
-    path.write_text(doc, encoding="utf-8")
-    return path

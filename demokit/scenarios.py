@@ -1,12 +1,9 @@
-"""Projection assumptions from history, with user paths and scenarios (``Assumptions.from_history``).
+"""Scenario tools for projection assumptions: paths, TFR, e0 targets and a deregistration wave.
 
-The statistical basis (METHODS §3–§5) is pooled over a period of years:
-interval death, out-migration and emigration risks by the age at the end of
-the year, fertility rates over the cohort mean population, in-mover and
-immigrant totals and profiles, and the share of boys.  User overrides set a
-TFR path (fertility scaled), a life-expectancy path (death risks scaled until
-the life table reaches it), in-mover totals (e.g. from a housing plan) and
-named scenarios, which become a ``scenario`` dim.
+:func:`from_history` (the statistical basis with user paths and named
+scenarios) and :class:`~demokit.Assumptions` live in :mod:`demokit.assumptions`;
+their names stay importable from here.  This module imports nothing of the
+projection at import time (no cycle: ``assumptions`` imports from here).
 """
 
 from __future__ import annotations
@@ -14,16 +11,20 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._periods import as_years, select_years
-from .cube import SEXES, CubeError, validate
-from .lexis import to_convention
-from .projection import AssumptionError, Assumptions
+__all__ = ["SCENARIO_KEYS", "deregistration_wave", "from_history", "path", "tfr_of"]
 
-__all__ = ["SCENARIO_KEYS", "from_history", "path", "tfr_of"]
+#: names that moved to demokit.assumptions (importable from here as before)
+_MOVED = ("AssumptionError", "Assumptions", "SCENARIO_KEYS", "from_history", "_table_risks", "_mortality_years",
+          "_pooled_table_risks", "_fold_reference", "_apply", "_migration_totals", "_as_path", "THIN_DEATHS",
+          "MAX_MORTALITY_YEARS")
 
-#: what a scenario may override
-SCENARIO_KEYS = ("tfr", "life_expectancy", "in_migration", "immigration", "in_migration_scale",
-                 "immigration_scale", "fertility_scale", "mortality_scale")
+
+def __getattr__(name):
+    """The names that moved to :mod:`demokit.assumptions` (imported lazily: no import cycle)."""
+    if name in _MOVED:
+        from . import assumptions
+        return getattr(assumptions, name)
+    raise AttributeError(f"module 'demokit.scenarios' has no attribute {name!r}")
 
 
 def path(values, *, years) -> xr.DataArray:
@@ -38,49 +39,6 @@ def path(values, *, years) -> xr.DataArray:
     return xr.DataArray(np.interp(yrs, ks, vs), dims="year", coords={"year": yrs})
 
 
-def _births_by_sex(ds):
-    b = ds["births"]
-    if "age" in b.dims:
-        b = b.sum("age")
-    if "sex" not in b.dims:
-        raise CubeError("births need a 'sex' dim (sex of the child) to estimate age-0 risks")
-    return b
-
-
-_SCHEDULE = {"deaths": "death_risk", "out_migration": "out_migration_risk", "emigration": "emigration_risk"}
-
-
-def _risk(ds, name, years, smoothing, lower_share, infant_lower_share, ref, old_age, clamped):
-    """Return interval risks of event ``name``: small-area estimates against the reference schedule."""
-    from .migration import interval_parts
-    from .small_area import small_area_rates
-    kw = {"years": years, "lower_share": lower_share, "infant_lower_share": infant_lower_share}
-    events, at_risk, _ = interval_parts(ds, name, **kw)
-    res = small_area_rates(events, at_risk, ref[_SCHEDULE[name]], link="logit", smoothing=smoothing,
-                           old_age=old_age, name=name, warn=False)
-    clamped[name] = res.attrs["clamped_cells"]
-    q = res["rate"].transpose(*events.dims)
-    q.attrs = {"units": "1", "method": res.attrs["method"], "index": "age = age at the end of the year"}
-    return q, res["index"]
-
-
-def _fertility(ds, years, smoothing, ref, clamped):
-    """Return fertility rates by mother's year-end age: small-area estimates against the reference rates."""
-    from .fertility import fertility_parts
-    from .small_area import small_area_rates
-    B, W, *_ = fertility_parts(ds, years=years)
-    fref = ref["fertility_rate"].reindex(age=B["age"].values, fill_value=0.0)
-    fertile = ((fref > 0) | (B.sum([d for d in B.dims if d != "age"]) > 0)).values
-    ages = B["age"].values[fertile]
-    res = small_area_rates(B.sel(age=ages), W.sel(age=ages), fref.sel(age=ages), link="log",
-                           smoothing=smoothing, old_age=None, name="births", warn=False)
-    clamped["births"] = res.attrs["clamped_cells"]
-    f = res["rate"].reindex(age=B["age"].values, fill_value=0.0).fillna(0.0).transpose(*B.dims)
-    f = f.drop_vars("sex", errors="ignore")
-    f.attrs = {"units": "births per woman per year", "method": res.attrs["method"] + " (log link)"}
-    return f
-
-
 def tfr_of(fertility):
     """Return the total fertility rate Σ_x f(x) of fertility rates (births per woman per year)."""
     t = fertility.sum("age")
@@ -88,534 +46,86 @@ def tfr_of(fertility):
     return t
 
 
-def _e0_scaling(q_table, target, *, iterations=60):
+def _e0_scaling(q_table, target):
     """Return k (dims of ``target`` ∪ sex) such that the life table of k·q_table reaches e0 = target."""
-    from .lifetable import life_table
-    lo = xr.zeros_like(target, dtype=float) + np.log(0.02)
-    hi = xr.zeros_like(target, dtype=float) + np.log(20.0)
-    for _ in range(iterations):
-        mid = (lo + hi) / 2
-        e0 = life_table(qx=(q_table * np.exp(mid)).clip(0.0, 1.0)).ex.sel(age=q_table["age"].values[0])
-        too_low = e0 < target            # life expectancy too low → risks too high → lower k
-        hi = xr.where(too_low, mid, hi)
-        lo = xr.where(too_low, lo, mid)
-    return np.exp((lo + hi) / 2)
+    from .lifetable import scale_factor_for_life_expectancy
+    return scale_factor_for_life_expectancy(target, qx=q_table)
 
 
-def _as_sex_da(value, name):
-    if isinstance(value, dict):
-        miss = [s for s in SEXES if s not in value]
-        if miss:
-            raise AssumptionError(f"{name}: give a value for each sex; missing {miss[0]!r}")
-        vals = [value[s] for s in SEXES]
-        if all(isinstance(v, xr.DataArray) for v in vals):
-            return xr.concat(vals, dim=xr.DataArray(list(SEXES), dims="sex", name="sex"))
-        return xr.DataArray([float(v) for v in vals], dims="sex", coords={"sex": list(SEXES)})
-    if isinstance(value, xr.DataArray):
-        if "sex" not in value.dims:
-            raise AssumptionError(f"{name}: needs a 'sex' dim (or a dict by sex)")
-        return value
-    raise AssumptionError(f"{name}: expected a dict by sex or a DataArray with a 'sex' dim")
 
 
-def _as_da(value, name):
-    if isinstance(value, xr.DataArray):
-        return value
-    if np.isscalar(value):
-        return xr.DataArray(float(value))
-    if isinstance(value, dict):
-        raise AssumptionError(f"{name}: use demokit.scenarios.path({{year: value}}, years=...) for a path")
-    raise AssumptionError(f"{name}: expected a number or a DataArray")
-
-
-def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, life_expectancy=None,
-                 in_migration=None, immigration=None, boys_share=None, scenarios=None,
-                 lower_share=0.5, infant_lower_share=0.9, reference="sweden", old_age=90,
-                 open_age=None, mortality_trend=None, projection_years=None, mortality_years="auto"):
-    """Return :class:`~demokit.Assumptions` estimated from a cube's recent history.
+def deregistration_wave(assumptions, *, years, extra, fade=0.5, projection_years):
+    """Return assumptions with a wave of extra exits to an unknown country (deregistrations).
 
     Parameters
     ----------
-    ds : xarray.Dataset
-        A cube with ``population``, ``births`` (by mother's age, ``sex`` of the
-        child), ``deaths`` and, for ``system="open"``/``"closed"``, the gross
-        flows ``in_migration``, ``out_migration``, ``immigration``,
-        ``emigration`` (e.g. ``dk.datasets.load("norrbotten")``).
-    years : iterable of int
-        The statistical period (e.g. ``range(2015, 2020)``); the population of
-        the year before the first is needed too.
-    smoothing : str or None, default "relational"
-        Method of :func:`demokit.smooth` for the death, out-migration and
-        emigration risks (logit link), the fertility rates (log link) and the
-        in-mover and immigrant profiles, each region relative to the
-        ``reference`` schedule (small-area estimation,
-        :func:`demokit.small_area_rates`); ``None`` keeps the observed ratios
-        (the oldest ages still pooled from ``old_age``).
-    reference : "sweden", "pooled" or xarray.Dataset
-        The reference schedules (:func:`demokit.reference_schedules`):
-        ``"sweden"`` (default) the country's, shipped with demokit, so that a
-        single small municipality can be estimated from its own files;
-        ``"pooled"`` the sum of the cube's regions; or a reference cube (a
-        county, the country).
-    old_age : int or None
-        From this age up the ages are pooled into one index with the
-        reference's shape (default 90); ``None`` fits every age.
-    open_age : int, optional
-        Fold the ages from here up into an open age group first
-        (:func:`demokit.with_open_age`); the projection folds its start
-        population to match.
-    mortality_trend : None, "lee_carter" or xarray.Dataset
-        Death risks that fall over the projection: ``"lee_carter"`` applies
-        Sweden's Lee–Carter improvement (:func:`demokit.sweden_lee_carter`,
-        HMD 1990–2014) to each region's own risks from the middle of the
-        statistical period on (:func:`demokit.improvement_factors`); a
-        Dataset is a user's own Lee–Carter fit.  Needs ``projection_years``.
-        A ``life_expectancy`` target replaces the trend where it is given.
-    mortality_years : "auto", None or sequence of int
-        The years of the death risks: ``"auto"`` (default) lengthens the
-        period backwards (at most ten years in all, as far as the cube reaches)
-        until every region has at least 200 deaths of each sex — pooling years
-        where deaths are thin; ``None`` uses ``years``; or the years themselves.
-    projection_years : sequence of int, optional
-        The projected years, for the trend and for paths given as
-        ``{year: value}`` mappings (linear between the given years).
-    system : {"open", "closed", "net"}, optional
-        ``"open"`` (default with gross flows): in-movers and immigrants are the
-        period's average yearly totals per region spread by the region's
-        age-sex profile; ``"closed"``: in-movers are allocated from the pool of
-        out-movers by each region's share of in-movers; ``"net"`` (default
-        without gross flows): the average balance residual (net migration plus
-        adjustment) per cell is the assumed ``adjustment``.
-    tfr : float or DataArray, optional
-        TFR path: scales the fertility rates of all regions by one factor so
-        that the pooled rates reach ``tfr`` (dims ``year``, ``scenario``...; with
-        a ``region`` dim each region's own TFR is set).
-    life_expectancy : dict by sex or DataArray with ``sex``, optional
-        e0 path: the death risks are multiplied by the factor ``k`` at which
-        the pooled period life table (table risks × k) reaches it.
-    in_migration, immigration : float, dict or DataArray, optional
-        In-mover / immigrant totals per year replacing the average of the
-        period (e.g. from a housing plan): a number is the total of all
-        regions, shared by the regions' in-movers of the period (never copied
-        to every region); a dict ``{region: number or {year: number}}`` or a
-        DataArray with a ``region`` dim gives each region its own (regions
-        left out keep the period's average).  In a
-        closed system, in-mover totals (here or in any scenario) switch every
-        scenario to the balanced mode: the totals (the period's average where
-        a scenario gives none) are spread by each region's in-mover profile
-        and balanced each year against the country's pool of out-movers by
-        IPF (``Assumptions(balance_in_migration=True)``).
-    boys_share : float, optional
-        Default: the period's share of boys among births.
-    scenarios : dict, optional
-        ``{"low": {...}, "main": {...}, "high": {...}}``, each with keys among
-        :data:`SCENARIO_KEYS` (``tfr``, ``life_expectancy``, ``in_migration``,
-        ``immigration``, and multipliers ``in_migration_scale``,
-        ``immigration_scale``, ``fertility_scale``, ``mortality_scale``);
-        assumptions that differ get a ``scenario`` dim.
+    assumptions : Assumptions
+        Annual assumptions (with or without ``emigration_unknown_risks``).
+    years : sequence of int
+        The years of the wave (the Tax Agency's clean-up): the full ``extra``
+        risk applies in each of them.
+    extra : float or DataArray
+        The extra risk of being deregistered in a wave year (persons leaving
+        per person at the start of the cohort), in [0, 1]: a number for every
+        cell, or a DataArray by ``sex``, ``age``, ``region`` or any extra dim
+        (e.g. the risks estimated for the wave years by
+        ``from_history(...).emigration_unknown_risks`` less the usual level).
+    fade : float, default 0.5
+        After the last wave year the extra risk is multiplied by ``fade``
+        each year (0: the wave stops at once; 1: it never fades).
+    projection_years : sequence of int
+        Every projected year (the risks get a ``year`` dim over them).
 
     Returns
     -------
     Assumptions
-        Annual assumptions; ``attrs`` hold the period, the smoothing, the
-        observed TFR and e0 (``tfr_observed``, ``e0_observed_female``...), and
-        ``attrs["tfr"]`` / ``attrs["life_expectancy"]`` (DataArrays) give the
-        assumed paths.
+        ``emigration_unknown_risks`` raised by the wave (an
+        ``emigration_unknown`` component in the projection, kept apart from
+        ``emigration``); ``attrs["deregistration_wave"]`` describes it.
+
+    Raises
+    ------
+    AssumptionError
+        ``extra`` or ``fade`` outside [0, 1], wave years outside the
+        projection, n-year assumptions, or exit risks summing above 1 (naming
+        the cell).
 
     Notes
     -----
-    Risks: ``q(x) = Σ_t D_ye(x, t) / Σ_t P(x−1, t−1)`` (births at age 0), the
-    same for out-movers ``O`` and emigrants ``EM`` (METHODS §3.1, §5.1).
-    Fertility: ``f(x) = Σ_t B(x, t) / Σ_t M_coh,women(x, t)`` (§4).  Open
-    system: ``I_tot = Σ_t Σ_{s,x} I / T``, profile ``Σ_t I(s, x) / Σ_t Σ I``
-    (§5.2), likewise immigrants.  Closed: ``w_r(s, x) = Σ_t I_r / Σ_r Σ_t I_r``.
+    ``eu*(x, t) = eu(x, t) + extra(x) · g(t)`` with ``g(t) = 1`` in a wave
+    year, ``g(t) = fade^(t − t_last)`` after the last wave year ``t_last``
+    and 0 before the first; ``eu`` is the assumptions' own risk (0 if none).
     """
-
-    from .regions import pool
-    from .small_area import reference_schedules, with_open_age
-    yrs = as_years(years)
-    has_flows = all(v in ds for v in ("in_migration", "out_migration", "immigration", "emigration"))
-    if system is None:
-        system = "open" if has_flows else "net"
-    if system not in ("open", "closed", "net"):
-        raise AssumptionError(f"system={system!r}; expected 'open', 'closed' or 'net'")
-    if system in ("open", "closed") and not has_flows:
-        missing = [v for v in ("in_migration", "out_migration", "immigration", "emigration") if v not in ds]
-        raise CubeError(f"system={system!r} needs gross migration flows; the cube lacks {missing} "
-                        "(use system='net' to carry the balance residual as the adjustment term)")
-    if smoothing in (False, "none"):
-        smoothing = None
-    need = ["population", "births", "deaths"] + (
-        ["in_migration", "out_migration", "immigration", "emigration"] if system in ("open", "closed") else [])
-    miss = [v for v in need if v not in ds.data_vars]
-    if miss:
-        raise CubeError(f"from_history needs {miss[0]!r}; the cube has {sorted(ds.data_vars)}")
-    # every variable used, over the period and the year before it: named errors before any estimation
-    validate(select_years(ds[need], yrs, need_previous=True).assign_attrs(ds.attrs))
-    if open_age is not None:
-        ds = with_open_age(ds, open_age)
-    w = int(ds["age"].values.max())
-    if isinstance(reference, str) and reference == "pooled":
-        ref = reference_schedules(yrs, reference=pool(ds) if "region" in ds.dims else ds)
-    else:
-        ref = reference_schedules(yrs, reference=reference)
-    ref = _fold_reference(ref, w)
-    pyears = None if projection_years is None else [int(y) for y in as_years(projection_years)]
-    T = len(yrs)
-    clamped = {}
-    # ---------------------------------------------------------- statistical basis
-    myrs = _mortality_years(ds, yrs, mortality_years)
-    q, death_index = _risk(ds, "deaths", myrs, smoothing, lower_share, infant_lower_share, ref, old_age, clamped)
-    f = _fertility(ds, yrs, smoothing, ref, clamped)
-    b = _births_by_sex(select_years(ds, yrs))
-    if boys_share is None:
-        boys_share = float(b.sel(sex="male").sum() / b.sum())
-    base = {"death_risks": q, "fertility": f, "boys_share": boys_share}
-    sub = select_years(ds, yrs)
-    if system in ("open", "closed"):
-        base["out_migration_risks"], _ = _risk(ds, "out_migration", yrs, smoothing, lower_share,
-                                               infant_lower_share, ref, old_age, clamped)
-        base["emigration_risks"], _ = _risk(ds, "emigration", yrs, smoothing, lower_share, infant_lower_share,
-                                            ref, old_age, clamped)
-        tot = base["death_risks"] + base["out_migration_risks"] + base["emigration_risks"]
-        over = tot > 1
-        if bool(over.any()):   # tiny cells: keep the cohort non-negative, scale the three risks down
-            clamped["risk_sum"] = int(over.sum())
-            for k in ("death_risks", "out_migration_risks", "emigration_risks"):
-                base[k] = xr.where(over, base[k] / tot, base[k])
-        I = to_convention(sub["in_migration"], "year_end").sum("year")  # noqa: E741
-        IM = to_convention(sub["immigration"], "year_end").sum("year")
-        wants_plan = in_migration is not None or any(
-            k in (opts or {}) for opts in (scenarios or {}).values() for k in ("in_migration", "in_migration_scale"))
-        if system == "open" or wants_plan:
-            # closed with in-mover totals (a housing plan): totals × profile, balanced against the pool
-            base["in_migration"] = I.sum(("sex", "age")) / T
-            base["in_migration_profile"] = _smoothed_profile(I, ref["in_migration_profile"], smoothing,
-                                                             old_age, "in_migration")
-        else:
-            base["in_migration_shares"] = _shares(I)
-        base["immigration"] = IM.sum(("sex", "age")) / T
-        base["immigration_profile"] = _smoothed_profile(IM, ref["immigration_profile"], smoothing, old_age,
-                                                        "immigration")
-    else:
-        from .accounting import balance
-        bal = balance(select_years(ds, yrs, need_previous=True)[
-            [v for v in ("population", "births", "deaths", "in_migration", "out_migration", "immigration",
-                         "emigration") if v in ds]])
-        bal = bal.sel(year=yrs)
-        from .accounting import net_migration
-        resid = bal["net_migration_and_adjustment"] if "net_migration_and_adjustment" in bal else (
-            net_migration(bal) + bal["adjustment"])
-        base["adjustment"] = resid.mean("year")
-    # observed summaries: the life table of the estimated risks (pooled over regions by the persons at risk)
-    q_table = _pooled_table_risks(ds, q, yrs, lower_share, infant_lower_share)
-    from .lifetable import life_table
-    e0_obs = life_table(qx=q_table).ex.isel(age=0, drop=True)
-    pooled = pool(ds) if "region" in ds.dims else ds
-    tfr_obs = float(tfr_of(_fertility(pooled, yrs, None, ref, {})))
-    attrs = {"years": f"{int(yrs[0])}-{int(yrs[-1])}", "mortality_years": f"{myrs[0]}-{myrs[-1]}",
-             "smoothing": str(smoothing), "system": system,
-             "tfr_observed": tfr_obs, "boys_share": float(boys_share),
-             "e0_observed_female": float(e0_obs.sel(sex="female")),
-             "e0_observed_male": float(e0_obs.sel(sex="male")),
-             "reference": ref.attrs["source"], "reference_years": ref.attrs["years"],
-             "old_age": -1 if old_age is None else int(old_age), "open_age": w,
-             "clamped_cells": int(sum(clamped.values())),
-             "clamped": ", ".join(f"{k}: {v}" for k, v in clamped.items() if v) or "none"}
-    if clamped and sum(clamped.values()):
-        import warnings
-        from .small_area import ClampWarning
-        warnings.warn(f"from_history: {attrs['clamped']} cell(s) with more events than persons at risk were "
-                      "clamped (risks kept in [0, 1]; attrs['clamped'])", ClampWarning, stacklevel=3)
-    # ---------------------------------------------------------- mortality trend
-    if mortality_trend is not None and mortality_trend is not False and mortality_trend != "none":
-        from .trends import improvement_factors, sweden_lee_carter
-        if pyears is None:
-            raise AssumptionError("mortality_trend needs projection_years (the years the risks must cover)")
-        if isinstance(mortality_trend, str):
-            if mortality_trend not in ("lee_carter", "lee-carter"):
-                raise AssumptionError(f"mortality_trend = {mortality_trend!r}: expected 'lee_carter', None or a "
-                                      "Lee-Carter fit (xarray.Dataset)")
-            lc = sweden_lee_carter()
-        elif isinstance(mortality_trend, xr.Dataset) and {"b", "drift"} <= set(mortality_trend.data_vars):
-            lc = mortality_trend
-        else:
-            raise AssumptionError("mortality_trend: expected 'lee_carter', None or a Lee-Carter fit with 'b' and "
-                                  "'drift' (demokit.lee_carter)")
-        mid = (int(myrs[0]) + int(myrs[-1])) / 2   # the middle of the years the death risks describe
-        R = improvement_factors(lc, from_year=mid, years=pyears, ages=q["age"].values)
-        base["_q_trend"] = (q * R).clip(0.0, 1.0)
-        base["_e0_trend"] = life_table(qx=(q_table * R).clip(0.0, 1.0).where(q_table["age"] < w, 1.0)
-                                       ).ex.isel(age=0, drop=True)
-        attrs["mortality_trend"] = (f"Lee-Carter ({lc.attrs.get('years', '')}) improvement from {mid:g}; "
-                                    f"drift {', '.join(f'{float(v):.3f}' for v in np.atleast_1d(lc['drift'].values))}")
-    else:
-        attrs["mortality_trend"] = "none (constant risks)"
-    # ---------------------------------------------------------- overrides and scenarios
-    common = {"tfr": tfr, "life_expectancy": life_expectancy, "in_migration": in_migration, "immigration": immigration}
-    ctx = {"q_table": q_table, "tfr_obs": tfr_obs, "e0_obs": e0_obs, "system": system, "years": pyears}
-    if scenarios:
-        if not isinstance(scenarios, dict):
-            raise AssumptionError("scenarios: expected a dict {name: {option: value}}")
-        built = {}
-        for name, opts in scenarios.items():
-            if not isinstance(opts, dict):
-                raise AssumptionError(f"scenario {name!r}: expected a mapping of options, got {opts!r}")
-            bad = [k for k in opts if k not in SCENARIO_KEYS]
-            if bad:
-                raise AssumptionError(f"scenario {name!r}: unknown option {bad[0]!r}; expected {SCENARIO_KEYS}")
-            built[name] = _apply(base, ctx, {**common, **opts}, where=f"scenario {name!r}")
-        names = list(built)
-        out = {}
-        for k in built[names[0]]:
-            vals = [built[n][k] for n in names]
-            if all(v is vals[0] for v in vals):
-                out[k] = vals[0]
-            else:
-                vals = [v if isinstance(v, xr.DataArray) else xr.DataArray(v) for v in vals]
-                out[k] = xr.concat(vals, dim=xr.DataArray(names, dims="scenario", name="scenario"),
-                                   coords="minimal", compat="override")
-        variables = out
-    else:
-        variables = _apply(base, ctx, common, where="from_history")
-    paths = {k: variables.pop(k) for k in ("_tfr", "_e0")}
-    balanced = system == "closed" and "in_migration" in variables
-    if balanced:
-        attrs["internal_migration"] = "closed, in-mover totals balanced against the pool (IPF)"
-    a = Assumptions(**variables, balance_in_migration=balanced, attrs=attrs)
-    a.attrs["tfr"] = paths["_tfr"]
-    a.attrs["life_expectancy"] = paths["_e0"]
-    a.attrs["death_risk_index"] = death_index
-    return a
-
-
-#: deaths of each sex a mortality period should hold before it is lengthened (mortality_years="auto") [choice]
-THIN_DEATHS = 200
-#: the longest mortality period "auto" builds, in years [choice]
-MAX_MORTALITY_YEARS = 10
-
-
-def _mortality_years(ds, yrs, spec):
-    """Return the years of the death risks: the period, a given one, or "auto" (lengthened where deaths are thin).
-
-    "auto": years before the period are added one at a time (as far as the
-    cube reaches, at most :data:`MAX_MORTALITY_YEARS` in all) until every
-    region has at least :data:`THIN_DEATHS` deaths of each sex in the period.
-    """
-    yrs = [int(y) for y in yrs]
-    if spec is None:
-        return yrs
-    if isinstance(spec, str):
-        if spec != "auto":
-            raise AssumptionError(f"mortality_years = {spec!r}: expected 'auto', None or a sequence of years")
-        have = [int(y) for y in ds["year"].values]
-        D = ds["deaths"]
-        out = list(yrs)
-        while len(out) < MAX_MORTALITY_YEARS and out[0] - 2 >= have[0]:
-            tot = D.sel(year=out).sum([d for d in D.dims if d not in ("region", "sex")])
-            if bool((tot >= THIN_DEATHS).all()):
-                break
-            out.insert(0, out[0] - 1)
-        return out
-    out = [int(y) for y in as_years(spec)]
-    if out[-1] > yrs[-1]:
-        raise AssumptionError(f"mortality_years end in {out[-1]}, after the statistical period {yrs[0]}-{yrs[-1]}")
+    from .assumptions import AssumptionError, Assumptions
+    if not isinstance(assumptions, Assumptions) or assumptions.kind != "annual":
+        raise AssumptionError("deregistration_wave: expected annual demokit.Assumptions")
+    pyears = [int(y) for y in projection_years]
+    wave = sorted({int(y) for y in years})
+    if not wave:
+        raise AssumptionError("deregistration_wave: years is empty; give the years of the wave")
+    outside = [y for y in wave if y not in pyears]
+    if outside:
+        raise AssumptionError(f"deregistration_wave: year={outside[0]} of the wave is not among the projected "
+                              f"years {pyears[0]}-{pyears[-1]}")
+    fade = float(fade)
+    if not 0.0 <= fade <= 1.0:
+        raise AssumptionError(f"deregistration_wave: fade={fade}; must lie in [0, 1]")
+    extra = extra if isinstance(extra, xr.DataArray) else xr.DataArray(float(extra))
+    ev = np.asarray(extra.values, dtype=float)
+    bad = ~((ev >= 0) & (ev <= 1))
+    if bad.any():
+        from .cube import first_cell, format_cell
+        raise AssumptionError(f"deregistration_wave: {format_cell('extra', extra, first_cell(bad))}: "
+                              "must lie in [0, 1]")
+    last = wave[-1]
+    g = [1.0 if y in wave else (fade ** (y - last) if y > last else 0.0) for y in pyears]
+    g = xr.DataArray(g, dims="year", coords={"year": pyears})
+    base = assumptions.data.get("emigration_unknown_risks")
+    if base is None:   # the sex-age cells of the death risks (a risk has an age dim)
+        dr = assumptions.data["death_risks"]
+        base = xr.zeros_like(dr.isel({d: 0 for d in dr.dims if d not in ("sex", "age")}, drop=True))
+    risk = base + extra * g
+    out = assumptions.replace(emigration_unknown_risks=risk.clip(0.0, 1.0))
+    out.attrs = {**assumptions.attrs, "deregistration_wave": (
+        f"extra exits to an unknown country in {', '.join(map(str, wave))}, then x{fade:g} a year")}
     return out
-
-
-def _fold_reference(ref, w):
-    """Return the reference schedules with the ages from ``w`` up folded into ``w`` (risks from their parts)."""
-    if int(ref["age"].values.max()) == w:
-        return ref
-    from .small_area import with_open_age
-    out = ref.sel(age=ref["age"].values[ref["age"].values <= w]).copy()
-    for name in ("death_risk", "out_migration_risk", "emigration_risk"):
-        E = with_open_age(ref[f"{name}_events"], w)
-        P = with_open_age(ref[f"{name}_at_risk"], w)
-        out[name] = xr.where(P > 0, E / P.where(P > 0), 0.0)
-    for name in ("in_migration_profile", "immigration_profile"):
-        out[name] = with_open_age(ref[name], w)
-    return out
-
-
-def _smoothed_profile(counts, ref_profile, smoothing, old_age, name):
-    """Return the age-sex profile of in-movers or immigrants, smoothed relative to the reference profile."""
-    p = _profile(counts, name)
-    if smoothing is None:
-        return p
-    from .small_area import small_area_rates
-    tot = counts.sum(("sex", "age"))
-    res = small_area_rates(counts, xr.ones_like(counts), ref_profile * tot, link="log", smoothing=smoothing,
-                           old_age=old_age, name=name, warn=False)
-    fitted = res["rate"].transpose(*counts.dims)
-    sm = fitted / fitted.sum(("sex", "age"))
-    sm.attrs = {"units": "1", "method": f"{p.attrs['method']}; smoothed relative to the reference profile"}
-    return sm
-
-
-def _table_risks(q_int):
-    """Return period table risks ``q_x`` from interval risks by year-end age (for summaries and e0 targets).
-
-    The interval risk at year-end age ``x+1`` covers exact ages of about
-    ``[x + 0.5, x + 1.5)``, so ``1 − q_x ≈ sqrt((1 − q_int(x)) (1 − q_int(x+1)))``;
-    ``1 − q_0 = (1 − q_int(0)) sqrt(1 − q_int(1))`` (the newborns' risk covers
-    most of the first year's deaths); the open age has ``q = 1``.
-    """
-    ages = q_int["age"].values
-    nxt = q_int.shift(age=-1)
-    s = np.sqrt((1 - q_int) * (1 - nxt))
-    s0 = (1 - q_int.isel(age=0)) * np.sqrt(1 - q_int.isel(age=1))
-    qt = 1 - s
-    qt = xr.where(q_int["age"] == ages[0], 1 - s0, qt)
-    qt = xr.where(q_int["age"] == ages[-1], 1.0, qt)
-    return qt.clip(0.0, 1.0)
-
-
-def _pooled_table_risks(ds, q, yrs, lower_share, infant_lower_share):
-    """Return table risks of the regions pooled (interval risks weighted by the persons at risk)."""
-    q_int = q
-    if "region" in q.dims:
-        from .migration import interval_parts
-        _, N, _ = interval_parts(ds, "deaths", years=yrs, lower_share=lower_share,
-                                 infant_lower_share=infant_lower_share)
-        Nt = N.sum("region")
-        q_int = xr.where(Nt > 0, (q * N).sum("region") / Nt.where(Nt > 0), q.mean("region"))
-    return _table_risks(q_int.transpose(*[d for d in q_int.dims if d != "age"], "age"))
-
-
-def _profile(counts, name):
-    tot = counts.sum(("sex", "age"))
-    if bool((tot <= 0).any()):
-        r = tot.where(tot <= 0, drop=True)["region"].values.tolist() if "region" in tot.dims else []
-        raise CubeError(f"{name}: no events in the period for region(s) {r}; cannot form an age-sex profile")
-    p = counts / tot
-    p.attrs = {"units": "1", "method": "sum_t events(s, x) / sum_t sum_{s,x} events (METHODS §5.2)"}
-    return p
-
-
-def _shares(counts):
-    tot = counts.sum("region")
-    n = counts.sizes["region"]
-    return xr.where(tot > 0, counts / tot.where(tot > 0), 1.0 / n)
-
-
-def _as_path(value, name, years):
-    """Return a number, a DataArray, or a ``{year: value}`` mapping as a path over ``years``."""
-    if isinstance(value, dict):
-        try:
-            pts = {int(k): float(v) for k, v in value.items()}
-        except (TypeError, ValueError):
-            raise AssumptionError(f"{name}: a path is a mapping {{year: number}}, got {value!r}") from None
-        if not pts:
-            raise AssumptionError(f"{name}: an empty path")
-        if years is None:
-            raise AssumptionError(f"{name}: a path {{year: value}} needs projection_years")
-        return path(pts, years=years)
-    return _as_da(value, name)
-
-
-def _as_sex_path(value, name, years):
-    if isinstance(value, dict) and set(value) <= set(SEXES):
-        miss = [sx for sx in SEXES if sx not in value]
-        if miss:
-            raise AssumptionError(f"{name}: give a value for each sex; missing {miss[0]!r}")
-        vals = [_as_path(value[sx], f"{name}[{sx}]", years) for sx in SEXES]
-        return xr.concat(vals, dim=xr.DataArray(list(SEXES), dims="sex", name="sex"), coords="minimal",
-                         compat="override")
-    return _as_sex_da(value, name)
-
-
-def _migration_totals(value, key, base_total, years):
-    """Return in-mover or immigrant totals: per region as given, or a total shared by the period's weights."""
-    regions_known = ([str(r) for r in base_total["region"].values]
-                     if base_total is not None and "region" in base_total.dims else [])
-    is_path = isinstance(value, dict) and value and all(
-        str(k).isdigit() and len(str(k)) == 4 and 1900 < int(k) < 2200 for k in value) and not any(
-        str(k) in regions_known for k in value)
-    if isinstance(value, dict) and value and not is_path:
-        # {region: number or {year: number}}
-        if base_total is None or "region" not in base_total.dims:
-            raise AssumptionError(f"{key}: totals by region need a cube with a 'region' dim")
-        regions = [str(r) for r in base_total["region"].values]
-        unknown = [str(r) for r in value if str(r) not in regions]
-        if unknown:
-            raise AssumptionError(f"{key}: region {unknown[0]!r} is not among the forecast's regions {regions}")
-        per = []
-        for r in regions:
-            v = value.get(r, value.get(int(r)) if r.isdigit() and int(r) in value else None)
-            per.append(base_total.sel(region=r, drop=True) if v is None
-                       else _as_path(v, f"{key}[{r!r}]", years))
-        per = [xr.DataArray(p) if not isinstance(p, xr.DataArray) else p for p in per]
-        out = xr.concat(per, dim=xr.DataArray(regions, dims="region", name="region"), coords="minimal",
-                        compat="override")
-        return out.transpose("region", ...)
-    total = _as_path(value, key, years)
-    if base_total is not None and "region" in base_total.dims and "region" not in total.dims:
-        w = base_total / base_total.sum("region")
-        if bool((base_total.sum("region") <= 0).any()):
-            w = xr.full_like(base_total, 1.0 / base_total.sizes["region"])
-        total = total * w   # the total of all regions shared by the period's in-movers (never copied)
-    return total
-
-
-def _apply(base, ctx, opts, *, where="scenario"):
-    """Return the assumption variables of one scenario (objects unchanged where no option applies)."""
-    years = ctx["years"]
-    v = {k: val for k, val in base.items() if not k.startswith("_")}
-    # fertility: TFR path, then a multiplier
-    f = base["fertility"]
-    tfr = opts.get("tfr")
-    if tfr is not None:
-        target = _as_path(tfr, "tfr", years)
-        # one factor for all regions (their pooled TFR reaches the target), or each region's own
-        current = tfr_of(f) if "region" in target.dims else ctx["tfr_obs"]
-        f = f * (target / current)
-    if opts.get("fertility_scale") is not None:
-        f = f * _as_path(opts["fertility_scale"], "fertility_scale", years)
-    v["fertility"] = f
-    # mortality: e0 path, or the trend; then a multiplier
-    q = base["death_risks"]
-    e0 = ctx["e0_obs"]
-    if opts.get("life_expectancy") is not None:
-        target = _as_sex_path(opts["life_expectancy"], "life_expectancy", years)
-        k = _e0_scaling(ctx["q_table"], target)
-        q = (q * k).clip(0.0, 1.0)
-        e0 = target
-    elif "_q_trend" in base:
-        q = base["_q_trend"]
-        e0 = base["_e0_trend"]
-    if opts.get("mortality_scale") is not None:
-        ms = _as_path(opts["mortality_scale"], "mortality_scale", years)
-        q = (q * ms).clip(0.0, 1.0)
-        from .lifetable import life_table
-        qt = ctx["q_table"] * (base["_q_trend"] / base["death_risks"]).fillna(1.0) if (
-            "_q_trend" in base and opts.get("life_expectancy") is None) else ctx["q_table"]
-        if opts.get("life_expectancy") is not None:
-            qt = qt * k
-        w = qt["age"].values[-1]
-        e0 = life_table(qx=(qt * ms).clip(0.0, 1.0).where(qt["age"] < w, 1.0)).ex.isel(age=0, drop=True)
-    if q is not base["death_risks"] and "out_migration_risks" in v:
-        tot = q + v["out_migration_risks"] + v["emigration_risks"]
-        q = xr.where(tot > 1, q - (tot - 1), q).clip(0.0, 1.0)
-    v["death_risks"] = q
-    # migration totals
-    system = ctx["system"]
-    for key in ("in_migration", "immigration"):
-        if opts.get(key) is not None:
-            if system == "net":
-                raise AssumptionError(f"{where}: {key} totals need gross flows (system='open')")
-            v[key] = _migration_totals(opts[key], key, base.get(key), years)
-        sc = opts.get(f"{key}_scale")
-        if sc is not None and key == "in_migration" and system == "closed" \
-                and "region" not in _as_path(sc, "in_migration_scale", years).dims:
-            raise AssumptionError(
-                "in_migration_scale without a 'region' dim has no effect in a closed system (the in-movers "
-                "are the pool of out-movers; a plan only shares them out): scale out_migration_risks, give "
-                "per-region in_migration totals or a scale by region, or use system='open'")
-        if sc is not None:
-            if key not in v:
-                raise AssumptionError(f"{where}: {key}_scale needs {key} totals (system='open' or 'closed')")
-            v[key] = v[key] * _as_path(sc, f"{key}_scale", years)
-    v["_tfr"] = tfr_of(v["fertility"])
-    v["_e0"] = e0
-    return v

@@ -1,8 +1,10 @@
-"""Smoothed rates along age (utjämnade värden): relational, Brass, P-spline, Rogers–Castro, Kannisto.
+"""Smoothed rates along age (utjämnade värden): relational, Brass, P-spline and the parametric models.
 
 All methods are fitted by Poisson (or binomial) maximum likelihood to events
 and exposures, curve by curve, for every combination of the other dims at once
-(one Numba kernel call fits all curves).  See METHODS.md §5.5.
+(one Numba kernel call fits all curves).  The parametric models (Rogers–Castro,
+Kannisto, Gompertz, Makeham, Heligman–Pollard) come from :mod:`demokit.models`.
+See METHODS.md §5.5.
 """
 
 from __future__ import annotations
@@ -10,32 +12,23 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ._apply import apply_kernel, is_dask
-from .cube import DemokitError, check_counts, first_cell, format_cell
+from ._apply import is_dask, ndkernel
+from .cube import first_cell, format_cell
+from .models import RC_PARAMETERS, Model, ModelError, available_models, check_events_exposure, rogers_castro  # noqa: F401
 
 __all__ = ["smooth", "SmoothingError", "bspline_basis", "difference_penalty", "rogers_castro",
            "RC_PARAMETERS", "DEFAULT_LAMBDAS"]
 
-METHODS = ("relational", "brass", "pspline", "rogers_castro", "kannisto")
+_GLM_METHODS = ("relational", "brass", "pspline")
+#: the spline and relational methods, then every parametric model of the registry but Brass (which is
+#: the relational GLM here: ``g(rate) = alpha + beta g(reference)``)
+METHODS = _GLM_METHODS + tuple(m for m in available_models() if m != "brass")
 LINKS = {"log": 0, "logit": 1}
 CRITERIA = {"aic": 0, "bic": 1, "gcv": 2}
 #: smoothing-parameter grid searched per curve (descending; warm starts)
 DEFAULT_LAMBDAS = 10.0 ** np.arange(7.0, -3.01, -0.5)
-RC_PARAMETERS = ("a1", "alpha1", "a2", "alpha2", "mu2", "lambda2",
-                 "a3", "alpha3", "mu3", "lambda3", "a4", "lambda4", "c")
-_RC_COMPONENTS = {
-    7: ("childhood", "labour", "constant"),
-    9: ("childhood", "labour", "elderly", "constant"),
-    11: ("childhood", "labour", "retirement", "constant"),
-    13: ("childhood", "labour", "retirement", "elderly", "constant"),
-}
-_RC_SLOTS = {"childhood": (0, 1), "labour": (2, 3, 4, 5), "retirement": (6, 7, 8, 9),
-             "elderly": (10, 11), "constant": (12,)}
-#: a standard schedule (Rogers & Castro 1981, their "average" profile) for starting values
-_RC_START = np.array([0.02, 0.1, 0.06, 0.12, 20.0, 0.4, 0.0003, 0.6, 65.0, 0.3, 2e-5, 0.08, 0.003])
 
-
-class SmoothingError(DemokitError, ValueError):
+class SmoothingError(ModelError):
     """Inputs that a smoothing fit cannot use (e.g. events where exposure is 0)."""
 
 
@@ -67,182 +60,74 @@ def difference_penalty(k: int, order: int = 2) -> np.ndarray:
     return np.ascontiguousarray(D.T @ D)
 
 
-def rogers_castro(age, **params) -> np.ndarray:
-    """Return the Rogers–Castro model migration schedule at ``age`` for the given parameters.
-
-    Parameters
-    ----------
-    age : array_like
-    **params
-        Any of :data:`RC_PARAMETERS`; missing amplitudes (``a1``, ``a2``, ``a3``,
-        ``a4``, ``c``) are 0, i.e. the component is absent.
-
-    Notes
-    -----
-    ``m(x) = a1 e^{-α1 x} + a2 exp(-α2(x-μ2) - e^{-λ2(x-μ2)})
-    + a3 exp(-α3(x-μ3) - e^{-λ3(x-μ3)}) + a4 e^{λ4 x} + c``.
-    """
-    x = np.asarray(age, dtype=float)
-    p = {k: float(params.get(k, 0.0)) for k in RC_PARAMETERS}
-    bad = set(params) - set(RC_PARAMETERS)
-    if bad:
-        raise SmoothingError(f"unknown Rogers–Castro parameter(s) {sorted(bad)}; expected {RC_PARAMETERS}")
-    m = p["a1"] * np.exp(-p["alpha1"] * x) + p["c"]
-    u2 = x - p["mu2"]
-    m = m + p["a2"] * np.exp(-p["alpha2"] * u2 - np.exp(-p["lambda2"] * u2))
-    if p["a3"]:
-        u3 = x - p["mu3"]
-        m = m + p["a3"] * np.exp(-p["alpha3"] * u3 - np.exp(-p["lambda3"] * u3))
-    if p["a4"]:
-        m = m + p["a4"] * np.exp(p["lambda4"] * x)
-    return m
-
-
 # ---------------------------------------------------------------------------
 # numpy-level wrappers around the kernels (core dim ``age`` last)
 # ---------------------------------------------------------------------------
 
-def _flat(a):
-    a = np.asarray(a, dtype=np.float64)
-    lead = a.shape[:-1]
-    return np.ascontiguousarray(a.reshape(-1, a.shape[-1])), lead
+def _glm_block(y, e, reft, X, P, lambdas, link, crit, max_iter, tol, brass, patience,
+               rate, beta, dev, edf, lam, cv, it, conv, fitted):
+    """Kernel block for :class:`~demokit._apply.ndkernel`: (n, A) inputs, outputs filled in place.
 
-
-def _glm_numpy(y, e, reft, *, X, P, lambdas, link, crit, max_iter, tol, brass, patience):
+    Builds the kernel's offset, validity mask and (for Brass) per-curve design
+    from the transformed reference, then runs :func:`penalized_glm_fit`.
+    """
     from ._kernels import smoothing as ks
 
-    y, e, reft = np.broadcast_arrays(y, e, reft)
-    y2, lead = _flat(y)
-    e2, _ = _flat(e)
-    r2, _ = _flat(reft)
-    if np.any(y2 < 0) or np.any(e2 < 0) or not np.all(np.isfinite(y2)) or not np.all(np.isfinite(e2)):
+    if not (np.isfinite(y).all() and np.isfinite(e).all()) or (y < 0).any() or (e < 0).any():
         raise SmoothingError("events and exposure must be finite and >= 0")
-    N, A = y2.shape
+    N, A = y.shape
+    finite = np.isfinite(reft)
     if brass:
         Xf = np.empty((N, A, 2))
         Xf[:, :, 0] = 1.0
-        Xf[:, :, 1] = np.where(np.isfinite(r2), r2, 0.0)
-        base = np.where(np.isfinite(r2), 0.0, r2)
+        Xf[:, :, 1] = np.where(finite, reft, 0.0)
+        base = np.where(finite, 0.0, reft)
+        vconst = np.array([1.0, 0.0])
     else:
         Xf = X[None, :, :]
-        base = r2
-    valid = (e2 > 0) & np.isfinite(base)
-    K = Xf.shape[2]
-    beta = np.empty((N, K))
-    rate = np.empty((N, A))
-    dev = np.empty(N)
-    edf = np.empty(N)
-    lam = np.empty(N)
-    cv = np.empty(N)
-    it = np.empty(N, dtype=np.int64)
-    conv = np.empty(N, dtype=np.bool_)
-    vconst = np.zeros(K)
-    if brass:
-        vconst[0] = 1.0
-    else:
-        vconst[:] = 1.0
-    ks.penalized_glm_fit(y2, e2, np.ascontiguousarray(base), valid, np.ascontiguousarray(Xf), P, vconst,
-                         lambdas, link, crit, max_iter, tol, patience, beta, rate, dev, edf, lam, cv, it, conv)
+        base = reft
+        vconst = np.ones(X.shape[1])
+    ks.penalized_glm_fit(y, e, base, (e > 0) & np.isfinite(base), Xf, P, vconst, lambdas, link, crit, max_iter,
+                         tol, patience, beta, rate, dev, edf, lam, cv, it, conv)
     # ages where the reference is 0 (log/logit of it is -inf) get rate 0; +inf (logit of 1) get 1
-    rate = np.where(np.isneginf(base), 0.0, np.where(np.isposinf(base), 1.0, rate))
-    fitted = np.where(e2 > 0, rate * e2, 0.0).sum(-1)
-    return (rate.reshape(lead + (A,)), beta.reshape(lead + (K,)), dev.reshape(lead), edf.reshape(lead),
-            lam.reshape(lead), cv.reshape(lead), it.reshape(lead), conv.reshape(lead), fitted.reshape(lead))
-
-
-def _rc_start(y2, e2, x, use):
-    N, A = y2.shape
-    theta0 = np.tile(_RC_START, (N, 1))
-    std = rogers_castro(x, **dict(zip(RC_PARAMETERS, _RC_START)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tot_e = e2.sum(-1)
-        level = y2.sum(-1) / np.where(tot_e > 0, (e2 * std).sum(-1), 1.0)
-        level = np.where(np.isfinite(level) & (level > 0), level, 1.0)
-        # location of the labour-force peak: the age of the highest pooled rate in 15..40
-        k = 5
-        ys = np.apply_along_axis(lambda v: np.convolve(v, np.ones(k), "same"), -1, y2)
-        es = np.apply_along_axis(lambda v: np.convolve(v, np.ones(k), "same"), -1, e2)
-        rs = np.where(es > 0, ys / np.where(es > 0, es, 1), 0.0)
-    win = (x >= 15) & (x <= 40)
-    if win.any():
-        peak = x[win][np.argmax(rs[:, win], axis=1)]
-        theta0[:, 4] = np.clip(peak - 3.0, 12.0, 35.0)
-    for j in (0, 2, 6, 10, 12):
-        theta0[:, j] *= level
-    return theta0
-
-
-def _rc_numpy(y, e, *, x, use, max_iter, tol, start):
-    from ._kernels import smoothing as ks
-
-    y, e = np.broadcast_arrays(y, e)
-    y2, lead = _flat(y)
-    e2, _ = _flat(e)
-    N, A = y2.shape
-    if start is None:
-        theta0 = _rc_start(y2, e2, x, use)
-    else:
-        theta0 = np.tile(np.asarray(start, dtype=float), (N, 1))
-    theta0 = np.where(use[None, :], theta0, _RC_START[None, :])
-    theta = np.empty((N, 13))
-    rate = np.empty((N, A))
-    dev = np.empty(N)
-    it = np.empty(N, dtype=np.int64)
-    conv = np.empty(N, dtype=np.bool_)
-    ks.rogers_castro_fit(y2, e2, x, use, np.ascontiguousarray(theta0), max_iter, tol, theta, rate, dev, it, conv)
-    fitted = np.where(e2 > 0, rate * e2, 0.0).sum(-1)
-    return (rate.reshape(lead + (A,)), theta.reshape(lead + (13,)), dev.reshape(lead), it.reshape(lead),
-            conv.reshape(lead), fitted.reshape(lead))
-
-
-def _kannisto_numpy(y, e, *, x, lo, hi, max_iter, tol):
-    from ._kernels import smoothing as ks
-
-    y, e = np.broadcast_arrays(y, e)
-    y2, lead = _flat(y)
-    e2, _ = _flat(e)
-    N, A = y2.shape
-    par = np.empty((N, 2))
-    rate = np.empty((N, A))
-    dev = np.empty(N)
-    it = np.empty(N, dtype=np.int64)
-    conv = np.empty(N, dtype=np.bool_)
-    ks.kannisto_fit(y2, e2, x, float(lo), float(hi), max_iter, tol, par, rate, dev, it, conv)
-    inside = (x >= lo) & (x <= hi)
-    fitted = np.where((e2 > 0) & inside[None, :], rate * e2, 0.0).sum(-1)
-    return (rate.reshape(lead + (A,)), par.reshape(lead + (2,)), dev.reshape(lead), it.reshape(lead),
-            conv.reshape(lead), fitted.reshape(lead))
+    rate[np.isneginf(base)] = 0.0
+    rate[np.isposinf(base)] = 1.0
+    np.sum(np.where(e > 0, rate * e, 0.0), axis=-1, out=fitted)
 
 
 # ---------------------------------------------------------------------------
 # public function
 # ---------------------------------------------------------------------------
 
-def _check_inputs(events, exposure, dim, link):
-    for name, da in (("events", events), ("exposure", exposure)):
-        if not isinstance(da, xr.DataArray):
-            raise SmoothingError(f"{name} must be an xarray.DataArray, got {type(da).__name__}")
-        if dim not in da.dims:
-            raise SmoothingError(f"{name} has no dim {dim!r}; its dims are {da.dims}")
-        if da.sizes[dim] < 4:
-            raise SmoothingError(f"{name} has {da.sizes[dim]} value(s) along {dim!r}: smoothing a curve needs at "
-                                 "least 4 ages")
-    if is_dask(events) or is_dask(exposure):
-        return  # checked inside the kernel wrapper, without computing here
-    check_counts(events, "events", max_count=np.inf)      # any scale: rates may be fitted to synthetic totals
-    check_counts(exposure, "exposure", max_count=np.inf)
-    y, e = xr.broadcast(events, exposure)
-    bad = ((y > 0) & (e <= 0)).transpose(*y.dims).values
-    if bad.any():
-        idx = first_cell(bad)
-        raise SmoothingError(f"{format_cell('events', y, idx)} but exposure is 0 there: "
-                             "events need a positive exposure")
-    if link == "logit":
-        bad = (y > e).transpose(*y.dims).values
-        if bad.any():
-            idx = first_cell(bad)
-            raise SmoothingError(f"{format_cell('events', y, idx)} exceeds the number at risk "
-                                 f"{float(e.values[idx])!r}: the logit link needs events <= exposure")
+def _check_inputs(events, exposure, dim, link, method):
+    check_events_exposure(events, exposure, dim, binomial=link == "logit" and method in _GLM_METHODS, min_ages=4,
+                          error=SmoothingError)
+
+
+def _fit_parametric(events, exposure, *, method, dim, x, n_parameters, start, fit_ages, max_iter, tol):
+    """Fit a model of the registry (:class:`demokit.Model`); return the Dataset's parts."""
+    opts = {"start": start, "max_iter": int(max_iter), "tol": float(tol)}
+    if method == "rogers_castro":
+        opts["n_parameters"] = n_parameters
+    if fit_ages is not None:
+        opts["fit_ages"] = fit_ages
+    elif method == "kannisto":
+        opts["fit_ages"] = (80.0, float(x.max()))
+    try:
+        res = Model(method, **opts).fit(events, exposure, dim=dim)
+    except SmoothingError:
+        raise
+    except ModelError as err:
+        raise SmoothingError(str(err)) from err
+    out = {"rate": res.fitted, "parameters": res.params, "standard_errors": res.bse,
+           "edf": xr.full_like(res.deviance, float(res.model.n_parameters)), "deviance": res.deviance,
+           "fitted_events": res.fitted_events, "observed_events": res.observed_events, "n_iter": res.n_iter,
+           "converged": res.converged}
+    attrs = {k: v for k, v in res.attrs.items() if k not in ("model", "formula")}
+    attrs.update(model=res.attrs["formula"], likelihood=res.model.likelihood, n_parameters=res.model.n_parameters)
+    if method == "kannisto":
+        attrs["note"] = "two parameters without a free level: fitted events match observed only approximately"
+    return out, attrs
 
 
 def _transform(ref, link):
@@ -270,14 +155,17 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         Counts along ``dim`` (broadcast against each other).  With
         ``link="logit"`` the exposure is the number at risk (e.g. the
         population at the start of the year for interval risks).
-    method : {"relational", "brass", "pspline", "rogers_castro", "kannisto"}
+    method : {"relational", "brass", "pspline", "rogers_castro", "kannisto", "gompertz", "makeham", \
+"heligman_pollard"}
         ``"relational"`` (default): ``g(rate) = g(reference) + f(age)`` with
         ``f`` a P-spline, ``g`` the link; ``"brass"``: ``g(rate) = α + β
         g(reference)``; ``"pspline"``: ``g(rate) = f(age)`` (Eilers–Marx);
-        ``"rogers_castro"``: the model migration schedule with
-        ``n_parameters`` in {7, 9, 11, 13}; ``"kannisto"``: the logistic
-        old-age model ``a e^{b(x-x0)} / (1 + a e^{b(x-x0)})`` fitted on
-        ``fit_ages``.
+        the others are the parametric models of :class:`demokit.Model`
+        (METHODS.md §5.5.1): ``"rogers_castro"`` the model migration
+        schedule with ``n_parameters`` in {7, 9, 11, 13}; ``"kannisto"`` the
+        logistic old-age model ``a e^{b(x-x0)} / (1 + a e^{b(x-x0)})``
+        fitted on ``fit_ages``; ``"gompertz"``, ``"makeham"`` and
+        ``"heligman_pollard"`` (a risk, binomial likelihood).
     reference : xarray.DataArray, optional
         Reference rates (or risks) along ``dim`` for ``"relational"`` and
         ``"brass"``, broadcast against ``events``.  Default: the pooled rate
@@ -289,7 +177,8 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         The age dim.
     link : {"log", "logit"}
         ``"log"``: Poisson with rates per person-year; ``"logit"``: binomial
-        risks. Rogers–Castro and Kannisto use the Poisson likelihood.
+        risks. The parametric models use their own likelihood (Poisson; binomial for
+        Heligman–Pollard).
     criterion : {"bic", "aic", "gcv"}
         Chooses the smoothing parameter λ per curve from ``lambdas``:
         BIC = deviance + log(n)·edf (default; Currie, Durban & Eilers 2004),
@@ -310,13 +199,13 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         Rogers–Castro: 7 = childhood, labour-force peak and constant;
         9 adds the elderly upslope (a4, λ4); 11 the retirement peak
         (a3, α3, μ3, λ3) instead; 13 both.
-    start : array_like of 13 floats, optional
-        Rogers–Castro starting values in the order of
-        :data:`RC_PARAMETERS` (default from a standard schedule, scaled to
-        the data's level, with μ2 placed near the data's peak).
+    start : dict or array_like, optional
+        Starting values of a parametric model (by name, or all in order;
+        Rogers–Castro also accepts 13 values in the order of
+        :data:`RC_PARAMETERS`); default from the data (METHODS.md §5.5.1).
     fit_ages : (lo, hi), optional
-        Kannisto: ages used in the fit (default ``(80, last age)``); rates
-        are returned for every age.
+        Parametric models: ages used in the fit (Kannisto default
+        ``(80, last age)``, others all ages); rates are returned for every age.
     max_iter, tol : int, float
         Iteration limit and convergence tolerance of the fits.
 
@@ -325,11 +214,12 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
     xarray.Dataset
         ``rate`` (fitted rates, dims of the broadcast input), ``observed_rate``
         (``events / exposure``, NaN where the exposure is 0), per curve:
-        ``deviance``, ``edf`` (effective degrees of freedom),
+        ``deviance``, ``edf`` (effective degrees of freedom; the number of
+        parameters for a parametric model, which also gets ``standard_errors``),
         ``smoothing_parameter`` (λ), ``criterion``, ``observed_events``,
         ``fitted_events``, ``n_iter``, ``converged``; ``coefficients``
         (dim ``basis``) for spline methods or ``parameters`` (dim
-        ``parameter``) for Brass, Rogers–Castro and Kannisto.  ``attrs`` name
+        ``parameter``) for Brass and the parametric models.  ``attrs`` name
         the method, link, criterion and basis.
 
     Raises
@@ -362,143 +252,112 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         raise SmoothingError(f"unknown link {link!r}; expected 'log' or 'logit'")
     if criterion not in CRITERIA:
         raise SmoothingError(f"unknown criterion {criterion!r}; expected one of {tuple(CRITERIA)}")
-    _check_inputs(events, exposure, dim, link)
+    _check_inputs(events, exposure, dim, link, method)
     events = events.astype(float)
     exposure = exposure.astype(float)
-    x = np.asarray(events[dim].values, dtype=float)
-    A = x.size
+    x = np.array(events[dim].values, dtype=float)
+    glm = method in _GLM_METHODS
+    attrs = {"method": method, "link": link if glm else "log",
+             "likelihood": "binomial" if (link == "logit" and glm) else "poisson"}
+    if glm:
+        reft, ref_attrs = _reference(events, exposure, reference, reference_dims, method=method, dim=dim, link=link)
+        X, P, lam, basis_dim, basis_attrs = _design(x, method=method, n_segments=n_segments, degree=degree,
+                                                     penalty_order=penalty_order, lambdas=lambdas)
+        out = _fit_glm(events, exposure, reft, X=X, P=P, lam=lam, basis_dim=basis_dim, method=method, dim=dim,
+                       link=link, criterion=criterion, max_iter=max_iter, tol=tol, patience=patience)
+        out["observed_events"] = events.where(exposure > 0, 0.0).sum(dim)
+        attrs.update(ref_attrs, **basis_attrs, criterion=criterion if method != "brass" else "none")
+    else:
+        out, model_attrs = _fit_parametric(events, exposure, method=method, dim=dim, x=x,
+                                           n_parameters=n_parameters, start=start, fit_ages=fit_ages,
+                                           max_iter=max_iter, tol=tol)
+        attrs.update(model_attrs)
+    rate = out["rate"]
+    out["rate"] = rate.transpose(*[d for d in events.dims if d in rate.dims],
+                                 *[d for d in rate.dims if d not in events.dims])
     with np.errstate(divide="ignore", invalid="ignore"):
-        observed = (events / exposure.where(exposure > 0))
-    attrs_common = {"method": method, "link": link if method in ("relational", "brass", "pspline") else "log",
-                    "likelihood": "binomial" if (link == "logit" and method in ("relational", "brass", "pspline"))
-                    else "poisson"}
+        out["observed_rate"] = events / exposure.where(exposure > 0)
+    out["rate"].attrs = {"units": "events per unit of exposure" if attrs["likelihood"] == "poisson"
+                         else "probability", "description": f"smoothed ({method})"}
+    out["observed_rate"].attrs = {"description": "events / exposure (NaN where the exposure is 0)"}
+    out["deviance"].attrs = {"description": f"{attrs['likelihood']} deviance of the fit"}
+    out["edf"].attrs = {"description": "effective degrees of freedom"}
+    order = ["rate", "parameters", "standard_errors", "coefficients", "smoothing_parameter", "criterion", "edf",
+             "observed_rate", "deviance", "fitted_events", "observed_events", "n_iter", "converged"]
+    return xr.Dataset({k: out[k] for k in order if k in out}, attrs=attrs)
 
-    if method in ("relational", "brass", "pspline"):
-        if method == "pspline":
-            reft = xr.zeros_like(events[dim], dtype=float)
-            reft_attrs = {}
-        else:
-            if reference is None:
-                rd = [d for d in reference_dims if d in events.dims]
-                if not rd:
-                    raise SmoothingError(
-                        f"method={method!r} needs a reference curve: pass reference=..., or give events a dim "
-                        f"among reference_dims={tuple(reference_dims)} to pool into one")
-                reference = events.sum(rd) / exposure.sum(rd).where(exposure.sum(rd) > 0)
-                ref_note = f"pooled over {rd}: sum(events) / sum(exposure)"
-            else:
-                if not isinstance(reference, xr.DataArray) or dim not in reference.dims:
-                    raise SmoothingError(f"reference must be a DataArray with dim {dim!r}")
-                ref_note = "user-supplied"
-            if not is_dask(reference) and not is_dask(events):
-                y_b, r_b = xr.broadcast(events, reference)
-                bad = ((y_b > 0) & ~(r_b > 0)).transpose(*y_b.dims).values
-                if bad.any():
-                    idx = first_cell(bad)
-                    raise SmoothingError(
-                        f"{format_cell('events', y_b, idx)} but the reference rate there is "
-                        f"{float(r_b.transpose(*y_b.dims).values[idx])!r}: a relational fit cannot place events "
-                        "where the reference is 0 or missing")
-            reft = xr.apply_ufunc(_transform, reference, kwargs={"link": link}, dask="parallelized",
-                                  output_dtypes=[float])
-            reft_attrs = {"reference": ref_note}
-        if method == "brass":
-            X = np.zeros((A, 2))
-            P = np.zeros((2, 2))
-            lam = np.array([0.0])
-            K = 2
-            basis_attrs = {"model": "g(rate) = alpha + beta * g(reference)"}
-        else:
-            nseg = int(n_segments) if n_segments is not None else max(int(np.ceil((A - 1) / 5)), 1)
-            X = bspline_basis(x, n_segments=nseg, degree=degree)
-            K = X.shape[1]
-            if penalty_order >= K:
-                raise SmoothingError(f"penalty_order={penalty_order} needs more than {K} B-splines")
-            P = difference_penalty(K, penalty_order)
-            lam = np.sort(np.atleast_1d(np.asarray(DEFAULT_LAMBDAS if lambdas is None else lambdas,
-                                                   dtype=float)))[::-1].copy()
-            if (lam < 0).any():
-                raise SmoothingError("lambdas must be >= 0")
-            basis_attrs = {"n_segments": nseg, "degree": degree, "penalty_order": penalty_order,
-                           "n_basis": K, "lambda_grid": lam.tolist(),
-                           "model": ("g(rate) = g(reference) + B(age) beta" if method == "relational"
-                                     else "g(rate) = B(age) beta")}
-        outs = apply_kernel(
-            _glm_numpy, events, exposure, reft,
-            core_dims=[[dim], [dim], [dim]],
-            output_core_dims=[[dim], ["basis" if method != "brass" else "parameter"], [], [], [], [], [], [], []],
-            output_dtypes=[float, float, float, float, float, float, np.int64, bool, float],
-            output_sizes={"basis" if method != "brass" else "parameter": K},
-            kwargs=dict(X=X, P=P, lambdas=lam, link=LINKS[link], crit=CRITERIA[criterion],
-                        max_iter=int(max_iter), tol=float(tol), brass=method == "brass",
-                        patience=int(patience)))
-        rate, coef, dev, edf, lamo, cv, it, conv, fitted = outs
-        ds = xr.Dataset({"rate": rate})
-        if method == "brass":
-            ds["parameters"] = coef.assign_coords(parameter=["alpha", "beta"])
-            ds["parameters"].attrs["description"] = "g(rate) = alpha + beta * g(reference)"
-        else:
-            ds["coefficients"] = coef
-            ds["coefficients"].attrs["description"] = "B-spline coefficients on the link scale"
-            ds["smoothing_parameter"] = lamo
-            ds["smoothing_parameter"].attrs["description"] = f"lambda chosen by {criterion.upper()}"
-            ds["criterion"] = cv
-            ds["criterion"].attrs["description"] = criterion.upper()
-        ds["edf"] = edf
-        attrs = {**attrs_common, **reft_attrs, **basis_attrs,
-                 "criterion": criterion if method != "brass" else "none"}
-    elif method == "rogers_castro":
-        if n_parameters not in _RC_COMPONENTS:
-            raise SmoothingError(f"n_parameters must be one of {tuple(_RC_COMPONENTS)}, got {n_parameters!r}")
-        use = np.zeros(13, dtype=bool)
-        for comp in _RC_COMPONENTS[n_parameters]:
-            use[list(_RC_SLOTS[comp])] = True
-        if start is not None and np.asarray(start).shape != (13,):
-            raise SmoothingError(f"start must have 13 values in the order {RC_PARAMETERS}")
-        outs = apply_kernel(
-            _rc_numpy, events, exposure, core_dims=[[dim], [dim]],
-            output_core_dims=[[dim], ["parameter"], [], [], [], []],
-            output_dtypes=[float, float, float, np.int64, bool, float], output_sizes={"parameter": 13},
-            kwargs=dict(x=x, use=use, max_iter=int(max_iter), tol=float(tol), start=start))
-        rate, par, dev, it, conv, fitted = outs
-        ds = xr.Dataset({"rate": rate})
-        ds["parameters"] = par.assign_coords(parameter=list(RC_PARAMETERS)).isel(
-            parameter=np.flatnonzero(use))
-        ds["edf"] = xr.full_like(dev, float(n_parameters))
-        attrs = {**attrs_common, "n_parameters": n_parameters,
-                 "components": ", ".join(_RC_COMPONENTS[n_parameters]),
-                 "model": "m(x) = a1 e^(-alpha1 x) + a2 exp(-alpha2 (x-mu2) - e^(-lambda2 (x-mu2))) "
-                          "+ a3 exp(-alpha3 (x-mu3) - e^(-lambda3 (x-mu3))) + a4 e^(lambda4 x) + c"}
-    else:  # kannisto
-        lo, hi = (80.0, float(x.max())) if fit_ages is None else (float(fit_ages[0]), float(fit_ages[1]))
-        if not ((x >= lo) & (x <= hi)).sum() >= 2:
-            raise SmoothingError(f"fit_ages=({lo:g}, {hi:g}) covers fewer than 2 ages of {dim!r}")
-        outs = apply_kernel(
-            _kannisto_numpy, events, exposure, core_dims=[[dim], [dim]],
-            output_core_dims=[[dim], ["parameter"], [], [], [], []],
-            output_dtypes=[float, float, float, np.int64, bool, float], output_sizes={"parameter": 2},
-            kwargs=dict(x=x, lo=lo, hi=hi, max_iter=int(max_iter), tol=float(tol)))
-        rate, par, dev, it, conv, fitted = outs
-        ds = xr.Dataset({"rate": rate})
-        ds["parameters"] = par.assign_coords(parameter=["a", "b"])
-        ds["edf"] = xr.full_like(dev, 2.0)
-        attrs = {**attrs_common, "fit_ages": [lo, hi],
-                 "model": f"m(x) = a e^(b (x - {lo:g})) / (1 + a e^(b (x - {lo:g})))",
-                 "note": "two parameters without a free level: fitted events match observed only approximately"}
-        events_in = events.where((events[dim] >= lo) & (events[dim] <= hi), 0.0)
-    ds["rate"] = ds["rate"].transpose(*[d for d in events.dims if d in ds["rate"].dims],
-                                      *[d for d in ds["rate"].dims if d not in events.dims])
-    ds["observed_rate"] = observed
-    ds["deviance"] = dev
-    ds["fitted_events"] = fitted
-    obs_events = events_in if method == "kannisto" else events
-    ds["observed_events"] = obs_events.where(exposure > 0, 0.0).sum(dim)
-    ds["n_iter"] = it
-    ds["converged"] = conv
-    ds["rate"].attrs = {"units": "events per unit of exposure" if attrs["likelihood"] == "poisson"
-                        else "probability", "description": f"smoothed ({method})"}
-    ds["observed_rate"].attrs = {"description": "events / exposure (NaN where the exposure is 0)"}
-    ds["deviance"].attrs = {"description": f"{attrs['likelihood']} deviance of the fit"}
-    ds["edf"].attrs = {"description": "effective degrees of freedom"}
-    ds.attrs = attrs
-    return ds
+
+def _reference(events, exposure, reference, reference_dims, *, method, dim, link):
+    """The reference on the link scale (0 for the P-spline) and its attrs; checks events against it."""
+    if method == "pspline":
+        return xr.zeros_like(events[dim], dtype=float), {}
+    if reference is None:
+        rd = [d for d in reference_dims if d in events.dims]
+        if not rd:
+            raise SmoothingError(
+                f"method={method!r} needs a reference curve: pass reference=..., or give events a dim "
+                f"among reference_dims={tuple(reference_dims)} to pool into one")
+        tot = exposure.sum(rd)
+        reference = events.sum(rd) / tot.where(tot > 0)
+        note = f"pooled over {rd}: sum(events) / sum(exposure)"
+    else:
+        if not isinstance(reference, xr.DataArray) or dim not in reference.dims:
+            raise SmoothingError(f"reference must be a DataArray with dim {dim!r}")
+        note = "user-supplied"
+        if not is_dask(reference) and not is_dask(events):
+            y_b, r_b = xr.broadcast(events, reference)
+            bad = ((y_b > 0) & ~(r_b > 0)).transpose(*y_b.dims).values
+            if bad.any():
+                idx = first_cell(bad)
+                raise SmoothingError(
+                    f"{format_cell('events', y_b, idx)} but the reference rate there is "
+                    f"{float(r_b.transpose(*y_b.dims).values[idx])!r}: a relational fit cannot place events "
+                    "where the reference is 0 or missing")
+    reft = xr.apply_ufunc(_transform, reference, kwargs={"link": link}, dask="parallelized", output_dtypes=[float])
+    return reft, {"reference": note}
+
+
+def _design(x, *, method, n_segments, degree, penalty_order, lambdas):
+    """Design matrix, penalty, lambda grid, coefficient dim and attrs of a GLM method."""
+    A = x.size
+    if method == "brass":
+        return (np.zeros((A, 2)), np.zeros((2, 2)), np.array([0.0]), "parameter",
+                {"model": "g(rate) = alpha + beta * g(reference)"})
+    nseg = int(n_segments) if n_segments is not None else max(int(np.ceil((A - 1) / 5)), 1)
+    X = bspline_basis(x, n_segments=nseg, degree=degree)
+    K = X.shape[1]
+    if penalty_order >= K:
+        raise SmoothingError(f"penalty_order={penalty_order} needs more than {K} B-splines")
+    P = difference_penalty(K, penalty_order)
+    lam = np.sort(np.atleast_1d(np.asarray(DEFAULT_LAMBDAS if lambdas is None else lambdas,
+                                           dtype=float)))[::-1].copy()
+    if (lam < 0).any():
+        raise SmoothingError("lambdas must be >= 0")
+    return X, P, lam, "basis", {"n_segments": nseg, "degree": degree, "penalty_order": penalty_order,
+                                "n_basis": K, "lambda_grid": lam.tolist(),
+                                "model": ("g(rate) = g(reference) + B(age) beta" if method == "relational"
+                                          else "g(rate) = B(age) beta")}
+
+
+def _fit_glm(events, exposure, reft, *, X, P, lam, basis_dim, method, dim, link, criterion, max_iter, tol,
+             patience):
+    """Run the penalised IRLS kernel; return the Dataset's variables."""
+    fit = ndkernel(_glm_block, core_dims=[(dim,), (dim,), (dim,)] + [None] * 9,
+                   outputs=[(dim,), (basis_dim,), (), (), (), (), (), (), ()],
+                   dtypes=[float, float, float, float, float, float, np.int64, bool, float],
+                   sizes={basis_dim: X.shape[1]})
+    outs = fit(events, exposure, reft, X, P, lam, LINKS[link], CRITERIA[criterion], int(max_iter), float(tol),
+               method == "brass", int(patience))
+    rate, coef, dev, edf, lamo, cv, it, conv, fitted = outs
+    out = {"rate": rate, "edf": edf, "deviance": dev, "fitted_events": fitted, "n_iter": it, "converged": conv}
+    if method == "brass":
+        out["parameters"] = coef.assign_coords(parameter=["alpha", "beta"])
+        out["parameters"].attrs["description"] = "g(rate) = alpha + beta * g(reference)"
+    else:
+        out["coefficients"] = coef
+        out["coefficients"].attrs["description"] = "B-spline coefficients on the link scale"
+        out["smoothing_parameter"] = lamo
+        out["smoothing_parameter"].attrs["description"] = f"lambda chosen by {criterion.upper()}"
+        out["criterion"] = cv
+        out["criterion"].attrs["description"] = criterion.upper()
+    return out

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .components import COMPONENTS as _TABLE
+from .components import EVENT_NAMES
 from .cube import CubeError
 
 __all__ = ["COUNCIL_AGE_GROUPS", "COMPONENTS", "age_group_name", "forecast_table", "observed_table"]
@@ -14,8 +16,10 @@ __all__ = ["COUNCIL_AGE_GROUPS", "COMPONENTS", "age_group_name", "forecast_table
 #: 16–19 (gymnasieskola), 20–64 (working ages), 65–79, 80+ (elderly care)
 COUNCIL_AGE_GROUPS = ((0, 0), (1, 5), (6, 15), (16, 19), (20, 64), (65, 79), (80, None))
 
-#: the components of change in the table, in the order of the columns
-COMPONENTS = ("births", "deaths", "in_migration", "out_migration", "immigration", "emigration")
+#: the components of change in the table, in the order of the columns (demokit.components.COMPONENTS;
+#: an optional component, e.g. emigration to an unknown country, only when the data have it)
+COMPONENTS = EVENT_NAMES
+_OPTIONAL = tuple(c.name for c in _TABLE if c.optional)
 
 
 def age_group_name(lo: int, hi: int | None) -> str:
@@ -48,7 +52,10 @@ def _rows(ds: xr.Dataset, age_groups) -> dict:
         inside = (ages >= lo) if hi is None else ((ages >= lo) & (ages <= hi))
         out[name] = pop.where(inside, 0.0).sum([d for d in pop.dims if d not in ("scenario", "region", "year")])
     for c in COMPONENTS:
-        out[c] = _by_year(ds, c) if c in ds else xr.full_like(out["population"], np.nan)
+        if c in ds:
+            out[c] = _by_year(ds, c)
+        elif c not in _OPTIONAL:   # (an optional component the data lack has no column)
+            out[c] = xr.full_like(out["population"], np.nan)
     return out
 
 
@@ -60,7 +67,8 @@ def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict) -> 
     from .accounting import net_migration
     tab["net_migration"] = net_migration(tab)
     tab["dependency_ratio"] = 100 * (tab["_young"] + tab["_old"]) / tab["_working"].where(tab["_working"] > 0)
-    names = ["population"] + [age_group_name(lo, hi) for lo, hi in age_groups] + list(COMPONENTS) + \
+    comps = [c for c in COMPONENTS if c in tab]
+    names = ["population"] + [age_group_name(lo, hi) for lo, hi in age_groups] + comps + \
         ["net_migration", "dependency_ratio"]
     tab = tab[names]
     if region_names and "region" in tab.dims:
@@ -68,10 +76,11 @@ def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict) -> 
                                                         for r in tab["region"].values.tolist()]))
     for lo, hi in age_groups:
         tab[age_group_name(lo, hi)].attrs = {"units": "persons", "long_name": f"aged {_group_label(lo, hi)}"}
-    for c in ("population", *COMPONENTS, "net_migration"):
+    definition = tab["net_migration"].attrs["definition"].replace(" (flyttningsnetto)", "")
+    for c in ("population", *comps, "net_migration"):
         tab[c].attrs = {"units": "persons"}
     tab["population"].attrs["long_name"] = "population on 31 December"
-    tab["net_migration"].attrs["definition"] = "in_migration - out_migration + immigration - emigration"
+    tab["net_migration"].attrs["definition"] = definition
     tab["dependency_ratio"].attrs = {
         "units": "persons per 100 aged 20-64",
         "long_name": "demographic dependency ratio (demografisk försörjningskvot)",

@@ -47,6 +47,25 @@ def make_cube(pop, births0, *, deaths=None, in_migration=None, out_migration=Non
 
 
 @pytest.fixture(scope="session")
+def demo_forecast(tmp_path_factory):
+    """``demokit forecast --demo`` run once for the session: (its output directory, the job's results)."""
+    from demokit import cli, forecast_job
+
+    out = tmp_path_factory.mktemp("forecast-demo")
+    kept = {}
+    run = forecast_job.run
+
+    def keep(*args, **kwargs):
+        kept["res"] = run(*args, **kwargs)
+        return kept["res"]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(forecast_job, "run", keep)
+        assert cli.main(["forecast", "--demo", "--out", str(out)]) == 0
+    return out, kept["res"]
+
+
+@pytest.fixture(scope="session")
 def counties():
     import demokit as dk
 

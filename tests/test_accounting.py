@@ -271,35 +271,27 @@ def test_balance_kernel_matches_numpy():
     b0 = rng.integers(0, 100, (7, 5)).astype(float)
     ev = [rng.normal(size=(7, 11, 5)) for _ in range(5)]
     start, adj = np.empty((7, 11, 4)), np.empty((7, 11, 4))
-    k.cohort_balance(pop, b0, *ev, True, start, adj)
+    no_check = np.zeros(7, bool)
+    k.cohort_balance_checked(pop, b0[:, None], *ev, True, no_check, start, adj)  # births already summed
     es, ea = numpy_balance(pop, b0, *ev)
     np.testing.assert_array_equal(start, es)
     np.testing.assert_allclose(adj, ea, rtol=0, atol=1e-12)
     # without migration the residual is P - N + D
-    k.cohort_balance(pop, b0, ev[0], ev[0], ev[0], ev[0], ev[0], False, start, adj)
+    k.cohort_balance_checked(pop, b0[:, None], ev[0], ev[0], ev[0], ev[0], ev[0], False, no_check, start, adj)
     z = np.zeros_like(ev[0])
     np.testing.assert_allclose(adj, numpy_balance(pop, b0, ev[0], z, z, z, z)[1], rtol=0, atol=1e-12)
 
 
-def test_quantile_kernel_matches_numpy():
-    from demokit._kernels import accounting as k
-
-    rng = np.random.default_rng(2)
-    pop = rng.integers(0, 50, (6, 30, 3)).astype(float)
-    pop[0, :, 0] = 0  # empty population -> NaN
-    ages = np.arange(30, dtype=float)
-    probs = np.array([0.25, 0.5, 0.75])
-    out = np.empty((6, 3, 3))
-    k.quantile_ages(pop, ages, probs, out)
-    # numpy reference: interpolate the cumulative distribution at the cell edges x .. x+1
-    for i in range(6):
-        for t in range(3):
+def bisection_quantiles(pop, ages, probs):
+    """Quantile ages of ``pop`` (n, A, T) by inverting the piecewise-linear CDF by bisection; (n, T, K)."""
+    n, _, T = pop.shape
+    out = np.full((n, T, probs.size), np.nan)
+    for i in range(n):
+        for t in range(T):
             p = pop[i, :, t]
             if p.sum() == 0:
-                assert np.isnan(out[i, t]).all()
                 continue
-            # the CDF is piecewise linear between the edges of single years; invert it by
-            # bisection for the smallest age a with F(a) >= q
+            # the CDF is piecewise linear between the edges of single years; the smallest age a with F(a) >= q
             edges = np.r_[0.0, np.cumsum(p)] / p.sum()
             xs = np.r_[ages, ages[-1] + 1]
             for k_, q in enumerate(probs):
@@ -307,7 +299,23 @@ def test_quantile_kernel_matches_numpy():
                 for _ in range(200):
                     mid = 0.5 * (lo + hi)
                     lo, hi = (lo, mid) if np.interp(mid, xs, edges) >= q else (mid, hi)
-                assert out[i, t, k_] == pytest.approx(hi, abs=1e-9)
+                out[i, t, k_] = hi
+    return out
+
+
+def test_quantile_ages_of_the_summary_kernel_match_bisection():
+    from demokit._kernels import accounting as k
+
+    rng = np.random.default_rng(2)
+    pop = rng.integers(0, 50, (6, 30, 3)).astype(float)
+    pop[0, :, 0] = 0  # empty population -> NaN
+    ages = np.arange(30, dtype=float)
+    probs = np.array([0.25, 0.5, 0.75])
+    stats, out, tot = np.empty((6, 3, 5)), np.empty((6, 3, 3)), np.empty((6, 0, 3))
+    p4 = pop[:, None]
+    k.summary_rows(p4, (p4,), ages, 0.0, probs, False, np.zeros(1, bool), stats, out, tot)
+    assert np.isnan(out[0, 0]).all()
+    np.testing.assert_allclose(out, bisection_quantiles(pop, ages, probs), rtol=0, atol=1e-9)
 
 
 # --- dask: lazy in, lazy out, same numbers ----------------------------------------------------------
@@ -329,6 +337,12 @@ def test_dask_core_dim_chunked_error(norrbotten):
     pytest.importorskip("dask")
     with pytest.raises(dk.CubeError, match=r"rechunk.*'age': -1"):
         dk.mean_population(norrbotten.chunk({"age": 10}))
+    # the balance names the variable and the cube's own dims (births by the mother's age included)
+    for f in (dk.balance, dk.summary):
+        with pytest.raises(dk.CubeError, match=r"chunked along 'age'.*rechunk with \.chunk\(\{'age': -1\}\)"):
+            f(norrbotten.chunk({"age": 10}))
+    with pytest.raises(dk.CubeError, match=r"births is chunked along 'age'"):
+        dk.balance(norrbotten.chunk({"age": 10}).assign(population=norrbotten["population"]))
 
 
 def test_ages_must_be_single_years():
@@ -362,10 +376,9 @@ def test_fused_balance_kernel_matches_numpy():
     pop = rng.integers(0, 1000, (n, A, T)).astype(float)
     births = rng.integers(0, 50, (n, 6, T)).astype(float)  # by mother's age (6 ages)
     ev = [rng.integers(0, 30, (n, A, T)).astype(float) for _ in range(5)]
-    b0, start, adj = np.empty((n, T)), np.empty((n, A, T - 1)), np.empty((n, A, T - 1))
-    nbad = k.cohort_balance_checked(pop, births, *ev, True, np.ones(7, bool), b0, start, adj)
+    start, adj = np.empty((n, A, T - 1)), np.empty((n, A, T - 1))
+    nbad = k.cohort_balance_checked(pop, births, *ev, True, np.ones(7, bool), start, adj)
     assert nbad == 0
-    np.testing.assert_array_equal(b0, births.sum(axis=1))
     es, ea = numpy_balance(pop, births.sum(axis=1), *ev)
     np.testing.assert_array_equal(start, es)
     np.testing.assert_allclose(adj, ea, rtol=0, atol=1e-9)
@@ -375,13 +388,13 @@ def test_fused_balance_kernel_matches_numpy():
         for bad in (np.nan, np.inf, -np.inf, -1.0):
             keep = arr[2, 1, 3]
             arr[2, 1, 3] = bad
-            assert k.cohort_balance_checked(pop, births, *ev, True, np.ones(7, bool), b0, start, adj) == 1
+            assert k.cohort_balance_checked(pop, births, *ev, True, np.ones(7, bool), start, adj) == 1
             chk = np.ones(7, bool)
             chk[j] = False
-            assert k.cohort_balance_checked(pop, births, *ev, True, chk, b0, start, adj) == 0
+            assert k.cohort_balance_checked(pop, births, *ev, True, chk, start, adj) == 0
             arr[2, 1, 3] = keep
     pop[0, 0, 0] = -0.0
-    assert k.cohort_balance_checked(pop, births, *ev, True, np.ones(7, bool), b0, start, adj) == 0
+    assert k.cohort_balance_checked(pop, births, *ev, True, np.ones(7, bool), start, adj) == 0
 
 
 def numpy_mean_population(pop, by_cohort):
@@ -428,9 +441,7 @@ def test_summary_rows_kernel_matches_numpy(offset):
     np.testing.assert_array_equal(stats[..., 2], P[:, :20].sum(axis=1))
     np.testing.assert_array_equal(stats[..., 3], P[:, 20:65].sum(axis=1))
     np.testing.assert_array_equal(stats[..., 4], P[:, 65:].sum(axis=1))
-    expected_q = np.empty_like(qa)
-    k.quantile_ages(np.ascontiguousarray(P), ages, probs, expected_q)  # tested against bisection above
-    np.testing.assert_array_equal(qa, expected_q)
+    np.testing.assert_allclose(qa, bisection_quantiles(P, ages, probs), rtol=0, atol=1e-9)
     assert np.isnan(qa[1, 2]).all()
     np.testing.assert_array_equal(tot, np.stack([e.sum(axis=(1, 2)) for e in events], axis=1))
     # no events: a dummy tuple is not read

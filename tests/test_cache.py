@@ -120,6 +120,7 @@ def _worker_task(seed):
             sum(k.stats.cache_misses.values()))
 
 
+@pytest.mark.slow   # ~10 s: a process cluster compiling from cold; the cache itself: the tests above
 def test_many_dask_worker_processes_fill_an_empty_cache_at_once(tmp_path, monkeypatch):
     """Two process workers compile the same kernel into one empty cache at once: all succeed
     with the numbers of an in-memory compilation, the cache holds one index per kernel, and a

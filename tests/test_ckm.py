@@ -643,3 +643,39 @@ def test_kernels_equal_numpy():
         want = rows[np.argsort(-absval[rows], kind="stable")][:3]
         np.testing.assert_array_equal(top[c][:len(want)], want)
         assert (top[c][len(want):] == -1).all()
+
+
+@pytest.mark.parametrize("ncols", [1, 2, 3, 4])
+@pytest.mark.parametrize("modulus", [256, 200, 4096])
+def test_one_pass_tabulation_equals_the_chunked_one_and_numpy(ncols, modulus):
+    # 1–3 columns with integer keys: one pass (packed uint32 cells if modulus ≤ 256, else count/key
+    # pairs); 4 columns: the chunked path; all equal to np.bincount over np.ravel_multi_index
+    rng = np.random.default_rng(ncols * 7 + modulus)
+    n, sizes = 20_000, (61, 3, 17, 5)[:ncols]
+    cols = {f"c{i}": rng.integers(-4, -4 + s, n) for i, s in enumerate(sizes)}
+    cols["c0"] = pd.Categorical.from_codes(cols["c0"] + 4, categories=[f"k{j:03d}" for j in range(sizes[0])])
+    df = pd.DataFrame(cols)
+    df["record_key"] = ckm.record_keys(n, seed=3, kind="integer", modulus=modulus)
+    by = list(cols)
+    pt = ckm.PTable("integer", modulus, pd.DataFrame(), 0)
+    got = ckm._tabulate(df, by, "record_key", pt, False, None)
+    enc = [ckm._encode(df[b], b, None) for b in by]
+    ncells = int(np.prod([len(e[3]) for e in enc]))
+    cnt, sums = ckm._tabulate_chunked(df, by, enc, df["record_key"].to_numpy(), "record_key", pt, ncells)
+    flat = np.ravel_multi_index([df["c0"].cat.codes.to_numpy()] + [df[b].to_numpy() + 4 for b in by[1:]],
+                                sizes)
+    k = df["record_key"].to_numpy()
+    np.testing.assert_array_equal(got[2].ravel(), np.bincount(flat, minlength=ncells))
+    np.testing.assert_array_equal(got[3].ravel(), np.bincount(flat, weights=k, minlength=ncells) % modulus)
+    np.testing.assert_array_equal(got[2].ravel(), cnt)
+    np.testing.assert_array_equal(got[3].ravel(), sums % modulus)
+    # errors name the column (or key) and the first bad row, as the chunked path does
+    bad = df.copy()
+    bad.loc[777, "record_key"] = modulus
+    with pytest.raises(ckm.CKMError, match=rf"'record_key', row 777: {modulus} is outside"):
+        ckm._tabulate(bad, by, "record_key", pt, False, None)
+    bad = df.copy()
+    bad["c0"] = bad["c0"].cat.set_categories(["k000", "k001"])
+    row = int(np.flatnonzero(bad["c0"].isna().to_numpy())[0])
+    with pytest.raises(ckm.CKMError, match=rf"column 'c0', row {row}: value nan is missing"):
+        ckm._tabulate(bad, by, "record_key", pt, False, None)

@@ -36,24 +36,26 @@ def test_account_demo(tmp_path, capsys):
     assert (tmp_path / "summary.csv").read_text(encoding="utf-8-sig").startswith("region,year")   # UTF-8 with BOM
 
 
+@pytest.mark.slow   # ~7 s reading every county file; the CLI: test_account_demo; the reader and the
+# 2015 population of the counties: tests/test_io.py, tests/test_accounting.py
 def test_account_long_files(tmp_path, capsys):
     files = [str(data_path("sweden_counties", f)) for f in ("popn.csv.gz", "births.csv.gz", "deaths.csv.gz")]
     assert cli.main(["account", *files, "--out", str(tmp_path)]) == 0
     assert "9,851,017" in capsys.readouterr().out
 
 
-def test_account_bad_input_one_line(tmp_path):
+def test_account_bad_input_one_line(tmp_path, capsys):
+    """In process (a CLI error as one line from a process: tests/test_forecast_job.py)."""
     bad = tmp_path / "pop.csv"
     bad.write_text("Region,Alder,Kon,BE0101N1 2018,BE0101N1 2019\n2580,0,1,4,-5\n2580,1,1,3,3\n")
     births = tmp_path / "births.csv"
     births.write_text("Region,AlderModer,Kon,BE0101E2 2018,BE0101E2 2019\n2580,15,1,4,5\n")
     deaths = tmp_path / "deaths.csv"
     deaths.write_text("Region,Alder,Kon,BE0101D8 2018,BE0101D8 2019\n2580,1,1,0,0\n")
-    r = subprocess.run([sys.executable, "-m", "demokit.cli", "account", str(bad), str(births), str(deaths),
-                        "--out", str(tmp_path)], capture_output=True, text=True)
-    assert r.returncode != 0
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "pop.csv, line 2" in lines[0] and "-5 is negative" in lines[0]
+    assert cli.main(["account", str(bad), str(births), str(deaths), "--out", str(tmp_path)]) != 0
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "pop.csv, line 2" in lines[0] and "-5 is negative" in lines[0], err
 
 
 def test_cli_keeps_compiled_kernels_on_disk_unless_told_not_to(tmp_path):

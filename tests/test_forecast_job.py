@@ -17,10 +17,8 @@ from demokit.datasets import path as data_path
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("forecast-demo")
-    assert cli.main(["forecast", "--demo", "--out", str(out)]) == 0
-    return out
+def demo(demo_forecast):
+    return demo_forecast[0]   # `demokit forecast --demo`, run once per session (conftest)
 
 
 def test_demo_writes_files(demo):
@@ -130,14 +128,25 @@ def test_forecast_against_actual_from_config(tmp_path):
     ("[data]\ndataset='norrbotten'\nactual=3\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\n"
      "last_year=2021\n", "[data] actual must be the path of a CSV"),
 ])
-def test_bad_config_one_line_error(tmp_path, text, message):
+def test_bad_config_one_line_error(tmp_path, text, message, capsys):
+    """In process (the CLI's own entry point; one case below runs it as a process)."""
     cfg = tmp_path / "bad.toml"
     cfg.write_text(text)
+    assert cli.main(["forecast", str(cfg), "--out", str(tmp_path / "o")]) != 0
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], err
+
+
+def test_bad_config_one_line_error_from_a_process(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[data]\ndataset='norrbotten'\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2025\n"
+                   "last_year=2030\n")
     r = subprocess.run([sys.executable, "-m", "demokit.cli", "forecast", str(cfg), "--out", str(tmp_path / "o")],
                        capture_output=True, text=True)
     assert r.returncode != 0
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert len(lines) == 1 and "base_year 2025 is not in the data" in lines[0], r.stderr
 
 
 def test_employment_rates_from_groups():
@@ -172,3 +181,26 @@ def test_demo_against_what_happened(demo):
         assert written.loc[(row.region, row.year), "actual"] == row.population
     text = (demo / "report.html").read_text()
     assert "The forecast against what happened" in text and "79,645" in text   # Luleå 2024
+
+
+def test_pooled_tfr_hand_worked():
+    """Two regions, two ages: the rates weighted by the women of each age, summed over age."""
+    ages, regions = [20, 30], ["a", "b"]
+    f = xr.DataArray([[0.1, 0.3], [0.2, 0.1]], dims=("age", "region"), coords={"age": ages, "region": regions})
+    women = xr.DataArray([[100.0, 300.0], [0.0, 0.0]], dims=("region", "age"),
+                         coords={"region": regions, "age": ages})
+    a = xr.Dataset({"fertility": f})
+    # age 20: (0.1*100 + 0.3*0) / 100 = 0.1; age 30: (0.2*300 + 0.1*0) / 300 = 0.2
+    assert float(forecast_job.pooled_tfr(a, women)) == pytest.approx(0.3, rel=1e-15)
+    assert float(forecast_job.pooled_tfr(xr.Dataset({"fertility": f.sel(region="a")}), women)) == \
+        pytest.approx(0.3, rel=1e-15)
+
+
+def test_report_only_formats_what_the_job_computed(tmp_path):
+    from demokit.report import write_report
+
+    with pytest.raises(ValueError, match="pass table="):
+        write_report(tmp_path / "r.html", data=xr.Dataset(), projection=xr.Dataset(), assumptions=None)
+    src = (forecast_job.Path(forecast_job.__file__).parent / "report.py").read_text()
+    for call in ("balance(", "forecast_table(", "observed_table(", ".sum(\"age\")"):
+        assert call not in src.replace("demokit.forecast_table", ""), call

@@ -7,6 +7,8 @@ independent pandas/numpy implementation of the same definitions written here.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -571,3 +573,106 @@ def test_kernel_decile_groups_by_ceiling_formula():
             want = 10 * sel.mean() if sel.size else np.nan
             np.testing.assert_allclose(dm[g, 0, j - 1], want, rtol=0, atol=1e-9, equal_nan=True)
         assert scal[g, 0, 10] == (d == 10).sum()
+
+
+def _household_outputs(df, grouped):
+    from demokit.income.households import _household_codes, _totals
+
+    h, H = _household_codes(df["household"])
+    n = len(df)
+    inc0 = df["cdisp"].to_numpy(dtype=float)
+    inc1 = inc0 + np.where(np.arange(n) % 7 == 0, 1234.5, 0.0)
+    child = df["age"].to_numpy() <= 19
+    reg = df["registered_jan1"].to_numpy() & df["registered_dec31"].to_numpy()
+    couple = np.arange(H) % 3 != 0
+    out = (np.empty(n), np.empty((2, n)), np.empty((2, n)), np.empty((2, n), bool), np.empty(n, np.int8))
+    _totals(h, H, child, inc0, inc1, 2, reg, dk.income.SCB_SCALE, couple, out, grouped=grouped)
+    return out, (h, inc0, inc1, child, reg, couple)
+
+
+@pytest.mark.parametrize("order", ["grouped", "shuffled", "one_split_household"])
+def test_household_fast_path_equals_general_path_and_plain_numpy(order):
+    df = dk.datasets.synthetic_register(20_000, seed=5)
+    if order == "shuffled":
+        df = df.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    elif order == "one_split_household":   # household 3's last member moved to the end: not grouped
+        last = int(np.flatnonzero(df["household"].to_numpy() == 3)[-1])
+        df = pd.concat([df.drop(index=last), df.loc[[last]]]).reset_index(drop=True)
+    fast, (h, inc0, inc1, child, reg, couple) = _household_outputs(df, grouped=True)
+    slow, _ = _household_outputs(df, grouped=False)
+    for a, b in zip(fast, slow):
+        np.testing.assert_array_equal(a, b)   # element for element, not approximately
+    # plain numpy reference of the household sums, units and helårsbefolkningen
+    H = h.max() + 1
+    a = np.bincount(h, ~child, H)
+    c = np.bincount(h, child, H)
+    oc = (a == 0) & (c > 0)
+    a, c = np.where(oc, 1, a), np.where(oc, c - 1, c)
+    cu = (1.0 * (a >= 1) + np.where(couple, 0.51, 0.60) * (a >= 2) + 0.60 * np.maximum(a - 2, 0)
+          + 0.52 * (c >= 1) + 0.42 * np.maximum(c - 1, 0))
+    np.testing.assert_allclose(fast[0], cu[h], rtol=1e-15)
+    for v, inc in enumerate((inc0, inc1)):
+        tot = np.bincount(h, inc, H)[h]
+        np.testing.assert_allclose(fast[1][v], tot, rtol=1e-12, atol=1e-6)
+        np.testing.assert_allclose(fast[2][v], tot / cu[h], rtol=1e-12, atol=1e-6)
+        np.testing.assert_array_equal(fast[3][v], reg & (fast[1][v] != 0))
+
+
+def test_household_grouped_kernel_detects_split_households():
+    from demokit._kernels import income as k
+
+    def run(h):
+        h = np.asarray(h, np.int64)
+        n, H = h.size, int(h.max()) + 1
+        z = np.zeros(n)
+        out = (np.empty(n), np.empty((1, n)), np.empty((1, n)), np.empty((1, n), bool), np.empty(n, np.int8))
+        return k.household_totals_grouped(h, H, np.zeros(n, bool), z, z, 1, np.ones(n, bool),
+                                          1.0, 0.51, 0.6, 0.52, 0.42, np.ones(H, bool), *out)
+
+    assert run([0, 0, 1, 1, 1, 2])
+    assert run([5, 5, 2, 0, 0, 9])       # grouped, not sorted
+    assert not run([0, 0, 1, 0])
+    assert not run([1, 0, 1])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, -1e-300, -5.0])
+@pytest.mark.parametrize("pos", [0, 8191, 8192, 20_000])
+def test_kernel_amount_check_equals_numpy(bad, pos):
+    from demokit._kernels import income as k
+
+    v = np.full(20_001, 1.0)
+    v[7] = -0.0
+    v[9] = np.finfo(float).max
+    assert k.amounts_ok(v, False, False) and k.amounts_ok(v, True, True)
+    v[pos] = bad
+    for allow_nan, allow_negative in itertools.product([False, True], repeat=2):
+        ok = np.isfinite(v) | (allow_nan & np.isnan(v))
+        ok &= ~(v < 0) | allow_negative
+        assert k.amounts_ok(v, allow_nan, allow_negative) == bool(ok.all())
+
+
+def test_kernel_parallel_changed_rows_equal_serial_and_numpy():
+    """The two-range changed_rows (counts, then fills from the offsets) gives the serial lists; both
+    equal the numpy definition (changed: value or population flag differs, NaN counts as different)."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from demokit._kernels import income as k
+
+    S = sys.modules["demokit.income.statistics"]
+    rng = np.random.default_rng(11)
+    n = 5_003
+    x_off = np.round(rng.normal(0, 1e4, n), -2)
+    x_adj = np.where(rng.random(n) < 0.1, x_off + 100, x_off)
+    x_adj[::97] = np.nan
+    pop_off, pop_adj = rng.random(n) < 0.9, rng.random(n) < 0.9
+    age = rng.integers(0, 101, n)
+    ref = k.changed_rows(x_off, x_adj, pop_off, pop_adj, age)
+    with ThreadPoolExecutor(2) as pool:
+        par = S._changed_rows(pool, x_off, x_adj, pop_off, pop_adj, age)
+    for a, b in zip(ref, par):
+        np.testing.assert_array_equal(a, b)
+    changed = (x_adj != x_off) | (pop_adj != pop_off)
+    np.testing.assert_array_equal(par[0], age | np.where(changed, 256, 0))
+    np.testing.assert_array_equal(par[1], np.flatnonzero(pop_off))
+    np.testing.assert_array_equal(par[2], np.flatnonzero(pop_adj & changed))

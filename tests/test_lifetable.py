@@ -176,15 +176,25 @@ def test_demotools_un1982(demotools):
 # Kannisto and the HMD method
 # ---------------------------------------------------------------------------
 
-def test_kannisto_recovers_parameters():
-    ages = np.arange(80, 111)
-    a, b = 0.08, 0.11
-    z = a * np.exp(b * (ages - 80))
-    mu = z / (1 + z)
-    E = np.linspace(50_000, 10, len(ages))
-    fit = kannisto(_da(E * mu, ages=ages), _da(E, ages=ages))
-    assert float(fit.a) == pytest.approx(a, rel=1e-8)
-    assert float(fit.b) == pytest.approx(b, rel=1e-8)
+def test_kannisto_hmd_sweden_2014_matches_scipy():
+    """HMD Sweden 2014, ages 80-110+ by sex: the Kannisto fit is scipy's Poisson maximum likelihood."""
+    from scipy.optimize import minimize
+
+    ds = dk.datasets.load("hmd_sweden").sel(year=2014)
+    d, e = ds.deaths.sel(age=slice(80, None)), ds.exposure.sel(age=slice(80, None))
+    fit = kannisto(d, e)
+    x = d.age.values - 80.0
+    for sex in ("female", "male"):
+        D, E = d.sel(sex=sex).values, e.sel(sex=sex).values
+
+        def nll(p, D=D, E=E):
+            mu = 1.0 / (1.0 + np.exp(-(p[0] + p[1] * x)))
+            return -(D * np.log(mu) - E * mu).sum()
+
+        ref = minimize(nll, [np.log(0.1), 0.1], method="Nelder-Mead", options={"xatol": 1e-12, "fatol": 1e-12,
+                                                                               "maxiter": 20_000})
+        assert float(fit.a.sel(sex=sex)) == pytest.approx(np.exp(ref.x[0]), rel=1e-6)
+        assert float(fit.b.sel(sex=sex)) == pytest.approx(ref.x[1], rel=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -250,6 +260,20 @@ def test_hmd_table_complete_and_documented(hmd):
     assert float(lt.ax.sel(age=0, sex="female", year=2014)) == pytest.approx(0.14903 - 2.05527 * m0)
 
 
+def test_hmd_and_kannisto_with_dask_equal_eager():
+    hm = dk.datasets.load("hmd_sweden").sel(year=slice(2010, 2014))
+    eager = life_table(deaths=hm.deaths, exposure=hm.exposure, method="hmd")
+    lazy = life_table(deaths=hm.deaths.chunk({"year": 2}), exposure=hm.exposure.chunk({"year": 2}), method="hmd")
+    assert dk._apply.is_dask(lazy.ex)
+    xr.testing.assert_allclose(eager.ex, lazy.ex.compute(), rtol=1e-13)
+    kw = dict(sex="female", old_age="kannisto", fit_from=80, replace_from=90, extend_to=115)
+    d, e = hm.deaths.sel(sex="female"), hm.exposure.sel(sex="female")
+    eager = life_table(deaths=d, exposure=e, **kw)
+    lazy = life_table(deaths=d.chunk({"year": 2}), exposure=e.chunk({"year": 2}), **kw).compute()
+    assert int(lazy.age[-1]) == 115
+    xr.testing.assert_allclose(eager.mx, lazy.mx, rtol=1e-13)
+
+
 def test_kannisto_closes_small_population_table():
     # a small area with zero exposure and no deaths at the oldest ages: e0 must not be NaN
     ages = np.arange(0, 101)
@@ -266,6 +290,115 @@ def test_kannisto_closes_small_population_table():
                      replace_from=90, extend_to=110)
     assert int(lt2.age[-1]) == 110 and not lt2.ex.isnull().any()
     assert "Kannisto" in lt2.attrs["old_age"]
+
+
+# ---------------------------------------------------------------------------
+# every step in the kernel against a plain numpy table written here
+# ---------------------------------------------------------------------------
+
+def _ak_female_m0(m0):
+    # HMD protocol v6, table 3, females (m0 version)
+    return np.where(m0 < 0.01724, 0.14903 - 2.05527 * m0, np.where(m0 < 0.06891, 0.04667 + 3.88089 * m0, 0.31411))
+
+
+def numpy_table_from_counts(D, E):
+    """m = D/E; zero exposure: the last defined rate (0 before any); open rate 0: last positive one."""
+    m = np.zeros_like(D)
+    filled = 0
+    for i in range(D.shape[0]):
+        last = 0.0
+        for j in range(D.shape[1]):
+            if E[i, j] > 0:
+                last = D[i, j] / E[i, j]
+            else:
+                filled += 1
+            m[i, j] = last
+        if m[i, -1] <= 0:
+            m[i, -1] = m[i, :-1][m[i, :-1] > 0][-1]
+    a = np.full_like(m, 0.5)
+    a[:, 0] = _ak_female_m0(m[:, 0])
+    return m, numpy_life_table(m, a, np.ones(D.shape[1])), filled
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.float64, (4, 15), elements=st.integers(0, 30).map(float)),
+       arrays(np.float64, (4, 15), elements=st.sampled_from([0.0, 0.5, 40.0, 300.0, 5000.0])))
+def test_counts_fill_and_open_age_match_numpy_reference(D, E):
+    D = np.where(E > 0, D, 0.0)
+    D[:, 0] = np.maximum(D[:, 0], 1.0)   # some death in each row (else the open age is an error)
+    E[:, 0] = np.maximum(E[:, 0], 100.0)
+    lt = life_table(deaths=_da(D, region=np.arange(4)), exposure=_da(E, region=np.arange(4)), sex="female")
+    m, (q, lx, _d, L, _T, e), filled = numpy_table_from_counts(D, E)
+    np.testing.assert_allclose(lt.mx.values, m, rtol=1e-13)
+    np.testing.assert_allclose(lt.qx.values, q, rtol=1e-12)
+    np.testing.assert_allclose(lt.Lx.values, L, rtol=1e-10, atol=1e-9)
+    alive = lx > 0
+    np.testing.assert_allclose(lt.ex.values[alive], e[alive], rtol=1e-10)
+    assert lt.attrs["zero_exposure_cells"] == filled
+
+
+def test_pas_safeguard_is_constant_hazard():
+    # 5-9 with m = 3: mid-interval ax would give q = 15 / (1 + 7.5) > 1; constant hazard gives 1 - exp(-15)
+    mx = _da([0.02, 0.002, 3.0, 0.5], ages=[0, 1, 5, 10])
+    lt = life_table(mx, a0="coale_demeny", ax="pas", sex="female")
+    assert float(lt.qx.sel(age=5)) == pytest.approx(1 - np.exp(-15.0), rel=1e-12)
+    assert float(lt.ax.sel(age=5)) == pytest.approx(1 / 3 - 5 / np.expm1(15.0), rel=1e-12)
+
+
+def test_q0_given_is_the_tables_q0():
+    mx = _da([[0.01, 0.001, 0.002, 0.3]] * 2, ages=[0, 1, 5, 10], sex=["female", "male"])
+    lt = life_table(mx, a0=0.1, ax=0.5, q0=xr.DataArray([0.02, 0.03], dims="sex"))
+    np.testing.assert_allclose(lt.qx.sel(age=0).values, [0.02, 0.03], rtol=1e-13)
+    assert float(lt.mx.sel(age=0, sex="female")) == pytest.approx(0.02 / (1 - 0.9 * 0.02), rel=1e-13)
+
+
+# ---------------------------------------------------------------------------
+# life expectancy targets
+# ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def schedules():
+    rng = np.random.default_rng(5)
+    ages = np.arange(101)
+    q = np.minimum(0.0001 + 0.00002 * np.exp(0.1 * ages) * rng.lognormal(0, 0.1, (3, 2, 101)), 0.9)
+    q[..., 0] = [[0.003], [0.004], [0.03]]
+    q[..., -1] = 1.0
+    return xr.DataArray(q, dims=("region", "sex", "age"),
+                        coords={"region": ["a", "b", "c"], "sex": ["female", "male"], "age": ages})
+
+
+def test_scale_factor_reaches_target_and_matches_brentq(schedules):
+    from scipy.optimize import brentq
+
+    target = xr.DataArray([[84.0, 80.0], [86.5, 83.0]], dims=("year", "sex"),
+                          coords={"year": [2030, 2040], "sex": ["female", "male"]})
+    k = dk.scale_factor_for_life_expectancy(target, qx=schedules)
+    assert set(k.dims) == {"year", "sex", "region"}
+    e0 = life_table(qx=(schedules * k).clip(0.0, 1.0)).ex.isel(age=0, drop=True)
+    np.testing.assert_allclose((e0 - target).values, 0.0, atol=1e-8)
+    for region, sex, year in (("a", "female", 2030), ("c", "male", 2040), ("b", "male", 2030)):
+        qs = schedules.sel(region=region, sex=sex)
+
+        def f(kk, qs=qs, sex=sex, year=year):
+            return float(life_table(qx=(qs * kk).clip(0.0, 1.0), sex=sex).ex.isel(age=0)) - float(
+                target.sel(sex=sex, year=year))
+
+        ref = brentq(f, 0.02, 20.0, xtol=1e-14, rtol=1e-14)
+        assert float(k.sel(region=region, sex=sex, year=year)) == pytest.approx(ref, rel=1e-10)
+
+
+def test_scale_factor_on_rates_with_coale_demeny(schedules):
+    mx = -np.log1p(-schedules.isel(age=slice(None, -1))).pipe(
+        lambda m: xr.concat([m, m.isel(age=-1)], "age")).assign_coords(age=schedules.age)
+    k = dk.scale_factor_for_life_expectancy(82.0, mx=mx, a0="coale_demeny")
+    e0 = life_table(mx * k, a0="coale_demeny").ex.isel(age=0)
+    np.testing.assert_allclose(e0.values, 82.0, atol=1e-8)
+
+
+def test_unreachable_target_names_the_cell(schedules):
+    target = xr.DataArray([84.0, 300.0], dims="sex", coords={"sex": ["female", "male"]})
+    with pytest.raises(dk.CubeError, match=r"target\[sex='male', region='a'\] = 300.0 cannot be reached"):
+        dk.scale_factor_for_life_expectancy(target, qx=schedules)
 
 
 # ---------------------------------------------------------------------------

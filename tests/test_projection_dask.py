@@ -50,6 +50,7 @@ def test_lazy_result_same_numbers_threads():
                                project(P0 * 1.1, a, years=years, components=False).population, rtol=1e-13)
 
 
+@pytest.mark.slow   # 2-12 s starting worker processes; same numbers lazily: test_lazy_result_same_numbers_threads
 def test_local_cluster_with_processes():
     P0, a, years = _case(n_draws=8)
     eager = project(P0, a, years=years)

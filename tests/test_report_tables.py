@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 
 import numpy as np
 import pandas as pd
@@ -99,16 +98,12 @@ def test_forecast_table_errors():
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
-    """The demo run once (English, standard CSV), its outputs written again in Swedish with excel-sv CSVs."""
-    en = tmp_path_factory.mktemp("en")
+def outputs(tmp_path_factory, demo_forecast):
+    """The demo run once (`demokit forecast --demo`: English, standard CSV, shared with test_forecast_job),
+    its outputs written again in Swedish with excel-sv CSVs."""
     sv = tmp_path_factory.mktemp("sv")
-    if os.environ.get("DEMOKIT_NUMBA_CACHE") is None:   # as the CLI (and test_forecast_job's demo) does
-        from demokit._kernels._jit import enable_disk_cache
-
-        enable_disk_cache()
+    en, res = demo_forecast
     cfg = forecast_job.check_config(copy.deepcopy(forecast_job.DEMO_CONFIG), source="demo")
-    res = forecast_job.run(cfg, en)
     forecast_job.write_outputs(sv, cfg=cfg, data=res["data"], assumptions=res["assumptions"],
                                projection=res["projection"], labour=res["labour"], history=res["history"],
                                lang="sv", csv="excel-sv")

@@ -258,7 +258,8 @@ last_year = 2030
     (tmp / "actual.csv").write_text(act.read_text(encoding="utf-8"), encoding="utf-8")
 
 
-@pytest.mark.parametrize("region", KOMMUNER)
+# one kommun in the default suite, the others (the same path, ~1.5 s each) with -m slow
+@pytest.mark.parametrize("region", [KOMMUNER[0]] + [pytest.param(r, marks=pytest.mark.slow) for r in KOMMUNER[1:]])
 def test_cli_forecast_for_one_kommun_from_its_own_files(tmp_path, region, capsys):
     from demokit.cli import main
     _write_kommun_files(tmp_path, region)

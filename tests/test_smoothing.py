@@ -269,7 +269,7 @@ def test_rogers_castro_nine_parameters_elderly_upslope():
         assert got[k] == pytest.approx(v, rel=0.05), k
 
 
-def test_kannisto_recovers_parameters():
+def test_smooth_kannisto_recovers_parameters():
     rng = np.random.default_rng(9)
     a, b = 0.05, 0.11
     m = a * np.exp(b * (AGE - 80)) / (1 + a * np.exp(b * (AGE - 80)))

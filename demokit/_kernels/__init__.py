@@ -2,7 +2,9 @@
 
 Each kernel documents the order of its axes (e.g. ``(n, age, year)`` with the
 leading axis the flattened broadcast dims).  Kernels are compiled lazily on
-first call (``numba.njit`` without signatures), never at import.
+first call (``numba.njit`` without signatures), never at import
+(:func:`demokit.warm_up` compiles the main ones on a tiny cube).  Nothing
+here imports a public demokit module.
 """
 
-from ._jit import jit, warm_up  # noqa: F401
+from ._jit import jit  # noqa: F401

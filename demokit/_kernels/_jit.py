@@ -45,7 +45,7 @@ try:
 except ImportError:   # pragma: no cover - Windows
     fcntl = None
 
-__all__ = ["jit", "parallel_ranges", "cache_dir", "enable_disk_cache", "disable_disk_cache", "warm_up"]
+__all__ = ["jit", "parallel_ranges", "cache_dir", "enable_disk_cache", "disable_disk_cache"]
 
 _OFF = ("0", "", "false", "False", "FALSE", "no", "off")
 
@@ -224,14 +224,3 @@ def disable_disk_cache() -> None:
     _CACHE = False
     for k in _REGISTRY:
         k._cache = NullCache()
-
-
-def warm_up() -> None:
-    """Compile the main kernels now for float64 inputs (an explicit warm-up).
-
-    Importing :mod:`demokit` compiles nothing; this runs each public
-    workflow once on a tiny cube so that later calls start instantly.
-    """
-    from .. import _warmup
-
-    _warmup.run()

@@ -1,4 +1,4 @@
-"""Kernels of demographic accounting: the cohort balance, mean population, quantile ages.
+"""Kernels of demographic accounting: the cohort balance, mean population, summary measures.
 
 Axis order everywhere: ``(n, age, year)`` where ``n`` is the flattened product
 of every other dim (region, sex, scenario, ...); per-year series without an
@@ -7,103 +7,9 @@ age axis are ``(n, year)``.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ._jit import jit, parallel_ranges
-
-
-@jit(parallel=True)
-def cohort_balance(pop, births0, deaths, inm, outm, imm, emi, has_migration, start, adjustment):
-    """Fill the cohort start population and the adjustment term.
-
-    Parameters (all float64)
-    ----------
-    pop : (n, A, T)
-        Population at the end of each year ``P(x, t)``.
-    births0 : (n, T)
-        Births of the cell's sex in each year (the cohort aged 0 at year end).
-    deaths, inm, outm, imm, emi : (n, A, T)
-        Events by age at the end of the year: deaths, in-movers, out-movers,
-        immigrants, emigrants.  The four migration arrays are read only when
-        ``has_migration`` is true.
-    start : (n, A, T - 1), output
-        ``N(x, t) = P(x−1, t−1)``; ``N(0, t) = B(t)``; the open age gathers
-        ``P(ω−1, t−1) + P(ω, t−1)``.
-    adjustment : (n, A, T - 1), output
-        ``A(x, t) = P(x, t) − N(x, t) + D − I + O − IM + EM``, the residual that
-        closes the balance exactly (without migration: net migration plus
-        adjustment ``P − N + D``).
-    """
-    n, A, T = pop.shape
-    for i in numba.prange(n):
-        for x in range(A):  # year innermost: the contiguous axis
-            for t in range(1, T):
-                if x == 0:
-                    s = births0[i, t]
-                elif x == A - 1:
-                    s = pop[i, x - 1, t - 1] + pop[i, x, t - 1]
-                else:
-                    s = pop[i, x - 1, t - 1]
-                start[i, x, t - 1] = s
-                r = pop[i, x, t] - s + deaths[i, x, t]
-                if has_migration:
-                    r = r - inm[i, x, t] + outm[i, x, t] - imm[i, x, t] + emi[i, x, t]
-                adjustment[i, x, t - 1] = r
-
-
-@jit(parallel=True)
-def mean_population(pop, by_cohort, out):
-    """Mean population ``(n, A, T−1)`` for years ``1..T−1`` of ``pop`` ``(n, A, T)``.
-
-    By age: ``(P(x, t−1) + P(x, t)) / 2``.  By cohort: ``(P(x−1, t−1) + P(x, t)) / 2``
-    with ``P(−1, t−1) = 0`` and the open age ``(P(ω−1, t−1) + P(ω, t−1) + P(ω, t)) / 2``.
-    """
-    n, A, T = pop.shape
-    for i in numba.prange(n):
-        for x in range(A):  # year innermost: the contiguous axis
-            for t in range(1, T):
-                if not by_cohort:
-                    s = pop[i, x, t - 1] + pop[i, x, t]
-                elif x == 0:
-                    s = pop[i, 0, t]
-                elif x == A - 1:
-                    s = pop[i, x - 1, t - 1] + pop[i, x, t] + pop[i, x, t - 1]
-                else:
-                    s = pop[i, x - 1, t - 1] + pop[i, x, t]
-                out[i, x, t - 1] = 0.5 * s
-
-
-@jit(parallel=True)
-def quantile_ages(pop, ages, probs, out):
-    """Ages below which a share ``probs[k]`` of the population is, ``out`` (n, T, K).
-
-    ``pop`` is ``(n, A, T)`` by completed age ``ages`` (single years).  Linear
-    interpolation within the single year of age: with cumulative population
-    ``C(x−1)`` below age ``x`` and ``P(x)`` at age ``x``, the quantile is
-    ``x + (p·total − C(x−1)) / P(x)``.  A population of zero gives NaN.
-    """
-    n, A, T = pop.shape
-    K = probs.shape[0]
-    for i in numba.prange(n):
-        for t in range(T):
-            total = 0.0
-            for x in range(A):
-                total += pop[i, x, t]
-            for k in range(K):
-                out[i, t, k] = np.nan
-            if total <= 0.0:
-                continue
-            k = 0
-            cum = 0.0
-            for x in range(A):
-                p = pop[i, x, t]
-                while k < K and cum + p >= probs[k] * total and p > 0.0:
-                    out[i, t, k] = ages[x] + (probs[k] * total - cum) / p
-                    k += 1
-                cum += p
-                if k == K:
-                    break
 
 
 # --- fused kernels: input checks + work in one pass over memory -----------------------------------
@@ -125,23 +31,30 @@ def _block_bad(a):
     return nbad > 0
 
 
-def cohort_balance_checked(pop, births, deaths, inm, outm, imm, emi, has_migration, check, births0, start,
-                           adjustment):
-    """:func:`cohort_balance` fused with the sum of births over the mother's age and the input checks.
+def cohort_balance_checked(pop, births, deaths, inm, outm, imm, emi, has_migration, check, start, adjustment):
+    """Fill the cohort start population and the adjustment term, checking the inputs as they are read.
 
     Parameters (all float64)
     ----------
-    pop, deaths, inm, outm, imm, emi : (n, A, T)
-        As in :func:`cohort_balance`.
+    pop : (n, A, T)
+        Population at the end of each year ``P(x, t)``.
     births : (n, Ab, T)
-        Births by the mother's age (any number ``Ab`` of ages, 1 for births already summed).
+        Births of the cell's sex by the mother's age (any number ``Ab`` of
+        ages, 1 for births already summed); summed over ``Ab`` in age order.
+    deaths, inm, outm, imm, emi : (n, A, T)
+        Events by age at the end of the year: deaths, in-movers, out-movers,
+        immigrants, emigrants.  The four migration arrays are read only when
+        ``has_migration`` is true.
     has_migration : bool
     check : (7,) bool
         Which of ``pop, births, deaths, inm, outm, imm, emi`` to check.
-    births0 : (n, T), output
-        ``births`` summed over the mother's age (in age order).
-    start, adjustment : (n, A, T − 1), output
-        As in :func:`cohort_balance`.
+    start : (n, A, T - 1), output
+        ``N(x, t) = P(x−1, t−1)``; ``N(0, t) = B(t)`` (the births of the
+        year); the open age gathers ``P(ω−1, t−1) + P(ω, t−1)``.
+    adjustment : (n, A, T - 1), output
+        ``A(x, t) = P(x, t) − N(x, t) + D − I + O − IM + EM``, the residual that
+        closes the balance exactly (without migration: net migration plus
+        adjustment ``P − N + D``).
 
     Returns
     -------
@@ -152,16 +65,17 @@ def cohort_balance_checked(pop, births, deaths, inm, outm, imm, emi, has_migrati
     (:func:`demokit._kernels._jit.parallel_ranges`).
     """
     return sum(parallel_ranges(cohort_balance_checked_range, pop.shape[0], pop, births, deaths, inm, outm,
-                               imm, emi, has_migration, check, births0, start, adjustment))
+                               imm, emi, has_migration, check, start, adjustment))
 
 
 @jit
 def cohort_balance_checked_range(i0, i1, pop, births, deaths, inm, outm, imm, emi, has_migration, check,
-                                 births0, start, adjustment):
+                                 start, adjustment):
     """Rows ``i0 ≤ i < i1`` of :func:`cohort_balance_checked` (serial; run in threads by it)."""
     n, A, T = pop.shape
     Ab = births.shape[1]
     nbad = 0
+    b = np.empty(T)
     for i in range(i0, i1):
         bad = False
         if check[0]:
@@ -180,7 +94,6 @@ def cohort_balance_checked_range(i0, i1, pop, births, deaths, inm, outm, imm, em
             if check[6]:
                 bad |= _block_bad(emi[i])
         nbad += bad
-        b = births0[i]
         for t in range(T):
             b[t] = 0.0
         for x in range(Ab):
@@ -207,7 +120,11 @@ def cohort_balance_checked_range(i0, i1, pop, births, deaths, inm, outm, imm, em
 
 
 def mean_population_checked(pop, by_cohort, check, out):
-    """:func:`mean_population` fused with the input check; returns the number of bad rows (see above).
+    """Mean population ``out`` (n, A, T−1) for years ``1..T−1`` of ``pop`` (n, A, T), with the input check.
+
+    By age: ``(P(x, t−1) + P(x, t)) / 2``.  By cohort: ``(P(x−1, t−1) + P(x, t)) / 2``
+    with ``P(−1, t−1) = 0`` and the open age ``(P(ω−1, t−1) + P(ω, t−1) + P(ω, t)) / 2``.
+    Returns the number of rows with a bad value when ``check`` (see above).
 
     Parallel over rows: ranges of rows run in threads
     (:func:`demokit._kernels._jit.parallel_ranges`).
@@ -259,13 +176,15 @@ def summary_rows(pop, events, ages, offset, probs, check_pop, check_events, stat
     offset : float
         Added to the age in the mean-age sum (0 or 0.5).
     probs : (K,) float64
-        Shares for the quantile ages (:func:`quantile_ages`).
+        Shares for the quantile ages.
     check_pop : bool
     check_events : (totals.shape[1],) bool
     stats : (n, T, 5), output
         ``Σ_x P``, ``Σ_x P·(age + offset)``, ``Σ_{age≤19} P``, ``Σ_{20≤age≤64} P``, ``Σ_{age≥65} P``.
     quantiles : (n, T, K), output
-        As :func:`quantile_ages` on ``P``.
+        Ages below which a share ``probs[k]`` of ``P`` is: with cumulative
+        population ``C(x−1)`` below age ``x``, ``x + (p·total − C(x−1)) / P(x)``
+        (linear within the single year of age); NaN for a population of zero.
     totals : (n, len(events), T), output
         ``Σ_s Σ_x events[e][i, s, x, t]``.
 

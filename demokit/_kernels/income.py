@@ -75,7 +75,8 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
     x : (n,) float64
         Values in group-major order, ascending within each group.
     age : (n,) int32
-        The persons' ages in the same order.
+        The persons' ages in the same order, in the low 8 bits (higher bits are
+        ignored: the sort's payloads can be passed as they are).
     starts : (G + 1,) int64
         Group ``g`` is ``x[starts[g]:starts[g + 1]]``.
     age_lo, age_hi : (A,) int64
@@ -126,7 +127,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
         n[:] = 0
         ne[:] = 0
         for i in range(s, e):
-            ag = age[i]
+            ag = age[i] & 0xFF
             pos = x[i] > 0
             for a in range(A):
                 if ag >= age_lo[a] and ag <= age_hi[a]:
@@ -147,7 +148,7 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
         r[:] = 0
         dec[:] = 1
         for i in range(s, e):
-            ag = age[i]
+            ag = age[i] & 0xFF
             v = x[i]
             for a in range(A):
                 if ag < age_lo[a] or ag > age_hi[a]:
@@ -211,17 +212,20 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
 
 
 @jit
-def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, added, tax):
+def cross_border_rules(country, ku, F, T, declared, ku_wage, csfvi, cdisp, tolerance, rule, added, tax,
+                       csfvi_adj, cdisp_adj):
     """The three rules of SCB's report §7.1, one pass over the persons.
 
     Parameters
     ----------
-    country : (n,) int64
+    country : (n,) integer
         0 no foreign wage, 1 Denmark, 2 Norway.
-    ku : (n,) int64
+    ku : (n,) integer
         0 none, 1 swedish, 2 ku14, 3 ku10.
     F, T, declared, ku_wage : (n,) float64
         Foreign wage (NaN = 0), foreign tax (NaN = unknown), declared wage, KU wage.
+    csfvi, cdisp : (n,) float64
+        Sammanräknad förvärvsinkomst and disposable income as registered.
     tolerance : float
     rule : (n,) int8, output
         0 none, 1 rule 1 (added), 2 rule 2 added, 3 rule 2 within the tolerance,
@@ -230,6 +234,10 @@ def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, ad
         The foreign wage added (0 if none).
     tax : (n,) float64, output
         The foreign tax where a wage is added (NaN where it must come from the tax model).
+    csfvi_adj, cdisp_adj : (n,) float64, output
+        ``csfvi + added``; ``cdisp + added − tax`` where a wage is added and
+        ``tax ≤ added``, else ``cdisp`` (also where the tax is still unknown: the
+        caller adds ``added − tax`` there once the tax model has given the tax).
 
     Returns
     -------
@@ -239,10 +247,12 @@ def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, ad
     need = 0
     for i in range(country.shape[0]):
         f = F[i]
+        cdisp_adj[i] = cdisp[i]
         if country[i] == 0 or not f > 0:
             rule[i] = 0
             added[i] = 0.0
             tax[i] = np.nan
+            csfvi_adj[i] = csfvi[i] + 0.0
             continue
         d = declared[i]
         w = ku_wage[i]
@@ -257,27 +267,60 @@ def cross_border_rules(country, ku, F, T, declared, ku_wage, tolerance, rule, ad
         rule[i] = r
         if r == 1 or r == 2 or r == 4:
             added[i] = f
-            tax[i] = T[i]
-            if np.isnan(T[i]):
+            t = T[i]
+            tax[i] = t
+            if np.isnan(t):
                 need += 1
+            else:
+                cdisp_adj[i] = cdisp[i] + (f - t if t <= f else 0.0)
         else:
             added[i] = 0.0
             tax[i] = np.nan
+        csfvi_adj[i] = csfvi[i] + added[i]
     return need
 
 
 @jit
-def household_totals(h, H, child, income, registered, w_first, w_second, w_further, w_child1, w_child2,
+def _units_and_type(a, c, couple, w_first, w_second, w_further, w_child1, w_child2):
+    """Consumption units and household type of a household of ``a`` adults and ``c`` children."""
+    if a == 0 and c > 0:
+        a = 1
+        c -= 1
+    u = 0.0
+    if a >= 1:
+        u += w_first
+    if a >= 2:
+        u += w_second if couple else w_further
+    if a > 2:
+        u += w_further * (a - 2)
+    if c >= 1:
+        u += w_child1
+    if c > 1:
+        u += w_child2 * (c - 1)
+    if a == 1:
+        ty = 0 if c == 0 else 1
+    elif a == 2 and couple:
+        ty = 2 if c == 0 else 3
+    else:
+        ty = 4
+    return u, ty
+
+
+@jit
+def household_totals(h, H, child, inc0, inc1, k, registered, w_first, w_second, w_further, w_child1, w_child2,
                      couple, units, hh_income, per_unit, full_year, htype):
     """Household sums, consumption units and helårsbefolkningen in two passes over the persons.
 
     Parameters
     ----------
-    h : (n,) int64
+    h : (n,) integer
         Household code of each person, ``0 ≤ h < H``.
     child : (n,) bool
-    income : (k, n) float64
-        Individual disposable incomes (one row per version).
+    inc0, inc1 : (n,) float64
+        Individual disposable incomes of the first and second version (``inc1``
+        is read only if ``k == 2``).
+    k : int
+        Number of versions (1 or 2).
     registered : (n,) bool
         Registered on 1 January and 31 December.
     w_* : float
@@ -291,44 +334,24 @@ def household_totals(h, H, child, income, registered, w_first, w_second, w_furth
         0 single, no children; 1 single with children; 2 couple, no children;
         3 couple with children; 4 other.
     """
-    k, n = income.shape
+    n = h.shape[0]
     adults = np.zeros(H, np.int64)
     children = np.zeros(H, np.int64)
-    tot = np.zeros((k, H))
+    tot = np.zeros((2, H))
     for i in range(n):
         j = h[i]
         if child[i]:
             children[j] += 1
         else:
             adults[j] += 1
-        for v in range(k):
-            tot[v, j] += income[v, i]
+        tot[0, j] += inc0[i]
+        if k == 2:
+            tot[1, j] += inc1[i]
     cu = np.zeros(H)
     ty = np.zeros(H, np.int8)
     for j in range(H):
-        a = adults[j]
-        c = children[j]
-        if a == 0 and c > 0:
-            a = 1
-            c -= 1
-        u = 0.0
-        if a >= 1:
-            u += w_first
-        if a >= 2:
-            u += w_second if couple[j] else w_further
-        if a > 2:
-            u += w_further * (a - 2)
-        if c >= 1:
-            u += w_child1
-        if c > 1:
-            u += w_child2 * (c - 1)
-        cu[j] = u
-        if a == 1:
-            ty[j] = 0 if c == 0 else 1
-        elif a == 2 and couple[j]:
-            ty[j] = 2 if c == 0 else 3
-        else:
-            ty[j] = 4
+        cu[j], ty[j] = _units_and_type(adults[j], children[j], couple[j], w_first, w_second, w_further,
+                                       w_child1, w_child2)
     for i in range(n):
         j = h[i]
         units[i] = cu[j]
@@ -338,6 +361,55 @@ def household_totals(h, H, child, income, registered, w_first, w_second, w_furth
             hh_income[v, i] = s
             per_unit[v, i] = s / cu[j]
             full_year[v, i] = registered[i] and s != 0
+
+
+@jit
+def household_totals_grouped(h, H, child, inc0, inc1, k, registered, w_first, w_second, w_further, w_child1,
+                             w_child2, couple, units, hh_income, per_unit, full_year, htype):
+    """:func:`household_totals` in one pass when each household's persons are consecutive rows.
+
+    Walks the runs of equal ``h``: sums a run while it is in cache, then
+    writes its members' outputs.  Returns False (outputs partly written) as
+    soon as a household code starts a second run — the rows are not grouped
+    and the caller must use :func:`household_totals`.  Same arguments and,
+    when it returns True, the same outputs element for element (sums in row
+    order within each household, as there).
+    """
+    n = h.shape[0]
+    seen = np.zeros(H, np.bool_)
+    i = 0
+    while i < n:
+        j = h[i]
+        if seen[j]:
+            return False
+        seen[j] = True
+        e = i
+        a = 0
+        c = 0
+        t0 = 0.0
+        t1 = 0.0
+        while e < n and h[e] == j:
+            if child[e]:
+                c += 1
+            else:
+                a += 1
+            t0 += inc0[e]
+            if k == 2:
+                t1 += inc1[e]
+            e += 1
+        u, ty = _units_and_type(a, c, couple[j], w_first, w_second, w_further, w_child1, w_child2)
+        for r in range(i, e):
+            units[r] = u
+            htype[r] = ty
+            hh_income[0, r] = t0
+            per_unit[0, r] = t0 / u
+            full_year[0, r] = registered[r] and t0 != 0
+            if k == 2:
+                hh_income[1, r] = t1
+                per_unit[1, r] = t1 / u
+                full_year[1, r] = registered[r] and t1 != 0
+        i = e
+    return True
 
 
 @jit
@@ -437,6 +509,37 @@ def changed_rows(x_off, x_adj, pop_off, pop_adj, age):
             new[b] = i
             b += 1
     return payload, rows, new
+
+
+@jit
+def changed_rows_part(x_off, x_adj, pop_off, pop_adj, age, r0, r1, payload):
+    """:func:`changed_rows`' first pass over persons ``r0 .. r1-1``: writes their payloads and
+    returns how many are in the official population and how many are changed and in the
+    adjusted one (the offsets of the next range in ``rows`` and ``new``)."""
+    n_off = 0
+    n_new = 0
+    for i in range(r0, r1):
+        c = x_adj[i] != x_off[i] or pop_adj[i] != pop_off[i]
+        payload[i] = np.int32(age[i]) | (np.int32(256) if c else np.int32(0))
+        if pop_off[i]:
+            n_off += 1
+        if c and pop_adj[i]:
+            n_new += 1
+    return n_off, n_new
+
+
+@jit
+def changed_rows_fill(pop_off, pop_adj, payload, r0, r1, rows, a, new, b):
+    """:func:`changed_rows`' second pass over persons ``r0 .. r1-1``: their rows in ``rows`` from
+    position ``a`` and in ``new`` from position ``b`` (ranges filled by different threads from the
+    counts of :func:`changed_rows_part` give exactly the serial lists)."""
+    for i in range(r0, r1):
+        if pop_off[i]:
+            rows[a] = i
+            a += 1
+        if pop_adj[i] and (payload[i] >> 8) & 1 == 1:
+            new[b] = i
+            b += 1
 
 
 @jit
@@ -565,3 +668,49 @@ def kth_smallest(xs, starts, r):
     out = np.empty(1, np.uint64)   # the value whose key is lo (present in some segment)
     out[0] = lo ^ top if lo & top else ~lo
     return out.view(np.float64)[0]
+
+
+@jit
+def amounts_ok(v, allow_nan, allow_negative):
+    """Whether every value is finite (or NaN if ``allow_nan``) and ≥ 0 (unless ``allow_negative``).
+
+    One pass without temporary masks, in blocks of 8,192 values whose test is
+    branch-free (so that it vectorises); the caller locates the bad row only if
+    this is False.
+    """
+    big = 1.7976931348623157e308          # the largest finite float64
+    lo = -big if allow_negative else 0.0
+    nan_bad = not allow_nan
+    n = v.shape[0]
+    for b in range(0, n, 8192):
+        bad = False
+        for i in range(b, min(b + 8192, n)):
+            x = v[i]
+            bad |= (x < lo) | (x > big) | ((x != x) & nan_bad)
+        if bad:
+            return False
+    return True
+
+
+@jit
+def rows_needing_tax(added, tax, count):
+    """The ``count`` rows where a wage is added (``added > 0``) and the tax is unknown (NaN)."""
+    out = np.empty(count, np.int64)
+    j = 0
+    for i in range(added.shape[0]):
+        if added[i] > 0 and np.isnan(tax[i]):
+            out[j] = i
+            j += 1
+    return out
+
+
+@jit
+def has_duplicate(values, size):
+    """Whether some value occurs twice among ``values`` (integers in ``0..size-1``)."""
+    seen = np.zeros(size, np.bool_)
+    for i in range(values.shape[0]):
+        j = values[i]
+        if seen[j]:
+            return True
+        seen[j] = True
+    return False

@@ -7,13 +7,17 @@ and age):
 
 * base population ``pop0``: ``(batch, sex, age, region)``;
 * yearly cell inputs (risks, shares, profiles, adjustment): ``(batch, year, sex, age, region)``;
-* fertility: ``(batch, year, age, region)`` (women's rates, births per woman per year);
+* fertility: ``(batch, year, origin, age, region)`` (women's rates, births per woman per year;
+  ``origin`` of length 1 without origin groups);
 * per-region scalars (in-mover / immigrant totals, share of boys): ``(batch, year, region)``;
 * outputs: ``(batch, year, sex, age, region)``.
 
 The ``n``-year variant (small, textbook sizes) keeps ``(.., region, sex, age)``.
 
-``sex`` index 0 is female, 1 is male.  Inputs may have
+``sex`` index 0 is female, 1 is male.  With origin groups (born in the
+country, born abroad, ...) the ``sex`` axis holds ``origin × sex`` (row
+``2·g + s``): the women of every group give births, all newborns enter group 0,
+the other groups gain only entrants (immigrants, in-movers).  Inputs may have
 length 1 along ``batch`` or ``year``: they broadcast (an assumption constant over
 the years or the draws is never copied).  ``batch`` flattens every extra dim (``scenario``, ``draw``, ...); it is
 the parallel axis.  Outputs are allocated by the caller; nothing is allocated
@@ -46,17 +50,25 @@ def _dot(a, b):
 
 
 @jit
-def _prep_row(s, x, qt, ut, et, ipt, imt, sv, imv):
-    """Row ``(s, x)`` over all regions: the share staying ``1 − q − u − e`` and the immigrants."""
-    qq = qt[s, x]
-    uu = ut[s, x]
-    ee = et[s, x]
-    ip = ipt[s, x]
-    svr = sv[s, x]
-    imr = imv[s, x]
-    for r in range(svr.shape[0]):
-        svr[r] = 1.0 - qq[r] - uu[r] - ee[r]
-        imr[r] = imt[r] * ip[r]
+def _prep(b, t, exits, ent_tot, ent_prof, sv, imv):
+    """Year ``t``'s share staying ``sv = 1 − Σ_k exit_k`` and entrants ``imv = Σ_j tot_j · prof_j``, every row."""
+    ns, na, nr = sv.shape
+    for s in range(ns):
+        for x in range(na):
+            svr = sv[s, x]
+            imr = imv[s, x]
+            for r in range(nr):
+                svr[r] = 1.0
+                imr[r] = 0.0
+            for k in range(len(exits)):
+                ek = _at(exits[k], b, t)[s, x]
+                for r in range(nr):
+                    svr[r] -= ek[r]
+            for j in range(len(ent_tot)):
+                tj = _at(ent_tot[j], b, t)
+                pj = _at(ent_prof[j], b, t)[s, x]
+                for r in range(nr):
+                    imr[r] += tj[r] * pj[r]
 
 
 @jit
@@ -68,25 +80,30 @@ def _add_rows(a, b, out):
 
 
 @jit
-def _advance(n, s, x, nx, sv, imv, at, has_adj, ut):
-    """Row ``(s, x)`` of the next year from the cohort start ``n`` (one value per region).
-
-    Writes ``N·(1 − q − u − e) + IM (+ A)`` into ``nx[s, x]`` (the in-movers come
-    later) and returns the country's pool of out-movers ``Σ_r N·u`` of that
-    sex and age.
-    """
-    svr = sv[s, x]
-    imr = imv[s, x]
-    out = nx[s, x]
-    nr = out.shape[0]
+def _survive(n, svr, imr, ar, has_adj, out):
+    """``out = N · (1 − Σ exits) + Σ entrants (+ A)`` over a row of regions (the in-movers come later)."""
     if has_adj:
-        aa = at[s, x]
-        for r in range(nr):
-            out[r] = n[r] * svr[r] + imr[r] + aa[r]
+        for r in range(out.shape[0]):
+            out[r] = n[r] * svr[r] + imr[r] + ar[r]
     else:
-        for r in range(nr):
+        for r in range(out.shape[0]):
             out[r] = n[r] * svr[r] + imr[r]
-    return _dot(n, ut[s, x])
+
+
+@jit
+def _store_row(b, t, s, x, n, exits, ent_tot, ent_prof, out, o_exit, o_entry):
+    """Row ``(s, x)``'s events: exit ``k`` ``N · risk_k`` into ``out[o_exit + k]``, entry ``j`` ``tot_j · prof_j``."""
+    for k in range(len(exits)):
+        ek = _at(exits[k], b, t)[s, x]
+        o = out[o_exit + k, b, t, s, x]
+        for r in range(o.shape[0]):
+            o[r] = n[r] * ek[r]
+    for j in range(len(ent_tot)):
+        tj = _at(ent_tot[j], b, t)
+        pj = _at(ent_prof[j], b, t)[s, x]
+        o = out[o_entry + j, b, t, s, x]
+        for r in range(o.shape[0]):
+            o[r] = tj[r] * pj[r]
 
 
 @jit
@@ -184,141 +201,24 @@ def _balanced_shares(pool, tot, prof, wb, rowsum, target, tol, max_iter):
 
 
 @jit
-def annual_range(b0, b1, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, out_pop):
-    """Project batch items ``b0 ≤ b < b1`` over all years (layout ``(sex, age, region)``: rows run over regions).
-
-    (Serial; :func:`project_annual` runs ranges of the batch in threads.)
-
-    Year ``t`` in three sweeps: (1) for each sex and age ``x ≥ 1``, add the
-    in-movers to ``P(x, t)`` (now final), add its women's term to each region's
-    births, and start row ``x + 1`` of year ``t + 1`` from it (its out-movers
-    give that row's pool at once); (2) the births and the newborns at age 0;
-    (3) the age-0 in-movers (their pool is complete only now) and row 1 of
-    year ``t + 1``.  Each row of a year is read once while it is in cache.
-    ``mode``: 0 open (``in_tot · wp``), 1 closed (``pool · wp``), 2 balanced
-    (``pool · wb`` with ``wb`` from :func:`_balanced_shares` each year).
-    """
-    closed = mode >= 1
-    ny = out_pop.shape[1]
-    ns = out_pop.shape[2]
-    na = out_pop.shape[3]
-    w = na - 1
-    has_adj = adj.shape[0] > 0
-    nr = out_pop.shape[4]
-    zero = np.int64(0)
-    one = np.int64(1)
-    yes = np.bool_(True)
-    no = np.bool_(False)
-    # work buffers, once per call (rows of regions); nothing is allocated inside the loops
-    pools = np.zeros((2, ns, na))
-    pool0 = np.zeros(ns)
-    sv = np.empty((ns, na, nr))
-    imv = np.empty((ns, na, nr))
-    bsum = np.empty(nr)
-    tmp = np.empty(nr)
-    wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
-    rowsum = np.empty(nr)
-    target = np.empty(nr)
-    for b in range(b0, b1):
-        pools[:] = 0.0
-        pool0[:] = 0.0
-        p0 = pop0[b if pop0.shape[0] > 1 else 0]
-        by_year = q.shape[1] > 1 or u.shape[1] > 1 or e.shape[1] > 1 or imm_tot.shape[1] > 1 \
-            or imm_prof.shape[1] > 1
-        # year 0, ages 1..ω, from the base population
-        qt = _at(q, b, zero)
-        ut = _at(u, b, zero)
-        et = _at(e, b, zero)
-        imt = _at(imm_tot, b, zero)
-        ipt = _at(imm_prof, b, zero)
-        at = _at(adj, b, zero) if has_adj else qt   # (a dummy of the same type)
-        for s in range(ns):
-            for x in range(na):
-                _prep_row(s, x, qt, ut, et, ipt, imt, sv, imv)
-        pool = pools[0]
-        nx = out_pop[b, 0]
-        for s in range(ns):
-            for x in range(1, w):
-                pool[s, x] = _advance(p0[s, x - 1], s, x, nx, sv, imv, at, has_adj, ut)
-            pool[s, w] = _advance(_add_rows(p0[s, w - 1], p0[s, w], tmp), s, w, nx, sv, imv, at, has_adj, ut)
-        for t in range(ny):
-            nxt = t + 1 < ny
-            t1 = t + 1 if nxt else t
-            # year t
-            qt = _at(q, b, t)
-            ut = _at(u, b, t)
-            wt = _at(wp, b, t)
-            intt = _at(in_tot, b, t)
-            ft = _at(f, b, t)
-            bt = _at(boys, b, t)
-            at = _at(adj, b, t) if has_adj else qt
-            prevt = p0 if t == 0 else out_pop[b, t - 1]
-            curt = out_pop[b, t]
-            pool = pools[t % 2]
-            if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
-                _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
-                wt = wb
-            # year t + 1
-            q1 = _at(q, b, t1)
-            u1 = _at(u, b, t1)
-            e1 = _at(e, b, t1)
-            im1 = _at(imm_tot, b, t1)
-            ip1 = _at(imm_prof, b, t1)
-            at1 = _at(adj, b, t1) if has_adj else q1
-            nx = out_pop[b, t1]
-            pooln = pools[(t + 1) % 2]
-            bsum[:] = 0.0
-            # (1) in-movers at ages 1..ω, the births' sum, rows 2..ω of year t + 1
-            for s in range(ns):
-                for x in range(1, na):
-                    c = curt[s, x]
-                    _in_movers(closed, pool[s, x], intt, wt[s, x], c, yes)
-                    if s == 0:
-                        _births_term(x, w, ft, prevt, c, bsum, bt, out_pop[b, t], no)
-                    if nxt:
-                        if x + 1 < w:
-                            if by_year:
-                                _prep_row(s, x + 1, q1, u1, e1, ip1, im1, sv, imv)
-                            pooln[s, x + 1] = _advance(c, s, x + 1, nx, sv, imv, at1, has_adj, u1)
-                        elif x == w and w > 1:   # (w == 1: the open age needs age 0, done in (3))
-                            if by_year:
-                                _prep_row(s, w, q1, u1, e1, ip1, im1, sv, imv)
-                            pooln[s, w] = _advance(_add_rows(curt[s, w - 1], c, tmp), s, w, nx, sv, imv, at1,
-                                                   has_adj, u1)
-            # (2) the newborns: girls get 1 − boys, boys get boys; then their age-0 risks
-            for s in range(ns):
-                _newborns(s, bsum, bt, tmp)
-                pool0[s] = _advance(tmp, s, zero, curt, sv, imv, at, has_adj, ut)
-            # (3) in-movers at age 0, then row 1 of year t + 1
-            for s in range(ns):
-                c = curt[s, 0]
-                _in_movers(closed, pool0[s], intt, wt[s, 0], c, yes)
-                if nxt:
-                    if by_year:
-                        _prep_row(s, zero, q1, u1, e1, ip1, im1, sv, imv)
-                        _prep_row(s, one, q1, u1, e1, ip1, im1, sv, imv)
-                    # (w == 1: ages 0 and 1 (open) only, the open age starts from both)
-                    start = _add_rows(c, curt[s, 1], tmp) if w == 1 else c
-                    pooln[s, 1] = _advance(start, s, one, nx, sv, imv, at1, has_adj, u1)
-
-
-@jit
-def _births_term(x, w, ft, prevt, c, bsum, bt, ob, store):
+def _births_term(x, w, ff, prevt, s0, c, bsum, bt, ob, store):
     """Add age ``x``'s term of ``Σ_x f(x) · (W(x−1, t−1) + W(x, t))`` to each region's sum.
 
-    ``c`` is ``W(x, t)`` (final).  With ``store``, also the births by the
-    mother's age, ``ob[s, x]`` (girls ``1 − boys``, boys ``boys``).
+    ``ff`` the rates ``(age, region)`` of the women in row ``s0`` (the
+    females of one origin group), ``c`` is ``W(x, t)`` (final).  With
+    ``store``, also the births by the mother's age, ``ob[s0 + s, x]``
+    (girls ``s = 0``: ``1 − boys``, boys ``s = 1``: ``boys``).
     """
-    ff = ft[x]
-    pf = prevt[0, x - 1]
-    pw = prevt[0, w]
+    fx = ff[x]
+    pf = prevt[s0, x - 1]
+    pw = prevt[s0, w]
     for r in range(c.shape[0]):
         women = pf[r] + c[r] if x < w else pf[r] + pw[r] + c[r]
-        v = ff[r] * women
+        v = fx[r] * women
         bsum[r] += v
         if store:
-            ob[0, x, r] = v * 0.5 * (1.0 - bt[r])
-            ob[1, x, r] = v * 0.5 * bt[r]
+            ob[s0, x, r] = v * 0.5 * (1.0 - bt[r])
+            ob[s0 + 1, x, r] = v * 0.5 * bt[r]
 
 
 @jit
@@ -332,140 +232,214 @@ _IPF_TOL = 1e-10
 _IPF_MAX_ITER = 1000
 
 
-def project_annual(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f, boys, mode, out_pop):
-    """Annual multiregional cohort-component projection: the population, in place into ``out_pop``.
+@jit
+def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, sv, imv,
+          pool, pool0, wb, rowsum, target, bsum, tmp, store, out, o_exit, o_in, o_entry, o_births):
+    """One year of the annual engine: ``cur = P(t)`` from ``prev = P(t−1)`` (layout ``(sex, age, region)``).
 
-    Layout: cell arrays ``(batch, year, sex, age, region)`` (``pop0``:
-    ``(batch, sex, age, region)``), fertility ``(batch, year, age, region)``,
-    per-region scalars ``(batch, year, region)``; ``out_pop``
-    ``(batch, year, sex, age, region)``.  Parallel over the batch (scenarios,
-    draws: ranges of batch items run by :func:`annual_range` in threads, the
-    kernel releases the GIL); the years of one batch item are a serial recursion.  For year
-    ``t``, region ``r``, sex ``s`` and year-end age ``x ≥ 1`` the cohort starts
-    as ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the open age ``ω``): ``D = N q``,
-    ``O = N u``, ``EM = N e``, ``IM = imm_tot · imm_prof``, ``I = pool(s, x) · wp``
-    when ``mode == 1`` (closed: pool = Σ_r O, ``wp`` the in-migration shares),
-    ``I = in_tot · wp`` when ``mode == 0`` (open: ``wp`` the in-mover profile)
-    or ``I = pool(s, x) · wb`` when ``mode == 2`` (balanced: the totals
-    ``in_tot`` spread by the profile ``wp`` and balanced against the pool), and
-    ``P = N (1 − q − u − e) + IM + adj + I``.  Births
-    ``Σ_x f(x)(W(x−1,t−1)+W(x,t))/2`` use the women at the end of the year; boys
-    get ``boys``, girls ``1 − boys``; the newborns then meet their own age-0
-    risks, moves and immigration.  An ``adj`` with a length-0 first axis means
-    no adjustment term.  The components are computed afterwards by
-    :func:`annual_components`.
+    The one year step of both paths: the population-only recursion
+    (:func:`annual_range`, ``store=False``) and the components
+    (:func:`components_range`, ``store=True``: each exit, entry, the in-movers
+    and the births by the mother's age are also written into ``out[o_*, b, t]``).
+    ``sv``, ``imv`` hold year ``t``'s rows from :func:`_prep`.  Sweeps: (1) for
+    each sex and age ``x ≥ 1`` the survivors and entrants, the row's pool of
+    out-movers ``Σ_r N · u`` (exit ``pool_k``) and, unless balanced, the
+    in-movers; (balanced: the IPF shares of the year, then the in-movers);
+    (2) in the same sweep, after a female row's in-movers, its term of the
+    births from the women at the start and end of the year; (3) the
+    newborns at age 0, their risks and entrants, then their in-movers.
     """
-    parallel_ranges(annual_range, out_pop.shape[0], pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, adj, f,
-                    boys, mode, out_pop)
+    closed = mode >= 1
+    ns = cur.shape[0]
+    na = cur.shape[1]
+    w = na - 1
+    has_adj = adj.shape[0] > 0
+    ut = _at(exits[pool_k], b, t)
+    wt = _at(wp, b, t)
+    intt = _at(in_tot, b, t)
+    ft = _at(f, b, t)
+    bt = _at(boys, b, t)
+    at = _at(adj, b, t) if has_adj else ut   # (a dummy of the same type)
+    yes = np.bool_(True)
+    no = np.bool_(False)
+    ob = out[o_births if store else 0, b, t]   # (not written without store)
+    bsum[:] = 0.0   # the births of each region, summed over the women's ages and groups
+    # (1) ages 1..ω (female rows: the births' terms too)
+    for s in range(ns):
+        for x in range(1, na):
+            n = _add_rows(prev[s, w - 1], prev[s, w], tmp) if x == w else prev[s, x - 1]
+            c = cur[s, x]
+            _survive(n, sv[s, x], imv[s, x], at[s, x], has_adj, c)
+            pool[s, x] = _dot(n, ut[s, x])
+            if store:
+                _store_row(b, t, s, x, n, exits, ent_tot, ent_prof, out, o_exit, o_entry)
+            if mode != 2:
+                _in_movers(closed, pool[s, x], intt, wt[s, x], c, yes)
+                if store:
+                    _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
+                if s % 2 == 0:   # (2) the women's term of the births, while the row is in cache
+                    _births_term(x, w, ft[s // 2], prev, s, c, bsum, bt, ob, store)
+    if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
+        _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
+        wt = wb
+        for s in range(ns):
+            for x in range(1, na):
+                _in_movers(closed, pool[s, x], intt, wt[s, x], cur[s, x], yes)
+                if store:
+                    _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
+                if s % 2 == 0:   # (2) the births
+                    _births_term(x, w, ft[s // 2], prev, s, cur[s, x], bsum, bt, ob, store)
+    # (3) the newborns (all in the first origin group, rows 0 and 1): girls get 1 − boys, boys
+    # get boys; then their age-0 risks and moves; the other groups' age 0 only gains entrants
+    for s in range(ns):
+        if s < 2:
+            _newborns(s, bsum, bt, tmp)
+        else:
+            tmp[:] = 0.0
+        _survive(tmp, sv[s, 0], imv[s, 0], at[s, 0], has_adj, cur[s, 0])
+        pool0[s] = _dot(tmp, ut[s, 0])
+        if store:
+            _store_row(b, t, s, 0, tmp, exits, ent_tot, ent_prof, out, o_exit, o_entry)
+            ob[s, 0, :] = 0.0
+    for s in range(ns):
+        _in_movers(closed, pool0[s], intt, wt[s, 0], cur[s, 0], yes)
+        if store:
+            _in_movers(closed, pool0[s], intt, wt[s, 0], out[o_in, b, t, s, 0], no)
 
 
 @jit
-def components_range(k0, k1, pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys, mode, out_pop,
-                     out_b, out_d, out_i, out_o, out_im, out_em):
-    """The components of items ``k0 ≤ k < k1`` (batch item ``k // ny``, year ``k % ny``).
+def _varies_by_year(exits, ent_tot, ent_prof):
+    for k in range(len(exits)):
+        if exits[k].shape[1] > 1:
+            return True
+    for j in range(len(ent_tot)):
+        if ent_tot[j].shape[1] > 1 or ent_prof[j].shape[1] > 1:
+            return True
+    return False
 
-    Each from ``P(t−1)``, ``P(t)`` and the year's inputs.
 
-    (Serial; :func:`annual_components` runs ranges of ``k`` in threads.)
+@jit
+def annual_range(b0, b1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out,
+                 o_exit, o_in, o_entry, o_births):
+    """Project batch items ``b0 ≤ b < b1`` over all years into ``out[0]`` (the population only).
 
-    The same arithmetic, in the same order, as :func:`annual_range` (so the
-    stored components add up to the projected population).
+    (Serial; :func:`project_annual` runs ranges of the batch in threads.)  Each
+    year is one call of :func:`_year` with ``store=False``; the rows staying
+    and entering (:func:`_prep`) are computed once per batch item when no exit
+    or entry varies by year, else once a year.
     """
-    closed = mode >= 1
+    out_pop = out[0]
     ns = out_pop.shape[2]
     na = out_pop.shape[3]
-    w = na - 1
-    ny = out_pop.shape[1]
     nr = out_pop.shape[4]
-    zero = np.int64(0)
-    yes = np.bool_(True)
-    no = np.bool_(False)
+    ny = out_pop.shape[1]
+    # work buffers, once per call (rows of regions); nothing is allocated inside the loops
     pool = np.zeros((ns, na))
     pool0 = np.zeros(ns)
+    sv = np.empty((ns, na, nr))
+    imv = np.empty((ns, na, nr))
     bsum = np.empty(nr)
     tmp = np.empty(nr)
     wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
     rowsum = np.empty(nr)
     target = np.empty(nr)
-    for k in range(k0, k1):
-        b = k // ny
-        t = k % ny
-        pool[:] = 0.0
-        pool0[:] = 0.0
-        qt = _at(q, b, t)
-        ut = _at(u, b, t)
-        et = _at(e, b, t)
-        wt = _at(wp, b, t)
-        intt = _at(in_tot, b, t)
-        imt = _at(imm_tot, b, t)
-        ipt = _at(imm_prof, b, t)
-        ft = _at(f, b, t)
-        bt = _at(boys, b, t)
-        prevt = pop0[b if pop0.shape[0] > 1 else 0] if t == 0 else out_pop[b, t - 1]
-        curt = out_pop[b, t]
-        od = out_d[b, t]
-        oo = out_o[b, t]
-        oe = out_em[b, t]
-        oim = out_im[b, t]
-        oi = out_i[b, t]
-        ob = out_b[b, t]
-        # deaths, out-movers, emigrants and immigrants at ages 1..ω; the pool of out-movers
-        for s in range(ns):
-            for x in range(1, na):
-                n = _add_rows(prevt[s, w - 1], prevt[s, w], tmp) if x == w else prevt[s, x - 1]
-                _events(n, s, x, qt, ut, et, imt, ipt, od, oo, oe, oim)
-                pool[s, x] = _dot(n, ut[s, x])
-        if mode == 2:
-            _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
-            wt = wb
-        # in-movers and births at ages 1..ω
-        bsum[:] = 0.0
-        for s in range(ns):
-            for x in range(1, na):
-                _in_movers(closed, pool[s, x], intt, wt[s, x], oi[s, x], no)
-                if s == 0:
-                    _births_term(x, w, ft, prevt, curt[0, x], bsum, bt, ob, yes)
-        # the newborns (age 0)
-        for s in range(ns):
-            _newborns(s, bsum, bt, tmp)
-            _events(tmp, s, zero, qt, ut, et, imt, ipt, od, oo, oe, oim)
-            pool0[s] = _dot(tmp, ut[s, 0])
-            ob[s, 0, :] = 0.0
-        for s in range(ns):
-            _in_movers(closed, pool0[s], intt, wt[s, 0], oi[s, 0], no)
+    by_year = _varies_by_year(exits, ent_tot, ent_prof)
+    for b in range(b0, b1):
+        p0 = pop0[b if pop0.shape[0] > 1 else 0]
+        for t in range(ny):
+            if t == 0 or by_year:
+                _prep(b, t, exits, ent_tot, ent_prof, sv, imv)
+            prev = p0 if t == 0 else out_pop[b, t - 1]
+            _year(b, t, prev, out_pop[b, t], exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode,
+                  sv, imv, pool, pool0, wb, rowsum, target, bsum, tmp, np.bool_(False), out, o_exit, o_in,
+                  o_entry, o_births)
+
+
+def project_annual(pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out,
+                   o_exit, o_in, o_entry, o_births):
+    """Annual multiregional cohort-component projection: the population, in place into ``out[0]``.
+
+    Layout: cell arrays ``(batch, year, sex, age, region)`` (``pop0``:
+    ``(batch, sex, age, region)``), fertility ``(batch, year, age, region)``,
+    per-region scalars ``(batch, year, region)``; ``out`` ``(n_out, batch,
+    year, sex, age, region)``.  ``exits`` is a tuple of exit risks (the
+    components of kind ``"exit"`` of :data:`demokit.components.COMPONENTS`,
+    in table order; ``exits[pool_k]`` the out-migration risks whose pool the
+    in-movers share); ``ent_tot`` / ``ent_prof`` tuples of entry totals and
+    their profiles.  Parallel over the batch (scenarios, draws: ranges of
+    batch items run by :func:`annual_range` in threads, the kernel releases
+    the GIL); the years of one batch item are a serial recursion.  For year
+    ``t``, region ``r``, sex ``s`` and year-end age ``x ≥ 1`` the cohort starts
+    as ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the open age ``ω``): exit ``k``
+    ``N · risk_k``, entries ``tot_j · prof_j``, ``I = pool(s, x) · wp`` when
+    ``mode == 1`` (closed: pool = Σ_r N · u, ``wp`` the in-migration shares),
+    ``I = in_tot · wp`` when ``mode == 0`` (open: ``wp`` the in-mover profile)
+    or ``I = pool(s, x) · wb`` when ``mode == 2`` (balanced: the totals
+    ``in_tot`` spread by the profile ``wp`` and balanced against the pool), and
+    ``P = N (1 − Σ_k risk_k) + Σ_j tot_j prof_j + adj + I``.  Births
+    ``Σ_x f(x)(W(x−1,t−1)+W(x,t))/2`` use the women at the end of the year; boys
+    get ``boys``, girls ``1 − boys``; the newborns then meet their own age-0
+    risks, moves and entrants.  An ``adj`` with a length-0 first axis means
+    no adjustment term.  The components are computed afterwards by
+    :func:`annual_components` with the same year step.
+    """
+    parallel_ranges(annual_range, out.shape[1], pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
+                    boys, mode, out, o_exit, o_in, o_entry, o_births)
 
 
 @jit
-def _events(n, s, x, qt, ut, et, imt, ipt, od, oo, oe, oim):
-    """Row ``(s, x)``: deaths ``N·q``, out-movers ``N·u``, emigrants ``N·e``, immigrants ``IM_tot·π``."""
-    qq = qt[s, x]
-    uu = ut[s, x]
-    ee = et[s, x]
-    ip = ipt[s, x]
-    d_ = od[s, x]
-    o_ = oo[s, x]
-    e_ = oe[s, x]
-    m_ = oim[s, x]
-    for r in range(d_.shape[0]):
-        d_[r] = n[r] * qq[r]
-        o_[r] = n[r] * uu[r]
-        e_[r] = n[r] * ee[r]
-        m_[r] = imt[r] * ip[r]
+def components_range(k0, k1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out,
+                     o_exit, o_in, o_entry, o_births):
+    """The components of items ``k0 ≤ k < k1`` (batch item ``k // ny``, year ``k % ny``).
 
-
-def annual_components(pop0, q, u, e, wp, in_tot, imm_tot, imm_prof, f, boys, mode, out_pop,
-                      out_b, out_d, out_i, out_o, out_im, out_em):
-    """Births, deaths, in-, out-movers, immigrants and emigrants of a finished projection.
-
-    Once :func:`project_annual` has written ``out_pop``, every year's events
-    follow from ``P(t−1)``, ``P(t)`` and the year's inputs alone, so this runs
-    in parallel over batch items *and* years (ranges of them run by
-    :func:`components_range` in threads: both cores write, and fault in, the
-    large outputs).  Births are by the mother's age (``out_b[.., s, x, r]``:
-    children of sex ``s`` born to women aged ``x``; age 0 holds 0).
+    (Serial; :func:`annual_components` runs ranges of ``k`` in threads.)  Each
+    item is :func:`_year` with ``store=True`` from the finished ``P(t−1)``,
+    the population into a scratch buffer (it equals ``out[0, b, t]``: the
+    same arithmetic in the same order), the events into ``out``.
     """
-    parallel_ranges(components_range, out_pop.shape[0] * out_pop.shape[1], pop0, q, u, e, wp, in_tot, imm_tot,
-                    imm_prof, f, boys, mode, out_pop, out_b, out_d, out_i, out_o, out_im, out_em)
+    out_pop = out[0]
+    ny = out_pop.shape[1]
+    ns = out_pop.shape[2]
+    na = out_pop.shape[3]
+    nr = out_pop.shape[4]
+    pool = np.zeros((ns, na))
+    pool0 = np.zeros(ns)
+    sv = np.empty((ns, na, nr))
+    imv = np.empty((ns, na, nr))
+    cur = np.empty((ns, na, nr))
+    bsum = np.empty(nr)
+    tmp = np.empty(nr)
+    wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
+    rowsum = np.empty(nr)
+    target = np.empty(nr)
+    by_year = _varies_by_year(exits, ent_tot, ent_prof)
+    last_b = -1
+    for k in range(k0, k1):
+        b = k // ny
+        t = k % ny
+        if by_year or b != last_b:   # (the rows staying and entering, once per batch item if constant)
+            _prep(b, t, exits, ent_tot, ent_prof, sv, imv)
+            last_b = b
+        prev = pop0[b if pop0.shape[0] > 1 else 0] if t == 0 else out_pop[b, t - 1]
+        _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode,
+              sv, imv, pool, pool0, wb, rowsum, target, bsum, tmp, np.bool_(True), out, o_exit, o_in,
+              o_entry, o_births)
+
+
+def annual_components(pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out,
+                      o_exit, o_in, o_entry, o_births):
+    """Every component of a finished projection (``out[0]`` written by :func:`project_annual`).
+
+    Every year's events follow from ``P(t−1)`` and the year's inputs alone, so
+    this runs in parallel over batch items *and* years (ranges of them run by
+    :func:`components_range` in threads: both cores write, and fault in, the
+    large outputs).  Exit ``k`` goes to ``out[o_exit + k]``, entry ``j`` to
+    ``out[o_entry + j]``, in-movers to ``out[o_in]``, births by the mother's
+    age to ``out[o_births]`` (``[.., s, x, r]``: children of sex ``s`` born to
+    women aged ``x``; age 0 holds 0).
+    """
+    parallel_ranges(components_range, out.shape[1] * out.shape[2], pop0, exits, pool_k, ent_tot, ent_prof, wp,
+                    in_tot, adj, f, boys, mode, out, o_exit, o_in, o_entry, o_births)
 
 
 @jit

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._kernels import income as _k
 from ..cube import DemokitError
 
 __all__ = ["IncomeError", "COLUMNS", "validate_persons", "read_persons", "codes"]
@@ -42,17 +43,18 @@ def _fail(df, col, mask, what):
                       f"value {val!r} {what}")
 
 
-def codes(s: pd.Series, categories=None) -> tuple[np.ndarray, list]:
-    """Return integer codes and their labels for a column (categorical columns cost nothing)."""
+def codes(s: pd.Series, categories=None, *, dtype=np.int64) -> tuple[np.ndarray, list]:
+    """Return integer codes (−1: missing or unknown) and their labels for a column (categorical columns
+    cost nothing; ``dtype=None`` keeps their codes' small integer type, without a copy)."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         if categories is not None and list(s.cat.categories) != list(categories):
             s = s.cat.set_categories(list(categories))
-        return np.asarray(s.cat.codes, dtype=np.int64), list(s.cat.categories)
+        return np.asarray(s.cat.codes.to_numpy(), dtype=dtype), list(s.cat.categories)
     if categories is not None:
         c = pd.Index(list(categories)).get_indexer(s.astype(object).fillna("\x00"))
-        return np.asarray(c, dtype=np.int64), list(categories)
+        return np.asarray(c, dtype=dtype), list(categories)
     c, labels = pd.factorize(s, sort=True)
-    return c.astype(np.int64), list(labels)
+    return np.asarray(c, dtype=dtype), list(labels)
 
 
 def set_column(df: pd.DataFrame, name: str, values) -> None:
@@ -60,11 +62,15 @@ def set_column(df: pd.DataFrame, name: str, values) -> None:
     df[name] = pd.Series(values, index=df.index, copy=False)
 
 
-def _duplicated(values: np.ndarray) -> np.ndarray:
-    """Mask of rows whose id occurs more than once (O(n) for small non-negative integer ids)."""
+def _duplicated(values: np.ndarray):
+    """Mask of rows whose id occurs more than once, or None if none does (O(n) for small non-negative
+    integer ids: one pass over a bitmap of the ids)."""
     if values.dtype.kind in "iu" and values.size and values.min() >= 0 and values.max() < 4 * values.size + 16:
+        if not _k.has_duplicate(_k.ro(values), int(values.max()) + 1):
+            return None
         return np.bincount(values)[values] > 1
-    return pd.Series(values).duplicated(keep=False).to_numpy()
+    dup = pd.Series(values).duplicated(keep=False).to_numpy()
+    return dup if dup.any() else None
 
 
 def validate_persons(df: pd.DataFrame) -> None:
@@ -87,10 +93,12 @@ def validate_persons(df: pd.DataFrame) -> None:
     for col, kind in COLUMNS.items():
         s = df[col]
         if isinstance(kind, tuple):
-            c, _ = codes(s, kind)
-            if (c < 0).any():
+            c, _ = codes(s, kind, dtype=None)
+            if c.min() < 0:
                 _fail(df, col, c < 0, f"is not one of {list(kind)}")
         elif kind in ("id", "code"):
+            if (isinstance(s.dtype, np.dtype) and s.dtype.kind in "iub") or (isinstance(s.dtype, pd.CategoricalDtype) and s.cat.codes.min() >= 0):
+                continue
             na = s.isna().to_numpy()
             if na.any():
                 _fail(df, col, na, "is missing")
@@ -106,6 +114,8 @@ def validate_persons(df: pd.DataFrame) -> None:
                 _fail(df, col, bad, "is not an age in 0–130")
         elif kind in ("nonneg", "real", "nonneg_or_nan"):
             v = s.to_numpy(dtype=float)
+            if _k.amounts_ok(_k.ro(v), kind == "nonneg_or_nan", kind == "real"):
+                continue
             bad = ~np.isfinite(v) if kind != "nonneg_or_nan" else np.isinf(v)
             if bad.any():
                 _fail(df, col, bad, "is not a finite number")
@@ -114,13 +124,13 @@ def validate_persons(df: pd.DataFrame) -> None:
                 if neg.any():
                     _fail(df, col, neg, "is negative; amounts of this column must be ≥ 0")
     dup = _duplicated(df["person"].to_numpy())
-    if dup.any():
+    if dup is not None:
         pos = int(np.argmax(dup))
         p = df["person"].iloc[pos]
         p = p.item() if hasattr(p, "item") else p
         raise IncomeError(f"column 'person', row {_row(df, pos)!r}: person {p!r} occurs twice "
                           "(a person can be in only one household)")
-    country, _ = codes(df["foreign_country"], COUNTRIES)
+    country, _ = codes(df["foreign_country"], COUNTRIES, dtype=None)
     fw = df["foreign_wage"].to_numpy(dtype=float)
     bad = (country > 0) & ~(fw >= 0)
     if bad.any():

@@ -123,18 +123,21 @@ def adjust_cross_border(micro: pd.DataFrame, *, tolerance: float = 0.10, tax_mod
         validate_persons(micro)
     if not tolerance >= 0:
         raise IncomeError(f"tolerance must be ≥ 0, got {tolerance!r}")
-    country, _ = codes(micro["foreign_country"], COUNTRIES)
-    ku, _ = codes(micro["ku_type"], KU_TYPES)
+    country, _ = codes(micro["foreign_country"], COUNTRIES, dtype=None)
+    ku, _ = codes(micro["ku_type"], KU_TYPES, dtype=None)
     n = len(micro)
     rule = np.empty(n, np.int8)
     add = np.empty(n)
     T = np.empty(n)
+    csfvi_adj = np.empty(n)
+    cdisp_adj = np.empty(n)
     ro = _k.ro
     need = _k.cross_border_rules(ro(country), ro(ku), ro(_col(micro, "foreign_wage")),
                                  ro(_col(micro, "foreign_tax")), ro(_col(micro, "declared_wage")),
-                                 ro(_col(micro, "ku_wage")), float(tolerance), rule, add, T)
+                                 ro(_col(micro, "ku_wage")), ro(_col(micro, "csfvi")), ro(_col(micro, "cdisp")),
+                                 float(tolerance), rule, add, T, csfvi_adj, cdisp_adj)
     if need:
-        idx = np.flatnonzero((add > 0) & np.isnan(T))
+        idx = _k.rows_needing_tax(add, T, need)
         bad = idx[country[idx] != 1]
         if bad.size:
             raise IncomeError(f"column 'foreign_tax', row {micro.index[bad[0]]!r}: NaN for a Norwegian wage "
@@ -142,14 +145,12 @@ def adjust_cross_border(micro: pd.DataFrame, *, tolerance: float = 0.10, tax_mod
         T[idx] = np.asarray(tax_model(add[idx]), dtype=float)
         if not np.isfinite(T[idx]).all() or (T[idx] < 0).any():
             raise IncomeError("tax_model returned a negative or non-finite tax")
-    idx = np.flatnonzero(add > 0)
-    f, t = add[idx], T[idx]
-    cdisp_adj = _col(micro, "cdisp").copy()
-    cdisp_adj[idx] += np.where(t <= f, f - t, 0.0)
+        f, t = add[idx], T[idx]
+        cdisp_adj[idx] += np.where(t <= f, f - t, 0.0)
     out = micro.copy(deep=False)
     set_column(out, "foreign_added", add)
     set_column(out, "foreign_tax_used", T)
-    set_column(out, "csfvi_adjusted", _col(micro, "csfvi") + add)
+    set_column(out, "csfvi_adjusted", csfvi_adj)
     set_column(out, "cdisp_adjusted", cdisp_adj)
     set_column(out, "adjustment_rule", pd.Categorical.from_codes(rule, categories=list(RULES)))
     return out

@@ -57,11 +57,23 @@ SCB_SCALE = ConsumptionScale()
 
 
 def _household_codes(h: pd.Series) -> tuple[np.ndarray, int]:
+    """Integer household codes ``0 ≤ code < H`` (the ids themselves if they are small non-negative
+    integers, no copy; else ``pandas.factorize``, which keeps grouped rows grouped)."""
     v = h.to_numpy()
     if v.dtype.kind in "iu" and v.size and v.min() >= 0 and v.max() < 4 * v.size + 16:
-        return v.astype(np.int64), int(v.max()) + 1
+        return v, int(v.max()) + 1
     c, labels = pd.factorize(h)
-    return c.astype(np.int64), len(labels)
+    return c, len(labels)
+
+
+def _totals(h, H, child, inc0, inc1, k, reg, scale, couple, out, *, grouped=True):
+    """Run the household kernel: the one-pass version if the rows are grouped by household, else
+    (or with ``grouped=False``) the general one."""
+    ro = _k.ro
+    args = (ro(h), H, ro(child), ro(inc0), ro(inc1), k, ro(reg), scale.first_adult, scale.second_adult,
+            scale.further_adult, scale.first_child, scale.further_child, ro(couple)) + out
+    if not (grouped and _k.household_totals_grouped(*args)):
+        _k.household_totals(*args)
 
 
 def household_income(micro: pd.DataFrame, *, scale: ConsumptionScale = SCB_SCALE) -> pd.DataFrame:
@@ -103,21 +115,16 @@ def household_income(micro: pd.DataFrame, *, scale: ConsumptionScale = SCB_SCALE
         if cp.dtype != bool:
             raise IncomeError(f"column 'couple' must be boolean, not {cp.dtype}")
         couple[h] = cp   # any member's flag (one value per household expected)
-    reg = np.ascontiguousarray(micro["registered_jan1"].to_numpy() & micro["registered_dec31"].to_numpy())
+    reg = micro["registered_jan1"].to_numpy() & micro["registered_dec31"].to_numpy()
     cols = ["cdisp"] + (["cdisp_adjusted"] if "cdisp_adjusted" in micro.columns else [])
-    income = np.empty((len(cols), len(micro)))
-    for v, c in enumerate(cols):
-        income[v] = micro[c].to_numpy(dtype=float)
-    n = len(micro)
+    inc = [np.ascontiguousarray(micro[c].to_numpy(dtype=float)) for c in cols]
+    k, n = len(cols), len(micro)
     units = np.empty(n)
-    hh_income = np.empty_like(income)
-    per_unit = np.empty_like(income)
-    full_year = np.empty(income.shape, bool)
+    hh_income = np.empty((k, n))
+    per_unit = np.empty((k, n))
+    full_year = np.empty((k, n), bool)
     htype = np.empty(n, np.int8)
-    ro = _k.ro
-    _k.household_totals(ro(h), H, ro(child), ro(income), ro(reg), scale.first_adult, scale.second_adult, scale.further_adult,
-                        scale.first_child, scale.further_child, ro(couple), units, hh_income, per_unit,
-                        full_year, htype)
+    _totals(h, H, child, inc[0], inc[-1], k, reg, scale, couple, (units, hh_income, per_unit, full_year, htype))
     out = micro.copy(deep=False)
     set_column(out, "consumption_units", units)
     set_column(out, "household_type", pd.Categorical.from_codes(htype, categories=list(HOUSEHOLD_TYPES)))

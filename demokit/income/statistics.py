@@ -48,13 +48,13 @@ def _group_codes(micro, by):
         if d in ("region", "deso"):
             if d not in micro.columns:
                 raise IncomeError(f"cannot group by {d!r}: the person table has no column {d!r}")
-            c, lab = codes(micro[d])
+            c, lab = codes(micro[d], dtype=None)
         elif d == "sex":
-            c, lab = codes(micro["sex"], SEXES)
+            c, lab = codes(micro["sex"], SEXES, dtype=None)
         elif d == "birth_region":
-            c, lab = codes(micro["birth_region"], BIRTH_REGIONS)
+            c, lab = codes(micro["birth_region"], BIRTH_REGIONS, dtype=None)
         elif d == "household_type":
-            c, lab = codes(micro["household_type"], HOUSEHOLD_TYPES)
+            c, lab = codes(micro["household_type"], HOUSEHOLD_TYPES, dtype=None)
         elif d == "years_in_sweden":
             b, _ = codes(micro["birth_region"], BIRTH_REGIONS)
             y = micro["years_in_sweden"].to_numpy(dtype=float)
@@ -62,8 +62,7 @@ def _group_codes(micro, by):
             lab = list(YEARS_IN_SWEDEN)
         else:
             raise IncomeError(f"cannot group by {d!r}; choose among {list(BY_DIMS)} (ages via ages=)")
-        c = np.asarray(c, np.int64)
-        if (c < 0).any():
+        if c.size and c.min() < 0:
             pos = int(np.argmax(c < 0))
             raise IncomeError(f"column {d!r}, row {micro.index[pos]!r}: missing or unknown value "
                               f"{micro[d].iloc[pos]!r}")
@@ -72,7 +71,12 @@ def _group_codes(micro, by):
     shape = tuple(len(lab) for lab in labels)
     if not by:
         return np.zeros(len(micro), np.int64), shape, labels
-    return np.ravel_multi_index(arrays, shape).astype(np.int64), shape, labels
+    # flat code Σ c_d · Π_{e>d} n_e (numpy.ravel_multi_index's C order), built in place in one int64 array
+    g = np.array(arrays[0], dtype=np.int64)
+    for c, n in zip(arrays[1:], shape[1:]):
+        g *= n
+        g += c
+    return g, shape, labels
 
 
 def _median_all(xs: np.ndarray, starts: np.ndarray, method: str) -> float:
@@ -134,6 +138,25 @@ def _sort_by_group_value(pool, x, payload, rows, gcode, G):
     return xs, ps, starts
 
 
+def _changed_rows(pool, x_off, x_adj, pop_off, pop_adj, age):
+    """:func:`k.changed_rows` on the pool's threads (consecutive ranges of persons; same lists)."""
+    n, parts = x_off.shape[0], _threads()
+    if pool is None or parts < 2 or n < 2 * parts:
+        return k.changed_rows(x_off, x_adj, pop_off, pop_adj, age)
+    cuts = np.linspace(0, n, parts + 1).astype(np.int64)
+    ranges = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+    payload = np.empty(n, np.int32)
+    counts = list(pool.map(lambda r: k.changed_rows_part(x_off, x_adj, pop_off, pop_adj, age, r[0], r[1],
+                                                          payload), ranges))
+    offs = np.zeros((len(ranges) + 1, 2), np.int64)
+    np.cumsum(np.array(counts, np.int64), axis=0, out=offs[1:])
+    rows = np.empty(int(offs[-1, 0]), np.int64)
+    new = np.empty(int(offs[-1, 1]), np.int64)
+    list(pool.map(lambda j: k.changed_rows_fill(pop_off, pop_adj, payload, ranges[j][0], ranges[j][1], rows,
+                                                int(offs[j, 0]), new, int(offs[j, 1])), range(len(ranges))))
+    return payload, rows, new
+
+
 def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G, on_official=None):
     """Both versions' values and ages in group-major order, ascending within groups.
 
@@ -147,15 +170,15 @@ def _group_sorted_versions(pool, x_off, x_adj, pop_off, pop_adj, gcode, age, G, 
     """
     ro = k.ro
     x_off, x_adj, gcode = ro(x_off), ro(x_adj), ro(gcode)
-    payload, rows, new = k.changed_rows(x_off, x_adj, ro(pop_off), ro(pop_adj), ro(age))
+    payload, rows, new = _changed_rows(pool, x_off, x_adj, ro(pop_off), ro(pop_adj), ro(age))
     payload = ro(payload)
     xs, ps, starts = _sort_by_group_value(pool, x_off, payload, ro(rows), gcode, G)
-    official = (xs, ps & 0xFF, starts)   # ages: low 8 bits
+    official = (xs, ps, starts)   # payloads: ages in the low 8 bits (grouped_measures masks them)
     if on_official is not None:
         on_official(*official)
     xn, pn, new_starts = _sort_by_group_value(None, x_adj, payload, ro(new), gcode, G)
     xa, pa, starts_a = k.merge_changed(ro(xs), ro(ps), ro(starts), ro(xn), ro(pn), ro(new_starts))
-    return {"official": official, "adjusted": (xa, pa & 0xFF, starts_a)}
+    return {"official": official, "adjusted": (xa, pa, starts_a)}
 
 
 def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ages=None,
@@ -231,7 +254,7 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
     col_off, col_adj = INCOMES[income]
     gcode, shape, labels = _group_codes(micro, by)
     G = int(np.prod(shape)) if shape else 1
-    age = micro["age"].to_numpy().astype(np.int64)
+    age = np.asarray(micro["age"].to_numpy(), np.int64)
     age_lo = np.array([lo for lo, _ in ages.values()], np.int64)
     age_hi = np.array([10**6 if hi is None else hi for _, hi in ages.values()], np.int64)
     A = len(ages)
@@ -273,27 +296,29 @@ def statistics(micro: pd.DataFrame, *, income: str = "csfvi", by=("region",), ag
     coords = {"version": ["official", "adjusted"], "age_group": list(ages), "decile": np.arange(1, 11)}
     coords.update({d: lab for d, lab in zip(by, labels)})
     vd = ("version",) + dims
-    ds = xr.Dataset(coords=coords)
+    # numpy arrays first, one Dataset at the end (xarray's per-variable assignment costs more here)
+    arrs = {}
     names = {0: "persons", 1: "mean", 2: "top5_mean", 3: "top1_mean", 5: "earners", 6: "mean_earners",
              7: "median_earners"}
     for i, name in names.items():
-        ds[name] = (vd, stack(lambda r, i=i: r[0][..., i]))
+        arrs[name] = (vd, stack(lambda r, i=i: r[0][..., i]))
     for j, name in enumerate(("p10", "median", "p90")):
-        ds[name] = (vd, stack(lambda r, j=j: r[1][..., j]))
-    ds["decile_mean"] = (vd + ("decile",), stack(lambda r: r[2], (10,)))
+        arrs[name] = (vd, stack(lambda r, j=j: r[1][..., j]))
+    arrs["decile_mean"] = (vd + ("decile",), stack(lambda r: r[2], (10,)))
     if low:
-        ds["low_income_share"] = (vd, stack(lambda r: r[0][..., 9]))
-        ds["low_income_threshold"] = ("version", [res["official"][3], res["adjusted"][3]])
-        ds["low_income_share_diff"] = 100 * (ds["low_income_share"].sel(version="adjusted")
-                                             - ds["low_income_share"].sel(version="official"))
-        ds["low_income_share_diff"].attrs = {"units": "percentage points"}
+        share = stack(lambda r: r[0][..., 9])
+        arrs["low_income_share"] = (vd, share)
+        arrs["low_income_threshold"] = ("version", [res["official"][3], res["adjusted"][3]])
+        arrs["low_income_share_diff"] = (vd[1:], 100 * (share[1] - share[0]), {"units": "percentage points"})
     for name in _DIFF_VARS:
-        off, adj = ds[name].sel(version="official"), ds[name].sel(version="adjusted")
+        dd, v = arrs[name][0], arrs[name][1]
+        off, adj = v[0], v[1]
         d = adj - off
-        ds[name + "_diff"] = d.assign_attrs(units="SEK", long_name=f"{name}: adjusted − official")
+        arrs[name + "_diff"] = (dd[1:], d, {"units": "SEK", "long_name": f"{name}: adjusted − official"})
         with np.errstate(divide="ignore", invalid="ignore"):
-            ds[name + "_diff_pct"] = (100 * d / off.where(off != 0)).assign_attrs(
-                units="%", long_name=f"{name}: (adjusted − official) / official")
+            pct = 100 * d / np.where(off != 0, off, np.nan)
+        arrs[name + "_diff_pct"] = (dd[1:], pct, {"units": "%", "long_name": f"{name}: (adjusted − official) / official"})
+    ds = xr.Dataset(arrs, coords=coords)
     ds["persons"].attrs = {"units": "persons", "long_name": "persons in helårsbefolkningen"}
     ds.attrs = {"income": income, "quantile_method": quantile_method,
                 "population": "helårsbefolkningen (registered 1 Jan and 31 Dec, household cdisp != 0)",
