@@ -29,12 +29,14 @@ import warnings
 import zlib
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import pandas as pd
 import xarray as xr
 from scipy import optimize, special
 
 from ._kernels import ckm as _k
+from ._kernels._jit import _pool, parallel_ranges
 from .cube import SIGNED_VARIABLES, DemokitError
 
 __all__ = ["CKMError", "PTable", "record_keys", "read_ptable", "max_entropy_ptable", "cell_keys",
@@ -539,6 +541,10 @@ def _tabulate_chunked(data, by, encoded, keys, record_key, pt, ncells):
     return table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
 
 
+#: records per thread below which the tabulation stays in one thread
+_RECORDS_PER_THREAD = 1_000_000
+
+
 def _tabulate_fused(data, by, encoded, keys, record_key, pt, shape, ncells):
     """Counts and key sums (int64, flat) of up to three columns and integer keys in one pass over the
     records (:func:`_k.tabulate_fused`): each column's look-up table holds its code times its
@@ -554,9 +560,16 @@ def _tabulate_fused(data, by, encoded, keys, record_key, pt, shape, ncells):
         args += args[:3]
     n = keys.shape[0]
     if pt.modulus <= 256 and n < 2 ** 24:
-        table = np.zeros(ncells, dtype=np.uint32)
-        row, col = _k.tabulate_fused_packed(*args, len(by), keys, 0, n, table, pt.modulus)
-        counts, sums = (table >> 8).astype(np.int64), (table & 255).astype(np.int64)
+        # the records in ranges on the cores (one packed table each, added afterwards); one range for
+        # small inputs, where a table per thread would cost more than it saves
+        nt = max(1, min(numba.get_num_threads(), n // _RECORDS_PER_THREAD))
+        tables = np.zeros((nt, ncells), dtype=np.uint32)
+        found = [rc for rc in parallel_ranges(_k.tabulate_fused_packed_range, n, *args, len(by), keys, tables,
+                                              pt.modulus, np.int64(n), np.int64(nt)) if rc[0] >= 0] \
+            if nt > 1 else [_k.tabulate_fused_packed(*args, len(by), keys, 0, n, tables[0], pt.modulus)]
+        row, col = min(found) if found else (-1, -1)
+        counts = (tables >> 8).sum(axis=0, dtype=np.int64)
+        sums = (tables & 255).sum(axis=0, dtype=np.int64) % pt.modulus
     else:
         table = np.zeros((ncells, 2), dtype=np.int32)
         row, col = _k.tabulate_fused(*args, len(by), keys, table, pt.modulus)
@@ -574,12 +587,14 @@ def _tabulate(data, by, record_key: str, pt: PTable, margins, categories, need_c
     for name in categories:
         if name not in by:
             raise CKMError(f"categories: {name!r} is not one of by = {by}")
-    encoded, labels = [], []
-    for name in by:
-        col = _column(data, name)
-        enc = _encode(col, name, categories.get(name))
-        encoded.append(enc)
-        labels.append(enc[3])
+    cols = [_column(data, name) for name in by]
+    if len(by) > 1 and len(cols[0]) >= 2 * _RECORDS_PER_THREAD and numba.get_num_threads() > 1:
+        # the columns' coding passes (GIL-free kernels) run in the pool's threads and this one
+        later = [_pool().submit(_encode, c, name, categories.get(name)) for c, name in zip(cols[1:], by[1:])]
+        encoded = [_encode(cols[0], by[0], categories.get(by[0]))] + [f.result() for f in later]
+    else:
+        encoded = [_encode(c, name, categories.get(name)) for c, name in zip(cols, by)]
+    labels = [enc[3] for enc in encoded]
     keys = _record_keys(_column(data, record_key), record_key, pt)
     shape = tuple(len(lab) for lab in labels)
     n = keys.shape[0]

@@ -645,11 +645,15 @@ def test_kernels_equal_numpy():
         assert (top[c][len(want):] == -1).all()
 
 
+@pytest.mark.parametrize("threads", [False, True])
 @pytest.mark.parametrize("ncols", [1, 2, 3, 4])
 @pytest.mark.parametrize("modulus", [256, 200, 4096])
-def test_one_pass_tabulation_equals_the_chunked_one_and_numpy(ncols, modulus):
+def test_one_pass_tabulation_equals_the_chunked_one_and_numpy(ncols, modulus, threads, monkeypatch):
     # 1–3 columns with integer keys: one pass (packed uint32 cells if modulus ≤ 256, else count/key
-    # pairs); 4 columns: the chunked path; all equal to np.bincount over np.ravel_multi_index
+    # pairs); 4 columns: the chunked path; all equal to np.bincount over np.ravel_multi_index.
+    # threads: the records in ranges with a table each, and the columns coded in threads
+    if threads:
+        monkeypatch.setattr(ckm, "_RECORDS_PER_THREAD", 1_000)
     rng = np.random.default_rng(ncols * 7 + modulus)
     n, sizes = 20_000, (61, 3, 17, 5)[:ncols]
     cols = {f"c{i}": rng.integers(-4, -4 + s, n) for i, s in enumerate(sizes)}
@@ -671,7 +675,7 @@ def test_one_pass_tabulation_equals_the_chunked_one_and_numpy(ncols, modulus):
     np.testing.assert_array_equal(got[3].ravel(), sums % modulus)
     # errors name the column (or key) and the first bad row, as the chunked path does
     bad = df.copy()
-    bad.loc[777, "record_key"] = modulus
+    bad.loc[[777, 15_000], "record_key"] = modulus   # the first bad row is named (also with ranges)
     with pytest.raises(ckm.CKMError, match=rf"'record_key', row 777: {modulus} is outside"):
         ckm._tabulate(bad, by, "record_key", pt, False, None)
     bad = df.copy()

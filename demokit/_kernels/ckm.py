@@ -198,6 +198,18 @@ def tabulate_fused(x0, lo0, lut0, x1, lo1, lut1, x2, lo2, lut2, ncols, keys, tab
 
 
 @jit
+def tabulate_fused_packed_range(lo, hi, x0, lo0, lut0, x1, lo1, lut1, x2, lo2, lut2, ncols, keys, tables, modulus,
+                                n, nt):
+    """:func:`tabulate_fused_packed` over the records ``lo .. hi-1`` of one of ``nt`` ranges
+    (:func:`demokit._kernels._jit.parallel_ranges`) into that range's own table ``tables[i]``: range
+    ``i`` starts at ``n·i // nt``, so ``i = ceil(lo·nt / n)``.  The tables are added afterwards
+    (counts and key sums mod ``modulus``)."""
+    i = (lo * nt + n - 1) // n
+    return tabulate_fused_packed(x0, lo0, lut0, x1, lo1, lut1, x2, lo2, lut2, ncols, keys, lo, hi, tables[i],
+                                 modulus)
+
+
+@jit
 def tabulate_fused_packed(x0, lo0, lut0, x1, lo1, lut1, x2, lo2, lut2, ncols, keys, r0, r1, table, modulus):
     """:func:`tabulate_fused` over records ``r0 .. r1-1`` into a packed table: one uint32 per cell,
     ``count · 256 + (key sum mod modulus)`` (``modulus ≤ 256`` and fewer than 2^24 records), half
