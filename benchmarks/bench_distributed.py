@@ -91,12 +91,16 @@ def on_cluster(n_workers, P0, a, years, draws, chunk, runs, reference, graph=Tru
                 times["graph"].append(time.perf_counter() - t)
                 np.testing.assert_allclose(g.sel(draw=reference["draw"]).values, reference.values, rtol=1e-12,
                                            atol=0)
+            cpu0 = client.run(time.process_time)
             t = time.perf_counter()
             futs = client.map(lambda i, aa, pp: block_totals(pp, aa, years, i, min(chunk, draws - i)),
                               list(range(0, draws, chunk)), aa=fa, pp=fp, pure=False)
             wait(futs)
             m = xr.concat(client.gather(futs), dim="draw")
             times["map"].append(time.perf_counter() - t)
+            cpu1 = client.run(time.process_time)
+            # the cores the workers actually got: their CPU seconds over the wall time
+            times["map cores"] = sum(cpu1[w] - cpu0[w] for w in cpu1) / times["map"][-1]
             np.testing.assert_allclose(m.sel(draw=reference["draw"]).values, reference.values, rtol=1e-12, atol=0)
             results.append(m)
     return {k: float(np.median(v)) for k, v in times.items()}, results[-1]
@@ -128,7 +132,7 @@ def main(argv=None):
         t, full[n] = on_cluster(n, P0, a, years, args.draws, args.chunk, args.runs, ref, graph=not args.no_graph)
         seq.append((n, t))
         res.setdefault(n, []).append(t)
-        print(f"{n} worker(s): " + ", ".join(f"{k} {v:.2f} s" for k, v in t.items())
+        print(f"{n} worker(s): " + ", ".join(f"{k} {v:.2f}" + ("" if "cores" in k else " s") for k, v in t.items())
               + f" (same numbers as in memory); load average {os.getloadavg()[0]:.2f}", flush=True)
     res = {n: {k: float(np.median([t[k] for t in ts])) for k in ts[0]} for n, ts in res.items()}
     if len(full) > 1:
@@ -136,7 +140,7 @@ def main(argv=None):
         assert all(np.array_equal(first.values, v.values) for v in full.values()), "workers disagree"
         print("all draws identical between the clusters (exact)")
     if 1 in res and 2 in res:
-        for k in res[1]:
+        for k in [k for k in res[1] if "cores" not in k]:
             print(f"speed-up 1 -> 2 workers ({k}, medians): {res[1][k] / res[2][k]:.2f}x")
     return ref, res
 

@@ -640,7 +640,7 @@ def simulate(assumptions, *, draws, seed, years=None, model=None, chunks=None,
         if "year" in ref.dims:
             ref = ref.sel(year=yrs)
         ref = ref.drop_vars([c for c in ref.coords if c not in ref.dims])
-        fac = (ref + z).clip(min=0.0) / ref
+        fac = xr.where(ref > 0, (ref + z).clip(min=0.0) / ref.where(ref > 0), 1.0)   # no births: none drawn
         paths["tfr_deviation"] = z
         changes["fertility"] = fac
     if "mortality" in parts:
