@@ -111,12 +111,15 @@ def stochastic_section(summary: xr.Dataset, *, lang: str = "en", regions=None, m
     if "region" in s.dims:
         regs = list(regions) if regions is not None else s["region"].values.tolist()
         if "total" in regs:
-            regs = ["total"] + [r for r in regs if r != "total"]
+            others = [r for r in regs if r != "total"]
+            # one region: its total is itself (shown once, under its own name)
+            regs = others if len(others) == 1 else ["total"] + others
         regs = regs[:max_regions]
     else:
         regs = [None]
     yrs = s["year"].values.tolist()
-    pick = sorted({yrs[0], yrs[min(len(yrs) - 1, 9)], yrs[min(len(yrs) - 1, 19)], yrs[-1]})
+    # the first year, every tenth year after it while at least five years before the last, and the last
+    pick = [y for y in yrs[:-1:10] if y <= yrs[-1] - 5] + [yrs[-1]]
     for r in regs:
         sr = s.sel(region=r) if r is not None else s
         name = (label("total", lang) if r == "total" else str(r)) if r is not None else ""

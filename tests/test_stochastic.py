@@ -342,3 +342,17 @@ def test_net_system_adjustment_follows_the_net_migration_ar1():
     # fertility and mortality untouched with parts=("migration",)
     assert s["fertility"] is a["fertility"] or "draw" not in s["fertility"].dims
     assert "draw" not in s["death_risks"].dims
+
+
+def test_stochastic_section_one_region_once_and_table_years():
+    """One region: its 'total' is itself and is shown once; the table's years are the first, every tenth
+    (at least five years before the last) and the last."""
+    from demokit._report_stochastic import stochastic_section
+    q, yrs = [0.05, 0.5, 0.95], np.arange(2020, 2045)
+    base = np.linspace(8000, 7000, yrs.size)
+    pop = xr.DataArray(np.stack([base * f for f in (0.9, 1.0, 1.1)])[:, :, None].repeat(2, axis=2),
+                       dims=("quantile", "year", "region"),
+                       coords={"quantile": q, "year": yrs, "region": ["total", "2560"]})
+    html = stochastic_section(xr.Dataset({"population": pop}, attrs={"draws": 10, "seed": 1}), lang="en")
+    assert html.count("<figure>") == 1 and "All regions" not in html and "<h3>2560</h3>" in html
+    assert "<th>2020</th><th>2030</th><th>2044</th>" in html.replace("'", "")
