@@ -119,7 +119,7 @@ def stochastic_section(summary: xr.Dataset, *, lang: str = "en", regions=None, m
         regs = [None]
     yrs = s["year"].values.tolist()
     # the first year, every tenth year after it while at least five years before the last, and the last
-    pick = [y for y in yrs[:-1:10] if y <= yrs[-1] - 5] + [yrs[-1]]
+    pick = sorted({yrs[0], yrs[-1]} | {y for y in yrs[10:-1:10] if y <= yrs[-1] - 5})
     for r in regs:
         sr = s.sel(region=r) if r is not None else s
         name = (label("total", lang) if r == "total" else str(r)) if r is not None else ""

@@ -565,7 +565,7 @@ def _tabulate_fused(data, by, encoded, keys, record_key, pt, shape, ncells):
         nt = max(1, min(numba.get_num_threads(), n // _RECORDS_PER_THREAD))
         tables = np.zeros((nt, ncells), dtype=np.uint32)
         found = [rc for rc in parallel_ranges(_k.tabulate_fused_packed_range, n, *args, len(by), keys, tables,
-                                              pt.modulus, np.int64(n), np.int64(nt)) if rc[0] >= 0] \
+                                              pt.modulus, np.int64(n), np.int64(nt), ranges=nt) if rc[0] >= 0] \
             if nt > 1 else [_k.tabulate_fused_packed(*args, len(by), keys, 0, n, tables[0], pt.modulus)]
         row, col = min(found) if found else (-1, -1)
         counts = (tables >> 8).sum(axis=0, dtype=np.int64)

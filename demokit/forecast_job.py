@@ -197,11 +197,11 @@ def _deregistration_waves(a, scenarios: dict, years):
         w = opts.get("deregistration_wave")
         if not w:
             continue
-        if w["years"][0] < years[0] or w["years"][-1] > years[-1]:
+        if min(w["years"]) < years[0] or max(w["years"]) > years[-1]:
             raise ConfigError(f"[scenarios.{name}] deregistration_wave.years {w['years']} must lie in the "
                               f"projected years {years[0]}–{years[-1]}")
         extra = float(w["extra"])
-        if any("scenario" in v.dims for v in a.data.values() if isinstance(v, xr.DataArray)):
+        if len(names) > 1:   # this scenario's wave only (the scenario dim is made here if nothing else has it)
             extra = xr.DataArray([extra if n == name else 0.0 for n in names], dims="scenario",
                                  coords={"scenario": names})
         a = deregistration_wave(a, years=w["years"], extra=extra, fade=float(w.get("fade", 0.5)),

@@ -529,7 +529,7 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
         attrs["old_age"] = (f"{old_age.capitalize()} fitted by Poisson ML to ages >= {fit_from}, replacing rates "
                             f"from age {rfrom}" + (f", extended to {extend_to}" if extend_to else ""))
         if old_age != "kannisto":
-            val = _old_age_counts(old_age, val if mode == kernels.COUNTS else val * exposure, exposure,
+            val = _old_age_counts(old_age, val, exposure, rates_given=mode == kernels.MX,
                                   ages=ages, dim=dim, fit_from=fit_from, replace_from=rfrom)
             mode, name, expo, fit, kfrom = kernels.COUNTS, "deaths", val.attrs.pop("_exposure"), None, None
 
@@ -569,17 +569,22 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
 _OLD_AGE_MODELS = ("kannisto", "gompertz", "makeham")
 
 
-def _old_age_counts(model, deaths, exposure, *, ages, dim, fit_from, replace_from):
+def _old_age_counts(model, val, exposure, *, rates_given, ages, dim, fit_from, replace_from):
     """Deaths and exposure whose ratio is the fitted curve from ``replace_from`` on (over ``ages``).
 
-    From ``replace_from`` the kernel then reads ``m = fitted`` (deaths = fitted rate, exposure 1);
-    below it the observed counts, so its zero-exposure fill and checks apply unchanged.
+    From ``replace_from`` (and above the last observed age) the kernel then reads ``m = fitted``
+    (deaths = fitted rate, exposure 1); below it the observed counts, or the given rates
+    (``rates_given``: deaths = m, exposure 1, so that exposure only weights the fit), and its
+    zero-exposure fill and checks apply unchanged.
     """
     from .models import Model
-    res = Model(model, fit_ages=(fit_from, float(deaths[dim].values[-1]))).fit(deaths, exposure, dim=dim)
+    deaths = val * exposure if rates_given else val
+    last = float(val[dim].values[-1])
+    res = Model(model, fit_ages=(fit_from, last)).fit(deaths, exposure, dim=dim)
     rate = res.predict(xr.DataArray(np.asarray(ages, dtype=float), dims=dim, coords={dim: ages}))
-    old = xr.DataArray(np.asarray(ages) >= replace_from, dims=dim, coords={dim: ages})
-    d, e = xr.broadcast(deaths.reindex({dim: ages}), exposure.reindex({dim: ages}))
+    old = xr.DataArray((np.asarray(ages) >= replace_from) | (np.asarray(ages) > last), dims=dim, coords={dim: ages})
+    below = (val, xr.ones_like(val)) if rates_given else (val, exposure)
+    d, e = xr.broadcast(below[0].reindex({dim: ages}), below[1].reindex({dim: ages}))
     d = xr.where(old, rate, d).transpose(*d.dims)
     e = xr.where(old, 1.0, e).transpose(*d.dims)
     d.attrs["_exposure"] = e

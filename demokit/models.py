@@ -237,8 +237,10 @@ def _evaluate(spec, theta, age, s=None, x0=0.0):
     from ._kernels import parametric as kp
 
     x = np.array(np.atleast_1d(age), dtype=float)   # a writable copy: one kernel signature
-    th = np.ascontiguousarray(np.atleast_2d(np.asarray(theta, dtype=float)))
-    s2 = np.zeros((1, x.size)) if s is None else np.ascontiguousarray(np.atleast_2d(s), dtype=float)
+    theta = np.asarray(theta, dtype=float)
+    th = np.ascontiguousarray(theta.reshape(-1, theta.shape[-1]))   # every curve a row (any extra dims)
+    s2 = np.zeros((1, x.size)) if s is None else np.ascontiguousarray(
+        np.atleast_2d(np.asarray(s, dtype=float)).reshape(-1, x.size))
     out = np.empty((th.shape[0], x.size))
     kp.evaluate(spec.code, th, x, s2, float(x0), out)
     return out.reshape(np.shape(theta)[:-1] + np.shape(age))

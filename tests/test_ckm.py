@@ -645,15 +645,22 @@ def test_kernels_equal_numpy():
         assert (top[c][len(want):] == -1).all()
 
 
-@pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("threads", [None, (2, 1_000), (8, 3_000), (8, 1_000)])
 @pytest.mark.parametrize("ncols", [1, 2, 3, 4])
 @pytest.mark.parametrize("modulus", [256, 200, 4096])
 def test_one_pass_tabulation_equals_the_chunked_one_and_numpy(ncols, modulus, threads, monkeypatch):
     # 1–3 columns with integer keys: one pass (packed uint32 cells if modulus ≤ 256, else count/key
     # pairs); 4 columns: the chunked path; all equal to np.bincount over np.ravel_multi_index.
-    # threads: the records in ranges with a table each, and the columns coded in threads
+    # threads = (threads numba reports, records per range): the records in ranges with a table each
+    # (also fewer ranges than threads, and more ranges than cores), the columns coded in threads
     if threads:
-        monkeypatch.setattr(ckm, "_RECORDS_PER_THREAD", 1_000)
+        import types
+        from demokit._kernels import _jit
+        import numba
+        fake = types.SimpleNamespace(get_num_threads=lambda: threads[0], config=numba.config)
+        monkeypatch.setattr(ckm, "numba", fake)
+        monkeypatch.setattr(_jit, "numba", fake)   # parallel_ranges sees as many threads
+        monkeypatch.setattr(ckm, "_RECORDS_PER_THREAD", threads[1])
     rng = np.random.default_rng(ncols * 7 + modulus)
     n, sizes = 20_000, (61, 3, 17, 5)[:ncols]
     cols = {f"c{i}": rng.integers(-4, -4 + s, n) for i, s in enumerate(sizes)}

@@ -206,17 +206,21 @@ def test_report_only_formats_what_the_job_computed(tmp_path):
         assert call not in src.replace("demokit.forecast_table", ""), call
 
 
-def test_deregistration_wave_from_config_in_one_scenario(tmp_path):
+@pytest.mark.parametrize("trend", ["lee_carter", "none"])
+def test_deregistration_wave_from_config_in_one_scenario(tmp_path, trend):
     """[scenarios.low] deregistration_wave: in a wave year the extra exits are extra × the cohorts at the
-    start (P(t-1) over all ages plus the newborns); after the wave they fade; other scenarios have none."""
+    start (P(t-1) over all ages plus the newborns); after the wave they fade; other scenarios have none
+    (also when nothing else differs between the scenarios: no trend, main empty)."""
     import copy
     cfg = copy.deepcopy(forecast_job.DEMO_CONFIG)
     cfg["forecast"]["last_year"] = 2024
+    cfg["forecast"]["mortality_trend"] = trend
     cfg.pop("labour", None)
     cfg["scenarios"] = {"main": {}, "low": {"deregistration_wave": {"years": [2021], "extra": 0.004,
                                                                      "fade": 0.5}}}
     res = forecast_job.run(forecast_job.check_config(cfg), tmp_path)
     p = res["projection"].sum(["sex", "age", "region"])
+    assert list(p["scenario"].values) == ["main", "low"]
     low, main = p.sel(scenario="low"), p.sel(scenario="main")
     assert float(main["emigration_unknown"].sum()) == 0.0
     start = float(low["population"].sel(year=2020) + low["births"].sel(year=2021))

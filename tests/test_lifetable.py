@@ -465,3 +465,27 @@ def test_old_age_unknown_model_is_named():
     D = xr.DataArray(np.ones(101), dims="age", coords={"age": np.arange(101)})
     with pytest.raises(dk.CubeError, match="heligman_pollard"):
         dk.life_table(deaths=D, exposure=D * 100, old_age="heligman_pollard", sex="female")
+
+
+def test_old_age_model_with_extra_dims_and_given_rates():
+    """Registry old-age models on (region, sex, age): each curve as if alone; with mx= a given rate
+    below replace_from is kept where the exposure is 0 (exposure only weights the fit); replace_from
+    above the last observed age with extend_to fills every age between."""
+    ages = np.arange(0, 101)
+    rng = np.random.default_rng(5)
+    m = 2e-5 * np.exp(0.1 * ages)[None, None, :] * rng.uniform(0.8, 1.2, (3, 2, 1))
+    coords = {"region": ["a", "b", "c"], "sex": ["female", "male"], "age": ages}
+    E = xr.DataArray(np.full((3, 2, 101), 1e5), dims=("region", "sex", "age"), coords=coords)
+    D = E * m
+    whole = dk.life_table(deaths=D, exposure=E, old_age="makeham", fit_from=60)
+    for r in ("a", "c"):
+        one = dk.life_table(deaths=D.sel(region=r), exposure=E.sel(region=r), old_age="makeham", fit_from=60)
+        np.testing.assert_allclose(whole["ex"].sel(region=r).values, one["ex"].values, rtol=1e-9)
+    mx = D / E
+    E0 = E.copy()
+    E0[0, 1, 30] = 0.0
+    lt = dk.life_table(mx, exposure=E0, old_age="gompertz", fit_from=60)
+    assert float(lt["mx"][0, 1, 30]) == pytest.approx(float(mx[0, 1, 30]), rel=1e-12)
+    lt = dk.life_table(mx, exposure=E, old_age="gompertz", fit_from=80, replace_from=105, extend_to=110)
+    assert lt.sizes["age"] == 111 and bool(np.isfinite(lt["mx"]).all())
+    np.testing.assert_allclose(lt["mx"].sel(age=slice(None, 100)).values, mx.values, rtol=1e-12)

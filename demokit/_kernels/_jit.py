@@ -179,10 +179,11 @@ def _pool():
     return _POOL
 
 
-def parallel_ranges(kernel, n: int, *args) -> list:
+def parallel_ranges(kernel, n: int, *args, ranges: int | None = None) -> list:
     """Run ``kernel(lo, hi, *args)`` on contiguous ranges covering ``0 ≤ i < n``, in threads.
 
-    One range per thread (``numba.get_num_threads()``, at most ``n``); the
+    One range per thread (``numba.get_num_threads()``, at most ``n``; or
+    ``ranges`` of them: range ``i`` then starts at ``n·i // ranges``); the
     first range runs in the calling thread.  ``kernel`` is a serial, GIL-free
     (``nogil``) kernel, so the ranges run on all cores.  This replaces
     ``parallel=True``/``prange`` for the large kernels: a ``prange`` loop costs
@@ -191,7 +192,7 @@ def parallel_ranges(kernel, n: int, *args) -> list:
     on every cold start, while threads over a serial kernel cost ~0.1 ms a
     call.  Returns the kernels' results in order.
     """
-    nt = min(numba.get_num_threads(), n)
+    nt = min(numba.get_num_threads(), n) if ranges is None else int(ranges)
     if nt <= 1:
         return [kernel(np.int64(0), np.int64(n), *args)]
     bounds = [np.int64(n * i // nt) for i in range(nt + 1)]
