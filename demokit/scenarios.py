@@ -68,7 +68,8 @@ def deregistration_wave(assumptions, *, years, extra, fade=0.5, projection_years
         Annual assumptions (with or without ``emigration_unknown_risks``).
     years : sequence of int
         The years of the wave (the Tax Agency's clean-up): the full ``extra``
-        risk applies in each of them.
+        risk applies in each of them (list every year: a year between two
+        wave years that is not listed gets no extra risk).
     extra : float or DataArray
         The extra risk of being deregistered in a wave year (persons leaving
         per person at the start of the cohort), in [0, 1]: a number for every
