@@ -57,5 +57,8 @@ def run(st, *, base, assumptions, years, rates=None) -> xr.Dataset:
     tot = quantiles_of(T.sum("region", keep_attrs=True), st["quantiles"]).expand_dims(region=["total"])
     keep = [c for c in by.coords if c not in by.dims and "region" in by[c].dims]
     out = xr.concat([tot, by.drop_vars(keep)], dim="region").transpose("region", "quantile", "year")
+    names = base["region_name"] if "region_name" in base.coords else None
+    if names is not None and "region" in names.dims:   # the report's headings name the regions
+        out = out.assign_coords(region_name=("region", [""] + [str(n) for n in names.sel(region=by["region"]).values]))
     out.attrs = {**by.attrs, "seed": st["seed"], "scenario": st["scenario"]}
     return out

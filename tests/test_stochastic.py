@@ -299,6 +299,7 @@ def test_forecast_job_stochastic_section(tmp_path):
     assert len(csv) == 1 + 6 * 3 * 10
     rep = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "id='stochastic'" in rep and "30 simulated paths" in rep and "seed 4" in rep
+    assert "<h3>2580 Luleå</h3>" in rep   # the regions named in the section's headings
 
 
 @pytest.mark.parametrize("bad, msg", [({"draws": 0}, "draws"), ({"seed": -1}, "seed"), ({"chunks": "x"}, "chunks"),
