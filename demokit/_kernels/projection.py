@@ -308,6 +308,16 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
 
 
 @jit
+def _work_buffers(out_pop, mode):
+    """The year step's work buffers (rows of regions), once per kernel call: nothing is allocated
+    inside the loops.  ``out_pop`` is ``(batch, year, sex, age, region)``; ``wb`` only for mode 2."""
+    ns, na, nr = out_pop.shape[2], out_pop.shape[3], out_pop.shape[4]
+    wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
+    return (np.zeros((ns, na)), np.zeros(ns), np.empty((ns, na, nr)), np.empty((ns, na, nr)), np.empty(nr),
+            np.empty(nr), wb, np.empty(nr), np.empty(nr))
+
+
+@jit
 def _varies_by_year(exits, ent_tot, ent_prof):
     for k in range(len(exits)):
         if exits[k].shape[1] > 1:
@@ -329,20 +339,8 @@ def annual_range(b0, b1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj
     or entry varies by year, else once a year.
     """
     out_pop = out[0]
-    ns = out_pop.shape[2]
-    na = out_pop.shape[3]
-    nr = out_pop.shape[4]
     ny = out_pop.shape[1]
-    # work buffers, once per call (rows of regions); nothing is allocated inside the loops
-    pool = np.zeros((ns, na))
-    pool0 = np.zeros(ns)
-    sv = np.empty((ns, na, nr))
-    imv = np.empty((ns, na, nr))
-    bsum = np.empty(nr)
-    tmp = np.empty(nr)
-    wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
-    rowsum = np.empty(nr)
-    target = np.empty(nr)
+    pool, pool0, sv, imv, bsum, tmp, wb, rowsum, target = _work_buffers(out_pop, mode)
     by_year = _varies_by_year(exits, ent_tot, ent_prof)
     for b in range(b0, b1):
         p0 = pop0[b if pop0.shape[0] > 1 else 0]
@@ -399,19 +397,8 @@ def components_range(k0, k1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot,
     """
     out_pop = out[0]
     ny = out_pop.shape[1]
-    ns = out_pop.shape[2]
-    na = out_pop.shape[3]
-    nr = out_pop.shape[4]
-    pool = np.zeros((ns, na))
-    pool0 = np.zeros(ns)
-    sv = np.empty((ns, na, nr))
-    imv = np.empty((ns, na, nr))
-    cur = np.empty((ns, na, nr))
-    bsum = np.empty(nr)
-    tmp = np.empty(nr)
-    wb = np.empty((ns, na, nr) if mode == 2 else (1, 1, 1))
-    rowsum = np.empty(nr)
-    target = np.empty(nr)
+    pool, pool0, sv, imv, bsum, tmp, wb, rowsum, target = _work_buffers(out_pop, mode)
+    cur = np.empty_like(sv)
     by_year = _varies_by_year(exits, ent_tot, ent_prof)
     last_b = -1
     for k in range(k0, k1):
