@@ -64,6 +64,19 @@ def _exp(t):
 
 
 @jit
+def _rc_peak(a, al, mu, la, xi, g, k):
+    """One Rogers–Castro peak ``a exp(−α(x−μ) − exp(−λ(x−μ)))`` at ``xi``; its gradient in ``g[k:k+4]``."""
+    u = xi - mu
+    ex = _exp(-la * u)
+    f = _exp(-al * u - ex)
+    g[k] = f
+    g[k + 1] = -a * f * u
+    g[k + 2] = a * f * (al - la * ex)
+    g[k + 3] = a * f * u * ex
+    return a * f
+
+
+@jit
 def _rogers_castro_at(th, xi, g):
     a1, al1, a2, al2, mu2, la2 = th[0], th[1], th[2], th[3], th[4], th[5]
     a3, al3, mu3, la3, a4, la4, c = th[6], th[7], th[8], th[9], th[10], th[11], th[12]
@@ -74,23 +87,9 @@ def _rogers_castro_at(th, xi, g):
         g[0] = f1
         g[1] = -a1 * f1 * xi
     if a2 != 0.0:
-        u = xi - mu2
-        ex = _exp(-la2 * u)
-        f2 = _exp(-al2 * u - ex)
-        m += a2 * f2
-        g[2] = f2
-        g[3] = -a2 * f2 * u
-        g[4] = a2 * f2 * (al2 - la2 * ex)
-        g[5] = a2 * f2 * u * ex
+        m += _rc_peak(a2, al2, mu2, la2, xi, g, 2)   # labour force peak
     if a3 != 0.0:
-        u = xi - mu3
-        ex = _exp(-la3 * u)
-        f3 = _exp(-al3 * u - ex)
-        m += a3 * f3
-        g[6] = f3
-        g[7] = -a3 * f3 * u
-        g[8] = a3 * f3 * (al3 - la3 * ex)
-        g[9] = a3 * f3 * u * ex
+        m += _rc_peak(a3, al3, mu3, la3, xi, g, 6)   # retirement peak
     if a4 != 0.0:
         f4 = _exp(la4 * xi)
         m += a4 * f4
