@@ -488,26 +488,10 @@ def changed_rows(x_off, x_adj, pop_off, pop_adj, age):
     """
     n = x_off.shape[0]
     payload = np.empty(n, np.int32)
-    n_off = 0
-    n_new = 0
-    for i in range(n):
-        c = x_adj[i] != x_off[i] or pop_adj[i] != pop_off[i]
-        payload[i] = np.int32(age[i]) | (np.int32(256) if c else np.int32(0))
-        if pop_off[i]:
-            n_off += 1
-        if c and pop_adj[i]:
-            n_new += 1
+    n_off, n_new = changed_rows_part(x_off, x_adj, pop_off, pop_adj, age, 0, n, payload)
     rows = np.empty(n_off, np.int64)
     new = np.empty(n_new, np.int64)
-    a = 0
-    b = 0
-    for i in range(n):
-        if pop_off[i]:
-            rows[a] = i
-            a += 1
-        if pop_adj[i] and (payload[i] >> 8) & 1 == 1:
-            new[b] = i
-            b += 1
+    changed_rows_fill(pop_off, pop_adj, payload, 0, n, rows, 0, new, 0)
     return payload, rows, new
 
 
