@@ -36,7 +36,6 @@ _FERT = ("year", "region", "age")
 # the annual kernel's layout: region last (see demokit._kernels.projection)
 _CELL_A = ("year", "sex", "age", "region")
 _FERT_A = ("year", "age", "region")
-_POP_CORE = {"annual": ("sex", "age", "region"), "nyear": ("region", "sex", "age")}
 
 #: the annual engine's inputs: name → (core dims, kind of check), from the component table
 _ANNUAL = {}

@@ -19,19 +19,13 @@ import xarray as xr
 
 from ._apply import check_core_chunks, is_dask
 from ._kernels import projection as _k
-from .assumptions import BOYS_SHARE, AssumptionError, Assumptions
+from .assumptions import (_CELL, _CELL_A, _FERT, _FERT_A, _REGION, BOYS_SHARE, AssumptionError, Assumptions,
+                          _first_cell)
 from .components import COMPONENTS, by_kind
-from .assumptions import _first_cell
 from .cube import CubeError, SEXES, check_counts
 
 __all__ = ["AssumptionError", "Assumptions", "constrain", "project"]
 
-_CELL = ("year", "region", "sex", "age")
-_REGION = ("year", "region")
-_FERT = ("year", "region", "age")
-# the annual kernel's layout: region last (see demokit._kernels.projection)
-_CELL_A = ("year", "sex", "age", "region")
-_FERT_A = ("year", "age", "region")
 _POP_CORE = {"annual": ("sex", "age", "region"), "nyear": ("region", "sex", "age")}
 # with origin groups (born in the country / born abroad): an origin core dim before sex
 _CELL_O = ("year", "origin", "sex", "age", "region")
