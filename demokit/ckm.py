@@ -564,10 +564,13 @@ def _tabulate_fused(data, by, encoded, keys, record_key, pt, shape, ncells):
         # small inputs, where a table per thread would cost more than it saves
         nt = max(1, min(numba.get_num_threads(), n // _RECORDS_PER_THREAD))
         tables = np.zeros((nt, ncells), dtype=np.uint32)
-        found = [rc for rc in parallel_ranges(_k.tabulate_fused_packed_range, n, *args, len(by), keys, tables,
-                                              pt.modulus, np.int64(n), np.int64(nt), ranges=nt) if rc[0] >= 0] \
-            if nt > 1 else [_k.tabulate_fused_packed(*args, len(by), keys, 0, n, tables[0], pt.modulus)]
-        row, col = min(found) if found else (-1, -1)
+        if nt > 1:
+            results = parallel_ranges(_k.tabulate_fused_packed_range, n, *args, len(by), keys, tables, pt.modulus,
+                                      np.int64(n), np.int64(nt), ranges=nt)
+        else:
+            results = [_k.tabulate_fused_packed(*args, len(by), keys, 0, n, tables[0], pt.modulus)]
+        bad = [rc for rc in results if rc[0] >= 0]   # (row, column) of each range's first bad value
+        row, col = min(bad) if bad else (-1, -1)
         counts = (tables >> 8).sum(axis=0, dtype=np.int64)
         sums = (tables & 255).sum(axis=0, dtype=np.int64) % pt.modulus
     else:
