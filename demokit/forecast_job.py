@@ -151,7 +151,7 @@ def _check_value(v, lo, hi, what, source):
         raise ConfigError(f"{source}: {what} = {v!r} is outside the sane range [{lo:g}, {hi:g}]")
 
 
-def _check_scenario(name, opts, source):
+def _check_scenario(name, opts, source, years):
     from .scenarios import SCENARIO_KEYS
     where = f"[scenarios.{name}]"
     if not isinstance(opts, dict):
@@ -159,7 +159,7 @@ def _check_scenario(name, opts, source):
     _unknown(opts, SCENARIO_KEYS + ("deregistration_wave",), where, source)
     for k, v in opts.items():
         if k == "deregistration_wave":
-            _check_wave(v, where, source)
+            _check_wave(v, where, source, years)
             continue
         lo, hi = _SCENARIO_RANGES[k]
         if k == "life_expectancy":
@@ -176,8 +176,9 @@ def _check_scenario(name, opts, source):
             _check_value(v, lo, hi, f"{where} {k}", source)
 
 
-def _check_wave(v, where, source):
-    """``deregistration_wave = {years = [2025, 2026], extra = 0.004, fade = 0.5}`` (METHODS §6.2)."""
+def _check_wave(v, where, source, years):
+    """``deregistration_wave = {years = [2025, 2026], extra = 0.004, fade = 0.5}`` (METHODS §6.2), its
+    years among the projected ``years`` (first, last)."""
     if not isinstance(v, dict) or "years" not in v or "extra" not in v:
         raise ConfigError(f"{source}: {where} deregistration_wave must be a table "
                           f"{{years = [2025, 2026], extra = 0.004, fade = 0.5}}, got {v!r}")
@@ -185,6 +186,9 @@ def _check_wave(v, where, source):
     yrs = v["years"]
     if not (isinstance(yrs, list) and yrs and all(isinstance(y, int) and not isinstance(y, bool) for y in yrs)):
         raise ConfigError(f"{source}: {where} deregistration_wave.years must be a list of years, got {yrs!r}")
+    if min(yrs) < years[0] or max(yrs) > years[1]:
+        raise ConfigError(f"{source}: {where} deregistration_wave.years {yrs} must lie in the projected years "
+                          f"{years[0]}–{years[1]}")
     _check_value(v["extra"], 0.0, 0.2, f"{where} deregistration_wave.extra", source)
     _check_value(v.get("fade", 0.5), 0.0, 1.0, f"{where} deregistration_wave.fade", source)
 
@@ -197,9 +201,6 @@ def _deregistration_waves(a, scenarios: dict, years):
         w = opts.get("deregistration_wave")
         if not w:
             continue
-        if min(w["years"]) < years[0] or max(w["years"]) > years[-1]:
-            raise ConfigError(f"[scenarios.{name}] deregistration_wave.years {w['years']} must lie in the "
-                              f"projected years {years[0]}–{years[-1]}")
         extra = float(w["extra"])
         if len(names) > 1:   # this scenario's wave only (the scenario dim is made here if nothing else has it)
             extra = xr.DataArray([extra if n == name else 0.0 for n in names], dims="scenario",
@@ -284,7 +285,7 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
     if not isinstance(sc, dict):
         raise ConfigError(f"{source}: [scenarios] must be tables like [scenarios.main]")
     for name, opts in sc.items():
-        _check_scenario(name, opts, source)
+        _check_scenario(name, opts, source, (fc["base_year"] + 1, fc["last_year"]))
     cfg["scenarios"] = sc
     lab = cfg.get("labour")
     if lab:

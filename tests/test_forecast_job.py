@@ -235,6 +235,7 @@ def test_deregistration_wave_from_config_in_one_scenario(tmp_path, trend):
     ({"years": [2021], "extra": 0.5}, "extra"),
     ({"years": "2021", "extra": 0.004}, "list of years"),
     ({"years": [2021], "extra": 0.004, "fading": 1}, "did you mean"),
+    ({"years": [2030, 2050], "extra": 0.004}, r"\[2030, 2050\] must lie in the projected years 2020–2044"),
 ])
 def test_deregistration_wave_bad_config(wave, msg):
     import copy
