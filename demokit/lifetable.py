@@ -529,9 +529,9 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
         attrs["old_age"] = (f"{old_age.capitalize()} fitted by Poisson ML to ages >= {fit_from}, replacing rates "
                             f"from age {rfrom}" + (f", extended to {extend_to}" if extend_to else ""))
         if old_age != "kannisto":
-            val = _old_age_counts(old_age, val, exposure, rates_given=mode == kernels.MX,
-                                  ages=ages, dim=dim, fit_from=fit_from, replace_from=rfrom)
-            mode, name, expo, fit, kfrom = kernels.COUNTS, "deaths", val.attrs.pop("_exposure"), None, None
+            val, expo = _old_age_counts(old_age, val, exposure, rates_given=mode == kernels.MX,
+                                        ages=ages, dim=dim, fit_from=fit_from, replace_from=rfrom)
+            mode, name, fit, kfrom = kernels.COUNTS, "deaths", None, None
 
     a0_opt = _a0_option(a0)
     attrs["a0"] = a0 if isinstance(a0, str) else "given"
@@ -570,7 +570,7 @@ _OLD_AGE_MODELS = ("kannisto", "gompertz", "makeham")
 
 
 def _old_age_counts(model, val, exposure, *, rates_given, ages, dim, fit_from, replace_from):
-    """Deaths and exposure whose ratio is the fitted curve from ``replace_from`` on (over ``ages``).
+    """Return deaths and exposure whose ratio is the fitted curve from ``replace_from`` on (over ``ages``).
 
     From ``replace_from`` (and above the last observed age) the kernel then reads ``m = fitted``
     (deaths = fitted rate, exposure 1); below it the observed counts, or the given rates
@@ -586,9 +586,7 @@ def _old_age_counts(model, val, exposure, *, rates_given, ages, dim, fit_from, r
     below = (val, xr.ones_like(val)) if rates_given else (val, exposure)
     d, e = xr.broadcast(below[0].reindex({dim: ages}), below[1].reindex({dim: ages}))
     d = xr.where(old, rate, d).transpose(*d.dims)
-    e = xr.where(old, 1.0, e).transpose(*d.dims)
-    d.attrs["_exposure"] = e
-    return d
+    return d, xr.where(old, 1.0, e).transpose(*d.dims)
 
 
 def _life_table_hmd(deaths, exposure, *, radix, dim, cap=95):
