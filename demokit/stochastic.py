@@ -502,19 +502,6 @@ def shocks(draws: int, years: int, *, seed, start: int = 0) -> np.ndarray:
     return out
 
 
-def _from_history_module():
-    """Return the module of ``from_history`` (``demokit.scenarios``; ``demokit.assumptions`` after issue 12 item 1)."""
-    import importlib
-    for name in ("demokit.assumptions", "demokit.scenarios"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(mod, "_table_risks"):
-            return mod
-    raise ImportError("demokit: the table-risk helper of from_history (_table_risks) was not found")
-
-
 def _e0_factor(death_risks, e0_dev):
     """Return k (dims of ``e0_dev`` ∪ the risks' year/scenario/sex dims) so that e0 moves by ``e0_dev``.
 
@@ -523,7 +510,7 @@ def _e0_factor(death_risks, e0_dev):
     life table has ``e0 = e0(1) + Δ`` (Δ = ``e0_dev``).
     """
     from .lifetable import life_table
-    _table_risks = _from_history_module()._table_risks
+    from .assumptions import _table_risks
     q = death_risks
     if "region" in q.dims:
         q = q.mean("region")

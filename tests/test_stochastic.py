@@ -159,7 +159,7 @@ def test_tfr_paths_follow_the_ar1(central, sim):
 
 
 def test_e0_of_the_draws_moves_by_the_random_walk(central, sim):
-    _table_risks = dk.stochastic._from_history_module()._table_risks
+    from demokit.assumptions import _table_risks
     w = sim.attrs["stochastic_paths"]["e0_deviation"]
     q0 = central["death_risks"].mean("region")
     e0c = dk.life_table(qx=_table_risks(q0.transpose("sex", "age")).where(q0["age"] < 100, 1.0))["ex"].isel(age=0)
