@@ -330,8 +330,7 @@ class Assumptions:
 
     @classmethod
     def from_history(cls, ds, *, years, **options):
-        """Return :class:`Assumptions` estimated from a cube's history (see :func:`demokit.scenarios.from_history`)."""
-        from .scenarios import from_history
+        """Return :class:`Assumptions` estimated from a cube's history (see :func:`from_history`)."""
         return from_history(ds, years=years, **options)
 
 

@@ -152,7 +152,7 @@ def _check_value(v, lo, hi, what, source):
 
 
 def _check_scenario(name, opts, source, years):
-    from .scenarios import SCENARIO_KEYS
+    from .assumptions import SCENARIO_KEYS
     where = f"[scenarios.{name}]"
     if not isinstance(opts, dict):
         raise ConfigError(f"{source}: {where} must be a table of options, got {opts!r}")
@@ -499,7 +499,7 @@ def history_series(ds: xr.Dataset, years=None, *, open_age: int | None = None) -
     """
     from .accounting import cohort_start_population, events_year_end, mean_population
     from .regions import pool
-    from .scenarios import _table_risks
+    from .assumptions import _table_risks
     from .lifetable import life_table
     from .small_area import national_death_risks_by_year, small_area_rates, with_open_age
 

@@ -14,21 +14,14 @@ import xarray as xr
 __all__ = ["SCENARIO_KEYS", "deregistration_wave", "from_history", "path", "tfr_of"]
 
 #: names that moved to demokit.assumptions (importable from here as before)
-_MOVED = ("AssumptionError", "Assumptions", "SCENARIO_KEYS", "from_history", "_table_risks", "_mortality_years",
-          "_pooled_table_risks", "_fold_reference", "_apply", "_migration_totals", "_as_path", "THIN_DEATHS",
-          "MAX_MORTALITY_YEARS")
+_MOVED = ("AssumptionError", "Assumptions", "SCENARIO_KEYS", "from_history", "THIN_DEATHS", "MAX_MORTALITY_YEARS")
 
 
 def __getattr__(name):
-    """The names that moved to :mod:`demokit.assumptions` (imported lazily: no import cycle).
-
-    The public ones are listed in ``_MOVED``; the private helpers that lived
-    here (``_as_sex_path``, ``_risk``, ...) resolve the same way.
-    """
-    if name in _MOVED or (name.startswith("_") and not name.startswith("__")):
+    """The names that moved to :mod:`demokit.assumptions` (``_MOVED``; imported lazily: no import cycle)."""
+    if name in _MOVED:
         from . import assumptions
-        if hasattr(assumptions, name):
-            return getattr(assumptions, name)
+        return getattr(assumptions, name)
     raise AttributeError(f"module 'demokit.scenarios' has no attribute {name!r}")
 
 

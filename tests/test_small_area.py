@@ -78,7 +78,7 @@ def test_reference_schedules_match_scb_published_figures():
     ref = dk.reference_schedules(YEARS)
     # SCB: life expectancy at birth 2015-2019, women 84.01 84.09 84.10 84.25 84.73 (mean 84.24),
     # men 80.31 80.60 80.72 80.78 81.34 (mean 80.75); TFR 1.85 1.85 1.78 1.76 1.70
-    from demokit.scenarios import _table_risks
+    from demokit.assumptions import _table_risks
     e0 = dk.life_table(qx=_table_risks(ref["death_risk"])).ex.sel(age=0)
     assert abs(float(e0.sel(sex="female")) - 84.24) < 0.1
     assert abs(float(e0.sel(sex="male")) - 80.75) < 0.1
@@ -287,7 +287,7 @@ def test_cli_forecast_for_a_synthetic_kommun_of_2500(tmp_path, capsys):
 
 
 def test_thin_deaths_lengthen_the_mortality_period(nb):
-    from demokit.scenarios import _mortality_years
+    from demokit.assumptions import _mortality_years
     # the five kommuner have at least 268 deaths of each sex in 2015-2019: the period stays
     assert _mortality_years(nb, list(YEARS), "auto") == list(YEARS)
     small = _thinned(nb.sel(region=["2560"]), 2500 / 8066, 1)   # about 85 deaths of each sex in 5 years
