@@ -40,19 +40,15 @@ def _at(a, b, t):
     return a[b if a.shape[0] > 1 else 0, t if a.shape[1] > 1 else 0]
 
 
-@jit(fastmath={"reassoc", "nsz", "contract"})
-def _dot(a, b):
-    """``Σ_i a[i] · b[i]`` (summed in SIMD lanes: the order differs from a serial sum by rounding only)."""
-    acc = 0.0
-    for i in range(a.shape[0]):
-        acc += a[i] * b[i]
-    return acc
-
-
 @jit
-def _prep(b, t, exits, ent_tot, ent_prof, sv, imv):
-    """Year ``t``'s share staying ``sv = 1 − Σ_k exit_k`` and entrants ``imv = Σ_j tot_j · prof_j``, every row."""
+def _prep(b, t, exits, ent_tot, ent_prof, adj, sv, imv):
+    """Year ``t``'s share staying ``sv = 1 − Σ_k exit_k`` and entrants ``imv = Σ_j tot_j · prof_j (+ A)``, every row.
+
+    The adjustment term ``A`` (an ``adj`` with a length-0 first axis: none)
+    is added to the entrants' row, since both are added to every cohort.
+    """
     ns, na, nr = sv.shape
+    has_adj = adj.shape[0] > 0
     for s in range(ns):
         for x in range(na):
             svr = sv[s, x]
@@ -69,6 +65,10 @@ def _prep(b, t, exits, ent_tot, ent_prof, sv, imv):
                 pj = _at(ent_prof[j], b, t)[s, x]
                 for r in range(nr):
                     imr[r] += tj[r] * pj[r]
+            if has_adj:
+                ar = _at(adj, b, t)[s, x]
+                for r in range(nr):
+                    imr[r] += ar[r]
 
 
 @jit
@@ -79,15 +79,79 @@ def _add_rows(a, b, out):
     return out
 
 
-@jit
-def _survive(n, svr, imr, ar, has_adj, out):
-    """``out = N · (1 − Σ exits) + Σ entrants (+ A)`` over a row of regions (the in-movers come later)."""
-    if has_adj:
-        for r in range(out.shape[0]):
-            out[r] = n[r] * svr[r] + imr[r] + ar[r]
+@jit(fastmath={"reassoc", "nsz", "contract"})
+def _survive_pool(n, svr, imr, ur, out):
+    """``out = N · (1 − Σ exits) + entrants`` over a row of regions; returns the pool ``Σ_r N · u``.
+
+    (Age 0 and the balanced mode, whose in-movers wait for the pool of every row.)
+    """
+    acc = 0.0
+    for r in range(out.shape[0]):
+        out[r] = n[r] * svr[r] + imr[r]
+        acc += n[r] * ur[r]
+    return acc
+
+
+@jit(fastmath={"reassoc", "nsz", "contract"})
+def _survive_pool(n, svr, imr, ur, out):
+    """``out = N · (1 − Σ exits) + entrants`` over a row of regions; returns the pool ``Σ_r N · u``.
+
+    The first of a row's two passes (the in-movers need the pool of the whole
+    row); the population path and the components path both use it, so they
+    see the same numbers.
+    """
+    acc = 0.0
+    for r in range(out.shape[0]):
+        out[r] = n[r] * svr[r] + imr[r]
+        acc += n[r] * ur[r]
+    return acc
+
+
+@jit(fastmath={"nsz", "contract"})
+def _in_movers_births(closed, births, p, intt, ww, n, fx, bsum, out):
+    """The second pass of a row: in-movers added to ``out``; with ``births``, the term ``f(x) · (N + P(x, t))``.
+
+    In-movers ``p · w`` (closed; ``p`` the row's pool) or ``I_tot · w``
+    (open); ``N`` is the row's cohort at the start of the year (``W(x−1, t−1)``,
+    at the open age ``W(ω−1, t−1) + W(ω, t−1)``), ``out`` the row ``P(x, t)``.
+    Female rows at ages with fertility add their term of the births to
+    ``bsum`` in the same pass.  (One loop per case: no branch inside a loop.)
+    """
+    nr = out.shape[0]
+    if closed and births:
+        for r in range(nr):
+            c = out[r] + p * ww[r]
+            out[r] = c
+            bsum[r] += fx[r] * (n[r] + c)
+    elif closed:
+        for r in range(nr):
+            out[r] += p * ww[r]
+    elif births:
+        for r in range(nr):
+            c = out[r] + intt[r] * ww[r]
+            out[r] = c
+            bsum[r] += fx[r] * (n[r] + c)
     else:
-        for r in range(out.shape[0]):
-            out[r] = n[r] * svr[r] + imr[r]
+        for r in range(nr):
+            out[r] += intt[r] * ww[r]
+
+
+@jit
+def _fertile_ages(f):
+    """The first and last age index with a positive fertility rate anywhere in ``f`` (``(.., age, region)``)."""
+    lo = f.shape[-2]
+    hi = -1
+    g = f.reshape((-1, f.shape[-2], f.shape[-1]))
+    for i in range(g.shape[0]):
+        for x in range(g.shape[1]):
+            if x >= lo and x <= hi:
+                continue
+            for r in range(g.shape[2]):
+                if g[i, x, r] != 0.0:
+                    lo = min(lo, x)
+                    hi = max(hi, x)
+                    break
+    return lo, hi
 
 
 @jit
@@ -222,6 +286,15 @@ def _births_term(x, w, ff, prevt, s0, c, bsum, bt, ob, store):
 
 
 @jit
+def _births_out(fx, n, c, bt, girls, boys):
+    """A female row's births by the mother's age: ``f(x) · (N + P(x, t)) / 2`` split into girls and boys."""
+    for r in range(c.shape[0]):
+        v = fx[r] * (n[r] + c[r])
+        girls[r] = v * 0.5 * (1.0 - bt[r])
+        boys[r] = v * 0.5 * bt[r]
+
+
+@jit
 def _newborns(s, bsum, bt, out):
     """Births of sex ``s`` by region: ``Σ / 2`` times ``1 − boys`` (girls) or ``boys``."""
     for r in range(out.shape[0]):
@@ -233,7 +306,7 @@ _IPF_MAX_ITER = 1000
 
 
 @jit
-def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, sv, imv,
+def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode, fx0, fx1, sv, imv,
           pool, pool0, wb, rowsum, target, bsum, tmp, store, out, o_exit, o_in, o_entry, o_births):
     """One year of the annual engine: ``cur = P(t)`` from ``prev = P(t−1)`` (layout ``(sex, age, region)``).
 
@@ -241,44 +314,47 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
     (:func:`annual_range`, ``store=False``) and the components
     (:func:`components_range`, ``store=True``: each exit, entry, the in-movers
     and the births by the mother's age are also written into ``out[o_*, b, t]``).
-    ``sv``, ``imv`` hold year ``t``'s rows from :func:`_prep`.  Sweeps: (1) for
-    each sex and age ``x ≥ 1`` the survivors and entrants, the row's pool of
-    out-movers ``Σ_r N · u`` (exit ``pool_k``) and, unless balanced, the
-    in-movers; (balanced: the IPF shares of the year, then the in-movers);
-    (2) in the same sweep, after a female row's in-movers, its term of the
-    births from the women at the start and end of the year; (3) the
-    newborns at age 0, their risks and entrants, then their in-movers.
+    ``sv``, ``imv`` hold year ``t``'s rows from :func:`_prep` (the entrants'
+    row includes the adjustment term).  Sweeps: (1) for each sex and age
+    ``x ≥ 1``, one pass over the regions (:func:`_row`): survivors, entrants,
+    in-movers (closed: the row's pool ``Σ_r N · u``, summed in the previous
+    row's pass), a female row's term of the births from the women at the
+    start and end of the year, and the next row's pool; balanced: first the
+    survivors and every row's pool, then the year's IPF shares, then the
+    in-movers and the births' terms; (2) the newborns at age 0, their risks
+    and entrants, then their in-movers.
     """
     closed = mode >= 1
     ns = cur.shape[0]
     na = cur.shape[1]
     w = na - 1
-    has_adj = adj.shape[0] > 0
     ut = _at(exits[pool_k], b, t)
     wt = _at(wp, b, t)
     intt = _at(in_tot, b, t)
     ft = _at(f, b, t)
     bt = _at(boys, b, t)
-    at = _at(adj, b, t) if has_adj else ut   # (a dummy of the same type)
     yes = np.bool_(True)
     no = np.bool_(False)
     ob = out[o_births if store else 0, b, t]   # (not written without store)
     bsum[:] = 0.0   # the births of each region, summed over the women's ages and groups
-    # (1) ages 1..ω (female rows: the births' terms too)
+    # (1) ages 1..ω
     for s in range(ns):
+        female = s % 2 == 0
+        fs = ft[s // 2]
         for x in range(1, na):
             n = _add_rows(prev[s, w - 1], prev[s, w], tmp) if x == w else prev[s, x - 1]
             c = cur[s, x]
-            _survive(n, sv[s, x], imv[s, x], at[s, x], has_adj, c)
-            pool[s, x] = _dot(n, ut[s, x])
+            p = _survive_pool(n, sv[s, x], imv[s, x], ut[s, x], c)
+            pool[s, x] = p
             if store:
                 _store_row(b, t, s, x, n, exits, ent_tot, ent_prof, out, o_exit, o_entry)
-            if mode != 2:
-                _in_movers(closed, pool[s, x], intt, wt[s, x], c, yes)
-                if store:
-                    _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
-                if s % 2 == 0:   # (2) the women's term of the births, while the row is in cache
-                    _births_term(x, w, ft[s // 2], prev, s, c, bsum, bt, ob, store)
+            if mode == 2:   # (balanced: the in-movers wait for every row's pool)
+                continue
+            _in_movers_births(closed, female and fx0 <= x <= fx1, p, intt, wt[s, x], n, fs[x], bsum, c)
+            if store:
+                _in_movers(closed, p, intt, wt[s, x], out[o_in, b, t, s, x], no)
+                if female:
+                    _births_out(fs[x], n, c, bt, ob[s, x], ob[s + 1, x])
     if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
         _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
         wt = wb
@@ -287,17 +363,16 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
                 _in_movers(closed, pool[s, x], intt, wt[s, x], cur[s, x], yes)
                 if store:
                     _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
-                if s % 2 == 0:   # (2) the births
+                if s % 2 == 0:   # the births
                     _births_term(x, w, ft[s // 2], prev, s, cur[s, x], bsum, bt, ob, store)
-    # (3) the newborns (all in the first origin group, rows 0 and 1): girls get 1 − boys, boys
+    # (2) the newborns (all in the first origin group, rows 0 and 1): girls get 1 − boys, boys
     # get boys; then their age-0 risks and moves; the other groups' age 0 only gains entrants
     for s in range(ns):
         if s < 2:
             _newborns(s, bsum, bt, tmp)
         else:
             tmp[:] = 0.0
-        _survive(tmp, sv[s, 0], imv[s, 0], at[s, 0], has_adj, cur[s, 0])
-        pool0[s] = _dot(tmp, ut[s, 0])
+        pool0[s] = _survive_pool(tmp, sv[s, 0], imv[s, 0], ut[s, 0], cur[s, 0])
         if store:
             _store_row(b, t, s, 0, tmp, exits, ent_tot, ent_prof, out, o_exit, o_entry)
             ob[s, 0, :] = 0.0
@@ -318,7 +393,9 @@ def _work_buffers(out_pop, mode):
 
 
 @jit
-def _varies_by_year(exits, ent_tot, ent_prof):
+def _varies_by_year(exits, ent_tot, ent_prof, adj):
+    if adj.shape[0] > 0 and adj.shape[1] > 1:
+        return True
     for k in range(len(exits)):
         if exits[k].shape[1] > 1:
             return True
@@ -341,15 +418,16 @@ def annual_range(b0, b1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj
     out_pop = out[0]
     ny = out_pop.shape[1]
     pool, pool0, sv, imv, bsum, tmp, wb, rowsum, target = _work_buffers(out_pop, mode)
-    by_year = _varies_by_year(exits, ent_tot, ent_prof)
+    by_year = _varies_by_year(exits, ent_tot, ent_prof, adj)
+    fx0, fx1 = _fertile_ages(f)   # (ages without fertility skip the births' term)
     for b in range(b0, b1):
         p0 = pop0[b if pop0.shape[0] > 1 else 0]
         for t in range(ny):
             if t == 0 or by_year:
-                _prep(b, t, exits, ent_tot, ent_prof, sv, imv)
+                _prep(b, t, exits, ent_tot, ent_prof, adj, sv, imv)
             prev = p0 if t == 0 else out_pop[b, t - 1]
-            _year(b, t, prev, out_pop[b, t], exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode,
-                  sv, imv, pool, pool0, wb, rowsum, target, bsum, tmp, np.bool_(False), out, o_exit, o_in,
+            _year(b, t, prev, out_pop[b, t], exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode,
+                  fx0, fx1, sv, imv, pool, pool0, wb, rowsum, target, bsum, tmp, np.bool_(False), out, o_exit, o_in,
                   o_entry, o_births)
 
 
@@ -399,17 +477,18 @@ def components_range(k0, k1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot,
     ny = out_pop.shape[1]
     pool, pool0, sv, imv, bsum, tmp, wb, rowsum, target = _work_buffers(out_pop, mode)
     cur = np.empty_like(sv)
-    by_year = _varies_by_year(exits, ent_tot, ent_prof)
+    by_year = _varies_by_year(exits, ent_tot, ent_prof, adj)
+    fx0, fx1 = _fertile_ages(f)   # (ages without fertility skip the births' term)
     last_b = -1
     for k in range(k0, k1):
         b = k // ny
         t = k % ny
         if by_year or b != last_b:   # (the rows staying and entering, once per batch item if constant)
-            _prep(b, t, exits, ent_tot, ent_prof, sv, imv)
+            _prep(b, t, exits, ent_tot, ent_prof, adj, sv, imv)
             last_b = b
         prev = pop0[b if pop0.shape[0] > 1 else 0] if t == 0 else out_pop[b, t - 1]
-        _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode,
-              sv, imv, pool, pool0, wb, rowsum, target, bsum, tmp, np.bool_(True), out, o_exit, o_in,
+        _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode,
+              fx0, fx1, sv, imv, pool, pool0, wb, rowsum, target, bsum, tmp, np.bool_(True), out, o_exit, o_in,
               o_entry, o_births)
 
 
