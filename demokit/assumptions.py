@@ -682,16 +682,13 @@ MAX_MORTALITY_YEARS = 10
 _POOLED_BY_ORIGIN = ("death_risks", "fertility", "boys_share", "survival")
 
 
-def _from_history_by_origin(ds, *, years, **options):
-    """:func:`from_history` for a cube with an ``origin`` dim (birth-region groups).
+def _origin_parts(ds):
+    """Split a cube with an ``origin`` dim: the pooled cube and one cube per group (named errors).
 
-    Migration risks (out-movers, emigrants), in-mover and immigrant totals and
-    profiles are each group's own, from the flows by origin.  Death risks and
-    fertility come from the pooled events (SCB publishes no deaths or births by
-    birth region for municipalities) and apply to every group; variables with
-    an ``origin`` dim are summed over it for them.  Each group's own estimate
-    uses its events with deaths and births shared out by the group's share of
-    the population (women for births) — only its migration assumptions are kept.
+    Variables without ``origin`` (deaths, births: SCB publishes none by birth
+    region for municipalities) are shared out to the groups by their share of
+    the population (women for births); only the groups' migration schedules
+    are used from the parts.
     """
     groups = ds["origin"].values.tolist()
     with_o = [v for v in ds.data_vars if "origin" in ds[v].dims]
@@ -707,7 +704,6 @@ def _from_history_by_origin(ds, *, years, **options):
                             "needed by origin (SCB TAB4693)")
     pooled = xr.Dataset({v: ds[v].sum("origin", min_count=1) if v in with_o else ds[v] for v in ds.data_vars},
                         attrs=ds.attrs)
-    base = from_history(pooled, years=years, **options)
     pop = ds["population"]
     share = (pop / pop.sum("origin")).fillna(0.0)
     women = pop.sel(sex="female").sum("age") if "sex" in pop.dims else pop.sum("age")
@@ -720,7 +716,24 @@ def _from_history_by_origin(ds, *, years, **options):
                 sub[v] = ds[v] * share.sel(origin=g, drop=True)
         if "births" in sub and "births" not in with_o:
             sub["births"] = ds["births"] * wshare.sel(origin=g, drop=True)
-        parts.append(from_history(xr.Dataset(sub, attrs=ds.attrs), years=years, **options))
+        parts.append(xr.Dataset(sub, attrs=ds.attrs))
+    return pooled, parts, groups
+
+
+def _from_history_by_origin(ds, *, years, **options):
+    """:func:`from_history` for a cube with an ``origin`` dim (birth-region groups).
+
+    Migration risks (out-movers, emigrants), in-mover and immigrant totals and
+    profiles are each group's own, from the flows by origin.  Death risks and
+    fertility come from the pooled events (SCB publishes no deaths or births by
+    birth region for municipalities) and apply to every group; variables with
+    an ``origin`` dim are summed over it for them.  Each group's own estimate
+    uses its events with deaths and births shared out by the group's share of
+    the population (women for births) — only its migration assumptions are kept.
+    """
+    pooled, parts_ds, groups = _origin_parts(ds)
+    base = from_history(pooled, years=years, **options)
+    parts = [from_history(p, years=years, **options) for p in parts_ds]
     data = {}
     for k, v in base.data.items():
         if k in _POOLED_BY_ORIGIN or k not in parts[0].data:

@@ -129,3 +129,17 @@ def test_origin_errors_name_the_variable():
     bad["population"] = ds["population"].sum("origin")
     with pytest.raises(CubeError, match="'population' lacks it"):
         dk.Assumptions.from_history(bad, years=range(2010, 2015))
+
+
+def test_statistical_basis_by_origin():
+    """The basis report by origin: out-migration risks by group, death risks pooled (no origin)."""
+    ds = dk.datasets.load("lulea_birth_region").sel(year=slice(2006, 2019))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = dk.statistical_basis(ds, years=range(2010, 2015))
+    assert "origin" in b["out_migration_risk"].dims
+    assert "origin" not in b["death_risk"].dims and "origin" not in b["fertility_rate"].dims
+    assert "pooled" in b.attrs["origin"]
+    # born abroad move out more often at 25–34 than born in Sweden (observed ratios, both sexes)
+    r = b["out_migration_risk"].sel(region="2580", age=slice(25, 34)).mean(["sex", "age"])
+    assert float(r.sel(origin="born_abroad")) > float(r.sel(origin="born_in_sweden"))
