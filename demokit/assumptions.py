@@ -509,6 +509,9 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     (§5.2), likewise immigrants.  Closed: ``w_r(s, x) = Σ_t I_r / Σ_r Σ_t I_r``.
     """
 
+    if "origin" in ds.dims:
+        kw = {k: v for k, v in locals().items() if k not in ("ds", "years")}
+        return _from_history_by_origin(ds, years=years, **kw)
     from .regions import pool
     from .small_area import reference_schedules, with_open_age
     yrs = as_years(years)
@@ -673,6 +676,74 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
 THIN_DEATHS = 200
 #: the longest mortality period "auto" builds, in years [choice]
 MAX_MORTALITY_YEARS = 10
+
+
+#: assumptions estimated from the pooled events (no origin dim): SCB publishes no deaths or births by birth region
+_POOLED_BY_ORIGIN = ("death_risks", "fertility", "boys_share", "survival")
+
+
+def _origin_parts(ds):
+    """Split a cube with an ``origin`` dim: the pooled cube and one cube per group (named errors).
+
+    Variables without ``origin`` (deaths, births: SCB publishes none by birth
+    region for municipalities) are shared out to the groups by their share of
+    the population (women for births); only the groups' migration schedules
+    are used from the parts.
+    """
+    groups = ds["origin"].values.tolist()
+    with_o = [v for v in ds.data_vars if "origin" in ds[v].dims]
+    if "population" not in with_o:
+        raise CubeError("origin: the cube has an origin dim but 'population' lacks it; "
+                        f"variables with origin: {with_o}")
+    for v in with_o:
+        if ds[v]["origin"].values.tolist() != groups:
+            raise CubeError(f"{v}: origin coordinate {ds[v]['origin'].values.tolist()} differs from {groups}")
+    for v in ("in_migration", "out_migration", "immigration", "emigration"):
+        if v in ds and v not in with_o:
+            raise CubeError(f"{v} lacks an origin dim: with birth-region groups the migration flows are "
+                            "needed by origin (SCB TAB4693)")
+    pooled = xr.Dataset({v: ds[v].sum("origin", min_count=1) if v in with_o else ds[v] for v in ds.data_vars},
+                        attrs=ds.attrs)
+    pop = ds["population"]
+    share = (pop / pop.sum("origin")).fillna(0.0)
+    women = pop.sel(sex="female").sum("age") if "sex" in pop.dims else pop.sum("age")
+    wshare = (women / women.sum("origin")).fillna(0.0)
+    parts = []
+    for g in groups:
+        sub = {v: (ds[v].sel(origin=g, drop=True) if v in with_o else ds[v]) for v in ds.data_vars}
+        for v in ("deaths", "mean_population"):
+            if v in sub and v not in with_o:
+                sub[v] = ds[v] * share.sel(origin=g, drop=True)
+        if "births" in sub and "births" not in with_o:
+            sub["births"] = ds["births"] * wshare.sel(origin=g, drop=True)
+        parts.append(xr.Dataset(sub, attrs=ds.attrs))
+    return pooled, parts, groups
+
+
+def _from_history_by_origin(ds, *, years, **options):
+    """:func:`from_history` for a cube with an ``origin`` dim (birth-region groups).
+
+    Migration risks (out-movers, emigrants), in-mover and immigrant totals and
+    profiles are each group's own, from the flows by origin.  Death risks and
+    fertility come from the pooled events (SCB publishes no deaths or births by
+    birth region for municipalities) and apply to every group; variables with
+    an ``origin`` dim are summed over it for them.  Each group's own estimate
+    uses its events with deaths and births shared out by the group's share of
+    the population (women for births) — only its migration assumptions are kept.
+    """
+    pooled, parts_ds, groups = _origin_parts(ds)
+    base = from_history(pooled, years=years, **options)
+    parts = [from_history(p, years=years, **options) for p in parts_ds]
+    data = {}
+    for k, v in base.data.items():
+        if k in _POOLED_BY_ORIGIN or k not in parts[0].data:
+            data[k] = v
+        else:
+            data[k] = xr.concat([p.data[k] for p in parts], dim=xr.DataArray(groups, dims="origin", name="origin"))
+    attrs = dict(base.attrs)
+    attrs["origin"] = ("migration by origin group; death risks and fertility pooled over origin and applied "
+                       "to every group (no deaths or births by birth region for municipalities)")
+    return Assumptions(**data, migration_timing=base.migration_timing, attrs=attrs)
 
 
 def _mortality_years(ds, yrs, spec):

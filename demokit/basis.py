@@ -117,6 +117,10 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
         * the reference schedules ``reference_*``.
 
         ``attrs``: title, years, reference, smoothing method and criterion.
+        With an ``origin`` dim (birth-region groups) the migration schedules
+        are each group's own (an ``origin`` dim) and fertility and death risks
+        come from the pooled events (SCB publishes no deaths or births by
+        birth region for municipalities; ``attrs["origin"]``).
 
     Notes
     -----
@@ -135,6 +139,9 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
     its own deviations from the reference shape and the fitted events equal
     the observed events.
     """
+    if "origin" in ds.dims:
+        kw = {k: v for k, v in locals().items() if k != "ds"}
+        return _basis_by_origin(ds, **kw)
     if "region" not in ds.dims:
         raise CubeError("statistical_basis needs a 'region' dim")
     need = ["population", "births", "deaths", in_variable, out_variable]
@@ -326,3 +333,22 @@ def _mover_basis(out, ds, ref_ds, yrs, fits, in_variable, out_variable) -> None:
                 out["in_migrant_index"] = 100.0 * share / share_ref.where(share_ref > 0)
                 out["in_migrant_index_smoothed"] = (100.0 * out["in_migrants_per_mille_smoothed"]
                                                     / share_ref.where(share_ref > 0))
+
+
+_MIGRATION_PREFIXES = ("out_migration", "emigration", "in_migrant", "out_migrant", "reference_out_migration",
+                       "reference_emigration", "reference_in_migrant", "reference_out_migrant")
+
+
+def _basis_by_origin(ds, **options):
+    """:func:`statistical_basis` by birth-region group: migration by group, fertility and deaths pooled."""
+    from .assumptions import _origin_parts
+    pooled, parts, groups = _origin_parts(ds)
+    base = statistical_basis(pooled, **options)
+    per = [statistical_basis(p, **options) for p in parts]
+    out = base.copy()
+    for v in base.data_vars:
+        if v.startswith(_MIGRATION_PREFIXES) and all(v in p for p in per):
+            out[v] = xr.concat([p[v] for p in per], dim=xr.DataArray(groups, dims="origin", name="origin"))
+    out.attrs["origin"] = ("migration schedules by origin group; fertility and death risks pooled over origin "
+                           "(no deaths or births by birth region for municipalities)")
+    return out

@@ -18,6 +18,8 @@ _DESCRIPTIONS = {
     "sweden_counties": "SCB: the 21 counties 1968–2015; population, births by mother's age, deaths by age at death",
     "norrbotten": "SCB: five Norrbotten municipalities 2006–2019 with every component by age at the end of the year",
     "hmd_sweden": "Human Mortality Database: Sweden 1751–2014, deaths and exposures 1x1",
+    "lulea_birth_region": ("SCB: Luleå 2006–2024 by birth region (born in Sweden / born abroad): population, "
+                           "in- and out-movers, immigrants, emigrants; deaths and births (no origin) 2006–2019"),
 }
 
 
@@ -52,6 +54,8 @@ def _load(name: str) -> xr.Dataset:
         ds.attrs["licence"] = ("SCB open data, downloaded from SCB's API by Luleå municipality "
                                "(Lulea-statistik/Lulea-befolkningsprognos-raps)")
         return ds
+    if name == "lulea_birth_region":
+        return _lulea_birth_region()
     if name == "hmd_sweden":
         ds = io.read_hmd(path(name, "Deaths_1x1.txt.gz"), path(name, "Exposures_1x1.txt.gz"))
         ds.attrs["title"] = _DESCRIPTIONS[name]
@@ -59,12 +63,43 @@ def _load(name: str) -> xr.Dataset:
     raise DemokitError(f"unknown data set {name!r}; available: {sorted(_DESCRIPTIONS)}")
 
 
+def _lulea_birth_region() -> xr.Dataset:
+    """Luleå (2580) by birth region; deaths and births (no ``origin`` dim) from ``norrbotten``."""
+    import pandas as pd
+
+    with resources.as_file(path("lulea_birth_region", "lulea_birth_region_2006_2024.csv.gz")) as f:
+        df = pd.read_csv(f, dtype={"region": str})
+    flows = ["population", "in_migration", "out_migration", "immigration", "emigration"]
+    ds = (df.set_index(["region", "origin", "sex", "age", "year"])[flows].astype(float).to_xarray()
+          .reindex(origin=["born_in_sweden", "born_abroad"], sex=["female", "male"]))
+    codes = {"population": "TAB4823 000001NS", "in_migration": "TAB4693 000001E7+000001E8",
+             "out_migration": "TAB4693 000001EA+000001E9", "immigration": "TAB4693 000001EB",
+             "emigration": "TAB4693 000001EC"}
+    for v in flows:
+        ds[v].attrs["content_code"] = codes[v]
+        if v != "population":
+            ds[v].attrs["age_convention"] = "year_end"
+    nb = _load("norrbotten").sel(region=["2580"])
+    for v in ("deaths", "births"):
+        ds[v] = nb[v].reindex(year=ds["year"])
+        ds[v].attrs = dict(nb[v].attrs)
+    ds = ds.assign_coords(region_name=("region", ["Luleå"]))
+    ds.attrs.update(open_age=100, title=_DESCRIPTIONS["lulea_birth_region"],
+                    source=("Statistics Sweden (SCB): TAB4823 (population 31 Dec by birth region), "
+                            "TAB4693 (migrations by birth region); deaths and births from the norrbotten data "
+                            "(SCB publishes no deaths or births by birth region for municipalities)"),
+                    licence=("SCB open data (CC0), downloaded from SCB's API by Luleå municipality "
+                             "(Lulea-statistik/Lulea-befolkningsprognos-raps)"),
+                    origin_note=("deaths and births have no origin dim (2006–2019 only; NaN 2020–2024)"))
+    return ds
+
+
 def load(name: str) -> xr.Dataset:
     """Return an embedded example data set as a cube.
 
     Parameters
     ----------
-    name : {"sweden_counties", "norrbotten", "hmd_sweden"}
+    name : {"sweden_counties", "norrbotten", "hmd_sweden", "lulea_birth_region"}
         See :func:`names`.
 
     Returns
