@@ -14,10 +14,12 @@
    (``dk.scale_factor_for_life_expectancy`` for 3 scenarios x 2 sexes x 21 years).
 
 JIT warm-up first; medians of several runs.  Run: ``python benchmarks/bench_lifetable.py``
+(``--only life_table`` or ``--only from_history`` runs one part).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
@@ -179,12 +181,18 @@ def bench_from_history():
           f"the previous bisection (60 dk.life_table calls) {t_b * 1e3:7.1f} ms")
 
 
-def main():
+def main(argv=()):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=("life_table", "from_history"), help="run one part of the benchmark")
+    args = ap.parse_args(list(argv))
     print(f"load average: {os.getloadavg()}")
-    bench_life_table()
-    bench_from_history()
+    if args.only in (None, "life_table"):
+        bench_life_table()
+    if args.only in (None, "from_history"):
+        bench_from_history()
     print(f"load average: {os.getloadavg()}")
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+    main(sys.argv[1:])

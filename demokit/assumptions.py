@@ -349,12 +349,13 @@ def _births_by_sex(ds):
 _SCHEDULE = {c.name: c.reference for c in by_kind("exit")}
 
 
-def _risk(ds, name, years, smoothing, lower_share, infant_lower_share, ref, old_age, clamped):
-    """Return interval risks of event ``name``: small-area estimates against the reference schedule."""
-    from .migration import interval_parts
+def _risk(events, at_risk, name, smoothing, ref, old_age, clamped):
+    """Return interval risks of event ``name``: small-area estimates against the reference schedule.
+
+    ``events`` and ``at_risk`` are the period's sums by year-end age
+    (:func:`demokit.migration.interval_parts`).
+    """
     from .small_area import small_area_rates
-    kw = {"years": years, "lower_share": lower_share, "infant_lower_share": infant_lower_share}
-    events, at_risk, _ = interval_parts(ds, name, **kw)
     res = small_area_rates(events, at_risk, ref[_SCHEDULE[name]], link="logit", smoothing=smoothing,
                            old_age=old_age, name=name, warn=False)
     clamped[name] = res.attrs["clamped_cells"]
@@ -546,7 +547,16 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     clamped = {}
     # ---------------------------------------------------------- statistical basis
     myrs = _mortality_years(ds, yrs, mortality_years)
-    q, death_index = _risk(ds, "deaths", myrs, smoothing, lower_share, infant_lower_share, ref, old_age, clamped)
+    from .migration import interval_parts_of
+    kw = {"lower_share": lower_share, "infant_lower_share": infant_lower_share}
+    # the period's events and population at risk (one population at risk for all the exits of the period)
+    exit_names = [c.name for c in by_kind("exit") if c.name != "deaths" and c.name in ds] if system in (
+        "open", "closed") else []
+    parts = {}
+    if myrs != [int(y) for y in yrs]:
+        parts["deaths_myrs"] = interval_parts_of(ds, ["deaths"], years=myrs, **kw)[0]["deaths"]
+    parts.update(interval_parts_of(ds, ["deaths", *exit_names], years=yrs, **kw)[0])
+    q, death_index = _risk(*parts.get("deaths_myrs", parts["deaths"]), "deaths", smoothing, ref, old_age, clamped)
     f = _fertility(ds, yrs, smoothing, ref, clamped)
     b = _births_by_sex(select_years(ds, yrs))
     if boys_share is None:
@@ -557,8 +567,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
         exits = ["death_risks"]
         for c in by_kind("exit"):   # every exit the cube has (optional ones, e.g. to an unknown country)
             if c.name != "deaths" and c.name in ds:
-                base[c.key], _ = _risk(ds, c.name, yrs, smoothing, lower_share, infant_lower_share, ref,
-                                       old_age, clamped)
+                base[c.key], _ = _risk(*parts[c.name], c.name, smoothing, ref, old_age, clamped)
                 exits.append(c.key)
         tot = sum((base[k] for k in exits[1:]), base[exits[0]])
         over = tot > 1
@@ -591,7 +600,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
             net_migration(bal) + bal["adjustment"])
         base["adjustment"] = resid.mean("year")
     # observed summaries: the life table of the estimated risks (pooled over regions by the persons at risk)
-    q_table = _pooled_table_risks(ds, q, yrs, lower_share, infant_lower_share)
+    q_table = _pooled_table_risks(q, parts["deaths"][1])
     from .lifetable import life_table
     e0_obs = life_table(qx=q_table).ex.isel(age=0, drop=True)
     pooled = pool(ds) if "region" in ds.dims else ds
@@ -822,13 +831,10 @@ def _table_risks(q_int):
     return qt.clip(0.0, 1.0)
 
 
-def _pooled_table_risks(ds, q, yrs, lower_share, infant_lower_share):
-    """Return table risks of the regions pooled (interval risks weighted by the persons at risk)."""
+def _pooled_table_risks(q, N):
+    """Return table risks of the regions pooled (interval risks weighted by the persons at risk ``N``)."""
     q_int = q
     if "region" in q.dims:
-        from .migration import interval_parts
-        _, N, _ = interval_parts(ds, "deaths", years=yrs, lower_share=lower_share,
-                                 infant_lower_share=infant_lower_share)
         Nt = N.sum("region")
         q_int = xr.where(Nt > 0, (q * N).sum("region") / Nt.where(Nt > 0), q.mean("region"))
     return _table_risks(q_int.transpose(*[d for d in q_int.dims if d != "age"], "age"))

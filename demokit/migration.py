@@ -38,20 +38,42 @@ def interval_parts(ds: xr.Dataset, variable: str, *, years, boys_share=None, low
     is by age at the event); ``at_risk`` = Σ_t P(x−1, t−1), with births at
     age 0 and ``P(ω−1, t−1) + P(ω, t−1)`` at the open age ω.
     """
-    _need(ds, ["population", variable, "births"])
+    parts, yrs = interval_parts_of(ds, [variable], years=years, boys_share=boys_share, lower_share=lower_share,
+                                   infant_lower_share=infant_lower_share)
+    return (*parts[variable], yrs)
+
+
+def interval_parts_of(ds: xr.Dataset, variables, *, years, boys_share=None, lower_share=0.5,
+                      infant_lower_share=0.9):
+    """Return ``({variable: (events, at_risk)}, years)``: :func:`interval_parts` of several event variables.
+
+    The period is selected and checked once and the population at risk
+    (which does not depend on the events) is built once for all of them.
+    """
+    variables = list(variables)
+    _need(ds, ["population", *variables, "births"])
     check_single_years(ds, "migration risks")
-    sub = select_years(ds[["population", variable, "births"]], years, need_previous=True)
+    sub = select_years(ds[["population", *variables, "births"]], years, need_previous=True)
     if not any(is_dask(sub[v]) for v in sub.data_vars):
         validate(sub)
-    ev = sub[variable]
-    if age_convention(ev, variable) != "year_end":
-        ev = to_convention(ev, "year_end", lower_share=lower_share, infant_lower_share=infant_lower_share)
-    ev = ev.isel(year=slice(1, None))
-    _check(ev, variable)
-    at_risk = cohort_start_population(sub, boys_share=boys_share).transpose(*ev.dims)
-    check_events_at_risk(ev, at_risk, variable)
+    at_risk_all = None
+    summed = {}   # the summed population at risk by the events' dim order
+    out = {}
+    for variable in variables:
+        ev = sub[variable]
+        if age_convention(ev, variable) != "year_end":
+            ev = to_convention(ev, "year_end", lower_share=lower_share, infant_lower_share=infant_lower_share)
+        ev = ev.isel(year=slice(1, None))
+        _check(ev, variable)
+        if at_risk_all is None:
+            at_risk_all = cohort_start_population(sub, boys_share=boys_share)
+        at_risk = at_risk_all.transpose(*ev.dims)
+        check_events_at_risk(ev, at_risk, variable)
+        if ev.dims not in summed:
+            summed[ev.dims] = at_risk.sum("year")
+        out[variable] = (ev.sum("year"), summed[ev.dims])
     yrs = [int(y) for y in sub["year"].values[1:]]
-    return ev.sum("year"), at_risk.sum("year"), yrs
+    return out, yrs
 
 
 def _risks(ds, variable, years, boys_share, name, long_name):

@@ -76,6 +76,16 @@ def _glm_block(y, e, reft, X, P, lambdas, link, crit, max_iter, tol, brass, pati
 
     if not (np.isfinite(y).all() and np.isfinite(e).all()) or (y < 0).any() or (e < 0).any():
         raise SmoothingError("events and exposure must be finite and >= 0")
+    first, inverse = _distinct_curves(y, e, reft)
+    if first is not None:
+        # identical curves (the same events, exposure and reference) are fitted once: a curve's fit depends on
+        # its own row alone, so the copies get exactly the numbers a fit of each would give
+        outs = (rate, beta, dev, edf, lam, cv, it, conv, fitted)
+        sub = [np.empty((first.size,) + o.shape[1:], dtype=o.dtype) for o in outs]
+        _glm_block(y[first], e[first], reft[first], X, P, lambdas, link, crit, max_iter, tol, brass, patience, *sub)
+        for o, s in zip(outs, sub):
+            np.take(s, inverse, axis=0, out=o)
+        return
     N, A = y.shape
     finite = np.isfinite(reft)
     if brass:
@@ -94,6 +104,24 @@ def _glm_block(y, e, reft, X, P, lambdas, link, crit, max_iter, tol, brass, pati
     rate[np.isneginf(base)] = 0.0
     rate[np.isposinf(base)] = 1.0
     np.sum(np.where(e > 0, rate * e, 0.0), axis=-1, out=fitted)
+
+
+def _distinct_curves(y, e, reft):
+    """Return ``(first, inverse)`` for the distinct rows of ``(y, e, reft)`` if some repeat, else ``(None, None)``.
+
+    ``first`` indexes one row of each distinct curve (byte-for-byte equal
+    events, exposure and reference), ``inverse`` maps every row to its curve
+    in ``first``: ``rows == rows[first][inverse]``.
+    """
+    n = y.shape[0]
+    if n < 2:
+        return None, None
+    rows = np.ascontiguousarray(np.concatenate([y, e, reft], axis=1))
+    key = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    if first.size == n:
+        return None, None
+    return first, inverse.reshape(-1)
 
 
 # ---------------------------------------------------------------------------

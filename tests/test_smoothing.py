@@ -185,6 +185,24 @@ def test_relational_290_regions_totals_and_accuracy(noisy_regions):
     assert np.isfinite(out.smoothing_parameter).all()
 
 
+@pytest.mark.parametrize("method,link", [("relational", "log"), ("brass", "logit")])
+def test_repeated_curves_get_the_numbers_of_their_own_fit(noisy_regions, method, link):
+    """Identical curves are fitted once: the copies equal fits of each curve alone, bit for bit."""
+    Y, E, _ = noisy_regions
+    Y, E = Y.isel(region=slice(0, 6)), E.isel(region=slice(0, 6))
+    if link == "logit":
+        E = np.maximum(E.round(), Y) + 1.0
+    ref = (Y.sum("region") / E.sum("region")).clip(1e-6, 0.5)
+    pick = [0, 3, 0, 5, 3, 0, 1]
+    Yr, Er = Y.isel(region=pick), E.isel(region=pick)
+    many = dk.smooth(events=Yr, exposure=Er, reference=ref, method=method, link=link)
+    for i, r in enumerate(pick):
+        one = dk.smooth(events=Y.isel(region=[r]), exposure=E.isel(region=[r]), reference=ref, method=method,
+                        link=link)
+        for v in ("rate", "deviance", "edf", "fitted_events", "n_iter"):
+            np.testing.assert_array_equal(many[v].isel(region=i).values, one[v].isel(region=0).values, err_msg=v)
+
+
 def test_relational_lets_a_regions_own_pattern_show():
     """A region with a strong excess at ages 20-30 keeps it; the reference alone would not."""
     ref = _mortality(AGE)
