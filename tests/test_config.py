@@ -55,3 +55,10 @@ def test_disclosure_section_is_checked():
         check_config(_cfg(disclosure={"D": 2, "V": 9.0}))
     with pytest.raises(ConfigError, match=r"did you mean 'seed'"):
         check_config(_cfg(disclosure={"sed": 1}))
+
+
+def test_dataset_with_origin_dim_is_a_clear_error():
+    from demokit.forecast_job import _read_data
+
+    with pytest.raises(ConfigError, match=r"lulea_birth_region.*'origin' dim.*born_in_sweden.*dk.from_history"):
+        _read_data({"data": {"dataset": "lulea_birth_region"}})
