@@ -69,8 +69,7 @@ def _base(base_population):
 def _check_coords(name, da, ref, dim):
     if dim not in da.dims:
         return da
-    ia, ir = da.indexes.get(dim), ref.indexes.get(dim)
-    if ia is not None and ir is not None and ia.equals(ir):
+    if da.get_index(dim).equals(ref.get_index(dim)):   # (a dim without coords: a range index)
         return da
     a, r = da[dim].values, ref[dim].values
     if len(a) == len(r) and (a == r).all():
@@ -433,7 +432,9 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     if with_origin and not has_origin:
         raise AssumptionError(f"{with_origin[0]} has an origin dim but the base population has none")
     cell, fert = (_CELL_O, _FERT_O) if has_origin else (_CELL_A, _FERT_A)
-    pop0 = P0.transpose(..., *pop_core).astype(np.float64, copy=False)
+    pop0 = P0.transpose(..., *pop_core)
+    if pop0.dtype != np.float64:
+        pop0 = pop0.astype(np.float64)
     ny = len(years)
     zero_cell = xr.DataArray(0.0)
     if a.kind == "annual":
