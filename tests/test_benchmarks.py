@@ -55,7 +55,7 @@ def small_lifetable(mod, monkeypatch):
     monkeypatch.setattr(mod, "R", 3)   # regions (module constant); asserts the kernel and the API == numpy
     monkeypatch.setattr(mod, "timeit", once(1.0))
     monkeypatch.setattr(mod, "CPU", collections.defaultdict(lambda: 1.0))   # CPU times the real timeit records
-    monkeypatch.setattr(mod, "cube_290", lambda: dk.datasets.load("norrbotten"))   # from_history: 5 regions
+    monkeypatch.setattr(mod, "cube_290", lambda distinct=False: dk.datasets.load("norrbotten"))   # from_history: 5 regions
     mod.main()
 
 
