@@ -23,6 +23,13 @@ _EN = {
     "economic_dependency_ratio": "Economic dependency ratio",
     "actual": "Actual", "forecast": "Forecast", "error_percent": "Error (%)",
     "female": "Women", "male": "Men", "total": "All regions", "low": "low", "main": "main", "high": "high",
+    # the statistical basis's methods (report): "smoothing:<config value>", "system:<config value>"
+    "smoothing:relational": "relational (relative to the reference schedule, METHODS §5.5)",
+    "smoothing:brass": "Brass relational model", "smoothing:pspline": "P-spline",
+    "smoothing:None": "none (the period's observed rates)", "smoothing:none": "none (the period's observed rates)",
+    "system:open": "open (in-migrants and immigrants: the period's yearly average per region)",
+    "system:closed": "closed (in-migrants from the pool of the regions' out-migrants)",
+    "system:net": "net (the period's average net migration per cell)",
 }
 
 _SV = {
@@ -104,6 +111,41 @@ _SV = {
     "Council table": "Prognostabell",
     "observed, pooled regions": "utfall, regionerna sammanslagna",
     "assumed": "antagande",
+    "relational (relative to the reference schedule, METHODS §5.5)":
+        "relationell (i förhållande till referensens mönster, METHODS §5.5)",
+    "Brass relational model": "Brass relationella modell", "P-spline": "P-spline",
+    "none (the period's observed rates)": "ingen (periodens observerade tal)",
+    "open (in-migrants and immigrants: the period's yearly average per region)":
+        "öppen (inflyttade och invandrade: periodens årsmedelvärde per kommun)",
+    "closed (in-migrants from the pool of the regions' out-migrants)":
+        "sluten (inflyttade ur de andra kommunernas utflyttade)",
+    "net (the period's average net migration per cell)": "netto (periodens genomsnittliga flyttnetto per cell)",
+    # the forecast's files (report)
+    "the projection: population and components by scenario, region, sex, age, year":
+        "prognosen: folkmängd och befolkningsförändringar efter scenario, region, kön, ålder och år",
+    "the council table: population, age groups 0, 1-5, 6-15, 16-19, 20-64, 65-79, 80+, births, deaths, migration, "
+    "net migration and dependency ratio by region (and their sum), scenario and year, base year first":
+        "prognostabellen: folkmängd, åldersgrupperna 0, 1–5, 6–15, 16–19, 20–64, 65–79, 80+, födda, döda, "
+        "flyttningar, flyttnetto och försörjningskvot efter region (och summan), scenario och år, basåret först",
+    "population and components by scenario, region and year (exact values)":
+        "folkmängd och befolkningsförändringar efter scenario, region och år (exakta värden)",
+    "population by scenario, region, sex, single year of age and year":
+        "folkmängd efter scenario, region, kön, ettårsålder och år",
+    "assumed TFR and life expectancy at birth by scenario (and year)":
+        "antagen summerad fruktsamhet och medellivslängd vid födseln efter scenario (och år)",
+    "employed, not employed and economic dependency ratio":
+        "förvärvsarbetande, ej förvärvsarbetande och ekonomisk försörjningskvot",
+    "the forecast against the actual population (region, year, scenario)":
+        "prognosen mot den faktiska folkmängden (region, år, scenario)",
+    "quantiles over the stochastic draws of population, labour-force ages, employed and economic dependency ratio "
+    "by region ('total') and year":
+        "kvantiler över de stokastiska dragningarna av folkmängd, arbetsför ålder, förvärvsarbetande och "
+        "ekonomisk försörjningskvot efter region ('total') och år",
+    "the tables for Excel, one sheet each (council table, observed history, population by age, assumptions, "
+    "labour force, forecast vs actual); persons rounded":
+        "tabellerna för Excel, ett blad var (prognostabell, historik, folkmängd efter ålder, antaganden, "
+        "arbetskraft, prognos mot utfall); personer avrundade",
+    "this report": "denna rapport",
 }
 
 

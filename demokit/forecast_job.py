@@ -89,6 +89,18 @@ _FORECAST_KEYS = {"statistics_years", "base_year", "last_year", "smoothing", "sy
                   "reference", "mortality_trend", "mortality_years"}
 
 
+def _toml_hint(path) -> str:
+    """A hint for the commonest TOML slip of a Swedish config: a bare key with å, ä or ö."""
+    import re
+    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
+        m = re.match(r"\s*\[([^\]\"']*[^\x00-\x7f][^\]\"']*)\]\s*$", line)
+        if m:
+            head, _, last = m.group(1).rpartition(".")
+            quoted = f"{head}.\"{last}\"" if head else f"\"{last}\""
+            return f"; names with å, ä or ö need quotes in TOML: [{quoted}] instead of [{m.group(1)}]"
+    return ""
+
+
 def load_config(path) -> dict:
     """Return a checked forecast config read from a TOML file (paths made absolute)."""
     path = Path(path)
@@ -98,7 +110,7 @@ def load_config(path) -> dict:
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path}: not valid TOML ({exc}){_toml_hint(path)}") from None
     data = cfg.get("data", {})
     if "files" in data:
         if not isinstance(data["files"], list) or not data["files"]:

@@ -52,9 +52,14 @@ def _color(s, i):
 
 
 def _num(x: float, lang: str, decimals: int = 0) -> str:
-    """Format a number with thousands separators: 12,345.6 (en) or 12 345,6 (sv, no-break space)."""
+    """Format a number with thousands separators: 12,345.6 (en) or 12 345,6 (sv, no-break space).
+
+    A value that rounds to zero is shown as 0 (never −0).
+    """
     if x is None or not np.isfinite(x):
         return "–"
+    if round(x, decimals) == 0:
+        x = 0.0
     s = f"{x:,.{decimals}f}"
     if lang == "sv":
         s = s.replace(",", "\u00a0").replace(".", ",").replace("-", "−")
@@ -288,7 +293,7 @@ def _texts(lang):
     if lang == "sv":
         return {
             "intro": ("Flerregional kohort-komponentprognos efter kön och ettårsålder. Basår {base} (folkmängden "
-                      "31 december {base}), {n} år till {last}, {k} scenario(n). Gjord med demokit {v} den {d}; "
+                      "31 december {base}), {n} år till {last}, {k} {scen}. Gjord med demokit {v} den {d}; "
                       "definitionerna följer SCB (se docs/METHODS.md)."),
             "region_intro": ("Basår {base} (utfall); prognos {first}–{last}. Diagram: befolkningspyramid {base} och "
                              "{last} ({main}), befolkningsförändringar (streckat: utfall {h0}–{h1}) och folkmängd "
@@ -301,7 +306,7 @@ def _texts(lang):
         }
     return {
         "intro": ("Multiregional cohort-component projection by sex and single year of age. Base year {base} "
-                  "(the population on 31 December {base}), {n} years to {last}, {k} scenario(s). Made with demokit "
+                  "(the population on 31 December {base}), {n} years to {last}, {k} {scen}. Made with demokit "
                   "{v} on {d}; definitions follow Statistics Sweden (see docs/METHODS.md)."),
         "region_intro": ("Base year {base} (observed); forecast {first}–{last}. Figures: population pyramid {base} "
                          "and {last} ({main}), components of change (dashed: observed {h0}–{h1}) and the population "
@@ -457,22 +462,70 @@ def _summary_table(ctx) -> str:
                   + [f"{last_year} {label(str(s), lang)}" for s in scen])
 
 
+#: a scenario key of the config → its words (the scales read "fertility × 0.9")
+_SCENARIO_WORDS = {
+    "en": {"tfr": "TFR", "life_expectancy": "life expectancy at birth", "in_migration": "in-migrants per year",
+           "immigration": "immigrants per year", "fertility_scale": "fertility ×", "mortality_scale": "mortality ×",
+           "in_migration_scale": "in-migration ×", "immigration_scale": "immigration ×",
+           "wave": "deregistration wave {years}: extra risk of emigrating to an unknown country {extra}, "
+                   "then × {fade} a year"},
+    "sv": {"tfr": "summerad fruktsamhet", "life_expectancy": "medellivslängd vid födseln",
+           "in_migration": "inflyttade per år", "immigration": "invandrade per år", "fertility_scale": "fruktsamhet ×",
+           "mortality_scale": "dödlighet ×", "in_migration_scale": "inflyttning ×", "immigration_scale": "invandring ×",
+           "wave": "avregistreringsvåg {years}: extra risk att utvandra till okänt land {extra}, därefter × {fade} "
+                   "per år"},
+}
+
+
+def _value_text(v, lang, names):
+    """A scenario value in words: a number, a path ``1.0 (2020) → 0.8 (2024)``, by sex or by region."""
+    if isinstance(v, dict):
+        keys = [str(k) for k in v]
+        if set(keys) <= {"female", "male"}:
+            return ", ".join(f"{label(k, lang).lower()} {_value_text(x, lang, names)}" for k, x in v.items())
+        if any(k in names for k in keys):   # by region code (a year would not be a region of the forecast)
+            return "; ".join(f"{k} {names.get(str(k), '')}".strip() + f" {_value_text(x, lang, names)}"
+                             for k, x in v.items())
+        return " → ".join(f"{_value_text(x, lang, names)} ({k})" for k, x in sorted(v.items(), key=lambda kv: int(kv[0])))
+    x = float(v)
+    if abs(x) >= 100:
+        return _num(x, lang, 0)
+    t = f"{x:.3f}".rstrip("0")
+    t = t + "0" if t.endswith(".") else t
+    return t.replace(".", ",").replace("-", "−") if lang == "sv" else t
+
+
+def _scenario_text(opts, lang, names):
+    """A scenario's changes to the statistical basis in words (``fertility × 0.9; in-migration × 1.1``)."""
+    words = _SCENARIO_WORDS[lang]
+    parts = []
+    for k, v in opts.items():
+        if k == "deregistration_wave":
+            ys = [int(y) for y in v["years"]]
+            years = f"{ys[0]}–{ys[-1]}" if len(ys) > 1 and ys == list(range(ys[0], ys[-1] + 1)) else \
+                ", ".join(str(y) for y in ys)
+            parts.append(words["wave"].format(years=years, extra=_value_text(v["extra"], lang, names),
+                                              fade=_value_text(v.get("fade", 0.5), lang, names)))
+        else:
+            parts.append(f"{words.get(k, k)} {_value_text(v, lang, names)}")
+    return "; ".join(parts) or label("as observed", lang)
+
+
 def _basis_tables(ctx, assumptions, config) -> str:
     """The statistical basis (as the assumptions record it) and the scenarios' changes to it."""
     lang = ctx["lang"]
     at = assumptions.attrs
     basis = _table([[label("statistical period", lang), at.get("years", "")],
-                    [label("smoothing", lang), at.get("smoothing", "")],
-                    [label("migration system", lang), at.get("system", "")],
+                    [label("smoothing", lang), label(f"smoothing:{at.get('smoothing', '')}", lang)],
+                    [label("migration system", lang), label(f"system:{at.get('system', '')}", lang)],
                     [label("observed TFR (pooled regions)", lang), _num(at.get("tfr_observed", np.nan), lang, 3)],
                     [label("observed e0 women / men", lang),
                      f"{_num(at.get('e0_observed_female', np.nan), lang, 2)} / "
                      f"{_num(at.get('e0_observed_male', np.nan), lang, 2)}"],
                     [label("share of boys among births", lang), _num(at.get("boys_share", np.nan), lang, 4)]],
                    [label("item", lang), label("value", lang)])
-    scen_rows = [[label(str(s), lang), ", ".join(f"{k} = {v}" for k, v in
-                                                 (config or {}).get("scenarios", {}).get(s, {}).items())
-                  or label("as observed", lang)] for s in ctx["scen"]]
+    scen_rows = [[label(str(s), lang), _scenario_text((config or {}).get("scenarios", {}).get(s, {}), lang,
+                                                      ctx["names"])] for s in ctx["scen"]]
     scen_table = _table(scen_rows, [label("Scenario", lang), label("changes to the statistical basis", lang)])
     return f"{basis}\n<h3>{label('Scenarios', lang)}</h3>\n{scen_table}"
 
@@ -540,11 +593,14 @@ def _region_sections(ctx):
 def _document(ctx, parts, nav, config, files) -> str:
     """The HTML page: title, introduction, navigation and the parts in order."""
     lang, proj, data, base_year = ctx["lang"], ctx["proj"], ctx["data"], ctx["base_year"]
-    files_html = "".join(f"<li><code>{html.escape(k)}</code> — {html.escape(v)}</li>"
+    files_html = "".join(f"<li><code>{html.escape(k)}</code> — {html.escape(label(v, lang))}</li>"
                          for k, v in (files or {}).items())
     title = html.escape((config or {}).get("title", "demokit forecast"))
+    k = len(ctx["scen"])
     intro = ctx["T"]["intro"].format(base=base_year, n=proj.sizes["year"], last=ctx["last_year"],
-                                     k=len(ctx["scen"]), v=__version__, d=date.today().isoformat())
+                                     k=k, scen=("scenario" if k == 1 else "scenarier") if lang == "sv" else
+                                     ("scenario" if k == 1 else "scenarios"), v=__version__,
+                                     d=date.today().isoformat())
     if proj.attrs.get("disclosure"):
         intro += (" Röjandeskydd: de publicerade tabellerna är skyddade med " if lang == "sv" else
                   " Disclosure control: the published tables are protected by the ") + (
@@ -559,7 +615,10 @@ def _document(ctx, parts, nav, config, files) -> str:
         top_links.append("<a href='#stochastic'>" + ("Osäkerhet" if lang == "sv" else "Uncertainty") + "</a>")
     nav_html = (f"<nav><b>{label('Contents', lang)}:</b> " + " ".join(top_links) + "<br>"
                 + " ".join(nav) + "</nav>")
-    data_note = (f"{label('Data', lang)}: {html.escape(str(data.attrs.get('source', '')))}. "
+    source = str(data.attrs.get("source", ""))
+    if lang == "sv":
+        source = source.replace("Statistics Sweden (SCB)", "SCB")
+    data_note = (f"{label('Data', lang)}: {html.escape(source)}. "
                  f"{html.escape(str(data.attrs.get('licence', '')))}")
     return f"""<!DOCTYPE html>
 <html lang="{lang}"><head><meta charset="utf-8"><title>{title} ({label('base year', lang)} {base_year})</title>

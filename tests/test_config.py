@@ -62,3 +62,12 @@ def test_dataset_with_origin_dim_is_a_clear_error():
 
     with pytest.raises(ConfigError, match=r"lulea_birth_region.*'origin' dim.*born_in_sweden.*dk.from_history"):
         _read_data({"data": {"dataset": "lulea_birth_region"}})
+
+
+def test_swedish_scenario_name_without_quotes_gets_a_hint(tmp_path):
+    from demokit.forecast_job import load_config
+
+    f = tmp_path / "c.toml"
+    f.write_text('[data]\ndataset = "norrbotten"\n[scenarios.låg]\nfertility_scale = 0.9\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r'need quotes in TOML: \[scenarios\."låg"\] instead of \[scenarios\.låg\]'):
+        load_config(f)

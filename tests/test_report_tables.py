@@ -191,6 +191,12 @@ def test_report_in_swedish_for_every_region(outputs):
     for word in ("Births", "Net migration", "Population on 31 December (base year", "Components of change"):
         assert word not in text, word
     assert text.count("<section class='region'") == 6                 # five kommuner and their sum
+    # the scenarios, methods and files in words, not config keys; no "−0"
+    assert "3 scenarier" in text and "fruktsamhet × 1,0 (2020) → 0,8 (2024)" in text
+    assert "inflyttning × 0,9; invandring × 0,8" in text and "öppen (inflyttade" in text
+    assert "denna rapport" in text and "Data: SCB" in text
+    for word in ("scenario(n)", "_scale", "{'20", "this report", ">−0<"):
+        assert word not in text, word
     assert "@media print" in text and "break-before: page" in text
     en_text = (en / "report.html").read_text(encoding="utf-8")
     assert "Dependency ratio" in en_text and "base year 2019" in en_text and "78,105" in en_text
@@ -218,3 +224,19 @@ def test_history_series_gives_every_year_of_a_tiny_area():
     assert h.attrs["e0_missing_years"] == ""
     assert np.isfinite(h["e0"]).all() and np.isfinite(h["tfr"]).all()
     assert (70 < h["e0"]).all() and (h["e0"] < 90).all()
+
+def test_scenario_changes_in_words():
+    from demokit.report import _num, _scenario_text
+
+    names = {"2580": "Luleå", "2184": "Hudiksvall"}
+    opts = {"fertility_scale": {"2024": 0.8, "2020": 1.0}, "life_expectancy": {"female": 85.0, "male": {"2030": 83}},
+            "in_migration": {"2580": 3000, "2184": {"2025": 1500, "2030": 1800}},
+            "deregistration_wave": {"years": [2023, 2024], "extra": 0.004}}
+    assert _scenario_text(opts, "en", names) == (
+        "fertility × 1.0 (2020) → 0.8 (2024); life expectancy at birth women 85.0, men 83.0 (2030); "
+        "in-migrants per year 2580 Luleå 3,000; 2184 Hudiksvall 1,500 (2025) → 1,800 (2030); "
+        "deregistration wave 2023–2024: extra risk of emigrating to an unknown country 0.004, then × 0.5 a year")
+    assert _scenario_text({"mortality_scale": 0.95, "tfr": 1.6}, "sv", names) == \
+        "dödlighet × 0,95; summerad fruktsamhet 1,6"
+    assert _scenario_text({}, "sv", names) == "som utfallet"
+    assert _num(-0.4, "sv") == "0" and _num(-0.6, "sv") == "−1" and _num(-0.04, "en", 1) == "0.0"
