@@ -419,7 +419,12 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
         A cube with ``population``, ``births`` (by mother's age, ``sex`` of the
         child), ``deaths`` and, for ``system="open"``/``"closed"``, the gross
         flows ``in_migration``, ``out_migration``, ``immigration``,
-        ``emigration`` (e.g. ``dk.datasets.load("norrbotten")``).
+        ``emigration`` (e.g. ``dk.datasets.load("norrbotten")``).  An
+        optional ``origin`` dim (birth-region groups, the group born in the
+        country first, e.g. ``dk.datasets.load("lulea_birth_region")``) gives
+        each group its own migration assumptions, with death risks and
+        fertility pooled and totals given shared out to the groups (METHODS
+        §6.3; ``system="net"`` and a closed system with a plan are rejected).
     years : iterable of int
         The statistical period (e.g. ``range(2015, 2020)``); the population of
         the year before the first is needed too.
@@ -729,6 +734,10 @@ def _origin_parts(ds):
     return pooled, parts, groups
 
 
+#: totals of all groups (numbers, by region or paths, also in scenarios): shared out to the groups
+_TOTALS_BY_ORIGIN = ("in_migration", "immigration")
+
+
 def _from_history_by_origin(ds, *, years, **options):
     """:func:`from_history` for a cube with an ``origin`` dim (birth-region groups).
 
@@ -739,16 +748,43 @@ def _from_history_by_origin(ds, *, years, **options):
     an ``origin`` dim are summed over it for them.  Each group's own estimate
     uses its events with deaths and births shared out by the group's share of
     the population (women for births) — only its migration assumptions are kept.
+    In-mover and immigrant totals (the period's, or given as ``in_migration=``,
+    ``immigration=`` or in a scenario) are the pooled estimate's, shared out to
+    the groups by each group's share of the period's in-movers (immigrants) in
+    the region: ``T_g,r = T_r · I_g,r / Σ_g I_g,r`` (equal shares where the
+    period had none), so that the groups sum to the totals given.
     """
+    system = options.get("system")
+    if system == "net":
+        raise AssumptionError("system='net' with an origin dim: the net migration and adjustment by group need the "
+                              "newborns by group (all are born in the first group) and the deaths by group, which "
+                              "SCB does not publish for kommuner; use system='open' or 'closed' with the flows by "
+                              "origin")
     pooled, parts_ds, groups = _origin_parts(ds)
     base = from_history(pooled, years=years, **options)
-    parts = [from_history(p, years=years, **options) for p in parts_ds]
+    if base.internal_migration == "balanced":
+        raise AssumptionError("system='closed' with in_migration totals (a housing plan) and an origin dim: the "
+                              "plan would be balanced against the pool of every group at once, which the "
+                              "projection does not do with groups; give the plan with system='open', or use "
+                              "system='closed' without in_migration")
+    # the groups' own estimates without totals given by the user (those are shared out below)
+    part_opts = {k: (None if k in _TOTALS_BY_ORIGIN else v) for k, v in options.items()}
+    if options.get("scenarios"):
+        part_opts["scenarios"] = {n: {k: v for k, v in (sc or {}).items() if k not in _TOTALS_BY_ORIGIN}
+                                  for n, sc in options["scenarios"].items()}
+    parts = [from_history(p, years=years, **part_opts) for p in parts_ds]
+    origin = xr.DataArray(groups, dims="origin", name="origin")
     data = {}
     for k, v in base.data.items():
         if k in _POOLED_BY_ORIGIN or k not in parts[0].data:
             data[k] = v
+        elif k in _TOTALS_BY_ORIGIN:
+            own = xr.concat([p.data[k] for p in parts], dim=origin)
+            tot = own.sum("origin")
+            share = xr.where(tot > 0, own / tot.where(tot > 0), 1.0 / len(groups))
+            data[k] = v * share
         else:
-            data[k] = xr.concat([p.data[k] for p in parts], dim=xr.DataArray(groups, dims="origin", name="origin"))
+            data[k] = xr.concat([p.data[k] for p in parts], dim=origin)
     attrs = dict(base.attrs)
     attrs["origin"] = ("migration by origin group; death risks and fertility pooled over origin and applied "
                        "to every group (no deaths or births by birth region for municipalities)")

@@ -381,7 +381,7 @@ def _read_data(cfg) -> xr.Dataset:
         where = f"dataset = {data['dataset']!r}" if "dataset" in data else "files"
         raise ConfigError(f"[data] {where}: the data have an 'origin' dim (birth-region groups "
                           f"{[str(o) for o in ds['origin'].values]}); the forecast job projects without "
-                          "origin — build the basis by origin in Python with dk.from_history / "
+                          "origin — build the basis by origin in Python with dk.Assumptions.from_history / "
                           "dk.statistical_basis and project it with dk.project (see docs/CONFIG.md)")
     return ds
 

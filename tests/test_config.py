@@ -60,7 +60,7 @@ def test_disclosure_section_is_checked():
 def test_dataset_with_origin_dim_is_a_clear_error():
     from demokit.forecast_job import _read_data
 
-    with pytest.raises(ConfigError, match=r"lulea_birth_region.*'origin' dim.*born_in_sweden.*dk.from_history"):
+    with pytest.raises(ConfigError, match=r"lulea_birth_region.*'origin' dim.*born_in_sweden.*dk.Assumptions.from_history"):
         _read_data({"data": {"dataset": "lulea_birth_region"}})
 
 

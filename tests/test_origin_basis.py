@@ -143,3 +143,38 @@ def test_statistical_basis_by_origin():
     # born abroad move out more often at 25–34 than born in Sweden (observed ratios, both sexes)
     r = b["out_migration_risk"].sel(region="2580", age=slice(25, 34)).mean(["sex", "age"])
     assert float(r.sel(origin="born_abroad")) > float(r.sel(origin="born_in_sweden"))
+
+
+def test_totals_given_are_shared_out_to_the_groups():
+    """in_migration=/immigration= (and a scenario's totals) are the totals of all groups, shared by the
+    period's flows by group (review: each group used to get the whole total)."""
+    ds = dk.datasets.load("lulea_birth_region").sel(year=slice(2006, 2019))
+    yrs = list(range(2015, 2020))
+    opts = dict(years=yrs, smoothing=None, mortality_years=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = dk.Assumptions.from_history(ds, in_migration=3000.0, immigration=500.0,
+                                        scenarios={"plan": {"in_migration": 4000.0}, "as_observed": {}}, **opts)
+        own = dk.Assumptions.from_history(ds, **opts)
+    for k, total in (("in_migration", 3000.0), ("immigration", 500.0)):
+        flows = ds[k].sel(region="2580", year=yrs).sum(["sex", "age", "year"]).values
+        expect = total * flows / flows.sum()            # plain numpy: the period's share of each group
+        got = a.data[k].sel(region="2580", scenario="as_observed").transpose("origin", ...).values.ravel()
+        np.testing.assert_allclose(got, expect, rtol=1e-12, err_msg=k)
+    plan = a.data["in_migration"].sel(region="2580", scenario="plan")
+    assert float(plan.sum()) == pytest.approx(4000.0, rel=1e-12)
+    # without totals given, each group keeps its own period average (sum over the 5 years / 5)
+    got = own.data["immigration"].sel(region="2580").transpose("origin", ...).values.ravel()
+    np.testing.assert_allclose(got, ds["immigration"].sel(region="2580", year=yrs).sum(["sex", "age", "year"]) / 5,
+                               rtol=1e-12)
+
+
+def test_origin_rejects_what_the_groups_cannot_carry():
+    from demokit.assumptions import AssumptionError
+
+    ds = dk.datasets.load("lulea_birth_region").sel(year=slice(2006, 2019))
+    with pytest.raises(AssumptionError, match="system='net' with an origin dim"):
+        dk.Assumptions.from_history(ds, years=range(2015, 2020), system="net", smoothing=None)
+    with pytest.raises(AssumptionError, match="housing plan.*origin dim"):
+        dk.Assumptions.from_history(ds, years=range(2015, 2020), system="closed", in_migration=3000.0,
+                                    smoothing=None)

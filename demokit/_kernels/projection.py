@@ -83,19 +83,6 @@ def _add_rows(a, b, out):
 def _survive_pool(n, svr, imr, ur, out):
     """``out = N · (1 − Σ exits) + entrants`` over a row of regions; returns the pool ``Σ_r N · u``.
 
-    (Age 0 and the balanced mode, whose in-movers wait for the pool of every row.)
-    """
-    acc = 0.0
-    for r in range(out.shape[0]):
-        out[r] = n[r] * svr[r] + imr[r]
-        acc += n[r] * ur[r]
-    return acc
-
-
-@jit(fastmath={"reassoc", "nsz", "contract"})
-def _survive_pool(n, svr, imr, ur, out):
-    """``out = N · (1 − Σ exits) + entrants`` over a row of regions; returns the pool ``Σ_r N · u``.
-
     The first of a row's two passes (the in-movers need the pool of the whole
     row); the population path and the components path both use it, so they
     see the same numbers.
@@ -316,11 +303,12 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys
     and the births by the mother's age are also written into ``out[o_*, b, t]``).
     ``sv``, ``imv`` hold year ``t``'s rows from :func:`_prep` (the entrants'
     row includes the adjustment term).  Sweeps: (1) for each sex and age
-    ``x ≥ 1``, one pass over the regions (:func:`_row`): survivors, entrants,
-    in-movers (closed: the row's pool ``Σ_r N · u``, summed in the previous
-    row's pass), a female row's term of the births from the women at the
-    start and end of the year, and the next row's pool; balanced: first the
-    survivors and every row's pool, then the year's IPF shares, then the
+    ``x ≥ 1``, two passes over the row's regions: :func:`_survive_pool`
+    (survivors and entrants, and the row's pool ``Σ_r N · u``), then
+    :func:`_in_movers_births` (the in-movers from that pool — closed — or the
+    open totals, and, for a female row at a fertile age, its term of the
+    births from the women at the start and end of the year); balanced: first
+    the survivors and every row's pool, then the year's IPF shares, then the
     in-movers and the births' terms; (2) the newborns at age 0, their risks
     and entrants, then their in-movers.
     """
