@@ -16,7 +16,7 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import as_years, select_years
 from .components import COMPONENTS, by_kind
-from .cube import SEXES, CubeError, DemokitError, first_cell, validate
+from .cube import SEXES, CubeError, DemokitError, first_cell, format_cell, validate
 from .lexis import to_convention
 from .scenarios import _e0_scaling, path, tfr_of
 
@@ -716,6 +716,12 @@ def _origin_parts(ds):
         if v in ds and v not in with_o:
             raise CubeError(f"{v} lacks an origin dim: with birth-region groups the migration flows are "
                             "needed by origin (SCB TAB4693)")
+    for v in with_o:   # a cell missing in one group but not in another would vanish from the pooled sum
+        miss = ds[v].isnull()
+        partial = miss & ~miss.all("origin")
+        if bool(partial.any()):
+            raise CubeError(f"{format_cell(v, ds[v], first_cell(partial.transpose(*ds[v].dims)))} "
+                            "(missing in this group but not in the others)")
     pooled = xr.Dataset({v: ds[v].sum("origin", min_count=1) if v in with_o else ds[v] for v in ds.data_vars},
                         attrs=ds.attrs)
     pop = ds["population"]
@@ -772,7 +778,12 @@ def _from_history_by_origin(ds, *, years, **options):
     if options.get("scenarios"):
         part_opts["scenarios"] = {n: {k: v for k, v in (sc or {}).items() if k not in _TOTALS_BY_ORIGIN}
                                   for n, sc in options["scenarios"].items()}
-    parts = [from_history(p, years=years, **part_opts) for p in parts_ds]
+    parts = []
+    for g, p in zip(groups, parts_ds):
+        try:
+            parts.append(from_history(p, years=years, **part_opts))
+        except DemokitError as err:   # name the group: the part's cube has no origin dim
+            raise type(err)(f"origin={g!r}: {err}") from None
     origin = xr.DataArray(groups, dims="origin", name="origin")
     data = {}
     for k, v in base.data.items():

@@ -178,3 +178,18 @@ def test_origin_rejects_what_the_groups_cannot_carry():
     with pytest.raises(AssumptionError, match="housing plan.*origin dim"):
         dk.Assumptions.from_history(ds, years=range(2015, 2020), system="closed", in_migration=3000.0,
                                     smoothing=None)
+
+
+def test_origin_errors_name_the_group():
+    ds = dk.datasets.load("lulea_birth_region").sel(year=slice(2006, 2019))
+    bad = ds.copy(deep=True)
+    bad["population"].loc[dict(origin="born_abroad", sex="female", age=25, year=2017)] = np.nan
+    with pytest.raises(CubeError, match=r"population\[region='2580', origin='born_abroad', sex='female', age=25, "
+                                        r"year=2017\] = nan \(missing in this group"):
+        dk.Assumptions.from_history(bad, years=range(2015, 2020), smoothing=None)
+    bad = ds.copy(deep=True)
+    cell = dict(sex="female", age=24, year=2016)
+    assert float(ds["emigration"].sel(origin="born_in_sweden", region="2580", **cell)) >= 1
+    bad["emigration"].loc[dict(origin="born_abroad", **cell)] = -1.0   # the pooled sum stays >= 0
+    with pytest.raises(CubeError, match=r"origin='born_abroad': .*emigration.*-1"):
+        dk.Assumptions.from_history(bad, years=range(2015, 2020), smoothing=None)
