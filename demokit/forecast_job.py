@@ -714,6 +714,8 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
     progress.step("CSV tables")
     title = cfg.get("title", "demokit forecast")
     src = str(ds.attrs.get("source", "")).split(";")[0].split(": ")[0]   # e.g. "Statistics Sweden (SCB), PX-Web CSV"
+    if lang == "sv":
+        src = src.replace("Statistics Sweden (SCB)", "SCB")
     subtitle = (f"{label('base year', lang).capitalize()} {base_year} "
                 f"({'folkmängd 31 december' if lang == 'sv' else 'population on 31 December'}), "
                 f"{years[0]}–{years[-1]}. {label('Source', lang)}: {src or 'demokit'}; demokit forecast.")
