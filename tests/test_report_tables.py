@@ -145,7 +145,7 @@ def test_xlsx_holds_numbers_with_headers(outputs):
         wb = load_workbook(folder / "forecast.xlsx", read_only=True)
         assert wb.sheetnames[0] == sheet and len(wb.sheetnames) == 6
         rows = list(wb[sheet].iter_rows(values_only=True))
-        assert "2019" in rows[1][0] and "Statistics Sweden" in rows[1][0]     # base year and source
+        assert "2019" in rows[1][0] and ("Källa: SCB" if lang == "sv" else "Statistics Sweden (SCB)") in rows[1][0]
         assert list(rows[3]) == heads
         body = [r for r in rows[4:] if r[0] == "2580" and r[2] in ("main", "huvud")]
         assert [r[3] for r in body] == list(range(2019, 2045))
