@@ -283,9 +283,14 @@ def _origin_checks(a, P0):
     """The kernel layout with origin groups; the assumptions an origin dim needs (named errors)."""
     if a.kind != "annual":
         raise AssumptionError("an origin dim (birth-region groups) needs the annual engine")
+    groups = [str(g) for g in P0["origin"].values.tolist()]
     if P0.sizes["origin"] < 2:
         raise CubeError("base_population: an origin dim needs at least two groups (born in the country first, "
-                        f"then born abroad); got origin={P0['origin'].values.tolist()}")
+                        f"then born abroad); got origin={groups}")
+    if any(w in groups[0].lower() for w in ("abroad", "foreign", "utrikes", "utland")):
+        # (a cube sorted alphabetically puts born_abroad first: the newborns would all be born abroad)
+        raise CubeError(f"base_population: origin={groups[0]!r} is the first group, but newborns enter the first "
+                        f"group (born in the country); reorder, e.g. .sel(origin={groups[1:] + groups[:1]})")
     if a.internal_migration == "balanced":
         raise AssumptionError("balance_in_migration=True with an origin dim: the plan's totals would be balanced "
                               "against the pool of every group at once; give in_migration_shares (closed) or "

@@ -193,3 +193,15 @@ def test_origin_errors_name_the_group():
     bad["emigration"].loc[dict(origin="born_abroad", **cell)] = -1.0   # the pooled sum stays >= 0
     with pytest.raises(CubeError, match=r"origin='born_abroad': .*emigration.*-1"):
         dk.Assumptions.from_history(bad, years=range(2015, 2020), smoothing=None)
+
+
+def test_born_abroad_first_is_an_error():
+    """Sorted alphabetically, born_abroad comes first and would receive every newborn (review)."""
+    ds = dk.datasets.load("lulea_birth_region").sel(year=slice(2006, 2019))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = dk.Assumptions.from_history(ds, years=range(2015, 2020), smoothing=None)
+    P0 = ds["population"].sel(year=2019).sortby("origin")
+    with pytest.raises(CubeError, match=r"origin='born_abroad' is the first group.*sel\(origin=\['born_in_sweden', "
+                                        r"'born_abroad'\]\)"):
+        dk.project(P0, a, years=range(2020, 2022))
