@@ -709,9 +709,6 @@ def _origin_parts(ds):
     if "population" not in with_o:
         raise CubeError("origin: the cube has an origin dim but 'population' lacks it; "
                         f"variables with origin: {with_o}")
-    for v in with_o:
-        if ds[v]["origin"].values.tolist() != groups:
-            raise CubeError(f"{v}: origin coordinate {ds[v]['origin'].values.tolist()} differs from {groups}")
     for v in ("in_migration", "out_migration", "immigration", "emigration"):
         if v in ds and v not in with_o:
             raise CubeError(f"{v} lacks an origin dim: with birth-region groups the migration flows are "
@@ -738,6 +735,17 @@ def _origin_parts(ds):
             sub["births"] = ds["births"] * wshare.sel(origin=g, drop=True)
         parts.append(xr.Dataset(sub, attrs=ds.attrs))
     return pooled, parts, groups
+
+
+def _each_group(fn, parts, groups, **options):
+    """``[fn(part, **options) for part in parts]``, an error naming its group (a part has no origin dim)."""
+    out = []
+    for g, p in zip(groups, parts):
+        try:
+            out.append(fn(p, **options))
+        except DemokitError as err:
+            raise type(err)(f"origin={g!r}: {err}") from None
+    return out
 
 
 #: totals of all groups (numbers, by region or paths, also in scenarios): shared out to the groups
@@ -778,12 +786,7 @@ def _from_history_by_origin(ds, *, years, **options):
     if options.get("scenarios"):
         part_opts["scenarios"] = {n: {k: v for k, v in (sc or {}).items() if k not in _TOTALS_BY_ORIGIN}
                                   for n, sc in options["scenarios"].items()}
-    parts = []
-    for g, p in zip(groups, parts_ds):
-        try:
-            parts.append(from_history(p, years=years, **part_opts))
-        except DemokitError as err:   # name the group: the part's cube has no origin dim
-            raise type(err)(f"origin={g!r}: {err}") from None
+    parts = _each_group(from_history, parts_ds, groups, years=years, **part_opts)
     origin = xr.DataArray(groups, dims="origin", name="origin")
     data = {}
     for k, v in base.data.items():

@@ -341,10 +341,10 @@ _MIGRATION_PREFIXES = ("out_migration", "emigration", "in_migrant", "out_migrant
 
 def _basis_by_origin(ds, **options):
     """:func:`statistical_basis` by birth-region group: migration by group, fertility and deaths pooled."""
-    from .assumptions import _origin_parts
+    from .assumptions import _each_group, _origin_parts
     pooled, parts, groups = _origin_parts(ds)
     base = statistical_basis(pooled, **options)
-    per = [statistical_basis(p, **options) for p in parts]
+    per = _each_group(statistical_basis, parts, groups, **options)
     out = base.copy()
     for v in base.data_vars:
         if v.startswith(_MIGRATION_PREFIXES) and all(v in p for p in per):
