@@ -62,6 +62,8 @@ _SV = {
     "Population by scenario": "Folkmängd per scenario",
     "Population, age groups and components of change by year":
         "Folkmängd, åldersgrupper och befolkningsförändringar per år",
+    "Population on 31 December by age group": "Folkmängd 31 december efter åldersgrupp",
+    "Components of change during the year": "Befolkningsförändringar under året",
     "base year": "basår",
     "observed": "utfall",
     "projected": "prognos",
@@ -94,6 +96,10 @@ _SV = {
         "demografiska försörjningskvot)",
     "net migration = in-migrants − out-migrants + immigrants − emigrants":
         "flyttnetto = inflyttade − utflyttade + invandrade − utvandrade",
+    "net migration = in-migrants − out-migrants + immigrants − emigrants − emigrants to an unknown country":
+        "flyttnetto = inflyttade − utflyttade + invandrade − utvandrade − utvandrade till okänt land",
+    "–: not in the data; the observed emigrants then include those to an unknown country.":
+        "–: finns inte i data; de observerade utvandrade omfattar då även dem till okänt land.",
     "The first row (base year) is observed; the following rows are projected. Persons rounded to whole numbers; "
     "the NetCDF keeps the exact values.":
         "Första raden (basåret) är utfall; övriga rader är prognos. Personer avrundade till heltal; "

@@ -25,12 +25,6 @@ from .components import EVENT_NAMES
 __all__ = ["write_report"]
 
 _COLORS = {"low": "#4c72b0", "main": "#222222", "high": "#c44e52"}
-#: the council table's columns: population, the planning age groups, the components of change in the order of
-#: the component table (demokit.components.COMPONENTS), net migration and the dependency ratio
-_TABLE_COLS = ("population", "aged_0", "aged_1_5", "aged_6_15", "aged_16_19", "aged_20_64", "aged_65_79",
-               "aged_80_plus", *EVENT_NAMES, "net_migration", "dependency_ratio")
-
-
 def _plt():
     import matplotlib
 
@@ -266,26 +260,40 @@ def _actual_table(against: xr.Dataset, regions, names: dict, main, lang) -> str:
             f"{_table(rows, head)}\n<p class='note'>{srcl}: {src}</p>")
 
 
+#: the two halves of the council table (each fits a laptop screen and an A4 page): the population by age group,
+#: and the components of change
+_STOCK_COLS = ("population", "aged_0", "aged_1_5", "aged_6_15", "aged_16_19", "aged_20_64", "aged_65_79",
+               "aged_80_plus", "dependency_ratio")
+_FLOW_COLS = (*EVENT_NAMES, "net_migration")
+
+
 def _council_tables(tab: xr.Dataset, region, scen, lang, base_year) -> str:
-    """One table per scenario: the council table of a region, years as rows (the base year marked observed)."""
-    cols = [c for c in _TABLE_COLS if c in tab]
-    # no line break inside "16–19", "In-migrants" or "0 år"; headers wrap only between words
-    head = [label("year", lang)] + [label(c, lang).replace("–", "–\u2060").replace("-", "\u2011")
-                                    .replace(" år", "\u00a0år").replace(" years", "\u00a0years") for c in cols]
+    """Per scenario, the council table of a region in two halves, years as rows (the base year marked observed).
+
+    The first half holds the population on 31 December by age group and
+    the dependency ratio, the second the components of change during the
+    year; the 18 columns of one table do not fit a page.
+    """
+    halves = [(label("Population on 31 December by age group", lang), [c for c in _STOCK_COLS if c in tab]),
+              (label("Components of change during the year", lang), [c for c in _FLOW_COLS if c in tab])]
     out = []
     for s in scen:
         t = tab.sel(region=region, scenario=s)
-        rows, cls = [], []
-        for i, y in enumerate(t["year"].values.tolist()):
-            obs = bool(t["observed"].values[i]) if "observed" in t.coords else False
-            row = [f"{y} ({label('observed', lang)})" if obs else str(y)]
-            for c in cols:
-                row.append(_num(float(t[c].values[i]), lang, 1 if c == "dependency_ratio" else 0))
-            rows.append(row)
-            cls.append("obs" if obs else "")
+        years = t["year"].values.tolist()
+        obs = t["observed"].values.astype(bool) if "observed" in t.coords else np.zeros(len(years), bool)
+        first = [f"{y} ({label('observed', lang)})" if o else str(y) for y, o in zip(years, obs)]
+        cls = ["obs" if o else "" for o in obs]
         out.append(f"<h3>{label('Scenario', lang)}: {html.escape(label(str(s), lang))} "
-                   f"({label('base year', lang)} {base_year})</h3>\n"
-                   + _table(rows, head, classes="council", row_classes=cls))
+                   f"({label('base year', lang)} {base_year})</h3>")
+        for title, cols in halves:
+            # no line break inside "16–19", "In-migrants" or "0 år"; headers wrap only between words
+            head = [label("year", lang)] + [label(c, lang).replace("–", "–\u2060").replace("-", "\u2011")
+                                            .replace(" år", "\u00a0år").replace(" years", "\u00a0years")
+                                            for c in cols]
+            values = [t[c].values for c in cols]
+            rows = [[first[i]] + [_num(float(v[i]), lang, 1 if c == "dependency_ratio" else 0)
+                                  for c, v in zip(cols, values)] for i in range(len(years))]
+            out.append(f"<h4>{html.escape(title)}</h4>\n" + _table(rows, head, classes="council", row_classes=cls))
     return "\n".join(out)
 
 
@@ -322,6 +330,7 @@ _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1250px; margin: 2em auto; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 1.6em; }
 h3 { font-size: 1.02em; margin: 1.2em 0 .3em; }
+h4 { font-size: .92em; font-weight: 600; color: #444; margin: .7em 0 .2em; }
 table { border-collapse: collapse; margin: .5em 0 1.2em; font-variant-numeric: tabular-nums; }
 td, th { border: 1px solid #ccc; padding: .2em .5em; text-align: right; }
 th { background: #f3f3f3; } td:first-child, td:nth-child(2) { text-align: left; }
@@ -339,7 +348,7 @@ nav a { margin-right: 1em; white-space: nowrap; }
   body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
   nav { display: none; }
   section.region { break-before: page; page-break-before: always; }
-  h2, h3 { break-after: avoid; page-break-after: avoid; }
+  h2, h3, h4 { break-after: avoid; page-break-after: avoid; }
   figure, tr, .block { break-inside: avoid; page-break-inside: avoid; }
   thead { display: table-header-group; }
   table { font-size: 8.5pt; } table.council { font-size: 7.5pt; }
@@ -574,9 +583,13 @@ def _region_sections(ctx):
         nav.append(f"<a href='#{anchor}'>{html.escape(head)}</a>")
         notes = [label("The first row (base year) is observed; the following rows are projected. Persons rounded "
                        "to whole numbers; the NetCDF keeps the exact values.", lang),
-                 label("net migration = in-migrants − out-migrants + immigrants − emigrants", lang),
+                 label("net migration = in-migrants − out-migrants + immigrants − emigrants"
+                       + (" − emigrants to an unknown country" if "emigration_unknown" in table else ""), lang),
                  label("dependency ratio: persons aged 0–19 and 65+ per 100 aged 20–64 (SCB's demographic "
                        "dependency ratio)", lang)]
+        if "emigration_unknown" in table and bool(table["emigration_unknown"].sel(region=r).isnull().any()):
+            notes.append(label("–: not in the data; the observed emigrants then include those to an unknown "
+                               "country.", lang))
         if r == "total":
             notes.append(label("In the sum of all regions, in- and out-migrants include moves between the regions "
                                "(they cancel in the net).", lang))

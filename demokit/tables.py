@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from .accounting import net_migration
 from .components import COMPONENTS as _TABLE
 from .components import EVENT_NAMES
 from .cube import CubeError
@@ -34,9 +35,9 @@ def _group_label(lo: int, hi: int | None) -> str:
 
 
 def _by_year(ds: xr.Dataset, name: str) -> xr.DataArray:
-    """Sum of ``ds[name]`` over every dim but scenario, region and year."""
+    """Sum of ``ds[name]`` over every dim but scenario, region and year (a NaN cell makes the sum NaN)."""
     v = ds[name]
-    return v.sum([d for d in v.dims if d not in ("scenario", "region", "year")])
+    return v.sum([d for d in v.dims if d not in ("scenario", "region", "year")], skipna=False)
 
 
 #: the groups of the dependency ratio (SCB): 0–19, 20–64, 65+
@@ -50,12 +51,16 @@ def _rows(ds: xr.Dataset, age_groups) -> dict:
     groups = {age_group_name(lo, hi): (lo, hi) for lo, hi in age_groups} | _DEPENDENCY_GROUPS
     for name, (lo, hi) in groups.items():
         inside = (ages >= lo) if hi is None else ((ages >= lo) & (ages <= hi))
-        out[name] = pop.where(inside, 0.0).sum([d for d in pop.dims if d not in ("scenario", "region", "year")])
+        out[name] = pop.where(inside, 0.0).sum([d for d in pop.dims if d not in ("scenario", "region", "year")],
+                                               skipna=False)
     for c in COMPONENTS:
         if c in ds:
             out[c] = _by_year(ds, c)
         elif c not in _OPTIONAL:   # (an optional component the data lack has no column)
             out[c] = xr.full_like(out["population"], np.nan)
+    # net migration of the flows these data have: an optional flow they do not split out is part of its ordinary
+    # flow (observed emigration includes the emigrants to an unknown country), so the net stays computable
+    out["net_migration"] = net_migration(xr.Dataset(out))
     return out
 
 
@@ -64,8 +69,7 @@ def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict) -> 
     if total and tab.sizes.get("region", 1) > 1:
         all_ = tab.sum("region", skipna=False).expand_dims(region=["total"])
         tab = xr.concat([tab, all_], dim="region", data_vars="all", coords="minimal", join="exact")
-    from .accounting import net_migration
-    tab["net_migration"] = net_migration(tab)
+    definition = net_migration(tab).attrs["definition"].replace(" (flyttningsnetto)", "")
     tab["dependency_ratio"] = 100 * (tab["_young"] + tab["_old"]) / tab["_working"].where(tab["_working"] > 0)
     comps = [c for c in COMPONENTS if c in tab]
     names = ["population"] + [age_group_name(lo, hi) for lo, hi in age_groups] + comps + \
@@ -76,7 +80,6 @@ def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict) -> 
                                                         for r in tab["region"].values.tolist()]))
     for lo, hi in age_groups:
         tab[age_group_name(lo, hi)].attrs = {"units": "persons", "long_name": f"aged {_group_label(lo, hi)}"}
-    definition = tab["net_migration"].attrs["definition"].replace(" (flyttningsnetto)", "")
     for c in ("population", *comps, "net_migration"):
         tab[c].attrs = {"units": "persons"}
     tab["population"].attrs["long_name"] = "population on 31 December"
@@ -183,7 +186,10 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
     Population ``P(t) = Σ_{s,x} P(s, x, t)``; an age group ``Σ_s Σ_{a≤x≤b} P``.
     Births are summed over the mother's age and the child's sex.
     ``net_migration = in_migration − out_migration + immigration − emigration``
-    (SCB's flyttningsnetto).  Demographic dependency ratio (SCB's demografiska
+    ``− emigration_unknown`` (SCB's flyttningsnetto, :func:`demokit.net_migration`).
+    Observed data that do not split out emigration to an unknown country
+    (their emigration holds every emigrant) give NaN for
+    ``emigration_unknown`` in the base year and a net without it.  Demographic dependency ratio (SCB's demografiska
     försörjningskvot): ``100 · (P(0–19) + P(65+)) / P(20–64)`` — the number of
     persons aged 0–19 and 65 and over per 100 persons aged 20–64.
     """

@@ -227,7 +227,11 @@ def test_deregistration_wave_from_config_in_one_scenario(tmp_path, trend):
     assert float(low["emigration_unknown"].sel(year=2021)) == pytest.approx(0.004 * start, rel=1e-12)
     start = float(low["population"].sel(year=2021) + low["births"].sel(year=2022))
     assert float(low["emigration_unknown"].sel(year=2022)) == pytest.approx(0.002 * start, rel=1e-12)
-    assert "Emigrants to an unknown country" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Emigrants to an unknown country" in text
+    # the observed base year has no unknown-country split: "–", explained, and its net migration is a number
+    assert "– emigrants to an unknown country" in text.replace("−", "–") and "–: not in the data" in text
+    assert res["table"]["net_migration"].sel(year=2019).notnull().all()
 
 
 @pytest.mark.parametrize("wave, msg", [

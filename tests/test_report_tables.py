@@ -69,6 +69,28 @@ def test_forecast_table_against_numpy():
         float(tab["population"].sel(scenario="main", region="A", year=2019))
 
 
+def test_observed_row_without_the_unknown_country_split():
+    """Observed data that do not split out emigration to an unknown country (their emigration holds every
+    emigrant): the base year's emigration_unknown is NaN and its net migration I - O + IM - EM; the projected
+    years subtract the unknown-country emigrants too."""
+    rng = np.random.default_rng(4)
+    proj = _cube(rng, range(2020, 2022), regions=("A",))
+    proj["emigration_unknown"] = proj["emigration"] * 0.25
+    obs = _cube(rng, range(2018, 2020), regions=("A",))
+    tab = forecast_table(proj, observed=obs).sel(region="A")
+    o = {c: obs[c].sel(year=2019).values.sum() for c in COMPONENTS}
+    assert np.isnan(float(tab["emigration_unknown"].sel(year=2019)))
+    assert float(tab["net_migration"].sel(year=2019)) == pytest.approx(
+        o["in_migration"] - o["out_migration"] + o["immigration"] - o["emigration"], rel=1e-12)
+    p = {c: proj[c].sel(year=2021).values.sum() for c in (*COMPONENTS, "emigration_unknown")}
+    assert float(tab["net_migration"].sel(year=2021)) == pytest.approx(
+        p["in_migration"] - p["out_migration"] + p["immigration"] - p["emigration"] - p["emigration_unknown"],
+        rel=1e-12)
+    # a projected NaN stays NaN (never read as zero)
+    proj["emigration_unknown"][0, 0, 0, 1] = np.nan
+    assert np.isnan(float(forecast_table(proj, observed=obs)["net_migration"].sel(region="A", year=2021)))
+
+
 def test_dependency_ratio_hand_worked():
     """One person of each sex at every age 0..100 (202 persons).
 
@@ -198,6 +220,11 @@ def test_report_in_swedish_for_every_region(outputs):
     for word in ("scenario(n)", "_scale", "{'20", "this report", ">−0<"):
         assert word not in text, word
     assert "@media print" in text and "break-before: page" in text
+    # the council table in two halves that fit a page: the population by age group, the components of change
+    import re
+    heads = [h.count("<th>") for h in re.findall(r"<table class='council'><thead>(.*?)</thead>", text)]
+    assert len(heads) == 6 * 3 * 2 and max(heads) <= 10, heads
+    assert text.count("Folkmängd 31 december efter åldersgrupp") == text.count("Befolkningsförändringar under året")
     en_text = (en / "report.html").read_text(encoding="utf-8")
     assert "Dependency ratio" in en_text and "base year 2019" in en_text and "78,105" in en_text
     assert en_text.count("<img") >= 8
