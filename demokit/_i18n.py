@@ -18,6 +18,7 @@ _EN = {
     "births": "Births", "deaths": "Deaths", "in_migration": "In-migrants", "out_migration": "Out-migrants",
     "immigration": "Immigrants", "emigration": "Emigrants",
     "emigration_unknown": "Emigrants to an unknown country", "net_migration": "Net migration",
+    "natural_increase": "Natural increase", "population_change": "Population change",
     "dependency_ratio": "Dependency ratio", "tfr": "TFR", "e0": "Life expectancy at birth",
     "employed": "Employed", "not_employed": "Not employed",
     "economic_dependency_ratio": "Economic dependency ratio",
@@ -40,6 +41,7 @@ _SV = {
     "Births": "Födda", "Deaths": "Döda", "In-migrants": "Inflyttade", "Out-migrants": "Utflyttade",
     "Immigrants": "Invandrade", "Emigrants": "Utvandrade",
     "Emigrants to an unknown country": "Utvandrade till okänt land", "Net migration": "Flyttnetto",
+    "Natural increase": "Födelseöverskott", "Population change": "Folkökning",
     "Dependency ratio": "Försörjningskvot", "TFR": "Summerad fruktsamhet",
     "Life expectancy at birth": "Medellivslängd vid födseln",
     "Employed": "Förvärvsarbetande", "Not employed": "Ej förvärvsarbetande",
@@ -98,6 +100,10 @@ _SV = {
         "flyttnetto = inflyttade − utflyttade + invandrade − utvandrade",
     "net migration = in-migrants − out-migrants + immigrants − emigrants − emigrants to an unknown country":
         "flyttnetto = inflyttade − utflyttade + invandrade − utvandrade − utvandrade till okänt land",
+    "natural increase = births − deaths; population change = the change from the year before (natural increase + "
+    "net migration in the projected years)":
+        "födelseöverskott = födda − döda; folkökning = förändringen av folkmängden från året innan (födelseöverskott "
+        "+ flyttnetto under prognosåren)",
     "–: not in the data; the observed emigrants then include those to an unknown country.":
         "–: finns inte i data; de observerade utvandrade omfattar då även dem till okänt land.",
     "The first row (base year) is observed; the following rows are projected. Persons rounded to whole numbers; "

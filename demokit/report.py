@@ -264,7 +264,8 @@ def _actual_table(against: xr.Dataset, regions, names: dict, main, lang) -> str:
 #: and the components of change
 _STOCK_COLS = ("population", "aged_0", "aged_1_5", "aged_6_15", "aged_16_19", "aged_20_64", "aged_65_79",
                "aged_80_plus", "dependency_ratio")
-_FLOW_COLS = (*EVENT_NAMES, "net_migration")
+_FLOW_COLS = ("births", "deaths", "natural_increase", *[e for e in EVENT_NAMES if e not in ("births", "deaths")],
+              "net_migration", "population_change")
 
 
 def _council_tables(tab: xr.Dataset, region, scen, lang, base_year) -> str:
@@ -585,6 +586,8 @@ def _region_sections(ctx):
                        "to whole numbers; the NetCDF keeps the exact values.", lang),
                  label("net migration = in-migrants − out-migrants + immigrants − emigrants"
                        + (" − emigrants to an unknown country" if "emigration_unknown" in table else ""), lang),
+                 label("natural increase = births − deaths; population change = the change from the year before "
+                       "(natural increase + net migration in the projected years)", lang),
                  label("dependency ratio: persons aged 0–19 and 65+ per 100 aged 20–64 (SCB's demographic "
                        "dependency ratio)", lang)]
         if "emigration_unknown" in table and bool(table["emigration_unknown"].sel(region=r).isnull().any()):
