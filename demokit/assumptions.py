@@ -752,8 +752,7 @@ def _origin_parts(ds):
         if bool(partial.any()):
             raise CubeError(f"{format_cell(v, ds[v], first_cell(partial.transpose(*ds[v].dims)))} "
                             "(missing in this group but not in the others)")
-    pooled = xr.Dataset({v: ds[v].sum("origin", min_count=1) if v in with_o else ds[v] for v in ds.data_vars},
-                        attrs=ds.attrs)
+    pooled = pool_origin(ds)
     pop = ds["population"]
     share = (pop / pop.sum("origin")).fillna(0.0)
     women = pop.sel(sex="female").sum("age") if "sex" in pop.dims else pop.sum("age")
@@ -768,6 +767,15 @@ def _origin_parts(ds):
             sub["births"] = ds["births"] * wshare.sel(origin=g, drop=True)
         parts.append(xr.Dataset(sub, attrs=ds.attrs))
     return pooled, parts, groups
+
+
+def pool_origin(ds: xr.Dataset) -> xr.Dataset:
+    """Return the cube summed over its birth-region groups (``origin``); variables without the dim unchanged.
+
+    A cell missing in every group stays missing (``min_count=1``).
+    """
+    return xr.Dataset({v: ds[v].sum("origin", min_count=1) if "origin" in ds[v].dims else ds[v]
+                       for v in ds.data_vars}, attrs=ds.attrs)
 
 
 def _each_group(fn, parts, groups, **options):

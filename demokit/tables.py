@@ -10,7 +10,7 @@ from .components import COMPONENTS as _TABLE
 from .components import EVENT_NAMES
 from .cube import CubeError
 
-__all__ = ["COUNCIL_AGE_GROUPS", "COMPONENTS", "age_group_name", "forecast_table", "observed_table"]
+__all__ = ["COUNCIL_AGE_GROUPS", "COMPONENTS", "age_group_name", "forecast_table", "observed_table", "origin_table"]
 
 #: the age groups municipalities plan by: (first age, last age or None for "and over")
 #: 0 (BVC/parental leave), 1–5 (förskola), 6–15 (förskoleklass, grundskola),
@@ -253,4 +253,74 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
     tab.attrs = {"base_year": base_year, "title": projection.attrs.get("title", ""),
                  "note": "the base year is observed (31 December and the events of the year); later years "
                          "are projected"}
+    return tab
+
+
+def origin_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None,
+                 base_year: int | None = None) -> xr.Dataset:
+    """Return the population and the components by birth-region group (``origin``) and year.
+
+    Parameters
+    ----------
+    projection : xarray.Dataset
+        A projection with an ``origin`` dim (:func:`demokit.project` of
+        assumptions by birth region).
+    observed : xarray.Dataset, optional
+        The observed cube by origin; its ``base_year`` becomes the first row
+        (variables it has without ``origin``, such as deaths and births for
+        kommuner, are NaN there).
+    base_year : int, optional
+        Default: ``projection.attrs["base_year"]`` or the year before the
+        first projected year.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(scenario,) region, origin, year`` (coordinate ``observed``):
+        ``population`` and every component of the projection summed over sex
+        and age (births by the mother's group), and ``population_share``, the
+        group's share of the population in percent.
+
+    Raises
+    ------
+    CubeError
+        The projection has no ``origin`` dim, or ``observed`` lacks the base
+        year.
+
+    Notes
+    -----
+    ``share_g(t) = 100 · P_g(t) / Σ_g P_g(t)``.
+    """
+    if "origin" not in projection.dims:
+        raise CubeError(f"origin_table needs a projection with an 'origin' dim; it has {projection.dims}")
+    if base_year is None:
+        base_year = int(projection.attrs.get("base_year", int(projection["year"].values[0]) - 1))
+    names = ["population"] + [c for c in EVENT_NAMES if c in projection and "origin" in projection[c].dims]
+    keep = ("scenario", "region", "origin", "year")
+
+    def totals(ds, variables):
+        return xr.Dataset({v: ds[v].sum([d for d in ds[v].dims if d not in keep], skipna=False) for v in variables})
+
+    tab = _bare(totals(projection, names))
+    if observed is not None:
+        if base_year not in observed["year"].values:
+            raise CubeError(f"observed: year={base_year} (the base year) is not in the data "
+                            f"({int(observed['year'].min())}–{int(observed['year'].max())})")
+        obs = _bare(observed.sel(year=[base_year], region=projection["region"].values))
+        first = totals(obs, [v for v in names if v in obs and "origin" in obs[v].dims])
+        for v in names:   # (no deaths or births by birth region for kommuner: NaN in the observed row)
+            if v not in first:
+                first[v] = xr.full_like(first["population"], np.nan)
+        first = first[names]
+        if "scenario" in tab.dims:
+            first = first.expand_dims(scenario=tab["scenario"].values)
+        first = first.transpose(*tab["population"].dims)
+        tab = xr.concat([first, tab], dim="year", data_vars="all", coords="minimal", join="exact")
+    tab["population_share"] = 100 * tab["population"] / tab["population"].sum("origin")
+    for v in names:
+        tab[v].attrs = {"units": "persons"}
+    tab["population_share"].attrs = {"units": "percent", "long_name": "share of the population"}
+    tab = tab.assign_coords(observed=("year", tab["year"].values == base_year))
+    tab.attrs = {"base_year": base_year,
+                 "note": "births by the mother's birth region; newborns belong to the first group"}
     return tab

@@ -119,6 +119,28 @@ def test_natural_increase_and_population_change():
     assert np.isnan(float(observed_table(ds)["population_change"].sel(region="2580", year=first)))
 
 
+def test_origin_table_against_numpy():
+    rng = np.random.default_rng(5)
+    proj = _cube(rng, range(2020, 2023), regions=("A",), scenarios=["main"])
+    proj = xr.concat([proj, proj * 0.5], dim=xr.DataArray(["born_in_sweden", "born_abroad"], dims="origin"))
+    obs = _cube(rng, range(2018, 2020), regions=("A",))[["population", "in_migration"]]
+    obs = xr.concat([obs, obs * 0.25], dim=xr.DataArray(["born_in_sweden", "born_abroad"], dims="origin"))
+    obs["deaths"] = _cube(rng, [2018, 2019], regions=("A",))["deaths"]          # no origin (as for kommuner)
+    tab = dk.origin_table(proj, observed=obs, base_year=2019)
+    assert tab["year"].values.tolist() == [2019, 2020, 2021, 2022] and tab["observed"].values[0]
+    P = proj["population"].values                     # (origin, scenario, region, sex, age, year)
+    np.testing.assert_allclose(tab["population"].sel(scenario="main", region="A").values[:, 1:],
+                               P[:, 0, 0].sum(axis=(1, 2)), rtol=1e-12)
+    Po = obs["population"].sel(year=2019).values      # (origin, region, sex, age)
+    np.testing.assert_allclose(tab["population"].sel(scenario="main", region="A", year=2019).values,
+                               Po[:, 0].sum(axis=(1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(tab["population_share"].sel(origin="born_abroad", year=2019).values.ravel(),
+                               100 * Po[1].sum() / Po.sum(), rtol=1e-12)
+    assert np.isnan(tab["deaths"].sel(year=2019)).all() and tab["deaths"].sel(year=2020).notnull().all()
+    with pytest.raises(dk.CubeError, match="needs a projection with an 'origin' dim"):
+        dk.origin_table(proj.sum("origin"))
+
+
 def test_dependency_ratio_hand_worked():
     """One person of each sex at every age 0..100 (202 persons).
 
