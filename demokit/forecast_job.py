@@ -466,7 +466,26 @@ def read_actual(spec, *, regions, years) -> xr.DataArray | None:
     if missing:
         raise ConfigError(f"[data] actual: {spec}: needs the columns region, year, population "
                           f"(missing {sorted(missing)})")
-    df = df[df["region"].isin([str(r) for r in regions]) & df["year"].isin(list(years))]
+    df["region"] = df["region"].str.strip()
+    raw = pd.read_csv(io.StringIO(text), comment="#", dtype=str, keep_default_na=False)   # the cells as written
+    pop = pd.to_numeric(df["population"], errors="coerce")
+    yr = pd.to_numeric(df["year"], errors="coerce")
+    with np.errstate(invalid="ignore"):
+        bad_year = (~np.isfinite(yr) | (yr != np.round(yr))).to_numpy()
+        bad_pop = (~np.isfinite(pop) | (pop < 0)).to_numpy()
+    for what, bad, expected in (("year", bad_year, "a year"),
+                                ("population", bad_pop, "a count of persons (a number >= 0)")):
+        if bad.any():
+            r = raw.iloc[int(np.argmax(bad))]
+            raise ConfigError(f"[data] actual: {spec}: {what} = {r[what]!r} (region={r['region']!r}, "
+                              f"year={r['year']!r}) is not {expected}")
+    df["population"], df["year"] = pop.astype(float), yr.astype(int)
+    regions = [str(r) for r in regions]
+    if regions and not df["region"].isin(regions).any():
+        raise ConfigError(f"[data] actual: {spec}: none of its regions {sorted(df['region'].unique())[:5]} is "
+                          f"among the forecast's regions {regions[:5]} (region codes are compared as text: "
+                          "'0180', not '180')")
+    df = df[df["region"].isin(regions) & df["year"].isin(list(years))]
     if df.empty:
         return None
     if df.duplicated(["region", "year"]).any():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import subprocess
 import sys
@@ -112,6 +113,31 @@ def test_forecast_against_actual_from_config(tmp_path):
     text = (tmp_path / "out" / "report.html").read_text()
     assert "The forecast against what happened" in text and "my municipality&#x27;s figures" in text
 
+
+@pytest.mark.parametrize("rows,message", [
+    ("2580,2020,78000\n2580,2021,\n", "population = '' (region='2580', year='2021') is not a count of persons"),
+    ("2580,2022,abc\n", "population = 'abc' (region='2580', year='2022') is not a count"),
+    ("2580,2020,-5\n", "population = '-5' (region='2580', year='2020') is not a count"),
+    ("2580,2020.5,5\n", "year = '2020.5' (region='2580', year='2020.5') is not a year"),
+    ("180,2020,5\n", "none of its regions ['180'] is among the forecast's regions ['0180']"),
+])
+def test_actual_csv_bad_cells_are_errors(tmp_path, rows, message):
+    """A blank or non-numeric actual population is an error (was NaN in the comparison, or a TypeError);
+    an actual file none of whose regions is forecast (a lost leading zero) is an error, not silently no table."""
+    p = tmp_path / "actual.csv"
+    p.write_text("region,year,population\n" + rows)
+    with pytest.raises(forecast_job.ConfigError, match=re.escape(message)):
+        forecast_job.read_actual(str(p), regions=["0180"] if rows.startswith("180") else ["2580"],
+                                 years=range(2020, 2025))
+    if not rows.startswith("180"):   # the early check of run() (no regions, no years) finds the bad cell too
+        with pytest.raises(forecast_job.ConfigError, match=re.escape(message)):
+            forecast_job.read_actual(str(p), regions=(), years=())
+
+
+def test_actual_csv_region_codes_are_stripped(tmp_path):
+    p = tmp_path / "actual.csv"
+    p.write_text("region,year,population\n 2580 ,2020,5\n")
+    assert forecast_job.read_actual(str(p), regions=["2580"], years=[2020]).sel(region="2580", year=2020) == 5
 
 @pytest.mark.parametrize("text,message", [
     ("[data\n", "not valid TOML"),
