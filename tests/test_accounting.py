@@ -487,6 +487,17 @@ def test_bad_count_reported_before_structural_errors():
         dk.balance(ds)
 
 
+
+def test_summary_of_a_cube_with_a_missing_age_is_an_error(norrbotten):
+    """A gap in the ages dropped those persons from the totals and bent the quantile ages, silently."""
+    gap = norrbotten.drop_sel(age=50)
+    with pytest.raises(dk.CubeError, match=r"age: ages must be consecutive single years for summary.*"
+                                           r"age=51 follows age=49"):
+        dk.summary(gap)
+    five = toy().assign_coords(age=[0, 1, 5]).assign_attrs(open_age=5)
+    with pytest.raises(dk.CubeError, match="age=5 follows age=1"):
+        dk.summary(five)
+
 def test_integer_and_float32_counts_checked_and_same_numbers():
     ds = toy()
     ints = ds.copy(deep=True)
