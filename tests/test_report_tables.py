@@ -117,6 +117,16 @@ def test_forecast_table_errors():
         forecast_table(proj.drop_vars("population"))
     with pytest.raises(dk.CubeError, match="year=2030"):
         observed_table(_cube(rng, range(2010, 2015)), years=[2012, 2030])
+    # was a bare KeyError; a table silently jumping from the base year 2017 to 2020; an empty age group of zeros
+    obs = _cube(rng, range(2015, 2020))
+    with pytest.raises(dk.CubeError, match=r"observed: region='B' of the projection is not in the observed data"):
+        forecast_table(proj, observed=obs.sel(region=["A"]))
+    with pytest.raises(dk.CubeError, match=r"base_year=2017: the projection starts from the population of 2019"):
+        forecast_table(proj, observed=obs, base_year=2017)
+    with pytest.raises(dk.CubeError, match=r"age_groups: \(5, 1\) is not an age group"):
+        forecast_table(proj, age_groups=[(0, 0), (5, 1)])
+    with pytest.raises(dk.CubeError, match=r"age_groups: \(-1, 4\) is not an age group"):
+        observed_table(obs, age_groups=[(-1, 4)])
 
 
 @pytest.fixture(scope="module")
