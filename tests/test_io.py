@@ -265,3 +265,13 @@ def test_truncated_gzip_and_half_a_county_file_raise(tmp_path):
     (tmp_path / "half.csv").write_text("\n".join(lines[: len(lines) // 2]) + "\n", encoding="utf-8")
     with pytest.raises(io.ReadError, match=r"half.csv: \d+ row\(s\) missing"):
         io.read_scb_long(tmp_path / "half.csv", name="deaths")
+
+
+def test_region_code_that_lost_its_leading_zero_is_explained(tmp_path):
+    pop = write(tmp_path, "pop.csv", "Region,Alder,Kon,BE0101N1 2019\n0180,0,1,5\n0180,0,2,4\n")
+    d = write(tmp_path, "d.csv", "Region,Alder,Kon,BE0101D8 2019\n180,0,1,1\n180,0,2,0\n")
+    with pytest.raises(dk.CubeError, match=r"d\.csv: regions \['0180'\] not in the file \('180' and '0180' differ "
+                                           r"only by a leading zero"):
+        io.read([pop, d])
+    with pytest.raises(dk.CubeError, match=r"regions differ .*'180' and '0180' differ only by a leading zero"):
+        io.read_pxweb(pop, d)

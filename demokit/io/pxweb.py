@@ -223,6 +223,18 @@ def _check_same_axes(parts, names, ages, oa) -> None:
                                 "has them); missing rows are never read as zeros")
 
 
+def _lost_zero_hint(codes, others) -> str:
+    """A hint when a region code differs from another only by leading zeros ('180' and '0180': Excel drops them)."""
+    others = [str(o) for o in others]
+    for c in codes:
+        twin = next((o for o in others if o != str(c) and o.lstrip("0") == str(c).lstrip("0")), None)
+        if twin is not None:
+            short, long_ = sorted((str(c), twin), key=len)
+            return (f" ('{short}' and '{long_}' differ only by a leading zero, which a spreadsheet drops: write "
+                    "region codes as text, e.g. '0180')")
+    return ""
+
+
 def merge_parts(parts, names, *, regions=None) -> xr.Dataset:
     """Return one cube merged from per-file Datasets (the core of :func:`read_pxweb` and :func:`read`).
 
@@ -248,7 +260,8 @@ def merge_parts(parts, names, *, regions=None) -> xr.Dataset:
         for p, part in zip(names, parts):
             missing = sorted(set(regions) - set(part["region"].values.tolist()))
             if missing:
-                raise CubeError(f"{p}: regions {missing} not in the file")
+                raise CubeError(f"{p}: regions {missing} not in the file"
+                                f"{_lost_zero_hint(missing, part['region'].values.tolist())}")
         parts = [p.sel(region=regions) for p in parts]
     else:
         first = set(parts[0]["region"].values.tolist())
@@ -256,7 +269,8 @@ def merge_parts(parts, names, *, regions=None) -> xr.Dataset:
             other = set(part["region"].values.tolist())
             if other != first:
                 raise CubeError(f"{p}: regions differ from {names[0]}'s: "
-                                f"{sorted(first ^ other)}; pass regions=[...] to choose")
+                                f"{sorted(first ^ other)}; pass regions=[...] to choose"
+                                f"{_lost_zero_hint(sorted(first ^ other), sorted(first | other))}")
     oa = max((int(p.attrs["open_age"]) for p in parts if "open_age" in p.attrs), default=None)
     ages = sorted(set().union(*(p["age"].values.tolist() for p in parts)))
     years = sorted(set().union(*(p["year"].values.tolist() for p in parts)))
