@@ -376,6 +376,11 @@ def _read_data(cfg) -> xr.Dataset:
                 raise ConfigError(f"[data] files: {f}: no such file")
         ds = io.read(files, regions=data.get("regions"))
     if data.get("regions") and "dataset" in data:
+        have = ds["region"].values.tolist()
+        missing = [str(r) for r in data["regions"] if str(r) not in have]
+        if missing:
+            raise ConfigError(f"[data] regions: region {missing[0]!r} is not in dataset {data['dataset']!r} "
+                              f"(its regions: {have[:8]}{' ...' if len(have) > 8 else ''})")
         ds = ds.sel(region=[str(r) for r in data["regions"]])
     if "origin" in ds.dims:
         where = f"dataset = {data['dataset']!r}" if "dataset" in data else "files"

@@ -153,6 +153,8 @@ def test_actual_csv_region_codes_are_stripped(tmp_path):
      "last_year=2021\n", "[data] actual: "),
     ("[data]\ndataset='norrbotten'\nactual=3\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\n"
      "last_year=2021\n", "[data] actual must be the path of a CSV"),
+    ("[data]\ndataset='norrbotten'\nregions=['2580', '9999']\n[forecast]\nstatistics_years=[2015,2019]\n"
+     "base_year=2019\nlast_year=2021\n", "[data] regions: region '9999' is not in dataset 'norrbotten'"),
 ])
 def test_bad_config_one_line_error(tmp_path, text, message, capsys):
     """In process (the CLI's own entry point; one case below runs it as a process)."""
