@@ -64,7 +64,8 @@ def with_open_age(ds, open_age: int):
 
     Notes
     -----
-    ``P(ω, t) = Σ_{x≥ω} P(x, t)`` and likewise for events by age at the end of
+    ``P(ω, t) = Σ_{x≥ω} P(x, t)`` (NaN if one of the ages is NaN: a missing count
+    is never read as 0) and likewise for events by age at the end of
     the year, whose population at risk at the open age is ``P(ω−1, t−1) + P(ω, t−1)``
     (METHODS §3.1), so risks estimated on the folded cube use the same persons.
     Births by the mother's age are not affected (``ω`` above the fertile ages).
@@ -82,7 +83,7 @@ def with_open_age(ds, open_age: int):
     if w == int(ages.max()):
         return ds
     low = ds.sel(age=ages[ages < w])
-    top = ds.sel(age=ages[ages >= w]).sum("age", keep_attrs=True).expand_dims(age=[w])
+    top = ds.sel(age=ages[ages >= w]).sum("age", keep_attrs=True, skipna=False).expand_dims(age=[w])
     if isinstance(ds, xr.Dataset):
         for v in ds.data_vars:
             if "age" not in ds[v].dims:
