@@ -598,6 +598,15 @@ def constrain(sub_areas, *, to, dim="region"):
         raise CubeError(f"the parent projection must not have the dim {dim!r} (sum it first)")
     check_counts(sub, "sub_areas")
     check_counts(par, "parent")
+    for d in sub.dims:   # the same labels: alignment would drop a year or age of the parent (or of the sub-areas)
+        if d == dim or d not in par.dims or d not in sub.coords or d not in par.coords:
+            continue
+        a, b = sub[d].values.tolist(), par[d].values.tolist()
+        only = [v for v in b if v not in set(a)] or [v for v in a if v not in set(b)]
+        if only:
+            which, other = ("parent", "sub_areas") if only[0] in set(b) else ("sub_areas", "parent")
+            raise CubeError(f"{which} has {d}={only[0]!r}, which {other} lacks: sub-areas and parent must have "
+                            f"the same {d!r} labels")
     total = sub.sum(dim)
     if not is_dask(total) and not is_dask(par):
         bad = (total.values == 0) & (par.broadcast_like(total).values > 0)

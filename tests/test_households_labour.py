@@ -90,3 +90,13 @@ def test_labour_force_errors():
         labour_force(P, rate, commuters=comm * 3)
     with pytest.raises(CubeError, match="lack the dim 'sex'"):
         labour_force(P, rate.isel(sex=0, drop=True))
+    # rates, commuters or scale lacking a year (region, scenario) of the projection: its persons were dropped
+    P2 = xr.concat([P, P.assign_coords(year=[2031])], dim="year")
+    assert labour_force(P2, rate)["employed"].sizes["year"] == 2
+    by_year = rate.expand_dims(year=[2030]).copy()
+    with pytest.raises(CubeError, match=r"employment_rates lack year=2031 of the projection"):
+        labour_force(P2, by_year)
+    with pytest.raises(CubeError, match=r"commuters lack year=2031 of the projection"):
+        labour_force(P2, rate, commuters=(comm * 0).expand_dims(year=[2030]).copy())
+    with pytest.raises(CubeError, match=r"employment_rates lack sex='male' of the projection"):
+        labour_force(P2, rate.sel(sex=["female"]))

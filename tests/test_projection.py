@@ -538,6 +538,14 @@ def test_constrain_hand_worked_and_errors():
         constrain(sub, to=xr.DataArray([20.0, 3.0], dims="age"))
     with pytest.raises(CubeError, match="must not have the dim 'region'"):
         constrain(sub, to=sub)
+    # different labels: alignment dropped the parent's year 2019 (its persons never placed), or failed unnamed
+    sub = xr.DataArray(np.ones((2, 2, 1)), dims=("region", "age", "year"),
+                       coords={"region": ["a", "b"], "age": [0, 1], "year": [2020]})
+    par = xr.DataArray(np.ones((2, 2)), dims=("age", "year"), coords={"age": [0, 1], "year": [2019, 2020]})
+    with pytest.raises(CubeError, match=r"parent has year=2019, which sub_areas lacks"):
+        constrain(sub, to=par)
+    with pytest.raises(CubeError, match=r"sub_areas has age=1, which parent lacks"):
+        constrain(sub, to=par.sel(age=[0], year=[2020]))
 
 
 # --------------------------------------------------------------------------- from_history
