@@ -275,3 +275,22 @@ def test_region_code_that_lost_its_leading_zero_is_explained(tmp_path):
         io.read([pop, d])
     with pytest.raises(dk.CubeError, match=r"regions differ .*'180' and '0180' differ only by a leading zero"):
         io.read_pxweb(pop, d)
+
+
+def test_county_cube_never_reads_a_missing_age_as_zero(tmp_path):
+    """The three long files: deaths lacking an age (or ending with a lower open age) were reindexed with zeros."""
+    def long(ages, value=5):
+        return "age,sex,region,year,value\n" + "".join(
+            f"{a},{s},Stockholm,2000,{value}\n" for a in ages for s in ("Females", "Males"))
+    pop = write(tmp_path, "popn.csv", long(["0", "1", "2", "3+"], 100))
+    births = write(tmp_path, "births.csv", long(["1", "2"]))
+    ok = io.read_county_cube(pop, births, write(tmp_path, "deaths.csv", long(["0", "1", "2", "3+"])))
+    assert ok["deaths"].sum().item() == 40 and ok["births"].sel(age=[0, 3]).sum().item() == 0
+    with pytest.raises(dk.CubeError, match=r"deaths1\.csv: no rows for age=1 \(.*popn\.csv has them"):
+        io.read_county_cube(pop, births, write(tmp_path, "deaths1.csv", long(["0", "2", "3+"])))
+    with pytest.raises(dk.CubeError, match=r"deaths2\.csv: no rows for age=3 .*open ages: population 3\+, "
+                                           r"deaths 2\+"):
+        io.read_county_cube(pop, births, write(tmp_path, "deaths2.csv", long(["0", "1", "2+"])))
+    with pytest.raises(dk.CubeError, match=r"births2\.csv: births has no rows for age=2 \(age=3 follows age=1\)"):
+        io.read_county_cube(pop, write(tmp_path, "births2.csv", long(["1", "3"])),
+                            write(tmp_path, "deaths3.csv", long(["0", "1", "2", "3+"])))
