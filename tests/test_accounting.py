@@ -365,6 +365,13 @@ def test_cube_from_tidy_frame():
         from_frame(pd.concat([df, df.iloc[:1]]), name="deaths")
     with pytest.raises(dk.CubeError, match="unknown age_convention"):
         from_frame(df, name="deaths", age_convention="midyear")
+    # a NaN (or text) value in a row was filled with 0 like an absent cell
+    nan = df.assign(value=[5.0, np.nan, 7.0])
+    with pytest.raises(dk.CubeError, match=r"deaths\[region='01', sex='female', age=0, year=2020\] = nan: counts "
+                                           r"must be finite"):
+        from_frame(nan, name="deaths")
+    with pytest.raises(dk.CubeError, match=r"age=2, year=2020\] = 'x'"):
+        from_frame(df.assign(value=[5.0, 3.0, "x"]), name="deaths")
 
 
 # --- fused kernels (input checks + work in one pass) against plain numpy references --------------
