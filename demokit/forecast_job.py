@@ -363,6 +363,28 @@ def _check_output(outcfg, source) -> None:
         raise ConfigError(f"{source}: [output] csv = {outcfg['csv']!r}: expected one of {CSV_VARIANTS}")
 
 
+def _check_not_nested(codes) -> None:
+    """Raise :class:`ConfigError` when a region and a part of it are both forecast (e.g. '00' Riket and '2580').
+
+    The sum of the regions (the council table's "total", closed-system pools) would count the part's persons
+    twice.  Codes that are not SCB codes (a user's own districts) are not checked.
+    """
+    from .regions import parse
+
+    parsed = {}
+    for c in codes:
+        try:
+            parsed[str(c)] = parse(str(c))
+        except CubeError:
+            continue
+    for c, p in parsed.items():
+        above = [a for a in ("00", p["lan"], p["kommun"]) if a is not None and a != c]
+        whole = next((a for a in above if a in parsed), None)
+        if whole is not None:
+            raise ConfigError(f"[data] the data hold region {whole!r} and its part {c!r}: the sum of the regions "
+                              f"would count the persons of {c!r} twice; keep one level with [data] regions = [...]")
+
+
 def _read_data(cfg) -> xr.Dataset:
     from . import datasets, io
 
@@ -382,6 +404,7 @@ def _read_data(cfg) -> xr.Dataset:
             raise ConfigError(f"[data] regions: region {missing[0]!r} is not in dataset {data['dataset']!r} "
                               f"(its regions: {have[:8]}{' ...' if len(have) > 8 else ''})")
         ds = ds.sel(region=[str(r) for r in data["regions"]])
+    _check_not_nested(ds["region"].values.tolist() if "region" in ds.dims else [])
     if "origin" in ds.dims:
         where = f"dataset = {data['dataset']!r}" if "dataset" in data else "files"
         raise ConfigError(f"[data] {where}: the data have an 'origin' dim (birth-region groups "

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+import demokit as dk
 from demokit import cli, forecast_job
 from demokit.datasets import path as data_path
 
@@ -133,6 +134,18 @@ def test_actual_csv_bad_cells_are_errors(tmp_path, rows, message):
         with pytest.raises(forecast_job.ConfigError, match=re.escape(message)):
             forecast_job.read_actual(str(p), regions=(), years=())
 
+
+
+def test_a_region_and_its_part_are_not_forecast_together(tmp_path):
+    """A file with the county (or Riket) and its kommuner: the total of the regions counted those persons twice."""
+    ds = dk.datasets.load("norrbotten")[["population", "births", "deaths"]]
+    nested = ds.assign_coords(region=["25" if r == "2514" else r for r in ds["region"].values.tolist()])
+    nested.drop_vars("region_name").to_netcdf(tmp_path / "nested.nc")
+    with pytest.raises(forecast_job.ConfigError, match=r"region '25' and its part '2580'"):
+        forecast_job._read_data({"data": {"files": [str(tmp_path / "nested.nc")]}})
+    ok = forecast_job._read_data({"data": {"files": [str(tmp_path / "nested.nc")], "regions": ["2580", "2581"]}})
+    assert ok["region"].values.tolist() == ["2580", "2581"]
+    forecast_job._check_not_nested(["2580", "2581", "my_district"])   # other levels only; own codes not checked
 
 def test_actual_csv_region_codes_are_stripped(tmp_path):
     p = tmp_path / "actual.csv"
