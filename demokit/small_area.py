@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from ._periods import as_years
-from .cube import CubeError, DemokitError
+from .cube import CubeError, DemokitError, check_counts
 
 __all__ = ["ClampWarning", "clamp_impossible", "reference_schedules", "small_area_rates", "with_open_age",
            "REFERENCE_YEARS", "OLD_AGE", "CREDIBILITY"]
@@ -284,7 +284,11 @@ def _reference_schedules(yrs, reference):
         missing = [v for v in ("population", "births", "deaths") if v not in ref]
         if missing:
             raise CubeError(f"the reference cube lacks {missing}; it needs population, births and deaths")
-        parts = _cube_parts(ref, yrs, ("deaths", "fertility", "out_migration", "emigration"))
+        try:
+            parts = _cube_parts(ref, yrs, ("deaths", "fertility", "out_migration", "emigration"))
+        except CubeError as exc:   # name the cube: the cell is the reference's (regions pooled), not the data's
+            raise CubeError(f"the reference cube{' (its regions pooled)' if 'region' in reference.dims else ''}: "
+                            f"{exc}") from None
         note = ""
         source = str(reference.attrs.get("title", "a reference cube given by the user"))
     else:
@@ -306,8 +310,12 @@ def _reference_schedules(yrs, reference):
     Bf, Wf = parts["fertility"]
     out["fertility_rate"] = _ratio(Bf, Wf)
     for v in ("in_migration", "immigration"):
-        C = reference[v].sel(year=yrs).sum("year") if isinstance(reference, xr.Dataset) and v in reference \
-            else mig_counts[v]
+        if isinstance(reference, xr.Dataset) and v in reference:
+            C = reference[v].sel(year=yrs)
+            check_counts(C, f"the reference cube's {v}")   # (a NaN would be summed as 0)
+            C = C.sum("year")
+        else:
+            C = mig_counts[v]
         if "region" in C.dims:
             C = C.sum("region")
         out[f"{v}_profile"] = _profile(C)
