@@ -401,6 +401,9 @@ def summary(ds: xr.Dataset, *, by_sex: bool = False, mean_age: str = "completed"
         core_dims=[core, core, None, None, None, None, None], sizes={"_event": len(ev_kernel)})
     if nbad:
         _raise_bad_counts(ds, "summary")
+    # (after the values, so that a bad count is named first): a missing age would drop its persons from every
+    # sum and bend the quantile ages, which are interpolated within single years
+    check_single_years(ds, "summary (quantile ages are interpolated within single years of age)")
     # The small (region, year) arithmetic below runs on arrays without coordinates, so that no
     # operation re-aligns the region index; the coordinates are attached once at the end.  Variables
     # of the years with a previous year are NaN in the first year (as a Dataset aligns them).

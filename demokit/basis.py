@@ -258,9 +258,10 @@ def _fertility_basis(out, ds, ref_ds, yrs, fits) -> str:
     out["fertility_rate"] = f
     out["fertility_rate_smoothed"] = fs["rate"]
     out["fertility_rate_smoothed"].attrs = {"units": "births per woman per year", "age_convention": conv}
-    out["tfr"] = tfr(f)
+    # (an age with births but no women has a NaN observed rate: it adds nothing to the observed TFR and mean age)
+    out["tfr"] = tfr(f.fillna(0.0))
     out["tfr_smoothed"] = tfr(out["fertility_rate_smoothed"])
-    out["mean_age_at_childbirth"] = mean_age_at_childbirth(f)
+    out["mean_age_at_childbirth"] = mean_age_at_childbirth(f.fillna(0.0))
     out["reference_fertility_rate"] = f_ref
     return expo
 

@@ -365,6 +365,13 @@ def check_plausible(da: xr.DataArray, name: str | None = None) -> None:
                                 f"ages {FERTILE_AGES[0]}-{FERTILE_AGES[1]}")
 
 
+def _numbers(col) -> np.ndarray:
+    """The numbers of a frame's column as float64 (NaN where a cell is not a number)."""
+    import pandas as pd
+
+    return pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+
+
 def from_frame(frame, *, value: str = "value", name: str = "population", open_age: int | None = None,
                age_convention: str | None = None) -> xr.DataArray:
     """Return a cube variable built from a tidy pandas frame.
@@ -386,13 +393,20 @@ def from_frame(frame, *, value: str = "value", name: str = "population", open_ag
     Returns
     -------
     xarray.DataArray
-        Dims in cube order; cells absent from the frame are filled with 0.
+        Dims in cube order; cells absent from the frame are filled with 0
+        (a row whose value is NaN, infinite or not a number is an error).
     """
     dims = [d for d in ("region", "sex", "age", "year") if d in frame.columns]
     dup = frame.duplicated(dims)
     if dup.any():
         row = frame[dup].iloc[0]
         raise CubeError(f"{name}: duplicated cell " + ", ".join(f"{d}={row[d]!r}" for d in dims))
+    vals = _numbers(frame[value])
+    bad = ~np.isfinite(vals)
+    if bad.any():   # (absent cells are 0; a NaN value in a row is not a count and would become 0 silently)
+        row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame[bad].iloc[0].items()}
+        raise CubeError(f"{name}[" + ", ".join(f"{d}={row[d]!r}" for d in dims) + f"] = {row[value]!r}: "
+                        "counts must be finite numbers")
     da = frame.set_index(dims)[value].to_xarray().fillna(0)
     da.name = name
     if "age" in da.dims:

@@ -8,7 +8,7 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import mean_population
-from .cube import CubeError, age_convention, check_counts, validate
+from .cube import CubeError, age_convention, check_counts, first_cell, format_cell, validate
 
 __all__ = ["fertility_rates", "tfr", "mean_age_at_childbirth", "fertility_parts"]
 
@@ -114,6 +114,25 @@ def fertility_rates(ds: xr.Dataset, *, years, exposure: str | None = None) -> xr
     return f
 
 
+def _check_schedule(rates: xr.DataArray, dim: str, what: str) -> None:
+    """Raise :class:`CubeError` at the first NaN, infinite or negative rate (a sum would skip a NaN).
+
+    Dask-backed rates are not scanned (that would compute them).
+    """
+    if dim not in rates.dims:
+        raise CubeError(f"rates have no dim {dim!r}; dims {rates.dims}")
+    if is_dask(rates):
+        return
+    v = np.asarray(rates.values)
+    if v.dtype.kind not in "biuf":
+        raise CubeError(f"{rates.name or 'rates'}: expected numbers, got dtype {v.dtype}")
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(v) | (v < 0)
+    if bad.any():
+        raise CubeError(f"{format_cell(rates.name or 'rates', rates, first_cell(bad))}: fertility rates must be "
+                        f"finite numbers >= 0 for {what}")
+
+
 def tfr(rates: xr.DataArray, *, dim: str = "age") -> xr.DataArray:
     """Return the total fertility rate (summerat fruktsamhetstal): Σ_x f(x), children per woman.
 
@@ -134,10 +153,19 @@ def tfr(rates: xr.DataArray, *, dim: str = "age") -> xr.DataArray:
     Notes
     -----
     ``TFR = Σ_x f(x)`` over single years of age (``n Σ f`` for ``n``-year groups
-    is not handled here); SCB: ``Σ_x f_x / 1000`` with rates per 1,000.
+    is not handled here: ages that are not consecutive single years are an
+    error); SCB: ``Σ_x f_x / 1000`` with rates per 1,000.  A NaN, infinite or
+    negative rate is an error naming its cell (a sum would skip a NaN).
     """
-    if dim not in rates.dims:
-        raise CubeError(f"rates have no dim {dim!r}; dims {rates.dims}")
+    _check_schedule(rates, dim, "the TFR")
+    age = np.asarray(rates[dim].values).tolist()
+    if not all(isinstance(a, (int, float)) for a in age):
+        raise CubeError(f"{dim}: ages must be numbers, got {next(a for a in age if not isinstance(a, (int, float)))!r}")
+    gaps = np.flatnonzero(np.diff(age) != 1)
+    if gaps.size:
+        i = int(gaps[0])
+        raise CubeError(f"{dim}: the TFR sums rates of consecutive single years of age; {dim}={age[i + 1]!r} "
+                        f"follows {dim}={age[i]!r} (for n-year groups the TFR is n times the sum of the rates)")
     units = str(rates.attrs.get("units", ""))
     scale = 1000.0 if ("1000" in units or "1,000" in units) else 1.0
     out = rates.sum(dim) / scale
@@ -173,8 +201,7 @@ def mean_age_at_childbirth(rates: xr.DataArray, *, dim: str = "age", exact: bool
     (ages at the event) or 0 (``exact=False``): the mean age of the fertility
     schedule, independent of the age structure of the women.
     """
-    if dim not in rates.dims:
-        raise CubeError(f"rates have no dim {dim!r}; dims {rates.dims}")
+    _check_schedule(rates, dim, "the mean age at childbirth")
     conv = rates.attrs.get("age_convention", "year_end")
     c = (-0.5 if conv == "year_end" else 0.5) if exact else 0.0
     x = rates[dim].astype(float) + c

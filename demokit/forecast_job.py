@@ -46,7 +46,7 @@ import xarray as xr
 
 from ._output import to_csv, to_netcdf
 from ._progress import Progress
-from .cube import DemokitError
+from .cube import CubeError, DemokitError
 
 __all__ = ["ConfigError", "DEMO_CONFIG", "load_config", "run", "add_parser"]
 
@@ -363,6 +363,28 @@ def _check_output(outcfg, source) -> None:
         raise ConfigError(f"{source}: [output] csv = {outcfg['csv']!r}: expected one of {CSV_VARIANTS}")
 
 
+def _check_not_nested(codes) -> None:
+    """Raise :class:`ConfigError` when a region and a part of it are both forecast (e.g. '00' Riket and '2580').
+
+    The sum of the regions (the council table's "total", closed-system pools) would count the part's persons
+    twice.  Codes that are not SCB codes (a user's own districts) are not checked.
+    """
+    from .regions import parse
+
+    parsed = {}
+    for c in codes:
+        try:
+            parsed[str(c)] = parse(str(c))
+        except CubeError:
+            continue
+    for c, p in parsed.items():
+        above = [a for a in ("00", p["lan"], p["kommun"]) if a is not None and a != c]
+        whole = next((a for a in above if a in parsed), None)
+        if whole is not None:
+            raise ConfigError(f"[data] the data hold region {whole!r} and its part {c!r}: the sum of the regions "
+                              f"would count the persons of {c!r} twice; keep one level with [data] regions = [...]")
+
+
 def _read_data(cfg) -> xr.Dataset:
     from . import datasets, io
 
@@ -376,7 +398,13 @@ def _read_data(cfg) -> xr.Dataset:
                 raise ConfigError(f"[data] files: {f}: no such file")
         ds = io.read(files, regions=data.get("regions"))
     if data.get("regions") and "dataset" in data:
+        have = ds["region"].values.tolist()
+        missing = [str(r) for r in data["regions"] if str(r) not in have]
+        if missing:
+            raise ConfigError(f"[data] regions: region {missing[0]!r} is not in dataset {data['dataset']!r} "
+                              f"(its regions: {have[:8]}{' ...' if len(have) > 8 else ''})")
         ds = ds.sel(region=[str(r) for r in data["regions"]])
+    _check_not_nested(ds["region"].values.tolist() if "region" in ds.dims else [])
     return ds
 
 
@@ -460,7 +488,26 @@ def read_actual(spec, *, regions, years) -> xr.DataArray | None:
     if missing:
         raise ConfigError(f"[data] actual: {spec}: needs the columns region, year, population "
                           f"(missing {sorted(missing)})")
-    df = df[df["region"].isin([str(r) for r in regions]) & df["year"].isin(list(years))]
+    df["region"] = df["region"].str.strip()
+    raw = pd.read_csv(io.StringIO(text), comment="#", dtype=str, keep_default_na=False)   # the cells as written
+    pop = pd.to_numeric(df["population"], errors="coerce")
+    yr = pd.to_numeric(df["year"], errors="coerce")
+    with np.errstate(invalid="ignore"):
+        bad_year = (~np.isfinite(yr) | (yr != np.round(yr))).to_numpy()
+        bad_pop = (~np.isfinite(pop) | (pop < 0)).to_numpy()
+    for what, bad, expected in (("year", bad_year, "a year"),
+                                ("population", bad_pop, "a count of persons (a number >= 0)")):
+        if bad.any():
+            r = raw.iloc[int(np.argmax(bad))]
+            raise ConfigError(f"[data] actual: {spec}: {what} = {r[what]!r} (region={r['region']!r}, "
+                              f"year={r['year']!r}) is not {expected}")
+    df["population"], df["year"] = pop.astype(float), yr.astype(int)
+    regions = [str(r) for r in regions]
+    if regions and not df["region"].isin(regions).any():
+        raise ConfigError(f"[data] actual: {spec}: none of its regions {sorted(df['region'].unique())[:5]} is "
+                          f"among the forecast's regions {regions[:5]} (region codes are compared as text: "
+                          "'0180', not '180')")
+    df = df[df["region"].isin(regions) & df["year"].isin(list(years))]
     if df.empty:
         return None
     if df.duplicated(["region", "year"]).any():
@@ -495,35 +542,16 @@ def employment_rates(lab: dict, ages) -> xr.DataArray:
     return da
 
 
-def history_series(ds: xr.Dataset, years=None, *, open_age: int | None = None) -> xr.Dataset:
-    """Return the observed TFR and life expectancy at birth by year for the set of regions pooled.
-
-    Every year of the cube but the first by default.  Works for one small
-    municipality: each year's interval death risks come from
-    :func:`demokit.small_area_rates` without smoothing (observed below age 90,
-    the country's schedule times the pooled index from 90 up, every risk in
-    [0, 1]), the life table from their table risks; the TFR is
-    ``Σ_x B(x, t) / M_women(x, t)`` with the cohort mean population.
-    ``open_age`` folds the oldest ages first (:func:`demokit.with_open_age`).
-    Returns ``tfr`` (dim ``year``) and ``e0`` (dims ``sex, year``); every year
-    of the data but the first (its rates need the population of the year
-    before).
-    """
+def _history_run(pooled: xr.Dataset, yrs: list, w: int):
+    """The TFR and e0 of :func:`history_series` for consecutive years ``yrs`` (the year before in ``pooled``)."""
     from .accounting import cohort_start_population, events_year_end, mean_population
-    from .regions import pool
     from .assumptions import _table_risks
     from .lifetable import life_table
-    from .small_area import national_death_risks_by_year, small_area_rates, with_open_age
+    from .small_area import national_death_risks_by_year, small_area_rates
 
-    pooled = pool(ds) if "region" in ds.dims else ds
-    if open_age is not None and open_age < int(pooled["age"].values.max()):
-        pooled = with_open_age(pooled, open_age)
-    all_years = [int(y) for y in pooled["year"].values]
-    yrs = [y for y in (all_years[1:] if years is None else years) if y in all_years[1:]]
     sub = pooled.sel(year=[yrs[0] - 1] + yrs)
     D = events_year_end(sub, "deaths").sel(year=yrs)
     N = cohort_start_population(sub).sel(year=yrs).transpose(*D.dims)
-    w = int(pooled["age"].values.max())
     ref = national_death_risks_by_year(yrs)     # each year against the country's risks of that year
     if int(ref["age"].values.max()) > w:        # folded ages: the open age takes the mean risk of its ages
         top = ref.sel(age=slice(w, None)).mean("age").expand_dims(age=[w])
@@ -537,10 +565,60 @@ def history_series(ds: xr.Dataset, years=None, *, open_age: int | None = None) -
     W = W.sel(age=B["age"].values)
     with np.errstate(divide="ignore", invalid="ignore"):
         f = xr.where(W > 0, B / W.where(W > 0), 0.0)
-    out = xr.Dataset({"tfr": f.sum("age"), "e0": e0})
+    return f.sum("age"), e0
+
+
+def history_series(ds: xr.Dataset, years=None, *, open_age: int | None = None) -> xr.Dataset:
+    """Return the observed TFR and life expectancy at birth by year for the set of regions pooled.
+
+    Every year of the cube but the first by default.  Works for one small
+    municipality: each year's interval death risks come from
+    :func:`demokit.small_area_rates` without smoothing (observed below age 90,
+    the country's schedule times the pooled index from 90 up, every risk in
+    [0, 1]), the life table from their table risks; the TFR is
+    ``Σ_x B(x, t) / M_women(x, t)`` with the cohort mean population.
+    ``open_age`` folds the oldest ages first (:func:`demokit.with_open_age`).
+    Returns ``tfr`` (dim ``year``) and ``e0`` (dims ``sex, year``); every year
+    of the data but the first (its rates need the population of the year
+    before) that has complete statistics — population (this year and the
+    last), births and deaths without a missing (NaN) cell; the others, e.g.
+    years a file does not cover, are left out and listed in
+    ``attrs["years_without_data"]`` (they were read as zero births or deaths).
+    """
+    from .regions import pool
+    from .small_area import with_open_age
+
+    pooled = pool(ds) if "region" in ds.dims else ds
+    if open_age is not None and open_age < int(pooled["age"].values.max()):
+        pooled = with_open_age(pooled, open_age)
+    all_years = [int(y) for y in pooled["year"].values]
+    # a year is shown only with complete statistics: the population of the year and of the year before, the
+    # births and the deaths (a file covering fewer years leaves NaN; pooled, a NaN count stays NaN)
+    full = {v: ~pooled[v].isnull().any([d for d in pooled[v].dims if d != "year"]) for v in
+            ("population", "births", "deaths")}
+    complete = {y for y in all_years[1:] if bool(full["population"].sel(year=[y - 1, y]).all())
+                and bool(full["births"].sel(year=y)) and bool(full["deaths"].sel(year=y))}
+    wanted = [y for y in (all_years[1:] if years is None else years) if y in all_years[1:]]
+    yrs = [y for y in wanted if y in complete]
+    if not yrs:
+        raise CubeError(f"no year {wanted[0] if wanted else ''}–{wanted[-1] if wanted else ''} has complete "
+                        "population, births and deaths for the observed history")
+    gaps = [y for y in wanted if y not in complete]
+    w = int(pooled["age"].values.max())
+    pooled = pooled[["population", "births", "deaths"]]
+    runs = [[yrs[0]]]   # runs of consecutive years: each needs the population of the year before it
+    for y in yrs[1:]:
+        if y == runs[-1][-1] + 1:
+            runs[-1].append(y)
+        else:
+            runs.append([y])
+    parts = [_history_run(pooled, run, w) for run in runs]
+    out = xr.Dataset({"tfr": xr.concat([p[0] for p in parts], dim="year"),
+                      "e0": xr.concat([p[1] for p in parts], dim="year")})
     out["tfr"].attrs = {"units": "children per woman"}
     out["e0"].attrs = {"units": "years"}
     out.attrs = {"open_age": w, "e0_missing_years": "", "regions": f"{ds.sizes.get('region', 1)} pooled",
+                 "years_without_data": ", ".join(str(y) for y in gaps),
                  "method": "small-area interval risks (observed below 90, reference x index above), table risks, "
                            "life table"}
     return out

@@ -109,12 +109,19 @@ def households(projection, rates, *, by_age=False):
     ``H(t) = Σ_{x,s} P(x, s, t) · rate(x, s) / 1000`` (METHODS §7).
     """
     P = _pop(projection, "projection")
-    for d in ("sex", "age"):
-        if d in rates.dims and d in P.dims:
+    for d in rates.dims:   # every label of the projection (alignment would drop a region's or year's households)
+        if d in P.dims and d in rates.coords and d in P.coords:
             miss = [v for v in P[d].values.tolist() if v not in set(rates[d].values.tolist())]
             if miss:
                 raise CubeError(f"rates lack {d}={miss[0]!r} of the projection")
     r = rates.sel({d: P[d].values for d in ("sex", "age") if d in rates.dims and d in P.dims})
+    if not is_dask(r) and not is_dask(P):
+        # a missing rate (NaN: nobody in the cell when the rates were made) is 0 only where nobody lives now
+        miss = r.isnull() & (P > 0)
+        miss = miss.any([d for d in miss.dims if d not in r.dims]).transpose(*r.dims)
+        if bool(miss.any()):
+            raise CubeError(f"{format_cell('rates', r, first_cell(miss.values))}: a household rate is missing "
+                            "where the projection has persons")
     r = r.fillna(0.0)
     if not is_dask(r):
         v = r.values

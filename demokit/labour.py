@@ -34,6 +34,22 @@ def shift_profile(rates, *, years, above=60):
     return shifted.transpose(*rates.dims)
 
 
+def _check_covers(name, da, P) -> None:
+    """Raise :class:`CubeError` where ``da`` lacks a label of the population on a shared dim other than age.
+
+    (Arithmetic would align them: the persons of a region, year or scenario the rates lack would be dropped.)
+    """
+    if da is None:
+        return
+    for d in da.dims:
+        if d == "age" or d not in P.dims or d not in da.coords or d not in P.coords:
+            continue
+        have = set(da[d].values.tolist())
+        miss = [v for v in P[d].values.tolist() if v not in have]
+        if miss:
+            raise CubeError(f"{name} lack {d}={miss[0]!r} of the projection (the persons there would be dropped)")
+
+
 def labour_force(projection, employment_rates, *, retirement_shift=0, shift_above=60, scale=None,
                  commuters=None):
     """Return the employed, the not employed and the economic dependency ratio.
@@ -88,6 +104,8 @@ def labour_force(projection, employment_rates, *, retirement_shift=0, shift_abov
         bad = ~np.isfinite(r.values) | (r.values < 0) | (r.values > 1)
         if bad.any():
             raise CubeError(f"{_first('employment_rates', r, bad)}: employment rates are shares in [0, 1]")
+    for name, da in (("employment_rates", r), ("scale", scale), ("commuters", commuters)):
+        _check_covers(name, da, P)
     extra = [a for a in r["age"].values.tolist() if a not in set(P["age"].values.tolist())]
     if extra:
         raise CubeError(f"employment_rates have age={extra[0]!r}, which the projection lacks")

@@ -5,9 +5,17 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .cube import AGE_CONVENTIONS, CubeError, age_convention
+from .cube import AGE_CONVENTIONS, SIGNED_VARIABLES, CubeError, age_convention, check_counts, check_single_years
 
 __all__ = ["at_event_to_year_end", "year_end_to_at_event", "to_convention"]
+
+
+def _check_events(da: xr.DataArray) -> None:
+    """Raise :class:`CubeError` at a gap in the single years of age (the triangles would move across it) or a
+    negative count (a NaN stays NaN in the result)."""
+    check_single_years(da, "a Lexis conversion (events move to the neighbouring age)")
+    name = da.name or "events"
+    check_counts(da, name, allow_negative=name in SIGNED_VARIABLES, allow_nan=True, max_count=np.inf)
 
 
 def _shares(n_age: int, lower_share: float, infant_lower_share: float) -> np.ndarray:
@@ -58,6 +66,7 @@ def at_event_to_year_end(da: xr.DataArray, *, lower_share: float = 0.5,
     conv = da.attrs.get("age_convention", "at_event")
     if conv != "at_event":
         raise CubeError(f"{da.name}: age_convention is {conv!r}, expected 'at_event'")
+    _check_events(da)
     n = da.sizes["age"]
     s = xr.DataArray(_shares(n, lower_share, infant_lower_share), dims="age", coords={"age": da["age"]})
     lower = da * s
@@ -103,6 +112,7 @@ def year_end_to_at_event(da: xr.DataArray, *, upper_share: float = 0.5) -> xr.Da
     conv = da.attrs.get("age_convention", "year_end")
     if conv != "year_end":
         raise CubeError(f"{da.name}: age_convention is {conv!r}, expected 'year_end'")
+    _check_events(da)
     if not 0.0 <= upper_share <= 1.0:
         raise CubeError(f"upper_share = {upper_share!r}: a share must lie in [0, 1]")
     u = xr.DataArray(np.r_[0.0, np.full(da.sizes["age"] - 1, float(upper_share))], dims="age",

@@ -259,6 +259,19 @@ def check_events_exposure(events, exposure, dim, *, binomial=False, min_ages=2, 
             raise error(f"{name} has no dim {dim!r}; its dims are {da.dims}")
         if da.sizes[dim] < min_ages:
             raise error(f"{name} has {da.sizes[dim]} value(s) along {dim!r}: the fit needs at least {min_ages} ages")
+    for d in events.dims:   # the same labels on every shared dim: alignment would drop or NaN-fill a cell
+        if d not in exposure.dims or d not in events.coords or d not in exposure.coords:
+            continue
+        a, b = events[d].values.tolist(), exposure[d].values.tolist()
+        for name, v in (("events", a), ("exposure", b)):
+            if d == dim and len(set(v)) != len(v):   # (repeated curves of other dims are fitted each alone)
+                dup = next(x for i, x in enumerate(v) if x in v[:i])
+                raise error(f"{name}: duplicated {d}={dup!r}")
+        only = [v for v in a if v not in set(b)] or [v for v in b if v not in set(a)]
+        if only:
+            which, other = ("events", "exposure") if only[0] in set(a) else ("exposure", "events")
+            raise error(f"{which} has {d}={only[0]!r}, which {other} lacks: events and exposure must have the "
+                        f"same {d!r} labels")
     if is_dask(events) or is_dask(exposure):
         return  # checked inside the kernel wrapper, without computing here
     check_counts(events, "events", max_count=np.inf)      # any scale: rates may be fitted to synthetic totals

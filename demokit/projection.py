@@ -77,6 +77,11 @@ def _check_coords(name, da, ref, dim):
     missing = [v for v in r.tolist() if v not in set(a.tolist())]
     if missing and not (name == "fertility" and dim == "age"):
         raise AssumptionError(f"{name} lacks {dim}={missing[0]!r} (of the base population's {dim}s)")
+    if missing and name == "fertility":   # ages outside the fertile range count 0, a gap inside it is an error
+        inside = [v for v in missing if min(a.tolist()) < v < max(a.tolist())]
+        if inside:
+            raise AssumptionError(f"fertility lacks age={inside[0]!r} inside its ages {min(a.tolist())!r}-"
+                                  f"{max(a.tolist())!r} (only ages outside them count as 0)")
     extra = [v for v in a.tolist() if v not in set(r.tolist())]
     if extra and dim != "age":
         raise AssumptionError(f"{name} has {dim}={extra[0]!r}, which the base population lacks")
@@ -342,8 +347,10 @@ def _check_years(P0, years, step, base_year):
                         f"{base_year + step}, got {years[0]}")
     ages = P0["age"].values
     if ages[0] != 0 or (np.diff(ages) != step).any():
-        raise CubeError(f"base_population: ages must be 0, {step}, {2 * step}, ... (step={step}); "
-                        f"got {ages[:4].tolist()}...")
+        where = (f"the first age is {ages[0].item()!r}" if ages[0] != 0 else
+                 "age={1!r} follows age={0!r}".format(*ages[[int(np.argmax(np.diff(ages) != step)) + k
+                                                             for k in (0, 1)]].tolist()))
+        raise CubeError(f"base_population: ages must be 0, {step}, {2 * step}, ... (step={step}); {where}")
     if len(ages) < 2:
         raise CubeError(f"base_population: a projection needs at least two ages (0 and an open age); "
                         f"got age={ages.tolist()}")
@@ -529,6 +536,12 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     no_region = "region" not in P0.dims
     if no_region:
         P0 = P0.expand_dims(region=["_all"])
+    for dim in ("region", "origin"):   # a duplicated region would be projected twice
+        if dim in P0.dims:
+            u, n = np.unique(P0[dim].values, return_counts=True)
+            if (n > 1).any():
+                dup = u[n > 1][0]
+                raise CubeError(f"base_population: duplicated {dim} {getattr(dup, 'item', lambda: dup)()!r}")
     check_counts(P0, "base_population")
     years, step, open_age = _check_years(P0, years, step, base_year)
     has_origin = "origin" in P0.dims
@@ -609,6 +622,15 @@ def constrain(sub_areas, *, to, dim="region"):
         raise CubeError(f"the parent projection must not have the dim {dim!r} (sum it first)")
     check_counts(sub, "sub_areas")
     check_counts(par, "parent")
+    for d in sub.dims:   # the same labels: alignment would drop a year or age of the parent (or of the sub-areas)
+        if d == dim or d not in par.dims or d not in sub.coords or d not in par.coords:
+            continue
+        a, b = sub[d].values.tolist(), par[d].values.tolist()
+        only = [v for v in b if v not in set(a)] or [v for v in a if v not in set(b)]
+        if only:
+            which, other = ("parent", "sub_areas") if only[0] in set(b) else ("sub_areas", "parent")
+            raise CubeError(f"{which} has {d}={only[0]!r}, which {other} lacks: sub-areas and parent must have "
+                            f"the same {d!r} labels")
     total = sub.sum(dim)
     if not is_dask(total) and not is_dask(par):
         bad = (total.values == 0) & (par.broadcast_like(total).values > 0)

@@ -83,7 +83,8 @@ def aggregate(ds, *, to="riket", dim: str = "region"):
     Returns
     -------
     Same type as ``ds``, with ``region`` holding the groups (sorted).
-    Non-index coordinates along ``region`` (e.g. names) are dropped.
+    Non-index coordinates along ``region`` (e.g. names) are dropped.  A
+    group with a missing (NaN) count in one of its regions is NaN there.
     """
     codes = [str(c) for c in ds[dim].values.tolist()]
     if isinstance(to, str):
@@ -102,7 +103,7 @@ def aggregate(ds, *, to="riket", dim: str = "region"):
     drop = [k for k, v in ds.coords.items() if dim in v.dims and k != dim]
     obj = ds.drop_vars(drop)
     g = xr.DataArray(np.asarray(groups, dtype=object), dims=dim, coords={dim: obj[dim]}, name="_group")
-    out = obj.groupby(g).sum(dim)
+    out = obj.groupby(g).sum(dim, skipna=False)   # a missing (NaN) count stays missing, never 0
     out = out.rename({"_group": dim}) if "_group" in out.dims else out
     out.attrs = dict(ds.attrs)
     out.attrs["aggregated_to"] = to if isinstance(to, str) else "user mapping"
@@ -116,8 +117,9 @@ def pool(ds, *, dim: str = "region"):
 
     Unlike :func:`aggregate` the ``region`` dim is dropped; age conventions
     and other attributes survive, so the result feeds rate functions directly.
+    A missing (NaN) count in one region makes the pooled cell NaN.
     """
-    out = ds.sum(dim, keep_attrs=True)
+    out = ds.sum(dim, keep_attrs=True, skipna=False)   # a missing (NaN) count stays missing, never 0
     for v in getattr(ds, "data_vars", {}):
         out[v].attrs = dict(ds[v].attrs)
     out.attrs = dict(ds.attrs)

@@ -312,6 +312,7 @@ def _texts(lang):
                        "med öppen åldersgrupp {oa}+), antaganden {first}–{last} per scenario. Statistikperiod för "
                        "antagandena: {sp}."),
             "miss": "Medellivslängd saknas för år med för få äldre: {y}.",
+            "nodata": "Utan fullständig statistik (folkmängd, födda, döda), utelämnade: {y}.",
         }
     return {
         "intro": ("Multiregional cohort-component projection by sex and single year of age. Base year {base} "
@@ -324,6 +325,7 @@ def _texts(lang):
                    "with the open age group {oa}+), assumed {first}–{last} by scenario. Statistical period of the "
                    "assumptions: {sp}."),
         "miss": "Life expectancy missing for years with too few old persons: {y}.",
+        "nodata": "Years without complete statistics (population, births, deaths), left out: {y}.",
     }
 
 
@@ -593,6 +595,8 @@ def _assumptions_block(ctx, history, assumptions, assumed_tfr) -> str:
                              sp=assumptions.attrs.get("years", ""))
     if history.attrs.get("e0_missing_years"):
         txt += " " + T["miss"].format(y=history.attrs["e0_missing_years"])
+    if history.attrs.get("years_without_data"):
+        txt += " " + T["nodata"].format(y=history.attrs["years_without_data"])
     cap = label("Assumptions: fertility and mortality", lang)
     return (f"<div class='block'><h2 id='assumptions'>{cap}</h2>\n<p class='small'>{html.escape(txt)}</p>\n"
             f"<figure><img alt='{html.escape(cap)}' src='{src}'></figure></div>")

@@ -64,7 +64,8 @@ def with_open_age(ds, open_age: int):
 
     Notes
     -----
-    ``P(ω, t) = Σ_{x≥ω} P(x, t)`` and likewise for events by age at the end of
+    ``P(ω, t) = Σ_{x≥ω} P(x, t)`` (NaN if one of the ages is NaN: a missing count
+    is never read as 0) and likewise for events by age at the end of
     the year, whose population at risk at the open age is ``P(ω−1, t−1) + P(ω, t−1)``
     (METHODS §3.1), so risks estimated on the folded cube use the same persons.
     Births by the mother's age are not affected (``ω`` above the fertile ages).
@@ -82,7 +83,7 @@ def with_open_age(ds, open_age: int):
     if w == int(ages.max()):
         return ds
     low = ds.sel(age=ages[ages < w])
-    top = ds.sel(age=ages[ages >= w]).sum("age", keep_attrs=True).expand_dims(age=[w])
+    top = ds.sel(age=ages[ages >= w]).sum("age", keep_attrs=True, skipna=False).expand_dims(age=[w])
     if isinstance(ds, xr.Dataset):
         for v in ds.data_vars:
             if "age" not in ds[v].dims:
@@ -283,7 +284,11 @@ def _reference_schedules(yrs, reference):
         missing = [v for v in ("population", "births", "deaths") if v not in ref]
         if missing:
             raise CubeError(f"the reference cube lacks {missing}; it needs population, births and deaths")
-        parts = _cube_parts(ref, yrs, ("deaths", "fertility", "out_migration", "emigration"))
+        try:
+            parts = _cube_parts(ref, yrs, ("deaths", "fertility", "out_migration", "emigration"))
+        except CubeError as exc:   # name the cube: the cell is the reference's (regions pooled), not the data's
+            raise CubeError(f"the reference cube{' (its regions pooled)' if 'region' in reference.dims else ''}: "
+                            f"{exc}") from None
         note = ""
         source = str(reference.attrs.get("title", "a reference cube given by the user"))
     else:
@@ -305,8 +310,12 @@ def _reference_schedules(yrs, reference):
     Bf, Wf = parts["fertility"]
     out["fertility_rate"] = _ratio(Bf, Wf)
     for v in ("in_migration", "immigration"):
-        C = reference[v].sel(year=yrs).sum("year") if isinstance(reference, xr.Dataset) and v in reference \
-            else mig_counts[v]
+        if isinstance(reference, xr.Dataset) and v in reference:
+            C = reference[v].sel(year=yrs)
+            check_counts(C, f"the reference cube's {v}")   # (a NaN would be summed as 0)
+            C = C.sum("year")
+        else:
+            C = mig_counts[v]
         if "region" in C.dims:
             C = C.sum("region")
         out[f"{v}_profile"] = _profile(C)

@@ -359,6 +359,15 @@ def _reference(events, exposure, reference, reference_dims, *, method, dim, link
         if not isinstance(reference, xr.DataArray) or dim not in reference.dims:
             raise SmoothingError(f"reference must be a DataArray with dim {dim!r}")
         note = "user-supplied"
+        if not is_dask(reference) and not is_dask(exposure):
+            x_b, r_b = xr.broadcast(exposure, reference)
+            rv = r_b.transpose(*x_b.dims).values
+            with np.errstate(invalid="ignore"):
+                bad = (x_b.values > 0) & ~(np.isfinite(rv) & (rv >= 0))
+            if bad.any():   # a fitted rate there would be NaN
+                idx = first_cell(bad)
+                raise SmoothingError(f"{format_cell('reference', x_b, idx, rv[idx])}: the reference rate must be a "
+                                     "finite number >= 0 wherever the exposure is positive")
         if not is_dask(reference) and not is_dask(events):
             y_b, r_b = xr.broadcast(events, reference)
             bad = ((y_b > 0) & ~(r_b > 0)).transpose(*y_b.dims).values

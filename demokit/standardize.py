@@ -168,7 +168,19 @@ def indirect_index(observed, population, reference_rates, *, ci=0.95, dim="age")
                 a, b = da[d].values, population[d].values
                 if len(a) != len(b) or not np.array_equal(a, b):
                     raise CubeError(f"{name} and population have different {d!r} coordinates: "
-                                    f"{list(a)[:5]}... vs {list(b)[:5]}...")
+                                    f"{a.tolist()[:5]}... vs {b.tolist()[:5]}...")
+    # every other shared dim (region, sex, ...) must hold the same labels: arithmetic would drop the cells of a
+    # label only one of them has (a lost region) or leave NaN where the other lacks it
+    for name, da in (("observed", observed), ("reference_rates", reference_rates)):
+        for d in da.dims:
+            if d in dims or d not in population.dims or d not in da.coords or d not in population.coords:
+                continue
+            a, b = da[d].values.tolist(), population[d].values.tolist()
+            only = [v for v in a if v not in set(b)] or [v for v in b if v not in set(a)]
+            if only:
+                which, other = (name, "population") if only[0] in set(a) else ("population", name)
+                raise CubeError(f"{which} has {d}={only[0]!r}, which {other} lacks: {name} and population "
+                                f"must have the same {d!r} labels")
     obs_dims = [d for d in dims if d in observed.dims]
     o = observed.sum(obs_dims) if obs_dims else observed
     e = (population * reference_rates).sum(dims)

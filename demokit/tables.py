@@ -131,6 +131,16 @@ def _bare(ds: xr.Dataset) -> xr.Dataset:
     return ds.drop_vars([c for c in ds.coords if c not in ds.dims])
 
 
+def _check_age_groups(age_groups) -> None:
+    """Raise :class:`CubeError` at an age group ``(first, last)`` that is empty or not whole ages."""
+    for g in age_groups:
+        lo, hi = (tuple(g) + (None, None))[:2]
+        if not (isinstance(lo, (int, np.integer)) and lo >= 0 and (hi is None or (isinstance(hi, (int, np.integer))
+                                                                                  and hi >= lo))):
+            raise CubeError(f"age_groups: {tuple(g)!r} is not an age group (first, last) with 0 <= first <= last "
+                            "(last None for 'and over')")
+
+
 def observed_table(observed: xr.Dataset, *, years=None, age_groups=COUNCIL_AGE_GROUPS,
                    total: bool = True) -> xr.Dataset:
     """Return the council table of observed years: the variables of :func:`forecast_table`.
@@ -153,6 +163,7 @@ def observed_table(observed: xr.Dataset, *, years=None, age_groups=COUNCIL_AGE_G
     """
     if "population" not in observed:
         raise CubeError(f"observed_table needs 'population'; the cube has {sorted(observed.data_vars)}")
+    _check_age_groups(age_groups)
     full = observed
     if years is not None:
         years = [int(y) for y in years]
@@ -233,13 +244,25 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
     """
     if "population" not in projection:
         raise CubeError(f"forecast_table needs 'population'; the projection has {sorted(projection.data_vars)}")
+    _check_age_groups(age_groups)
+    yrs = projection["year"].values
+    step = int(yrs[1] - yrs[0]) if yrs.size > 1 else 1
+    start = int(projection.attrs.get("base_year", int(yrs[0]) - step))   # the year the projection starts from
     if base_year is None:
-        base_year = int(projection.attrs.get("base_year", int(projection["year"].values[0]) - 1))
+        base_year = start
+    if observed is not None and int(base_year) != start:   # (the table would skip the years between, silently)
+        raise CubeError(f"base_year={base_year}: the projection starts from the population of {start} (its first "
+                        f"year is {int(yrs[0])}); the base year row must be {start}")
     tab = _bare(xr.Dataset(_rows(projection, age_groups)))
     if observed is not None:
         if base_year not in observed["year"].values:
             raise CubeError(f"observed: year={base_year} (the base year) is not in the data "
                             f"({int(observed['year'].min())}–{int(observed['year'].max())})")
+        if "region" in projection.dims:
+            have = set(observed["region"].values.tolist()) if "region" in observed.dims else set()
+            miss = [r for r in projection["region"].values.tolist() if r not in have]
+            if miss:
+                raise CubeError(f"observed: region={miss[0]!r} of the projection is not in the observed data")
         obs = _bare(observed.sel(year=[base_year], region=projection["region"].values))
         first = xr.Dataset(_rows(obs, age_groups))
         if "scenario" in tab.dims:

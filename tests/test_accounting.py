@@ -365,6 +365,13 @@ def test_cube_from_tidy_frame():
         from_frame(pd.concat([df, df.iloc[:1]]), name="deaths")
     with pytest.raises(dk.CubeError, match="unknown age_convention"):
         from_frame(df, name="deaths", age_convention="midyear")
+    # a NaN (or text) value in a row was filled with 0 like an absent cell
+    nan = df.assign(value=[5.0, np.nan, 7.0])
+    with pytest.raises(dk.CubeError, match=r"deaths\[region='01', sex='female', age=0, year=2020\] = nan: counts "
+                                           r"must be finite"):
+        from_frame(nan, name="deaths")
+    with pytest.raises(dk.CubeError, match=r"age=2, year=2020\] = 'x'"):
+        from_frame(df.assign(value=[5.0, 3.0, "x"]), name="deaths")
 
 
 # --- fused kernels (input checks + work in one pass) against plain numpy references --------------
@@ -486,6 +493,17 @@ def test_bad_count_reported_before_structural_errors():
     with pytest.raises(dk.CubeError, match=r"deaths\["):
         dk.balance(ds)
 
+
+
+def test_summary_of_a_cube_with_a_missing_age_is_an_error(norrbotten):
+    """A gap in the ages dropped those persons from the totals and bent the quantile ages, silently."""
+    gap = norrbotten.drop_sel(age=50)
+    with pytest.raises(dk.CubeError, match=r"age: ages must be consecutive single years for summary.*"
+                                           r"age=51 follows age=49"):
+        dk.summary(gap)
+    five = toy().assign_coords(age=[0, 1, 5]).assign_attrs(open_age=5)
+    with pytest.raises(dk.CubeError, match="age=5 follows age=1"):
+        dk.summary(five)
 
 def test_integer_and_float32_counts_checked_and_same_numbers():
     ds = toy()

@@ -142,3 +142,25 @@ def test_dask_in_dask_out():
     lazy = dk.fertility_rates(ds.chunk({"region": 1}), years=range(2015, 2020))
     assert lazy.chunks is not None
     xr.testing.assert_allclose(lazy.compute(), eager)
+
+
+def test_tfr_and_mean_age_reject_a_bad_rate_naming_the_cell():
+    """A NaN rate was skipped by the sum (a TFR too low, silently); 5-year groups gave a fifth of the TFR."""
+    age = np.arange(15, 50)
+    good = xr.DataArray(np.full((2, age.size), 0.05), dims=("region", "age"),
+                        coords={"region": ["2580", "2582"], "age": age}, name="fertility_rate")
+    assert dk.tfr(good).values.tolist() == pytest.approx([1.75, 1.75])
+    for bad, shown in ((np.nan, "nan"), (np.inf, "inf"), (-0.05, "-0.05")):
+        r = good.copy(deep=True)
+        r.loc[dict(region="2582", age=30)] = bad
+        pattern = rf"fertility_rate\[region='2582', age=30\] = {shown}: fertility rates must be finite"
+        with pytest.raises(dk.CubeError, match=pattern):
+            dk.tfr(r)
+        with pytest.raises(dk.CubeError, match=pattern):
+            dk.mean_age_at_childbirth(r)
+    with pytest.raises(dk.CubeError, match=r"age: the TFR sums rates of consecutive single years of age; "
+                                           r"age=26 follows age=24"):
+        dk.tfr(good.drop_sel(age=25))
+    five = xr.DataArray(np.full(7, 0.05), dims="age", coords={"age": np.arange(15, 50, 5)})
+    with pytest.raises(dk.CubeError, match=r"age=20 follows age=15 \(for n-year groups the TFR is n times"):
+        dk.tfr(five)

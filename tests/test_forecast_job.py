@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+import demokit as dk
 from demokit import cli, forecast_job
 from demokit.datasets import path as data_path
 
@@ -113,6 +115,43 @@ def test_forecast_against_actual_from_config(tmp_path):
     assert "The forecast against what happened" in text and "my municipality&#x27;s figures" in text
 
 
+@pytest.mark.parametrize("rows,message", [
+    ("2580,2020,78000\n2580,2021,\n", "population = '' (region='2580', year='2021') is not a count of persons"),
+    ("2580,2022,abc\n", "population = 'abc' (region='2580', year='2022') is not a count"),
+    ("2580,2020,-5\n", "population = '-5' (region='2580', year='2020') is not a count"),
+    ("2580,2020.5,5\n", "year = '2020.5' (region='2580', year='2020.5') is not a year"),
+    ("180,2020,5\n", "none of its regions ['180'] is among the forecast's regions ['0180']"),
+])
+def test_actual_csv_bad_cells_are_errors(tmp_path, rows, message):
+    """A blank or non-numeric actual population is an error (was NaN in the comparison, or a TypeError);
+    an actual file none of whose regions is forecast (a lost leading zero) is an error, not silently no table."""
+    p = tmp_path / "actual.csv"
+    p.write_text("region,year,population\n" + rows)
+    with pytest.raises(forecast_job.ConfigError, match=re.escape(message)):
+        forecast_job.read_actual(str(p), regions=["0180"] if rows.startswith("180") else ["2580"],
+                                 years=range(2020, 2025))
+    if not rows.startswith("180"):   # the early check of run() (no regions, no years) finds the bad cell too
+        with pytest.raises(forecast_job.ConfigError, match=re.escape(message)):
+            forecast_job.read_actual(str(p), regions=(), years=())
+
+
+
+def test_a_region_and_its_part_are_not_forecast_together(tmp_path):
+    """A file with the county (or Riket) and its kommuner: the total of the regions counted those persons twice."""
+    ds = dk.datasets.load("norrbotten")[["population", "births", "deaths"]]
+    nested = ds.assign_coords(region=["25" if r == "2514" else r for r in ds["region"].values.tolist()])
+    nested.drop_vars("region_name").to_netcdf(tmp_path / "nested.nc")
+    with pytest.raises(forecast_job.ConfigError, match=r"region '25' and its part '2580'"):
+        forecast_job._read_data({"data": {"files": [str(tmp_path / "nested.nc")]}})
+    ok = forecast_job._read_data({"data": {"files": [str(tmp_path / "nested.nc")], "regions": ["2580", "2581"]}})
+    assert ok["region"].values.tolist() == ["2580", "2581"]
+    forecast_job._check_not_nested(["2580", "2581", "my_district"])   # other levels only; own codes not checked
+
+def test_actual_csv_region_codes_are_stripped(tmp_path):
+    p = tmp_path / "actual.csv"
+    p.write_text("region,year,population\n 2580 ,2020,5\n")
+    assert forecast_job.read_actual(str(p), regions=["2580"], years=[2020]).sel(region="2580", year=2020) == 5
+
 @pytest.mark.parametrize("text,message", [
     ("[data\n", "not valid TOML"),
     ("[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\nlast_year=2030\n", "[data] needs"),
@@ -127,6 +166,8 @@ def test_forecast_against_actual_from_config(tmp_path):
      "last_year=2021\n", "[data] actual: "),
     ("[data]\ndataset='norrbotten'\nactual=3\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2019\n"
      "last_year=2021\n", "[data] actual must be the path of a CSV"),
+    ("[data]\ndataset='norrbotten'\nregions=['2580', '9999']\n[forecast]\nstatistics_years=[2015,2019]\n"
+     "base_year=2019\nlast_year=2021\n", "[data] regions: region '9999' is not in dataset 'norrbotten'"),
 ])
 def test_bad_config_one_line_error(tmp_path, text, message, capsys):
     """In process (the CLI's own entry point; one case below runs it as a process)."""

@@ -49,6 +49,19 @@ def test_household_errors():
     bad = household_rates(P * 0 + 1, P) * 1000
     with pytest.raises(CubeError, match=r"rates\[sex=.*lie in \[0, 1000\]"):
         households(P, bad)
+    # a rate missing (NaN: nobody there when the rates were made) where the projection has persons: was 0
+    # households for them, silently; where nobody lives it still counts 0
+    r = household_rates(P * 0 + 1, P)
+    gap = r.where(~((r.sex == "male") & (r.age == 1)))
+    with pytest.raises(CubeError, match=r"rates\[sex='male', age=1\] = nan: a household rate is missing where the "
+                                        r"projection has persons"):
+        households(P, gap)
+    nobody = P.where(~((P.sex == "male") & (P.age == 1)), 0.0)
+    np.testing.assert_allclose(households(nobody, gap).values, households(nobody, r).values)
+    # rates by region lacking a region of the projection: its households were dropped
+    P2 = P.expand_dims(region=["a", "b"]).copy()
+    with pytest.raises(CubeError, match=r"rates lack region='b' of the projection"):
+        households(P2, r.expand_dims(region=["a"]).copy())
 
 
 def _lf_case():
@@ -90,3 +103,13 @@ def test_labour_force_errors():
         labour_force(P, rate, commuters=comm * 3)
     with pytest.raises(CubeError, match="lack the dim 'sex'"):
         labour_force(P, rate.isel(sex=0, drop=True))
+    # rates, commuters or scale lacking a year (region, scenario) of the projection: its persons were dropped
+    P2 = xr.concat([P, P.assign_coords(year=[2031])], dim="year")
+    assert labour_force(P2, rate)["employed"].sizes["year"] == 2
+    by_year = rate.expand_dims(year=[2030]).copy()
+    with pytest.raises(CubeError, match=r"employment_rates lack year=2031 of the projection"):
+        labour_force(P2, by_year)
+    with pytest.raises(CubeError, match=r"commuters lack year=2031 of the projection"):
+        labour_force(P2, rate, commuters=(comm * 0).expand_dims(year=[2030]).copy())
+    with pytest.raises(CubeError, match=r"employment_rates lack sex='male' of the projection"):
+        labour_force(P2, rate.sel(sex=["female"]))

@@ -133,6 +133,44 @@ def test_pxweb_regions_must_match(tmp_path):
     assert ds["deaths"].sum().item() == 1
 
 
+
+def _pop(ages, sexes=("1", "2")):
+    rows = [f"2580,{a},{s},{10 + i}" for i, a in enumerate(ages) for s in sexes]
+    return "Region,Alder,Kon,BE0101N1 2019\n" + "\n".join(rows) + "\n"
+
+
+def _deaths(ages, sexes=("1", "2")):
+    rows = [f"2580,{a},{s},1" for a in ages for s in sexes]
+    return "Region,Alder,Kon,BE0101D8 2019\n" + "\n".join(rows) + "\n"
+
+
+def test_pxweb_merge_never_reads_missing_ages_or_sexes_as_zero(tmp_path):
+    pop = write(tmp_path, "pop.csv", _pop(["0", "1", "2", "3+"]))
+    # deaths lack age 1 altogether (the table's own grid is complete): not zeros
+    d = write(tmp_path, "d1.csv", _deaths(["0", "2", "3+"]))
+    with pytest.raises(dk.CubeError, match=r"d1\.csv: deaths has no rows for age=1; every age 0-3"):
+        io.read_pxweb(pop, d)
+    # deaths with an open age group 2+ against the population's 3+: age 3 would be 0 and age 2 hold 2+
+    d = write(tmp_path, "d2.csv", _deaths(["0", "1", "2+"]))
+    with pytest.raises(dk.CubeError, match=r"d2\.csv: deaths ends with the open age group 2\+ but .*pop\.csv "
+                                           r"goes to 3\+"):
+        io.read_pxweb(pop, d)
+    # deaths of men only: women's deaths are not zero
+    d = write(tmp_path, "d3.csv", _deaths(["0", "1", "2", "3+"], sexes=("1",)))
+    with pytest.raises(dk.CubeError, match=r"d3\.csv: deaths has no rows for sex='female' \(.*pop\.csv has them\)"):
+        io.read([pop, d])
+    # births by the mother's age lacking one age inside their range
+    b = write(tmp_path, "b.csv", "Region,AlderModer,Kon,BE0101E2 2019\n" + "\n".join(
+        f"2580,{a},{s},1" for a in ("1", "3") for s in ("1", "2")) + "\n")
+    with pytest.raises(dk.CubeError, match=r"b\.csv: births has no rows for age=2 \(age=3 follows age=1\)"):
+        io.read([pop, b])
+    # the complete files merge, births zero outside their (consecutive) ages
+    b = write(tmp_path, "b2.csv", "Region,AlderModer,Kon,BE0101E2 2019\n" + "\n".join(
+        f"2580,{a},{s},1" for a in ("1", "2") for s in ("1", "2")) + "\n")
+    ds = io.read([pop, write(tmp_path, "d4.csv", _deaths(["0", "1", "2", "3+"])), b])
+    assert ds["deaths"].sum().item() == 8
+    assert ds["births"].sel(age=[0, 3]).sum().item() == 0 and ds["births"].sum().item() == 4
+
 HMD = """Sweden, Deaths (1x1)     Last modified: 02-Sep-2015, MPv5 (May07)
 
 Year     Age        Female             Male            Total
@@ -227,3 +265,32 @@ def test_truncated_gzip_and_half_a_county_file_raise(tmp_path):
     (tmp_path / "half.csv").write_text("\n".join(lines[: len(lines) // 2]) + "\n", encoding="utf-8")
     with pytest.raises(io.ReadError, match=r"half.csv: \d+ row\(s\) missing"):
         io.read_scb_long(tmp_path / "half.csv", name="deaths")
+
+
+def test_region_code_that_lost_its_leading_zero_is_explained(tmp_path):
+    pop = write(tmp_path, "pop.csv", "Region,Alder,Kon,BE0101N1 2019\n0180,0,1,5\n0180,0,2,4\n")
+    d = write(tmp_path, "d.csv", "Region,Alder,Kon,BE0101D8 2019\n180,0,1,1\n180,0,2,0\n")
+    with pytest.raises(dk.CubeError, match=r"d\.csv: regions \['0180'\] not in the file \('180' and '0180' differ "
+                                           r"only by a leading zero"):
+        io.read([pop, d])
+    with pytest.raises(dk.CubeError, match=r"regions differ .*'180' and '0180' differ only by a leading zero"):
+        io.read_pxweb(pop, d)
+
+
+def test_county_cube_never_reads_a_missing_age_as_zero(tmp_path):
+    """The three long files: deaths lacking an age (or ending with a lower open age) were reindexed with zeros."""
+    def long(ages, value=5):
+        return "age,sex,region,year,value\n" + "".join(
+            f"{a},{s},Stockholm,2000,{value}\n" for a in ages for s in ("Females", "Males"))
+    pop = write(tmp_path, "popn.csv", long(["0", "1", "2", "3+"], 100))
+    births = write(tmp_path, "births.csv", long(["1", "2"]))
+    ok = io.read_county_cube(pop, births, write(tmp_path, "deaths.csv", long(["0", "1", "2", "3+"])))
+    assert ok["deaths"].sum().item() == 40 and ok["births"].sel(age=[0, 3]).sum().item() == 0
+    with pytest.raises(dk.CubeError, match=r"deaths1\.csv: no rows for age=1 \(.*popn\.csv has them"):
+        io.read_county_cube(pop, births, write(tmp_path, "deaths1.csv", long(["0", "2", "3+"])))
+    with pytest.raises(dk.CubeError, match=r"deaths2\.csv: no rows for age=3 .*open ages: population 3\+, "
+                                           r"deaths 2\+"):
+        io.read_county_cube(pop, births, write(tmp_path, "deaths2.csv", long(["0", "1", "2+"])))
+    with pytest.raises(dk.CubeError, match=r"births2\.csv: births has no rows for age=2 \(age=3 follows age=1\)"):
+        io.read_county_cube(pop, write(tmp_path, "births2.csv", long(["1", "3"])),
+                            write(tmp_path, "deaths3.csv", long(["0", "1", "2", "3+"])))

@@ -492,6 +492,21 @@ def test_error_missing_pieces():
         project(P0, a, years=years, step=5)
 
 
+
+def test_error_gap_in_fertility_ages_duplicated_region_and_missing_age():
+    """A fertility schedule lacking one age inside its range was projected with 0 births there; a base
+    population with a region twice was projected twice; a missing age was named only as '[0, 1, 2, 3]...'."""
+    _inp, years, P0, a = _tiny()
+    f = a.fertility.sel(age=slice(1, None))   # ages 1.. : age 0 outside the range counts 0 (allowed)
+    project(P0, a.replace(fertility=f), years=years)
+    with pytest.raises(AssumptionError, match=r"fertility lacks age=2 inside its ages 1-"):
+        project(P0, a.replace(fertility=f.drop_sel(age=2)), years=years)
+    twice = xr.concat([P0, P0.isel(region=[0])], dim="region")
+    with pytest.raises(CubeError, match=r"base_population: duplicated region '0000'"):
+        project(twice, a, years=years)
+    with pytest.raises(CubeError, match=r"base_population: ages must be 0, 1, 2, .*age=3 follows age=1"):
+        project(P0.drop_sel(age=2), a, years=years)
+
 def test_error_chunked_core_dim_names_dims():
     _inp, years, P0, a = _tiny()
     with pytest.raises(CubeError, match=r"death_risks is chunked along 'region'.*rechunk with \.chunk\("
@@ -523,6 +538,14 @@ def test_constrain_hand_worked_and_errors():
         constrain(sub, to=xr.DataArray([20.0, 3.0], dims="age"))
     with pytest.raises(CubeError, match="must not have the dim 'region'"):
         constrain(sub, to=sub)
+    # different labels: alignment dropped the parent's year 2019 (its persons never placed), or failed unnamed
+    sub = xr.DataArray(np.ones((2, 2, 1)), dims=("region", "age", "year"),
+                       coords={"region": ["a", "b"], "age": [0, 1], "year": [2020]})
+    par = xr.DataArray(np.ones((2, 2)), dims=("age", "year"), coords={"age": [0, 1], "year": [2019, 2020]})
+    with pytest.raises(CubeError, match=r"parent has year=2019, which sub_areas lacks"):
+        constrain(sub, to=par)
+    with pytest.raises(CubeError, match=r"sub_areas has age=1, which parent lacks"):
+        constrain(sub, to=par.sel(age=[0], year=[2020]))
 
 
 # --------------------------------------------------------------------------- from_history

@@ -426,3 +426,17 @@ def test_small_area_codes_and_netcdf(tmp_path):
     back = io.read([tmp_path / "cube.nc"])
     np.testing.assert_array_equal(back["population"].values, cube["population"].values)
     assert back["region_name"].values.tolist() == ["Kalix", "Piteå"]
+
+
+def test_read_keeps_the_regions_asked_for_from_netcdf_and_long_files(tmp_path):
+    """regions= was ignored for one NetCDF cube (every region came back) and gave a bare KeyError for the
+    three long county files."""
+    cube = dk.datasets.load("norrbotten")[["population", "births", "deaths"]]
+    cube.to_netcdf(tmp_path / "cube.nc")
+    assert io.read([tmp_path / "cube.nc"], regions=["2580"])["region"].values.tolist() == ["2580"]
+    with pytest.raises(io.ReadError, match=r"cube\.nc: region '9999' is not in the data"):
+        io.read([tmp_path / "cube.nc"], regions=["9999"])
+    long = [data_path("sweden_counties", f) for f in ("popn.csv.gz", "births.csv.gz", "deaths.csv.gz")]
+    assert io.read(long, regions=["25"])["region"].values.tolist() == ["25"]
+    with pytest.raises(io.ReadError, match=r"popn\.csv\.gz: region '2580' is not in the data"):
+        io.read(long, regions=["2580"])

@@ -76,3 +76,21 @@ def test_lexis_errors():
     with pytest.raises(dk.CubeError, match="lower_share"):
         dk.at_event_to_year_end(_squares(), lower_share=1.5)
     assert dk.to_convention(_squares(), "at_event") is not None
+
+
+def test_lexis_conversions_reject_a_gap_in_ages_and_negative_counts():
+    """A missing age moved the upper triangles two years on (to the next element), silently; a negative count was
+    split like a count."""
+    age = np.arange(5)
+    d = xr.DataArray(np.full(5, 10.0), dims="age", coords={"age": age}, name="deaths",
+                     attrs={"age_convention": "at_event"})
+    ok = dk.at_event_to_year_end(d)
+    assert float(ok.sum()) == 50.0
+    with pytest.raises(dk.CubeError, match=r"consecutive single years for a Lexis conversion.*age=3 follows age=1"):
+        dk.at_event_to_year_end(d.drop_sel(age=2))
+    with pytest.raises(dk.CubeError, match=r"deaths\[age=2\] = -1.0: counts must be >= 0"):
+        dk.at_event_to_year_end(d.where(d.age != 2, -1.0))
+    ye = ok.assign_attrs(age_convention="year_end")
+    with pytest.raises(dk.CubeError, match=r"age=3 follows age=1"):
+        dk.year_end_to_at_event(ye.drop_sel(age=2))
+    assert np.isnan(float(dk.at_event_to_year_end(d.where(d.age != 2)).sel(age=2)))   # NaN stays NaN

@@ -167,6 +167,16 @@ def test_forecast_table_errors():
         forecast_table(proj.drop_vars("population"))
     with pytest.raises(dk.CubeError, match="year=2030"):
         observed_table(_cube(rng, range(2010, 2015)), years=[2012, 2030])
+    # was a bare KeyError; a table silently jumping from the base year 2017 to 2020; an empty age group of zeros
+    obs = _cube(rng, range(2015, 2020))
+    with pytest.raises(dk.CubeError, match=r"observed: region='B' of the projection is not in the observed data"):
+        forecast_table(proj, observed=obs.sel(region=["A"]))
+    with pytest.raises(dk.CubeError, match=r"base_year=2017: the projection starts from the population of 2019"):
+        forecast_table(proj, observed=obs, base_year=2017)
+    with pytest.raises(dk.CubeError, match=r"age_groups: \(5, 1\) is not an age group"):
+        forecast_table(proj, age_groups=[(0, 0), (5, 1)])
+    with pytest.raises(dk.CubeError, match=r"age_groups: \(-1, 4\) is not an age group"):
+        observed_table(obs, age_groups=[(-1, 4)])
 
 
 @pytest.fixture(scope="module")
@@ -302,6 +312,39 @@ def test_history_series_gives_every_year_of_a_tiny_area():
     assert h.attrs["e0_missing_years"] == ""
     assert np.isfinite(h["e0"]).all() and np.isfinite(h["tfr"]).all()
     assert (70 < h["e0"]).all() and (h["e0"] < 90).all()
+
+
+def test_history_series_leaves_out_years_without_statistics():
+    """Years a file does not cover (NaN in the cube) were pooled as zero births or deaths: a TFR of 0 and a life
+    expectancy of 110 (or 0.3) in the report's history, silently.  Now they are left out and listed."""
+    ds = dk.datasets.load("norrbotten").sel(region=["2580", "2582"], year=slice(2010, 2016))
+    full = forecast_job.history_series(ds)
+    assert full["year"].values.tolist() == list(range(2011, 2017)) and full.attrs["years_without_data"] == ""
+    cut = ds.copy(deep=True)
+    cut["deaths"].loc[dict(year=[2011, 2012])] = np.nan    # a deaths file from 2013
+    cut["births"].loc[dict(region="2582", year=2014)] = np.nan
+    h = forecast_job.history_series(cut)
+    assert h["year"].values.tolist() == [2013, 2015, 2016]
+    assert h.attrs["years_without_data"] == "2011, 2012, 2014"
+    xr.testing.assert_allclose(h, full.sel(year=[2013, 2015, 2016]), rtol=1e-12)   # the others unchanged
+    cut["population"].loc[dict(region="2580", sex="female", age=30, year=2015)] = np.nan   # 2015 and 2016 need it
+    assert forecast_job.history_series(cut)["year"].values.tolist() == [2013]
+    with pytest.raises(dk.CubeError, match="no year 2011–2016 has complete population, births and deaths"):
+        forecast_job.history_series(cut.assign(deaths=cut["deaths"] * np.nan))
+
+
+def test_pooling_and_folding_keep_a_missing_count_missing():
+    """dk.regions.pool / aggregate and dk.with_open_age summed with skipna: a NaN count became 0."""
+    ds = dk.datasets.load("norrbotten")[["population"]].sel(year=[2018, 2019])
+    ds["population"].loc[dict(region="2580", sex="male", age=99, year=2019)] = np.nan
+    assert np.isnan(float(dk.regions.pool(ds)["population"].sel(sex="male", age=99, year=2019)))
+    assert float(dk.regions.pool(ds)["population"].sel(sex="male", age=99, year=2018)) > 0
+    agg = dk.regions.aggregate(ds, to="lan")["population"]
+    assert np.isnan(float(agg.sel(region="25", sex="male", age=99, year=2019)))
+    folded = dk.with_open_age(ds, 95)["population"]
+    assert np.isnan(float(folded.sel(region="2580", sex="male", age=95, year=2019)))
+    assert float(folded.sel(region="2581", sex="male", age=95, year=2019)) == float(
+        ds["population"].sel(region="2581", sex="male", age=slice(95, None), year=2019).sum())
 
 def test_scenario_changes_in_words():
     from demokit.report import _num, _scenario_text

@@ -373,3 +373,18 @@ def test_cli_forecast_with_a_reference_from_files(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     proj = xr.load_dataset(tmp_path / "out" / "projection.nc")
     assert 7000 < float(proj["population"].sum(["sex", "age"]).isel(year=-1).squeeze()) < 9000
+
+
+def test_a_missing_count_in_a_reference_cube_is_named_as_the_reference(nb):
+    """A NaN in a reference cube was summed as 0 (pooling its regions, or its in-mover counts); now an error that
+    says it is the reference cube's cell."""
+    two = nb.sel(region=["2580", "2582"])
+    hole = (nb.age == 50) & (nb.year == 2017) & (nb.region == "2581")
+    ref = nb.assign(deaths=nb["deaths"].where(~hole))
+    with pytest.raises(dk.CubeError, match=r"the reference cube \(its regions pooled\): deaths\[sex='female', "
+                                           r"age=50, year=2017\] = nan"):
+        dk.Assumptions.from_history(two, years=YEARS, reference=ref, projection_years=[2020])
+    ref = nb.assign(in_migration=nb["in_migration"].where(~hole))
+    with pytest.raises(dk.CubeError, match=r"the reference cube's in_migration\[region='2581', sex='female', age=50, "
+                                           r"year=2017\] = nan"):
+        dk.Assumptions.from_history(two, years=YEARS, reference=ref, projection_years=[2020])

@@ -362,3 +362,27 @@ def test_fitted_totals_equal_observed_property(seed, scale, method):
     tot = y.sum(1)
     np.testing.assert_allclose(out.fitted_events.values, tot, rtol=1e-6, atol=1e-9)
     assert np.isfinite(out.rate.values).all()
+
+
+def test_mismatched_labels_and_a_missing_reference_rate_are_named():
+    """Events and exposure with different labels failed in xarray's alignment (no label named); a NaN reference
+    rate where the area has exposure but no events gave a NaN fitted rate, silently."""
+    ref = _mortality(AGE)
+    e = np.full((2, 101), 1e4)
+    y = np.round(e * ref)
+    reg = {"region": ["2580", "2582"]}
+    ev, ex = _da(y, ("region", "age"), **reg), _da(e, ("region", "age"), **reg)
+    r = _da(ref, "age")
+    assert np.isfinite(dk.smooth(events=ev, exposure=ex, reference=r)["rate"]).all()
+    with pytest.raises(dk.smoothing.SmoothingError, match=r"events has age=100, which exposure lacks"):
+        dk.smooth(events=ev, exposure=ex.isel(age=slice(0, 100)), reference=r)
+    with pytest.raises(dk.smoothing.SmoothingError, match=r"exposure has region='0180', which events lacks"):
+        dk.smooth(events=ev.isel(region=[0]), exposure=ex.assign_coords(region=["2580", "0180"]).isel(region=[0, 1]),
+                  reference=r)
+    with pytest.raises(dk.smoothing.SmoothingError, match=r"events: duplicated age=5"):
+        idx = np.r_[0:101, 5]
+        dk.smooth(events=ev.isel(age=idx), exposure=ex.isel(age=idx), reference=r)
+    zero41 = ev.where(ev.age != 41, 0.0)
+    with pytest.raises(dk.smoothing.SmoothingError, match=r"reference\[region='2580', age=41\] = nan: the reference "
+                                                          r"rate must be a finite number >= 0"):
+        dk.smooth(events=zero41, exposure=ex, reference=r.where(r.age != 41))

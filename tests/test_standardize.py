@@ -146,3 +146,29 @@ def test_bad_level():
     da = xr.DataArray([1.0], dims="age", coords={"age": [0]})
     with pytest.raises(dk.CubeError, match="not in"):
         indirect_index(da, da, da, ci=95)
+
+
+@pytest.mark.parametrize("which,labels,match", [
+    ("observed", ["a", "b", "x"], r"observed has region='x', which population lacks"),
+    ("observed", ["a", "b"], r"population has region='c', which observed lacks"),
+    ("reference_rates", ["a", "b"], r"population has region='c', which reference_rates lacks"),
+])
+def test_other_dims_must_hold_the_same_labels(which, labels, match):
+    """Arithmetic aligned the arrays: a region only in the observed events was dropped, a region missing from
+    the observed events or the reference rates vanished or got a NaN index, silently."""
+    age = [0, 1]
+    pop = xr.DataArray(np.full((3, 2), 100.0), dims=("region", "age"), coords={"region": ["a", "b", "c"], "age": age})
+    obs = xr.DataArray(np.full((3, 2), 2.0), dims=("region", "age"), coords={"region": ["a", "b", "c"], "age": age})
+    rate = xr.DataArray([0.02, 0.02], dims="age", coords={"age": age})
+    ok = indirect_index(obs, pop, rate)
+    np.testing.assert_allclose(ok["index"].values, [100.0, 100.0, 100.0])   # 4 / (200 * 0.02)
+    if which == "observed":
+        obs = xr.DataArray(np.full((len(labels), 2), 2.0), dims=("region", "age"),
+                           coords={"region": labels, "age": age})
+        with pytest.raises(dk.CubeError, match=match):
+            indirect_index(obs, pop, rate)
+        with pytest.raises(dk.CubeError, match=match):   # observed totals (no age dim) too
+            indirect_index(obs.sum("age"), pop, rate)
+    else:
+        with pytest.raises(dk.CubeError, match=match):
+            indirect_index(obs, pop, rate.expand_dims(region=labels).copy())

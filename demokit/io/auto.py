@@ -121,13 +121,13 @@ def read(paths, *, regions=None, content=None, missing: str = "raise",
     formats = [detect_format(p) for p in paths]
     if formats == ["netcdf"]:
         ds = xr.load_dataset(paths[0])
-        return _with_names(ds)
+        return _keep_regions(_with_names(ds), regions, paths[0])
     if set(formats) == {"scb_long"}:
         roles = {_long_role(p): p for p in paths}
         if set(roles) == {"population", "births", "deaths"} and len(paths) == 3:
             ds = read_county_cube(roles["population"], roles["births"], roles["deaths"],
                                   fertile_ages=fertile_ages)
-            return ds.sel(region=[str(r) for r in regions]) if regions is not None else ds
+            return _keep_regions(ds, regions, roles["population"])
     parts, names = [], []
     for p, fmt in zip(paths, formats):
         if fmt == "pxweb_csv":
@@ -167,3 +167,16 @@ def _with_names(ds: xr.Dataset) -> xr.Dataset:
         codes = [str(c) for c in ds["region"].values.tolist()]
         ds = ds.assign_coords(region_name=("region", region_names(codes)))
     return ds
+
+
+def _keep_regions(ds: xr.Dataset, regions, path) -> xr.Dataset:
+    """``ds`` with only ``regions`` (all when None); a region the data lack is a :class:`ReadError`."""
+    if regions is None:
+        return ds
+    regions = [str(r) for r in regions]
+    have = [str(r) for r in ds["region"].values.tolist()] if "region" in ds.dims else []
+    missing = [r for r in regions if r not in have]
+    if missing:
+        raise ReadError(f"{path}: region {missing[0]!r} is not in the data (regions {have[:8]}"
+                        f"{' ...' if len(have) > 8 else ''})")
+    return ds.sel(region=regions)

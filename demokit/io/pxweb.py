@@ -182,6 +182,59 @@ def read_pxweb(*paths, regions=None, fertile_ages: tuple[int, int] = (15, 49)) -
     return merged
 
 
+def _check_same_axes(parts, names, ages, oa) -> None:
+    """Raise :class:`CubeError` where a file's ages or sexes do not cover the cube's (they would be zeros).
+
+    Every variable but births must list every age of the merged cube and every
+    sex of the other files; births (by the mother's age) list a run of consecutive ages without
+    a gap, zero outside it.  A file whose open age group ends below another
+    file's (``90+`` against ``100+``) is named with both open ages.
+    """
+    sexes = sorted(set().union(*(p["sex"].values.tolist() for p in parts if "sex" in p.dims)))
+    for p, part in zip(names, parts):
+        have = part["age"].values.tolist()
+        for v in part.data_vars:
+            if "age" not in part[v].dims:
+                continue
+            if v == "births":
+                gaps = np.flatnonzero(np.diff(have) != 1)
+                if gaps.size:
+                    i = int(gaps[0])
+                    raise CubeError(f"{p}: births has no rows for age={have[i] + 1} (age={have[i + 1]} follows "
+                                    f"age={have[i]}); births by the mother's age must list every age of their "
+                                    "range — missing rows are never read as zeros")
+                continue
+            missing = sorted(set(ages) - set(have))
+            if missing:
+                own = part.attrs.get("open_age")
+                if own is not None and oa is not None and int(own) < oa:
+                    other = next(n for n, q in zip(names, parts) if int(q.attrs.get("open_age", -1)) == oa)
+                    raise CubeError(f"{p}: {v} ends with the open age group {int(own)}+ but {other} goes to "
+                                    f"{oa}+; give every file the same open age group")
+                raise CubeError(f"{p}: {v} has no rows for age={missing[0]}"
+                                f"{f' (and {len(missing) - 1} more ages)' if len(missing) > 1 else ''}; every age "
+                                f"{ages[0]}-{ages[-1]} of the other files is needed — missing rows are never "
+                                "read as zeros")
+        if "sex" in part.dims:
+            lacking = [s for s in sexes if s not in part["sex"].values.tolist()]
+            if lacking:
+                other = next(n for n, q in zip(names, parts) if "sex" in q.dims and lacking[0] in q["sex"].values)
+                raise CubeError(f"{p}: {', '.join(part.data_vars)} has no rows for sex={lacking[0]!r} ({other} "
+                                "has them); missing rows are never read as zeros")
+
+
+def _lost_zero_hint(codes, others) -> str:
+    """A hint when a region code differs from another only by leading zeros ('180' and '0180': Excel drops them)."""
+    others = [str(o) for o in others]
+    for c in codes:
+        twin = next((o for o in others if o != str(c) and o.lstrip("0") == str(c).lstrip("0")), None)
+        if twin is not None:
+            short, long_ = sorted((str(c), twin), key=len)
+            return (f" ('{short}' and '{long_}' differ only by a leading zero, which a spreadsheet drops: write "
+                    "region codes as text, e.g. '0180')")
+    return ""
+
+
 def merge_parts(parts, names, *, regions=None) -> xr.Dataset:
     """Return one cube merged from per-file Datasets (the core of :func:`read_pxweb` and :func:`read`).
 
@@ -207,7 +260,8 @@ def merge_parts(parts, names, *, regions=None) -> xr.Dataset:
         for p, part in zip(names, parts):
             missing = sorted(set(regions) - set(part["region"].values.tolist()))
             if missing:
-                raise CubeError(f"{p}: regions {missing} not in the file")
+                raise CubeError(f"{p}: regions {missing} not in the file"
+                                f"{_lost_zero_hint(missing, part['region'].values.tolist())}")
         parts = [p.sel(region=regions) for p in parts]
     else:
         first = set(parts[0]["region"].values.tolist())
@@ -215,10 +269,12 @@ def merge_parts(parts, names, *, regions=None) -> xr.Dataset:
             other = set(part["region"].values.tolist())
             if other != first:
                 raise CubeError(f"{p}: regions differ from {names[0]}'s: "
-                                f"{sorted(first ^ other)}; pass regions=[...] to choose")
+                                f"{sorted(first ^ other)}; pass regions=[...] to choose"
+                                f"{_lost_zero_hint(sorted(first ^ other), sorted(first | other))}")
     oa = max((int(p.attrs["open_age"]) for p in parts if "open_age" in p.attrs), default=None)
     ages = sorted(set().union(*(p["age"].values.tolist() for p in parts)))
     years = sorted(set().union(*(p["year"].values.tolist() for p in parts)))
+    _check_same_axes(parts, names, ages, oa)
     seen: dict[str, str] = {}
     for p, part in zip(names, parts):
         for v in part.data_vars:

@@ -175,10 +175,19 @@ def read_county_cube(popn, births, deaths, *, fertile_ages=(15, 49),
             if a != o:
                 diff = sorted(a ^ o)
                 raise CubeError(f"{other.name}: {dim} differs from population's: {diff[:5]}")
+    bages = b["age"].values.tolist()
+    gaps = np.flatnonzero(np.diff(bages) != 1)
+    if gaps.size:   # (ages outside the births' range are zero; a gap inside it would be read as zeros)
+        i = int(gaps[0])
+        raise CubeError(f"{births}: births has no rows for age={bages[i] + 1} (age={bages[i + 1]} follows "
+                        f"age={bages[i]}); missing rows are never read as zeros")
     b = b.reindex(age=pop["age"], fill_value=0.0)
-    if not set(d["age"].values.tolist()) <= set(pop["age"].values.tolist()):
-        raise CubeError("deaths: ages outside the population's ages")
-    d = d.reindex(age=pop["age"], fill_value=0.0)
+    dages, pages = d["age"].values.tolist(), pop["age"].values.tolist()
+    if dages != pages:   # the same ages (and open age): a missing age would be read as zero deaths
+        only = [a for a in pages if a not in set(dages)] or [a for a in dages if a not in set(pages)]
+        which, other = (deaths, popn) if only[0] in set(pages) else (popn, deaths)
+        raise CubeError(f"{which}: no rows for age={only[0]} ({other} has them; open ages: population "
+                        f"{pages[-1]}+, deaths {dages[-1]}+); missing rows are never read as zeros")
     ds = xr.Dataset({"population": pop, "births": b, "deaths": d})
     ds = ds.transpose("region", "sex", "age", "year")
     ds.attrs["open_age"] = int(pop["age"].max())
