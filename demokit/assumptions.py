@@ -841,9 +841,23 @@ def _from_history_by_origin(ds, *, years, **options):
         else:
             data[k] = xr.concat([p.data[k] for p in parts], dim=origin)
     attrs = dict(base.attrs)
+    # clamped cells of the estimates used: deaths and births pooled, the migration of each group
+    counts = {k: v for k, v in _clamped_counts(base.attrs["clamped"]).items() if k in ("deaths", "births")}
+    for g, p in zip(groups, parts):
+        counts.update({f"{k} ({g})": v for k, v in _clamped_counts(p.attrs["clamped"]).items()
+                       if k not in ("deaths", "births")})
+    attrs["clamped_cells"] = int(sum(counts.values()))
+    attrs["clamped"] = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
     attrs["origin"] = ("migration by origin group; death risks and fertility pooled over origin and applied "
                        "to every group (no deaths or births by birth region for municipalities)")
     return Assumptions(**data, migration_timing=base.migration_timing, attrs=attrs)
+
+
+def _clamped_counts(text: str) -> dict:
+    """``attrs["clamped"]`` (``"deaths: 2, out_migration: 1"`` or ``"none"``) as a dict of counts."""
+    if text == "none":
+        return {}
+    return {k: int(v) for k, v in (part.rsplit(": ", 1) for part in text.split(", "))}
 
 
 def _mortality_years(ds, yrs, spec):
