@@ -46,7 +46,7 @@ def _color(s, i):
 
 
 def _num(x: float, lang: str, decimals: int = 0) -> str:
-    """Format a number with thousands separators: 12,345.6 (en) or 12 345,6 (sv, no-break space).
+    """Format a number with thousands separators: 12,345.6 (en) or 12 345,6 (sv, no-break space); −1 with a minus.
 
     A value that rounds to zero is shown as 0 (never −0).
     """
@@ -54,9 +54,9 @@ def _num(x: float, lang: str, decimals: int = 0) -> str:
         return "–"
     if round(x, decimals) == 0:
         x = 0.0
-    s = f"{x:,.{decimals}f}"
+    s = f"{x:,.{decimals}f}".replace("-", "−")   # the minus sign, not a hyphen
     if lang == "sv":
-        s = s.replace(",", "\u00a0").replace(".", ",").replace("-", "−")
+        s = s.replace(",", "\u00a0").replace(".", ",")
     return s
 
 
