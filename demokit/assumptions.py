@@ -772,9 +772,9 @@ def _origin_parts(ds):
 def pool_origin(ds: xr.Dataset) -> xr.Dataset:
     """Return the cube summed over its birth-region groups (``origin``); variables without the dim unchanged.
 
-    A cell missing in every group stays missing (``min_count=1``).
+    A cell missing in any group is missing in the sum (never read as 0).
     """
-    return xr.Dataset({v: ds[v].sum("origin", min_count=1) if "origin" in ds[v].dims else ds[v]
+    return xr.Dataset({v: ds[v].sum("origin", skipna=False) if "origin" in ds[v].dims else ds[v]
                        for v in ds.data_vars}, attrs=ds.attrs)
 
 

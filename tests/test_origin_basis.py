@@ -226,3 +226,13 @@ def test_clamped_cells_of_a_group_are_counted():
         clean = dk.Assumptions.from_history(ds, years=range(2015, 2020), smoothing=None)
     assert "out_migration (born_abroad): 1" in a.attrs["clamped"]
     assert a.attrs["clamped_cells"] == clean.attrs["clamped_cells"] + 1
+
+
+def test_pool_origin_keeps_a_missing_cell_missing():
+    import xarray as xr
+
+    from demokit.assumptions import pool_origin
+    ds = xr.Dataset({"population": (("age", "origin"), [[10.0, np.nan], [3.0, 4.0]])},
+                    coords={"age": [0, 1], "origin": ["born_in_sweden", "born_abroad"]})
+    out = pool_origin(ds)["population"].values
+    assert np.isnan(out[0]) and out[1] == 7.0

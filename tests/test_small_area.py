@@ -97,6 +97,9 @@ def test_small_area_rates_bad_counts_are_named():
     zero = ref.where(ref.age < 0, 0.0)                               # a reference of 0 at every age
     with pytest.raises(dk.smoothing.SmoothingError, match=r"deaths\[region='a', age=0\].*reference rate there is 0"):
         dk.small_area_rates(ev, ex, zero, name="deaths", old_age=None)
+    nan_ref = ref.where(ref.age != 12)                               # NaN at age 12, where people are at risk
+    with pytest.raises(dk.smoothing.SmoothingError, match=r"deaths: the reference\[region='a', age=12\] = nan where 100 "):
+        dk.small_area_rates(ev, ex, nan_ref, name="deaths", old_age=None, smoothing=None)
     with pytest.raises(dk.CubeError, match="reference has dim"):
         dk.small_area_rates(ev, ex, ref.expand_dims(sex=["female"]), name="deaths")
 
@@ -388,3 +391,17 @@ def test_a_missing_count_in_a_reference_cube_is_named_as_the_reference(nb):
     with pytest.raises(dk.CubeError, match=r"the reference cube's in_migration\[region='2581', sex='female', age=50, "
                                            r"year=2017\] = nan"):
         dk.Assumptions.from_history(two, years=YEARS, reference=ref, projection_years=[2020])
+
+
+def test_small_area_rates_descending_ages_give_the_same_rates(nb):
+    """Ages in descending order: the same estimate, in the order given (the old-age index takes its level from
+    the age just below old_age, not from the last age of the array)."""
+    from demokit.migration import interval_parts
+    ref = dk.reference_schedules(YEARS)["death_risk"]
+    D, N, _ = interval_parts(nb.sel(region=["2560"]), "deaths", years=YEARS)
+    up = dk.small_area_rates(D, N, ref, link="logit", old_age=90, smoothing=None, warn=False)
+    down = dk.small_area_rates(D.isel(age=slice(None, None, -1)), N.isel(age=slice(None, None, -1)), ref,
+                               link="logit", old_age=90, smoothing=None, warn=False)
+    assert down["age"].values[0] == D["age"].values[-1]
+    np.testing.assert_allclose(down["rate"].sel(age=D["age"]).values, up["rate"].values, rtol=1e-12)
+    np.testing.assert_allclose(down["old_age_index"].values, up["old_age_index"].values, rtol=1e-12)
