@@ -182,6 +182,22 @@ def test_lee_carter_recovers_an_exact_model_and_its_drift():
     np.testing.assert_allclose(f.sel(year=2027).values, np.exp(b * float(lc["drift"]) * 10))
 
 
+
+def test_lee_carter_rejects_a_year_gap_mismatched_years_and_a_missing_count():
+    """A missing year made the drift (k(T) - k(1)) / (T - 1) a drift per step, not per year, silently; exposure
+    lacking a year failed as 'deaths ... needs exposure > 0'; a NaN death was not named."""
+    ages, years = np.arange(5), np.arange(2000, 2006)
+    E = xr.DataArray(np.full((5, 6), 1e5), dims=("age", "year"), coords={"age": ages, "year": years})
+    D = E * np.exp(-6 + 0.1 * ages[:, None] - 0.02 * (years - 2000)[None, :])
+    # log m falls 0.02 a year at each of the 5 ages: b = 1/5 each (Σb = 1), so k falls 0.1 a year
+    assert float(dk.lee_carter(D, E)["drift"]) == pytest.approx(-0.1, rel=1e-9)
+    with pytest.raises(dk.CubeError, match=r"a Lee-Carter fit needs consecutive years; year=2003 follows year=2001"):
+        dk.lee_carter(D.drop_sel(year=2002), E.drop_sel(year=2002))
+    with pytest.raises(dk.CubeError, match=r"deaths has year=2000, which exposure lacks"):
+        dk.lee_carter(D, E.sel(year=slice(2001, None)))
+    with pytest.raises(dk.CubeError, match=r"deaths\[age=3, year=2004\] = nan"):
+        dk.lee_carter(D.where(~((D.age == 3) & (D.year == 2004))), E)
+
 def test_sweden_trend_makes_life_expectancy_rise(nb):
     a = dk.Assumptions.from_history(nb, years=YEARS, mortality_trend="lee_carter",
                                     projection_years=range(2020, 2045))
