@@ -505,6 +505,14 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     else:
         mode, val, name = kernels.MX, mx, "mx"
     _check_age(val, name, dim)
+    if isinstance(exposure, xr.DataArray):   # the same labels (a broadcast would misalign or NaN-fill a sex)
+        for d in val.dims:
+            if d in exposure.dims and d in val.coords and d in exposure.coords:
+                a, b = val[d].values.tolist(), exposure[d].values.tolist()
+                only = [v for v in a if v not in set(b)] or [v for v in b if v not in set(a)]
+                if only:
+                    which, other = (name, "exposure") if only[0] in set(a) else ("exposure", name)
+                    raise CubeError(f"{which} has {d}={only[0]!r}, which {other} lacks")
     if mode != kernels.COUNTS and is_dask(val):
         _check_rates(val, name)   # (dtype only)
     ages = val[dim].values
