@@ -55,9 +55,15 @@ def lee_carter(deaths: xr.DataArray, exposure: xr.DataArray, *, years=None, ages
     drift.)  Cells without exposure are not allowed.
     """
     if years is not None:
-        deaths, exposure = deaths.sel(year=list(years)), exposure.sel(year=list(years))
+        from ._periods import select_years
+        deaths, exposure = select_years(deaths, years, name="deaths"), select_years(exposure, years, name="exposure")
     if ages is not None:
-        deaths, exposure = deaths.sel(age=list(ages)), exposure.sel(age=list(ages))
+        ages = [int(a) for a in ages]
+        for name, da in (("deaths", deaths), ("exposure", exposure)):
+            miss = [a for a in ages if a not in set(da["age"].values.tolist())]
+            if miss:
+                raise CubeError(f"{name}: age={miss[0]} is not in the data")
+        deaths, exposure = deaths.sel(age=ages), exposure.sel(age=ages)
     for d in deaths.dims:   # the same labels (a broadcast would fill a missing year with NaN)
         if d in exposure.dims and d in deaths.coords and d in exposure.coords:
             a, b = deaths[d].values.tolist(), exposure[d].values.tolist()
