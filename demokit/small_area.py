@@ -421,6 +421,17 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
         raise DemokitError(f"link = {link!r}: expected 'logit' or 'log'")
     if "age" not in events.dims:
         raise CubeError(f"{name}: needs an 'age' dim")
+    for d in events.dims:   # the same cells (a broadcast would drop or NaN-fill a region or an age, silently)
+        for other, da, exact in (("the population at risk", exposure, True), ("the reference", reference, False)):
+            if d not in da.dims or d not in events.coords or d not in da.coords:
+                continue
+            a, b = events[d].values.tolist(), da[d].values.tolist()
+            miss = [v for v in a if v not in set(b)]
+            if miss:
+                raise CubeError(f"{name}: {other} lacks {d}={miss[0]!r} of the events")
+            extra = [v for v in b if v not in set(a)] if exact else []
+            if extra:
+                raise CubeError(f"{name}: {other} has {d}={extra[0]!r}, which the events lack")
     events, exposure = xr.broadcast(events.astype(float), exposure.astype(float))
     ref = reference.astype(float)
     ages = events["age"].values

@@ -368,3 +368,20 @@ def test_a_missing_count_in_a_reference_cube_is_named_as_the_reference(nb):
     with pytest.raises(dk.CubeError, match=r"the reference cube's in_migration\[region='2581', sex='female', age=50, "
                                            r"year=2017\] = nan"):
         dk.Assumptions.from_history(two, years=YEARS, reference=ref, projection_years=[2020])
+
+
+def test_small_area_rates_name_a_cell_the_exposure_or_reference_lacks(nb):
+    """A population at risk or a reference lacking a region or an age: the broadcast dropped those rates (or
+    raised a bare KeyError), silently."""
+    one = nb.sel(year=2019)
+    D, N = one["deaths"].astype(float), one["population"].astype(float)
+    ref = (D.sum("region") / N.sum("region")).clip(0, 1)
+    assert dk.small_area_rates(D, N, ref, smoothing=None)["rate"].sizes["region"] == 5
+    with pytest.raises(dk.CubeError, match=r"the population at risk lacks region='2560' of the events"):
+        dk.small_area_rates(D, N.isel(region=[0, 1, 2]), ref, smoothing=None)
+    with pytest.raises(dk.CubeError, match=r"the population at risk lacks age=96 of the events"):
+        dk.small_area_rates(D, N.sel(age=slice(0, 95)), ref, smoothing=None)
+    with pytest.raises(dk.CubeError, match=r"the reference lacks age=96 of the events"):
+        dk.small_area_rates(D, N, ref.sel(age=slice(0, 95)), smoothing=None)
+    with pytest.raises(dk.CubeError, match=r"the reference lacks region='2582' of the events"):
+        dk.small_area_rates(D, N, ref.expand_dims(region=["2580", "2581"]).copy(), smoothing=None)
