@@ -187,10 +187,19 @@ def kannisto(deaths, exposure, *, fit_ages=None, dim="age", x0=80):
     (:func:`demokit._kernels.smoothing.kannisto_fit`).  The open age enters at
     its label.
     """
+    from .models import check_events_exposure
+    # labels, NaN, negative counts (a NaN made the whole fit a = b = 0, silently)
+    check_events_exposure(deaths, exposure, dim, min_ages=1, error=CubeError, names=("deaths", "exposure"))
     if fit_ages is None:
         sel = deaths[dim] >= 80
         d, e = deaths.where(sel, drop=True), exposure.where(sel, drop=True)
     else:
+        have = deaths[dim].values
+        if not isinstance(fit_ages, slice):
+            miss = [a for a in np.atleast_1d(fit_ages).tolist() if a not in set(have.tolist())]
+            if miss:
+                raise CubeError(f"kannisto: fit_ages: {dim}={miss[0]!r} is not in the data "
+                                f"({have[0].item()!r}-{have[-1].item()!r})")
         d, e = deaths.sel({dim: fit_ages}), exposure.sel({dim: fit_ages})
     x = d[dim].values.astype(float)
     if len(x) < 2:
