@@ -419,6 +419,9 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
     """
     if link not in ("logit", "log"):
         raise DemokitError(f"link = {link!r}: expected 'logit' or 'log'")
+    if not (isinstance(credibility, (int, float, np.integer, np.floating)) and np.isfinite(credibility)
+            and credibility >= 0):   # (a negative weight could make the old-age index negative or divide by ~0)
+        raise DemokitError(f"credibility = {credibility!r}: expected a number of expected events >= 0")
     if "age" not in events.dims:
         raise CubeError(f"{name}: needs an 'age' dim")
     for d in events.dims:   # the same cells (a broadcast would drop or NaN-fill a region or an age, silently)

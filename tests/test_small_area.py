@@ -385,3 +385,5 @@ def test_small_area_rates_name_a_cell_the_exposure_or_reference_lacks(nb):
         dk.small_area_rates(D, N, ref.sel(age=slice(0, 95)), smoothing=None)
     with pytest.raises(dk.CubeError, match=r"the reference lacks region='2582' of the events"):
         dk.small_area_rates(D, N, ref.expand_dims(region=["2580", "2581"]).copy(), smoothing=None)
+    with pytest.raises(dk.DemokitError, match=r"credibility = -5: expected a number of expected events >= 0"):
+        dk.small_area_rates(D, N, ref, smoothing=None, credibility=-5)   # was accepted: a weight below 0
