@@ -24,8 +24,9 @@ from functools import lru_cache
 import numpy as np
 import xarray as xr
 
+from ._apply import is_dask
 from ._periods import as_years
-from .cube import CubeError, DemokitError, check_counts
+from .cube import CubeError, DemokitError, check_counts, first_cell, format_cell
 
 __all__ = ["ClampWarning", "clamp_impossible", "reference_schedules", "small_area_rates", "with_open_age",
            "REFERENCE_YEARS", "OLD_AGE", "CREDIBILITY"]
@@ -437,6 +438,14 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
                 raise CubeError(f"{name}: {other} has {d}={extra[0]!r}, which the events lack")
     events, exposure = xr.broadcast(events.astype(float), exposure.astype(float))
     ref = reference.astype(float)
+    if not is_dask(ref):   # a NaN reference rate became a rate of 0 (at the old ages: nobody dies), silently
+        rv = ref.sel(age=events["age"].values)
+        with np.errstate(invalid="ignore"):
+            bad = ~(np.isfinite(rv.values) & (rv.values >= 0))
+        if bad.any():
+            raise CubeError(f"{name}: {format_cell('reference', rv, first_cell(bad))}: the reference rate must be "
+                            "a finite number >= 0 at every age (a reference with events but nobody at risk at an "
+                            "age gives NaN: fold the oldest ages with open_age=..., or use another reference)")
     ages = events["age"].values
     if old_age is not None and old_age <= int(ages.min()) + 10:
         raise CubeError(f"old_age = {old_age!r}: must leave at least ten younger ages to fit")

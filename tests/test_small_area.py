@@ -385,5 +385,11 @@ def test_small_area_rates_name_a_cell_the_exposure_or_reference_lacks(nb):
         dk.small_area_rates(D, N, ref.sel(age=slice(0, 95)), smoothing=None)
     with pytest.raises(dk.CubeError, match=r"the reference lacks region='2582' of the events"):
         dk.small_area_rates(D, N, ref.expand_dims(region=["2580", "2581"]).copy(), smoothing=None)
+    # a NaN reference rate at an old age made the region's risk there 0 (nobody dies at 95), silently
+    r95 = dk.small_area_rates(D, N, ref, smoothing=None)["rate"].sel(age=95)
+    assert (r95 > 0.1).all()
+    with pytest.raises(dk.CubeError, match=r"reference\[sex='female', age=95\] = nan: the reference rate must be a "
+                                           r"finite number >= 0 at every age"):
+        dk.small_area_rates(D, N, ref.where(ref.age != 95), smoothing=None)
     with pytest.raises(dk.DemokitError, match=r"credibility = -5: expected a number of expected events >= 0"):
         dk.small_area_rates(D, N, ref, smoothing=None, credibility=-5)   # was accepted: a weight below 0
