@@ -39,7 +39,7 @@ from .scenarios import deregistration_wave  # noqa: F401,E402
 from .small_area import reference_schedules, small_area_rates, with_open_age  # noqa: F401,E402
 from .trends import improvement_factors, lee_carter, sweden_lee_carter  # noqa: F401,E402
 # --- the council table of a forecast (issue 9) ---
-from .tables import forecast_table, observed_table  # noqa: F401,E402
+from .tables import forecast_table, observed_table, origin_table  # noqa: F401,E402
 # --- cell key method, reconciling perturbed inputs (issue 14) ---
 from . import ckm  # noqa: F401,E402
 from .reconcile import ReconcileError, reconcile  # noqa: F401,E402

@@ -18,6 +18,8 @@ _EN = {
     "births": "Births", "deaths": "Deaths", "in_migration": "In-migrants", "out_migration": "Out-migrants",
     "immigration": "Immigrants", "emigration": "Emigrants",
     "emigration_unknown": "Emigrants to an unknown country", "net_migration": "Net migration",
+    "natural_increase": "Natural increase", "population_change": "Population change",
+    "born_in_sweden": "Born in Sweden", "born_abroad": "Born abroad",
     "dependency_ratio": "Dependency ratio", "tfr": "TFR", "e0": "Life expectancy at birth",
     "employed": "Employed", "not_employed": "Not employed",
     "economic_dependency_ratio": "Economic dependency ratio",
@@ -40,6 +42,15 @@ _SV = {
     "Births": "Födda", "Deaths": "Döda", "In-migrants": "Inflyttade", "Out-migrants": "Utflyttade",
     "Immigrants": "Invandrade", "Emigrants": "Utvandrade",
     "Emigrants to an unknown country": "Utvandrade till okänt land", "Net migration": "Flyttnetto",
+    "Natural increase": "Födelseöverskott", "Population change": "Folkökning",
+    "Born in Sweden": "Född i Sverige", "Born abroad": "Född utomlands", "Share": "Andel",
+    "Population by birth region": "Folkmängd efter födelseregion",
+    "Newborns are counted in the first group (born in Sweden), immigrants in the groups by their own birth region; "
+    "death risks and fertility are the same for every group (no deaths or births by birth region for "
+    "municipalities), migration is each group's own.":
+        "Nyfödda räknas till den första gruppen (födda i Sverige), invandrare till gruppen efter sin egen "
+        "födelseregion; dödsrisker och fruktsamhet är desamma för alla grupper (SCB redovisar inte döda och födda "
+        "efter födelseregion för kommuner), flyttningarna är varje grupps egna.",
     "Dependency ratio": "Försörjningskvot", "TFR": "Summerad fruktsamhet",
     "Life expectancy at birth": "Medellivslängd vid födseln",
     "Employed": "Förvärvsarbetande", "Not employed": "Ej förvärvsarbetande",
@@ -98,6 +109,10 @@ _SV = {
         "flyttnetto = inflyttade − utflyttade + invandrade − utvandrade",
     "net migration = in-migrants − out-migrants + immigrants − emigrants − emigrants to an unknown country":
         "flyttnetto = inflyttade − utflyttade + invandrade − utvandrade − utvandrade till okänt land",
+    "natural increase = births − deaths; population change = the change from the year before (natural increase + "
+    "net migration in the projected years)":
+        "födelseöverskott = födda − döda; folkökning = förändringen av folkmängden från året innan (födelseöverskott "
+        "+ flyttnetto under prognosåren)",
     "–: not in the data; the observed emigrants then include those to an unknown country.":
         "–: finns inte i data; de observerade utvandrade omfattar då även dem till okänt land.",
     "The first row (base year) is observed; the following rows are projected. Persons rounded to whole numbers; "

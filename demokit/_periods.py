@@ -46,4 +46,7 @@ def select_years(obj, years, *, need_previous: bool = False, name: str | None = 
             need_previous and missing[0] == want[0]) else ""
         raise CubeError(f"{label}: year={missing[0]} is not in the data (years "
                         f"{min(have)}–{max(have)}){extra}")
+    pos = obj.get_index("year").get_indexer(want)
+    if len(pos) > 1 and (np.diff(pos) == 1).all():
+        return obj.isel(year=slice(int(pos[0]), int(pos[-1]) + 1))   # a view: no copy of every variable
     return obj.sel(year=want)

@@ -15,11 +15,6 @@ import xarray as xr
 from ._i18n import label
 from ._output import column_kind, to_xlsx
 
-_TABLE_VARS = ("population", "aged_0", "aged_1_5", "aged_6_15", "aged_16_19", "aged_20_64", "aged_65_79",
-               "aged_80_plus", "births", "deaths", "in_migration", "out_migration", "immigration", "emigration",
-               "net_migration", "dependency_ratio")
-
-
 def _region_names(ds, lang) -> dict:
     names = (dict(zip(ds["region"].values.tolist(), ds["region_name"].values.tolist()))
              if "region_name" in ds.coords else {})
@@ -36,7 +31,7 @@ def council_frame(table: xr.Dataset, *, lang: str = "en") -> tuple[pd.DataFrame,
     names = _region_names(table, lang)
     t = table.drop_vars([c for c in table.coords if c not in table.dims and c != "observed"])
     order = [d for d in ("region", "scenario", "year") if d in t.dims]
-    df = t[[v for v in _TABLE_VARS if v in t]].to_dataframe(dim_order=order).reset_index()
+    df = t.to_dataframe(dim_order=order).reset_index()   # the variables in the table's order
     df.insert(1, "region_name", [names.get(r, "") for r in df["region"]])
     if "scenario" in df:
         df["scenario"] = [label(str(s), lang) for s in df["scenario"]]

@@ -521,24 +521,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     from .regions import pool
     from .small_area import reference_schedules, with_open_age
     yrs = as_years(years)
-    has_flows = all(v in ds for v in ("in_migration", "out_migration", "immigration", "emigration"))
-    if system is None:
-        system = "open" if has_flows else "net"
-    if system not in ("open", "closed", "net"):
-        raise AssumptionError(f"system={system!r}; expected 'open', 'closed' or 'net'")
-    if system in ("open", "closed") and not has_flows:
-        missing = [v for v in ("in_migration", "out_migration", "immigration", "emigration") if v not in ds]
-        raise CubeError(f"system={system!r} needs gross migration flows; the cube lacks {missing} "
-                        "(use system='net' to carry the balance residual as the adjustment term)")
-    if smoothing in (False, "none"):
-        smoothing = None
-    need = ["population", "births", "deaths"] + (
-        ["in_migration", "out_migration", "immigration", "emigration"] if system in ("open", "closed") else [])
-    miss = [v for v in need if v not in ds.data_vars]
-    if miss:
-        raise CubeError(f"from_history needs {miss[0]!r}; the cube has {sorted(ds.data_vars)}")
-    # every variable used, over the period and the year before it: named errors before any estimation
-    validate(select_years(ds[need], yrs, need_previous=True).assign_attrs(ds.attrs))
+    system, smoothing = _check_history(ds, yrs, system, smoothing)
     if open_age is not None:
         ds = with_open_age(ds, open_age)
     w = int(ds["age"].values.max())
@@ -548,7 +531,6 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
         ref = reference_schedules(yrs, reference=reference)
     ref = _fold_reference(ref, w)
     pyears = None if projection_years is None else [int(y) for y in as_years(projection_years)]
-    T = len(yrs)
     clamped = {}
     # ---------------------------------------------------------- statistical basis
     myrs = _mortality_years(ds, yrs, mortality_years)
@@ -567,49 +549,14 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     if boys_share is None:
         boys_share = float(b.sel(sex="male").sum() / b.sum())
     base = {"death_risks": q, "fertility": f, "boys_share": boys_share}
-    sub = select_years(ds, yrs)
     if system in ("open", "closed"):
-        exits = ["death_risks"]
-        for c in by_kind("exit"):   # every exit the cube has (optional ones, e.g. to an unknown country)
-            if c.name != "deaths" and c.name in ds:
-                base[c.key], _ = _risk(*parts[c.name], c.name, smoothing, ref, old_age, clamped)
-                exits.append(c.key)
-        tot = sum((base[k] for k in exits[1:]), base[exits[0]])
-        over = tot > 1
-        if bool(over.any()):   # tiny cells: keep the cohort non-negative, scale the risks down
-            clamped["risk_sum"] = int(over.sum())
-            for k in exits:
-                base[k] = xr.where(over, base[k] / tot, base[k])
-        I = to_convention(sub["in_migration"], "year_end").sum("year")  # noqa: E741
-        IM = to_convention(sub["immigration"], "year_end").sum("year")
-        wants_plan = in_migration is not None or any(
-            k in (opts or {}) for opts in (scenarios or {}).values() for k in ("in_migration", "in_migration_scale"))
-        if system == "open" or wants_plan:
-            # closed with in-mover totals (a housing plan): totals × profile, balanced against the pool
-            base["in_migration"] = I.sum(("sex", "age")) / T
-            base["in_migration_profile"] = _smoothed_profile(I, ref["in_migration_profile"], smoothing,
-                                                             old_age, "in_migration")
-        else:
-            base["in_migration_shares"] = _shares(I)
-        base["immigration"] = IM.sum(("sex", "age")) / T
-        base["immigration_profile"] = _smoothed_profile(IM, ref["immigration_profile"], smoothing, old_age,
-                                                        "immigration")
+        _gross_migration_basis(base, ds, yrs, parts, smoothing, ref, old_age, clamped,
+                               wants_plan=system == "open" or in_migration is not None or any(
+                                   k in (opts or {}) for opts in (scenarios or {}).values()
+                                   for k in ("in_migration", "in_migration_scale")))
     else:
-        from .accounting import balance
-        bal = balance(select_years(ds, yrs, need_previous=True)[
-            [v for v in ("population", "births", "deaths", "in_migration", "out_migration", "immigration",
-                         "emigration") if v in ds]])
-        bal = bal.sel(year=yrs)
-        from .accounting import net_migration
-        resid = bal["net_migration_and_adjustment"] if "net_migration_and_adjustment" in bal else (
-            net_migration(bal) + bal["adjustment"])
-        base["adjustment"] = resid.mean("year")
-    # observed summaries: the life table of the estimated risks (pooled over regions by the persons at risk)
-    q_table = _pooled_table_risks(q, parts["deaths"][1])
-    from .lifetable import life_table
-    e0_obs = life_table(qx=q_table).ex.isel(age=0, drop=True)
-    pooled = pool(ds) if "region" in ds.dims else ds
-    tfr_obs = float(tfr_of(_fertility(pooled, yrs, None, ref, {})))
+        base["adjustment"] = _net_adjustment(ds, yrs)
+    q_table, e0_obs, tfr_obs = _observed_summaries(ds, yrs, q, parts["deaths"][1], ref)
     attrs = {"years": f"{int(yrs[0])}-{int(yrs[-1])}", "mortality_years": f"{myrs[0]}-{myrs[-1]}",
              "smoothing": str(smoothing), "system": system,
              "tfr_observed": tfr_obs, "boys_share": float(boys_share),
@@ -625,56 +572,12 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
         warnings.warn(f"from_history: {attrs['clamped']} cell(s) with more events than persons at risk were "
                       "clamped (risks kept in [0, 1]; attrs['clamped'])", ClampWarning, stacklevel=3)
     # ---------------------------------------------------------- mortality trend
-    if mortality_trend is not None and mortality_trend is not False and mortality_trend != "none":
-        from .trends import improvement_factors, sweden_lee_carter
-        if pyears is None:
-            raise AssumptionError("mortality_trend needs projection_years (the years the risks must cover)")
-        if isinstance(mortality_trend, str):
-            if mortality_trend not in ("lee_carter", "lee-carter"):
-                raise AssumptionError(f"mortality_trend = {mortality_trend!r}: expected 'lee_carter', None or a "
-                                      "Lee-Carter fit (xarray.Dataset)")
-            lc = sweden_lee_carter()
-        elif isinstance(mortality_trend, xr.Dataset) and {"b", "drift"} <= set(mortality_trend.data_vars):
-            lc = mortality_trend
-        else:
-            raise AssumptionError("mortality_trend: expected 'lee_carter', None or a Lee-Carter fit with 'b' and "
-                                  "'drift' (demokit.lee_carter)")
-        mid = (int(myrs[0]) + int(myrs[-1])) / 2   # the middle of the years the death risks describe
-        R = improvement_factors(lc, from_year=mid, years=pyears, ages=q["age"].values)
-        base["_q_trend"] = (q * R).clip(0.0, 1.0)
-        base["_e0_trend"] = life_table(qx=(q_table * R).clip(0.0, 1.0).where(q_table["age"] < w, 1.0)
-                                       ).ex.isel(age=0, drop=True)
-        attrs["mortality_trend"] = (f"Lee-Carter ({lc.attrs.get('years', '')}) improvement from {mid:g}; "
-                                    f"drift {', '.join(f'{float(v):.3f}' for v in np.atleast_1d(lc['drift'].values))}")
-    else:
-        attrs["mortality_trend"] = "none (constant risks)"
+    attrs["mortality_trend"] = _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears, w)
     # ---------------------------------------------------------- overrides and scenarios
     common = {"tfr": tfr, "life_expectancy": life_expectancy, "in_migration": in_migration, "immigration": immigration}
     ctx = {"q_table": q_table, "tfr_obs": tfr_obs, "e0_obs": e0_obs, "system": system, "years": pyears}
-    if scenarios:
-        if not isinstance(scenarios, dict):
-            raise AssumptionError("scenarios: expected a dict {name: {option: value}}")
-        built = {}
-        for name, opts in scenarios.items():
-            if not isinstance(opts, dict):
-                raise AssumptionError(f"scenario {name!r}: expected a mapping of options, got {opts!r}")
-            bad = [k for k in opts if k not in SCENARIO_KEYS]
-            if bad:
-                raise AssumptionError(f"scenario {name!r}: unknown option {bad[0]!r}; expected {SCENARIO_KEYS}")
-            built[name] = _apply(base, ctx, {**common, **opts}, where=f"scenario {name!r}")
-        names = list(built)
-        out = {}
-        for k in built[names[0]]:
-            vals = [built[n][k] for n in names]
-            if all(v is vals[0] for v in vals):
-                out[k] = vals[0]
-            else:
-                vals = [v if isinstance(v, xr.DataArray) else xr.DataArray(v) for v in vals]
-                out[k] = xr.concat(vals, dim=xr.DataArray(names, dims="scenario", name="scenario"),
-                                   coords="minimal", compat="override")
-        variables = out
-    else:
-        variables = _apply(base, ctx, common, where="from_history")
+    variables = _scenario_variables(base, ctx, common, scenarios) if scenarios else \
+        _apply(base, ctx, common, where="from_history")
     paths = {k: variables.pop(k) for k in ("_tfr", "_e0")}
     balanced = system == "closed" and "in_migration" in variables
     if balanced:
@@ -684,6 +587,136 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     a.attrs["life_expectancy"] = paths["_e0"]
     a.attrs["death_risk_index"] = death_index
     return a
+
+
+def _observed_summaries(ds, yrs, q, at_risk, ref):
+    """The table risks (interval risks pooled over regions by the persons at risk), their e0 by sex, and the
+    observed TFR of the regions pooled."""
+    from .lifetable import life_table
+    from .regions import pool
+    q_table = _pooled_table_risks(q, at_risk)
+    e0_obs = life_table(qx=q_table).ex.isel(age=0, drop=True)
+    pooled = pool(ds) if "region" in ds.dims else ds
+    tfr_obs = float(tfr_of(_fertility(pooled, yrs, None, ref, {})))
+    return q_table, e0_obs, tfr_obs
+
+
+def _check_history(ds, yrs, system, smoothing):
+    """The migration system (default: open if the cube has the gross flows, else net) and the smoothing
+    (``False``/``"none"`` → ``None``) of :func:`from_history`; named errors for every variable it uses."""
+    has_flows = all(v in ds for v in ("in_migration", "out_migration", "immigration", "emigration"))
+    if system is None:
+        system = "open" if has_flows else "net"
+    if system not in ("open", "closed", "net"):
+        raise AssumptionError(f"system={system!r}; expected 'open', 'closed' or 'net'")
+    if system in ("open", "closed") and not has_flows:
+        missing = [v for v in ("in_migration", "out_migration", "immigration", "emigration") if v not in ds]
+        raise CubeError(f"system={system!r} needs gross migration flows; the cube lacks {missing} "
+                        "(use system='net' to carry the balance residual as the adjustment term)")
+    if smoothing in (False, "none"):
+        smoothing = None
+    need = ["population", "births", "deaths"] + (
+        ["in_migration", "out_migration", "immigration", "emigration"] if system in ("open", "closed") else [])
+    miss = [v for v in need if v not in ds.data_vars]
+    if miss:
+        raise CubeError(f"from_history needs {miss[0]!r}; the cube has {sorted(ds.data_vars)}")
+    # every variable used, over the period and the year before it: named errors before any estimation
+    validate(select_years(ds[need], yrs, need_previous=True).assign_attrs(ds.attrs))
+    return system, smoothing
+
+
+def _gross_migration_basis(base, ds, yrs, parts, smoothing, ref, old_age, clamped, *, wants_plan):
+    """Add the open/closed system's migration assumptions to ``base``: the exit risks (their sum kept ≤ 1),
+    the in-mover totals and profile (or, closed without a plan, the shares of the pool) and the immigrants'."""
+    exits = ["death_risks"]
+    for c in by_kind("exit"):   # every exit the cube has (optional ones, e.g. to an unknown country)
+        if c.name != "deaths" and c.name in ds:
+            base[c.key], _ = _risk(*parts[c.name], c.name, smoothing, ref, old_age, clamped)
+            exits.append(c.key)
+    tot = sum((base[k] for k in exits[1:]), base[exits[0]])
+    over = tot > 1
+    if bool(over.any()):   # tiny cells: keep the cohort non-negative, scale the risks down
+        clamped["risk_sum"] = int(over.sum())
+        for k in exits:
+            base[k] = xr.where(over, base[k] / tot, base[k])
+    sub = select_years(ds, yrs)
+    T = len(yrs)
+    I = to_convention(sub["in_migration"], "year_end").sum("year")  # noqa: E741
+    IM = to_convention(sub["immigration"], "year_end").sum("year")
+    if wants_plan:
+        # open, or closed with in-mover totals (a housing plan): totals × profile, balanced against the pool
+        base["in_migration"] = I.sum(("sex", "age")) / T
+        base["in_migration_profile"] = _smoothed_profile(I, ref["in_migration_profile"], smoothing,
+                                                         old_age, "in_migration")
+    else:
+        base["in_migration_shares"] = _shares(I)
+    base["immigration"] = IM.sum(("sex", "age")) / T
+    base["immigration_profile"] = _smoothed_profile(IM, ref["immigration_profile"], smoothing, old_age,
+                                                    "immigration")
+
+
+def _net_adjustment(ds, yrs):
+    """The net system's adjustment term: the period's mean of net migration and adjustment (the balance residual)."""
+    from .accounting import balance, net_migration
+    bal = balance(select_years(ds, yrs, need_previous=True)[
+        [v for v in ("population", "births", "deaths", "in_migration", "out_migration", "immigration",
+                     "emigration") if v in ds]])
+    bal = bal.sel(year=yrs)
+    resid = bal["net_migration_and_adjustment"] if "net_migration_and_adjustment" in bal else (
+        net_migration(bal) + bal["adjustment"])
+    return resid.mean("year")
+
+
+def _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears, w):
+    """Add the Lee-Carter improved risks ``_q_trend`` and their e0 ``_e0_trend`` to ``base``; return the attr text."""
+    if mortality_trend is None or mortality_trend is False or mortality_trend == "none":
+        return "none (constant risks)"
+    from .lifetable import life_table
+    from .trends import improvement_factors, sweden_lee_carter
+    if pyears is None:
+        raise AssumptionError("mortality_trend needs projection_years (the years the risks must cover)")
+    if isinstance(mortality_trend, str):
+        if mortality_trend not in ("lee_carter", "lee-carter"):
+            raise AssumptionError(f"mortality_trend = {mortality_trend!r}: expected 'lee_carter', None or a "
+                                  "Lee-Carter fit (xarray.Dataset)")
+        lc = sweden_lee_carter()
+    elif isinstance(mortality_trend, xr.Dataset) and {"b", "drift"} <= set(mortality_trend.data_vars):
+        lc = mortality_trend
+    else:
+        raise AssumptionError("mortality_trend: expected 'lee_carter', None or a Lee-Carter fit with 'b' and "
+                              "'drift' (demokit.lee_carter)")
+    mid = (int(myrs[0]) + int(myrs[-1])) / 2   # the middle of the years the death risks describe
+    R = improvement_factors(lc, from_year=mid, years=pyears, ages=q["age"].values)
+    base["_q_trend"] = (q * R).clip(0.0, 1.0)
+    base["_e0_trend"] = life_table(qx=(q_table * R).clip(0.0, 1.0).where(q_table["age"] < w, 1.0)
+                                   ).ex.isel(age=0, drop=True)
+    return (f"Lee-Carter ({lc.attrs.get('years', '')}) improvement from {mid:g}; "
+            f"drift {', '.join(f'{float(v):.3f}' for v in np.atleast_1d(lc['drift'].values))}")
+
+
+def _scenario_variables(base, ctx, common, scenarios):
+    """The assumption variables of every scenario, concatenated along ``scenario`` where they differ."""
+    if not isinstance(scenarios, dict):
+        raise AssumptionError("scenarios: expected a dict {name: {option: value}}")
+    built = {}
+    for name, opts in scenarios.items():
+        if not isinstance(opts, dict):
+            raise AssumptionError(f"scenario {name!r}: expected a mapping of options, got {opts!r}")
+        bad = [k for k in opts if k not in SCENARIO_KEYS]
+        if bad:
+            raise AssumptionError(f"scenario {name!r}: unknown option {bad[0]!r}; expected {SCENARIO_KEYS}")
+        built[name] = _apply(base, ctx, {**common, **opts}, where=f"scenario {name!r}")
+    names = list(built)
+    out = {}
+    for k in built[names[0]]:
+        vals = [built[n][k] for n in names]
+        if all(v is vals[0] for v in vals):
+            out[k] = vals[0]
+        else:
+            vals = [v if isinstance(v, xr.DataArray) else xr.DataArray(v) for v in vals]
+            out[k] = xr.concat(vals, dim=xr.DataArray(names, dims="scenario", name="scenario"),
+                               coords="minimal", compat="override")
+    return out
 
 
 #: deaths of each sex a mortality period should hold before it is lengthened (mortality_years="auto") [choice]
@@ -719,8 +752,7 @@ def _origin_parts(ds):
         if bool(partial.any()):
             raise CubeError(f"{format_cell(v, ds[v], first_cell(partial.transpose(*ds[v].dims)))} "
                             "(missing in this group but not in the others)")
-    pooled = xr.Dataset({v: ds[v].sum("origin", min_count=1) if v in with_o else ds[v] for v in ds.data_vars},
-                        attrs=ds.attrs)
+    pooled = pool_origin(ds)
     pop = ds["population"]
     share = (pop / pop.sum("origin")).fillna(0.0)
     women = pop.sel(sex="female").sum("age") if "sex" in pop.dims else pop.sum("age")
@@ -735,6 +767,15 @@ def _origin_parts(ds):
             sub["births"] = ds["births"] * wshare.sel(origin=g, drop=True)
         parts.append(xr.Dataset(sub, attrs=ds.attrs))
     return pooled, parts, groups
+
+
+def pool_origin(ds: xr.Dataset) -> xr.Dataset:
+    """Return the cube summed over its birth-region groups (``origin``); variables without the dim unchanged.
+
+    A cell missing in every group stays missing (``min_count=1``).
+    """
+    return xr.Dataset({v: ds[v].sum("origin", min_count=1) if "origin" in ds[v].dims else ds[v]
+                       for v in ds.data_vars}, attrs=ds.attrs)
 
 
 def _each_group(fn, parts, groups, **options):
@@ -800,9 +841,23 @@ def _from_history_by_origin(ds, *, years, **options):
         else:
             data[k] = xr.concat([p.data[k] for p in parts], dim=origin)
     attrs = dict(base.attrs)
+    # clamped cells of the estimates used: deaths and births pooled, the migration of each group
+    counts = {k: v for k, v in _clamped_counts(base.attrs["clamped"]).items() if k in ("deaths", "births")}
+    for g, p in zip(groups, parts):
+        counts.update({f"{k} ({g})": v for k, v in _clamped_counts(p.attrs["clamped"]).items()
+                       if k not in ("deaths", "births")})
+    attrs["clamped_cells"] = int(sum(counts.values()))
+    attrs["clamped"] = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
     attrs["origin"] = ("migration by origin group; death risks and fertility pooled over origin and applied "
                        "to every group (no deaths or births by birth region for municipalities)")
     return Assumptions(**data, migration_timing=base.migration_timing, attrs=attrs)
+
+
+def _clamped_counts(text: str) -> dict:
+    """``attrs["clamped"]`` (``"deaths: 2, out_migration: 1"`` or ``"none"``) as a dict of counts."""
+    if text == "none":
+        return {}
+    return {k: int(v) for k, v in (part.rsplit(": ", 1) for part in text.split(", "))}
 
 
 def _mortality_years(ds, yrs, spec):

@@ -405,12 +405,6 @@ def _read_data(cfg) -> xr.Dataset:
                               f"(its regions: {have[:8]}{' ...' if len(have) > 8 else ''})")
         ds = ds.sel(region=[str(r) for r in data["regions"]])
     _check_not_nested(ds["region"].values.tolist() if "region" in ds.dims else [])
-    if "origin" in ds.dims:
-        where = f"dataset = {data['dataset']!r}" if "dataset" in data else "files"
-        raise ConfigError(f"[data] {where}: the data have an 'origin' dim (birth-region groups "
-                          f"{[str(o) for o in ds['origin'].values]}); the forecast job projects without "
-                          "origin — build the basis by origin in Python with dk.Assumptions.from_history / "
-                          "dk.statistical_basis and project it with dk.project (see docs/CONFIG.md)")
     return ds
 
 
@@ -670,6 +664,9 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
         ds = perturbed_cube(ds, **_ckm_options(dc))
     sy = list(range(fc["statistics_years"][0], fc["statistics_years"][1] + 1))
     base_year, last_year = fc["base_year"], fc["last_year"]
+    if "origin" in ds.dims and cfg.get("stochastic"):
+        raise ConfigError("[stochastic] with data by birth region (an 'origin' dim): the stochastic draws are "
+                          "made without origin groups; remove [stochastic] or use data without origin")
     if base_year not in ds["year"].values:
         raise ConfigError(f"[forecast] base_year {base_year} is not in the data "
                           f"({int(ds['year'].min())}–{int(ds['year'].max())})")
@@ -707,10 +704,12 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
                                     + ("; inputs perturbed too" if dc.get("inputs") else ""))
     progress.step("projection")
     lab = None
+    pooled = proj.sum("origin") if "origin" in proj.dims else proj   # labour and history: all groups together
     if cfg.get("labour"):
         rates = employment_rates(cfg["labour"], proj["age"].values)
-        lab = labour_mod.labour_force(proj, rates, retirement_shift=cfg["labour"].get("retirement_shift", 0))
-    hist = history_series(ds)
+        lab = labour_mod.labour_force(pooled, rates, retirement_shift=cfg["labour"].get("retirement_shift", 0))
+    from .assumptions import pool_origin
+    hist = history_series(pool_origin(ds) if "origin" in ds.dims else ds)
     stoch = None
     if cfg.get("stochastic"):
         from . import _job_stochastic
@@ -735,8 +734,9 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
     from ._i18n import check_lang, label
     from ._output import check_csv_variant
     from ._workbook import write_workbook
+    from .assumptions import pool_origin
     from .report import write_report
-    from .tables import forecast_table, observed_table
+    from .tables import forecast_table, observed_table, origin_table
 
     progress = progress or Progress(4, "output")
     outcfg = cfg.get("output", {})
@@ -747,13 +747,26 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
     years = proj["year"].values.tolist()
     files = {}
     to_netcdf(proj, out / "projection.nc")
-    files["projection.nc"] = "the projection: population and components by scenario, region, sex, age, year"
+    files["projection.nc"] = ("the projection: population and components by scenario, region, "
+                              + ("birth region, " if "origin" in proj.dims else "") + "sex, age, year")
     progress.step("NetCDF")
 
     def csv_out(obj, name):
         if isinstance(obj, xr.Dataset):
             obj = obj.assign_coords(base_year=base_year)
         to_csv(obj, out / name, variant=csv)
+
+    by_origin = None
+    if "origin" in proj.dims:
+        # birth-region groups: their totals in one table (and the report); every other output for all groups
+        by_origin = origin_table(proj, observed=ds, base_year=base_year)
+        csv_out(by_origin, "totals_by_origin.csv")
+        files["totals_by_origin.csv"] = ("population and components by scenario, region, birth region and year, "
+                                         "the base year first")
+        attrs = proj.attrs
+        proj = proj.sum("origin", keep_attrs=True)
+        proj.attrs = attrs
+        ds = pool_origin(ds)
 
     table = forecast_table(proj, observed=ds, base_year=base_year)
     regions = proj["region"].values.tolist()
@@ -805,7 +818,7 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
     progress.step("Excel")
     write_report(out / "report.html", data=ds, projection=proj, assumptions=a, labour=lab, history=history,
                  config=cfg, files=files | {"report.html": "this report"}, against_actual=against, table=table,
-                 observed_table=hist_table, lang=lang, stochastic=stochastic,
+                 observed_table=hist_table, lang=lang, stochastic=stochastic, by_origin=by_origin,
                  assumed_tfr=pooled_tfr(a, ds["population"].sel(year=base_year, region=regions, sex="female")))
     files["report.html"] = "the HTML report with tables and figures"
     progress.step("HTML report")

@@ -329,6 +329,130 @@ def _by_group(totals, profiles, entries, pool, P0):
     return tots, profs
 
 
+def _check_years(P0, years, step, base_year):
+    """The projected years (consecutive by ``step``, the first after the base year), the step and the open age
+    (the base population's ages ``0, step, 2 step, …``)."""
+    years = [int(y) for y in years]
+    if not years:
+        raise CubeError("years: no year to project")
+    step = int(step)
+    if step < 1:
+        raise CubeError(f"step={step}: must be a positive number of years")
+    d = np.diff(years)
+    if (d != step).any():
+        i = int(np.argmax(d != step))
+        raise CubeError(f"years must be consecutive by step={step}; year={years[i + 1]} follows year={years[i]}")
+    if base_year is not None and years[0] != base_year + step:
+        raise CubeError(f"the base population is for year={base_year}; the first projected year must be "
+                        f"{base_year + step}, got {years[0]}")
+    ages = P0["age"].values
+    if ages[0] != 0 or (np.diff(ages) != step).any():
+        where = (f"the first age is {ages[0].item()!r}" if ages[0] != 0 else
+                 "age={1!r} follows age={0!r}".format(*ages[[int(np.argmax(np.diff(ages) != step)) + k
+                                                             for k in (0, 1)]].tolist()))
+        raise CubeError(f"base_population: ages must be 0, {step}, {2 * step}, ... (step={step}); {where}")
+    if len(ages) < 2:
+        raise CubeError(f"base_population: a projection needs at least two ages (0 and an open age); "
+                        f"got age={ages.tolist()}")
+    return years, step, int(ages[-1])
+
+
+def _annual_items(a, P0, has_origin):
+    """The annual engine's inputs ``(name, assumption, core dims, role)`` in kernel order (from the component
+    table), its flags and the names of its outputs."""
+    zero_cell = xr.DataArray(0.0)
+    cell, fert = (_CELL_O, _FERT_O) if has_origin else (_CELL_A, _FERT_A)
+    closed = a.internal_migration == "closed"
+    (pool,) = by_kind("pool")
+    # an optional component (not in every cube) is projected when the assumptions give it
+    exits, entries = [[c for c in by_kind(k) if not c.optional or c.key in a.data] for k in ("exit", "entry")]
+    totals = {k: a.data.get(k, zero_cell) for k in [c.key for c in entries] + [pool.name]}
+    profiles = {k: a.data.get(k, zero_cell) for k in [c.profile for c in entries] + [pool.profile]}
+    if has_origin:   # each group's totals × profile as the profile, totals 1 (see _by_group)
+        totals, profiles = _by_group(totals, profiles, entries, pool, P0)
+    items = [(c.key, a.data.get(c.key, zero_cell), cell, "exit") for c in exits]
+    items += [(c.key, totals[c.key], _REGION, "entry_tot") for c in entries]
+    items += [(c.profile, profiles[c.profile], cell, "entry_prof") for c in entries]
+    wkey = pool.key if closed else pool.profile
+    items += [(wkey, a.data.get(wkey, zero_cell) if closed else profiles[wkey], cell, "wp"),
+              (pool.name, totals[pool.name], _REGION, "in_tot"),
+              ("adjustment", a.data.get("adjustment"), cell, "adj"),
+              ("fertility", a.data["fertility"], fert, "f"),
+              ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION, "boys")]
+    mode = {"open": 0, "none": 0, "closed": 1, "balanced": 2}[a.internal_migration]
+    roles = tuple(role for _n, da, _c, role in items if da is not None)
+    pool_k = [c.name for c in exits].index(pool.source)
+    flags = (mode, roles, pool_k, P0.sizes["origin"] if has_origin else 0)
+    # the kernel's outputs: population, exits, in-movers, entries, births (see _run)
+    names = ["population", *[c.name for c in exits], pool.name, *[c.name for c in entries], "births"]
+    return items, flags, names
+
+
+def _nyear_items(a, step):
+    """The n-year engine's inputs (survival ratios, fertility, net migrants, boys' share), flags and outputs."""
+    items = [
+        ("survival", a.data["survival"], _CELL, None),
+        ("fertility", a.data["fertility"], _FERT, None),
+        ("net_migration", a.data.get("net_migration", xr.DataArray(0.0)), _CELL, None),
+        ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION, None),
+    ]
+    half = 0.5 if a.migration_timing == "even" else 0.0
+    return items, (half, step), ["population", "births", "deaths", "net_migration"]
+
+
+def _output_dataset(names, res, coords, has_origin, *, annual):
+    """The projection's Dataset: each output with its units and age convention, in the component table's order.
+
+    ``res`` holds ``(dims, array)`` pairs (eager) or DataArrays (lazy).
+    """
+    variables = {}
+    for n_, r in zip(names, res):
+        attrs = {"units": "persons"}
+        if n_ == "population":
+            attrs["long_name"] = "population at the end of the year (31 December)"
+        else:
+            attrs["age_convention"] = "year_end"
+        if n_ == "births":
+            attrs["long_name"] = "live births by the mother's age at the end of the year; sex of the child"
+        if isinstance(r, tuple):
+            variables[n_] = (r[0], r[1], attrs)
+        else:
+            r = r.transpose(..., "region", *(["origin"] if has_origin else []), "sex", "age", "year")
+            r.attrs = attrs
+            variables[n_] = r
+    if annual and len(variables) > 1:   # the table's order
+        variables = {k: variables[k] for k in ["population", *(c.name for c in COMPONENTS)] if k in variables}
+    if isinstance(res[0], tuple):
+        return xr.Dataset(variables, coords=coords)
+    return xr.Dataset(variables)
+
+
+def _compute(kind, pop0, inputs, P0, years, store, flags, nout, pop_core):
+    """Run the engine eagerly (``(dims, array)`` pairs) or lazily on dask (DataArrays); return them and the
+    coordinates."""
+    ny = len(years)
+    has_origin = "origin" in P0.dims
+    coords = {"year": years}
+    for c, v in P0.coords.items():
+        if set(v.dims) <= {"region", "origin", "sex", "age"}:
+            coords[c] = v.variable
+    if any(is_dask(x) for x in [pop0] + [da for da, _ in inputs]):
+        args, core_dims = [pop0], [list(pop_core)]
+        for i, (da, core) in enumerate(inputs):
+            arr, cd = _core(da, core, P0, i)
+            args.append(arr)
+            core_dims.append(cd)
+        out, dims, bcoords = _lazy(kind, args, core_dims, ny, store, flags, nout, pop_core)
+        coords = {"year": years, **bcoords, **{k: v for k, v in coords.items() if k != "year"}}
+        return [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(nout)], coords
+    arrs, dims, bcoords = _eager(kind, pop0, inputs, ny, store, flags, pop_core)
+    coords = {"year": years, **bcoords, **{k: v for k, v in coords.items() if k != "year"}}
+    order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
+                                                       "sex", "age", "year"]
+    axes = [dims.index(d) for d in order]
+    return [(order, np.transpose(x, axes)) for x in arrs], coords
+
+
 def project(base_population, assumptions, *, years, step=1, components=True):
     """Return the projected population and its components of change for each year.
 
@@ -419,29 +543,7 @@ def project(base_population, assumptions, *, years, step=1, components=True):
                 dup = u[n > 1][0]
                 raise CubeError(f"base_population: duplicated {dim} {getattr(dup, 'item', lambda: dup)()!r}")
     check_counts(P0, "base_population")
-    years = [int(y) for y in years]
-    if not years:
-        raise CubeError("years: no year to project")
-    step = int(step)
-    if step < 1:
-        raise CubeError(f"step={step}: must be a positive number of years")
-    d = np.diff(years)
-    if (d != step).any():
-        i = int(np.argmax(d != step))
-        raise CubeError(f"years must be consecutive by step={step}; year={years[i + 1]} follows year={years[i]}")
-    if base_year is not None and years[0] != base_year + step:
-        raise CubeError(f"the base population is for year={base_year}; the first projected year must be "
-                        f"{base_year + step}, got {years[0]}")
-    ages = P0["age"].values
-    if ages[0] != 0 or (np.diff(ages) != step).any():
-        where = (f"the first age is {ages[0].item()!r}" if ages[0] != 0 else
-                 "age={1!r} follows age={0!r}".format(*ages[[int(np.argmax(np.diff(ages) != step)) + k
-                                                             for k in (0, 1)]].tolist()))
-        raise CubeError(f"base_population: ages must be 0, {step}, {2 * step}, ... (step={step}); {where}")
-    if len(ages) < 2:
-        raise CubeError(f"base_population: a projection needs at least two ages (0 and an open age); "
-                        f"got age={ages.tolist()}")
-    open_age = int(ages[-1])
+    years, step, open_age = _check_years(P0, years, step, base_year)
     has_origin = "origin" in P0.dims
     check_core_chunks(P0, ["region", "origin", "sex", "age"] if has_origin else ["region", "sex", "age"],
                       name="base_population")
@@ -449,47 +551,10 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     with_origin = [k for k, v in a.data.items() if "origin" in v.dims]
     if with_origin and not has_origin:
         raise AssumptionError(f"{with_origin[0]} has an origin dim but the base population has none")
-    cell, fert = (_CELL_O, _FERT_O) if has_origin else (_CELL_A, _FERT_A)
     pop0 = P0.transpose(..., *pop_core)
     if pop0.dtype != np.float64:
         pop0 = pop0.astype(np.float64)
-    ny = len(years)
-    zero_cell = xr.DataArray(0.0)
-    if a.kind == "annual":
-        closed = a.internal_migration == "closed"
-        (pool,) = by_kind("pool")
-        # an optional component (not in every cube) is projected when the assumptions give it
-        exits, entries = [[c for c in by_kind(k) if not c.optional or c.key in a.data] for k in ("exit", "entry")]
-        # (name, assumption, core dims, role in the kernel): the component table in kernel order
-        totals = {k: a.data.get(k, zero_cell) for k in [c.key for c in entries] + [pool.name]}
-        profiles = {k: a.data.get(k, zero_cell) for k in [c.profile for c in entries] + [pool.profile]}
-        if has_origin:   # each group's totals × profile as the profile, totals 1 (see _by_group)
-            totals, profiles = _by_group(totals, profiles, entries, pool, P0)
-        items = [(c.key, a.data.get(c.key, zero_cell), cell, "exit") for c in exits]
-        items += [(c.key, totals[c.key], _REGION, "entry_tot") for c in entries]
-        items += [(c.profile, profiles[c.profile], cell, "entry_prof") for c in entries]
-        wkey = pool.key if closed else pool.profile
-        items += [(wkey, a.data.get(wkey, zero_cell) if closed else profiles[wkey], cell, "wp"),
-                  (pool.name, totals[pool.name], _REGION, "in_tot"),
-                  ("adjustment", a.data.get("adjustment"), cell, "adj"),
-                  ("fertility", a.data["fertility"], fert, "f"),
-                  ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION, "boys")]
-        mode = {"open": 0, "none": 0, "closed": 1, "balanced": 2}[a.internal_migration]
-        roles = tuple(role for _n, da, _c, role in items if da is not None)
-        pool_k = [c.name for c in exits].index(pool.source)
-        flags = (mode, roles, pool_k, P0.sizes["origin"] if has_origin else 0)
-        # the kernel's outputs: population, exits, in-movers, entries, births (see _run)
-        names = ["population", *[c.name for c in exits], pool.name, *[c.name for c in entries], "births"]
-    else:
-        items = [
-            ("survival", a.data["survival"], _CELL, None),
-            ("fertility", a.data["fertility"], _FERT, None),
-            ("net_migration", a.data.get("net_migration", zero_cell), _CELL, None),
-            ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION, None),
-        ]
-        half = 0.5 if a.migration_timing == "even" else 0.0
-        flags = (half, step)
-        names = ["population", "births", "deaths", "net_migration"]
+    items, flags, names = _annual_items(a, P0, has_origin) if a.kind == "annual" else _nyear_items(a, step)
     inputs = []
     for name, da, core, _role in items:
         if da is None:
@@ -500,49 +565,8 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     store = bool(components)
     if not components:
         names = names[:1]
-    if any(is_dask(x) for x in [pop0] + [da for da, _ in inputs]):
-        args, core_dims = [pop0], [list(pop_core)]
-        for i, (da, core) in enumerate(inputs):
-            arr, cd = _core(da, core, P0, i)
-            args.append(arr)
-            core_dims.append(cd)
-        out, dims, bcoords = _lazy(a.kind, args, core_dims, ny, store, flags, len(names), pop_core)
-        coords = {"year": years, **bcoords}
-        for c, v in P0.coords.items():
-            if set(v.dims) <= {"region", "origin", "sex", "age"}:
-                coords[c] = v.variable
-        res = [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(len(names))]
-    else:
-        arrs, dims, bcoords = _eager(a.kind, pop0, inputs, ny, store, flags, pop_core)
-        coords = {"year": years, **bcoords}
-        for c, v in P0.coords.items():
-            if set(v.dims) <= {"region", "origin", "sex", "age"}:
-                coords[c] = v.variable
-        order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
-                                                           "sex", "age", "year"]
-        axes = [dims.index(d) for d in order]
-        res = [(order, np.transpose(x, axes)) for x in arrs]
-    variables = {}
-    for n_, r in zip(names, res):
-        attrs = {"units": "persons"}
-        if n_ == "population":
-            attrs["long_name"] = "population at the end of the year (31 December)"
-        else:
-            attrs["age_convention"] = "year_end"
-        if n_ == "births":
-            attrs["long_name"] = "live births by the mother's age at the end of the year; sex of the child"
-        if isinstance(r, tuple):
-            variables[n_] = (r[0], r[1], attrs)
-        else:
-            r = r.transpose(..., "region", *(["origin"] if has_origin else []), "sex", "age", "year")
-            r.attrs = attrs
-            variables[n_] = r
-    if a.kind == "annual" and len(variables) > 1:   # the table's order
-        variables = {k: variables[k] for k in ["population", *(c.name for c in COMPONENTS)] if k in variables}
-    if isinstance(res[0], tuple):
-        out = xr.Dataset(variables, coords=coords)
-    else:
-        out = xr.Dataset(variables)
+    res, coords = _compute(a.kind, pop0, inputs, P0, years, store, flags, len(names), pop_core)
+    out = _output_dataset(names, res, coords, has_origin, annual=a.kind == "annual")
     if no_region:
         out = out.isel(region=0, drop=True)
     method = ("annual multiregional cohort-component projection (METHODS §6)" if a.kind == "annual"

@@ -46,7 +46,7 @@ def _color(s, i):
 
 
 def _num(x: float, lang: str, decimals: int = 0) -> str:
-    """Format a number with thousands separators: 12,345.6 (en) or 12 345,6 (sv, no-break space).
+    """Format a number with thousands separators: 12,345.6 (en) or 12 345,6 (sv, no-break space); −1 with a minus.
 
     A value that rounds to zero is shown as 0 (never −0).
     """
@@ -54,9 +54,9 @@ def _num(x: float, lang: str, decimals: int = 0) -> str:
         return "–"
     if round(x, decimals) == 0:
         x = 0.0
-    s = f"{x:,.{decimals}f}"
+    s = f"{x:,.{decimals}f}".replace("-", "−")   # the minus sign, not a hyphen
     if lang == "sv":
-        s = s.replace(",", "\u00a0").replace(".", ",").replace("-", "−")
+        s = s.replace(",", "\u00a0").replace(".", ",")
     return s
 
 
@@ -264,7 +264,8 @@ def _actual_table(against: xr.Dataset, regions, names: dict, main, lang) -> str:
 #: and the components of change
 _STOCK_COLS = ("population", "aged_0", "aged_1_5", "aged_6_15", "aged_16_19", "aged_20_64", "aged_65_79",
                "aged_80_plus", "dependency_ratio")
-_FLOW_COLS = (*EVENT_NAMES, "net_migration")
+_FLOW_COLS = ("births", "deaths", "natural_increase", *[e for e in EVENT_NAMES if e not in ("births", "deaths")],
+              "net_migration", "population_change")
 
 
 def _council_tables(tab: xr.Dataset, region, scen, lang, base_year) -> str:
@@ -364,7 +365,8 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
                  history: xr.Dataset | None = None, config: dict | None = None, files: dict | None = None,
                  against_actual: xr.Dataset | None = None, table: xr.Dataset | None = None,
                  observed_table: xr.Dataset | None = None, assumed_tfr: xr.DataArray | None = None,
-                 lang: str = "en", stochastic: xr.Dataset | None = None) -> Path:
+                 lang: str = "en", stochastic: xr.Dataset | None = None,
+                 by_origin: xr.Dataset | None = None) -> Path:
     """Write a self-contained HTML report of a forecast and return its path.
 
     Parameters
@@ -395,6 +397,10 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
     stochastic : xarray.Dataset, optional
         Quantiles of :func:`demokit.stochastic_summary` (a ``region``
         ``"total"`` first): fan charts and a quantile table (issue 12).
+    by_origin : xarray.Dataset, optional
+        The population by birth-region group (:func:`demokit.origin_table`)
+        of a projection by origin: a table of the groups and the share of
+        each, by region, scenario and year.
 
     Notes
     -----
@@ -425,6 +431,7 @@ def write_report(path, *, data: xr.Dataset, projection: xr.Dataset, assumptions,
                         if history is not None else ""),
         "labour": _labour_block(labour, config, lang) if labour is not None else "",
         "stochastic": stochastic_section(stochastic, lang=lang) if stochastic is not None else "",
+        "origin": _origin_block(by_origin, ctx) if by_origin is not None else "",
         "regions": "".join(sections),
     }
     path.write_text(_document(ctx, parts, nav, config, files), encoding="utf-8")
@@ -471,6 +478,43 @@ def _summary_table(ctx) -> str:
     return _table(rows, [label(ctx["region_word"], lang), label("region_name", lang),
                          f"{base_year} ({label('observed', lang)})"]
                   + [f"{last_year} {label(str(s), lang)}" for s in scen])
+
+
+def _origin_block(by_origin: xr.Dataset, ctx) -> str:
+    """The population by birth-region group and the share of the last group (e.g. born abroad) per region:
+    the base year, every fifth year and the last, each scenario (main first)."""
+    lang, scen, names = ctx["lang"], ctx["scen"], ctx["names"]
+    groups = by_origin["origin"].values.tolist()
+    years = by_origin["year"].values.tolist()
+    shown = [y for i, y in enumerate(years) if i == 0 or y == years[-1] or (y - years[0]) % 5 == 0]
+    last = groups[-1]
+    out = [f"<h2 id='origin'>{label('Population by birth region', lang)}</h2>"]
+    for r in by_origin["region"].values.tolist():
+        t = by_origin.sel(region=r)
+        head = [label("year", lang)]
+        for s in scen:
+            sc = label(str(s), lang)
+            head += [f"{label(str(g), lang)} ({sc})" for g in groups]
+            head.append(f"{label('Share', lang)} {label(str(last), lang).lower()} ({sc}), %")
+        rows = []
+        for y in shown:
+            obs = bool(t["observed"].sel(year=y))
+            row = [f"{y} ({label('observed', lang)})" if obs else str(y)]
+            for s in scen:
+                c = t.sel(scenario=s, year=y) if "scenario" in t.dims else t.sel(year=y)
+                row += [_num(float(c["population"].sel(origin=g)), lang) for g in groups]
+                row.append(_num(float(c["population_share"].sel(origin=last)), lang, 1))
+            rows.append(row)
+        out.append(f"<h3>{html.escape(f'{r} {names.get(r, chr(32))}'.strip())}</h3>\n"
+                   + _table(rows, head, classes="council", row_classes=["obs"] + [""] * (len(rows) - 1)))
+    out.append(f"<p class='small'>{html.escape(label(by_origin.attrs.get('origin_note', ORIGIN_NOTE), lang))}</p>")
+    return "\n".join(out)
+
+
+#: the report's note under the table by birth region
+ORIGIN_NOTE = ("Newborns are counted in the first group (born in Sweden), immigrants in the groups by their own "
+               "birth region; death risks and fertility are the same for every group (no deaths or births by birth "
+               "region for municipalities), migration is each group's own.")
 
 
 #: a scenario key of the config → its words (the scales read "fertility × 0.9")
@@ -589,6 +633,8 @@ def _region_sections(ctx):
                        "to whole numbers; the NetCDF keeps the exact values.", lang),
                  label("net migration = in-migrants − out-migrants + immigrants − emigrants"
                        + (" − emigrants to an unknown country" if "emigration_unknown" in table else ""), lang),
+                 label("natural increase = births − deaths; population change = the change from the year before "
+                       "(natural increase + net migration in the projected years)", lang),
                  label("dependency ratio: persons aged 0–19 and 65+ per 100 aged 20–64 (SCB's demographic "
                        "dependency ratio)", lang)]
         if "emigration_unknown" in table and bool(table["emigration_unknown"].sel(region=r).isnull().any()):
@@ -624,6 +670,8 @@ def _document(ctx, parts, nav, config, files) -> str:
             str(proj.attrs["disclosure"])) + (" — delar summerar inte alltid exakt till totaler." if lang == "sv"
                                              else " — parts need not add up exactly to published totals.")
     top_links = [f"<a href='#summary'>{label('Summary', lang)}</a>"]
+    if parts["origin"]:
+        top_links.append(f"<a href='#origin'>{label('Population by birth region', lang)}</a>")
     if parts["actual"]:
         top_links.append(f"<a href='#actual'>{label('The forecast against what happened', lang)}</a>")
     if parts["assumptions"]:
@@ -645,6 +693,7 @@ def _document(ctx, parts, nav, config, files) -> str:
 {nav_html}
 <h2 id="summary">{label('Population on 31 December', lang)} ({label('base year', lang)} {base_year})</h2>
 {parts["summary"]}
+{parts["origin"]}
 {parts["actual"]}
 <h2 id="basis">{label('Statistical basis and scenarios', lang)}</h2>
 {parts["basis"]}

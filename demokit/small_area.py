@@ -401,6 +401,15 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
         events exceeded the number at risk).  ``attrs``: the method, ``old_age``,
         ``clamped_cells`` (total).
 
+    Raises
+    ------
+    CubeError
+        A NaN, infinite or negative count in ``events`` or ``exposure``
+        (naming the cell), or a reference with a dim the events lack.
+    SmoothingError
+        Events in a curve whose reference is nowhere positive (naming the
+        cell).
+
     Notes
     -----
     Below ``old_age``: ``g(r(x)) = g(ref(x)) + f(x)`` with ``f`` a P-spline
@@ -437,70 +446,43 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
             if extra:
                 raise CubeError(f"{name}: {other} has {d}={extra[0]!r}, which the events lack")
     events, exposure = xr.broadcast(events.astype(float), exposure.astype(float))
-    ref = reference.astype(float)
-    if not is_dask(ref):   # a NaN reference rate became a rate of 0 (at the old ages: nobody dies), silently
-        rv = ref.sel(age=events["age"].values)
-        with np.errstate(invalid="ignore"):
-            bad = ~(np.isfinite(rv.values) & (rv.values >= 0))
-        if bad.any():
-            raise CubeError(f"{name}: {format_cell('reference', rv, first_cell(bad))}: the reference rate must be "
-                            "a finite number >= 0 at every age (a reference with events but nobody at risk at an "
-                            "age gives NaN: fold the oldest ages with open_age=..., or use another reference)")
     ages = events["age"].values
     if old_age is not None and old_age <= int(ages.min()) + 10:
         raise CubeError(f"old_age = {old_age!r}: must leave at least ten younger ages to fit")
-    # impossible cells: more events than persons at risk (risks), or events without exposure (rates)
-    expo, over = clamp_impossible(events, exposure, link=link)
-    clamped = over.sum("age")
-    n_clamped = int(clamped.sum())
+    extra = [d for d in reference.dims if d not in events.dims]
+    if extra:
+        raise CubeError(f"{name}: the reference has dim(s) {extra} that the events lack")
+    dims_in = events.dims
+    dims = [d for d in events.dims if d != "age"] + ["age"]
+    events, exposure = events.transpose(*dims), exposure.transpose(*dims)
+    ref = reference.astype(float).sel(age=ages)
+    if not is_dask(ref):   # a NaN reference rate became a rate of 0 (at the old ages: nobody dies), silently
+        with np.errstate(invalid="ignore"):
+            bad_ref = ~(np.isfinite(ref.values) & (ref.values >= 0))
+        if bad_ref.any():
+            raise CubeError(f"{name}: {format_cell('reference', ref, first_cell(bad_ref))}: the reference rate must "
+                            "be a finite number >= 0 at every age (a reference with events but nobody at risk at an "
+                            "age gives NaN: fold the oldest ages with open_age=..., or use another reference)")
+    ref = ref.broadcast_like(events).transpose(*dims)
+    check_counts(events, name, max_count=np.inf)
+    check_counts(exposure, f"{name} (population at risk)", max_count=np.inf)
+    E, X, R = events.values, exposure.values, ref.values
     young = ages < old_age if old_age is not None else np.ones(ages.size, bool)
-    ev_y, ex_y = events.isel(age=young), expo.isel(age=young)
-    ref_y = ref.sel(age=ages[young])
-    # where the reference is 0 but the area has events, give the reference a tiny level
-    ref_y = ref_y.broadcast_like(ev_y)
-    floor = ref_y.where(ref_y > 0).min("age") * 0.1
-    ref_y = xr.where((ref_y <= 0) & (ev_y > 0), floor, ref_y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        obs = ev_y / ex_y.where(ex_y > 0)
-    if smoothing is None:
-        # observed; nobody at risk → the reference times the area's overall index
-        tot_e = (ex_y * ref_y).sum("age")
-        idx_all = xr.where(tot_e > 0, ev_y.sum("age") / tot_e.where(tot_e > 0), 1.0)
-        rate_y = obs.fillna(_scale(ref_y, idx_all, link))
-    else:
-        from .smoothing import smooth
-        rate_y = smooth(events=ev_y, exposure=ex_y, method=smoothing, reference=ref_y, link=link,
-                        criterion=criterion)["rate"]
-    if link == "logit":
-        rate_y = rate_y.clip(0.0, 1.0)
-    pieces = [rate_y]
-    old_idx = None
-    if old_age is not None and (~young).any():
-        old = ~young
-        ref_o = ref.sel(age=ages[old]).broadcast_like(events.isel(age=old))
-        obs_old = events.isel(age=old).sum("age")
-        exp_old = (exposure.isel(age=old) * ref_o).sum("age")
-        last = int(ages[young][-1])
-        r_last, f_last = rate_y.sel(age=last), ref_y.sel(age=last)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if link == "logit":
-                i_f = (r_last / (1 - r_last)) / (f_last / (1 - f_last))
-            else:
-                i_f = r_last / f_last
-        i_f = i_f.where(np.isfinite(i_f) & (i_f > 0), 1.0)
-        old_idx = (obs_old + credibility * i_f) / (exp_old + credibility)
-        rate_o = _scale(ref_o, old_idx, link)
-        pieces.append(rate_o.transpose(*rate_y.dims))
-    rate = xr.concat(pieces, dim="age", coords="minimal", compat="override") if len(pieces) > 1 else pieces[0]
-    rate = rate.transpose(*events.dims).fillna(0.0)
-    if link == "logit":
-        rate = rate.clip(0.0, 1.0)
-    expected = (exposure * ref.broadcast_like(exposure)).sum("age")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        index = 100.0 * events.sum("age") / expected.where(expected > 0)
-    out = xr.Dataset({"rate": rate, "index": index, "clamped": clamped})
+    rate, index, clamped, old_idx, bad = _small_area_core(E, X, R, ages, young, link=link, smoothing=smoothing,
+                                                          credibility=credibility, criterion=criterion)
+    if bad is not None:
+        from .smoothing import SmoothingError
+        raise SmoothingError(
+            f"{format_cell(name, events.isel(age=young), bad)} but the reference rate there is "
+            f"{float(R[..., young][bad])!r}: a relational fit cannot place events where the reference is 0 or "
+            "missing")
+    n_clamped = int(clamped.sum())
+    curve_coords = {k: c for k, c in events.coords.items() if "age" not in c.dims}
+    out = xr.Dataset({"rate": (dims, rate), "index": (dims[:-1], index), "clamped": (dims[:-1], clamped)},
+                     coords=events.coords)
     if old_idx is not None:
-        out["old_age_index"] = 100.0 * old_idx
+        out["old_age_index"] = xr.DataArray(100.0 * old_idx, dims=dims[:-1], coords=curve_coords)
+    out = out.transpose(*dims_in)
     out["rate"].attrs = {"units": "1" if link == "logit" else "events per person-year",
                          "description": "small-area estimate: reference x index, smoothed relationally"}
     out["index"].attrs = {"units": "percent", "description": "100 * observed / expected with the reference"}
@@ -512,3 +494,61 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
         warnings.warn(f"{name}: {n_clamped} cell(s) with more events than persons at risk were clamped "
                       "(risk at most 1; counted in attrs['clamped_cells'])", ClampWarning, stacklevel=2)
     return out
+
+
+def _small_area_core(E, X, R, ages, young, *, link, smoothing, credibility, criterion):
+    """numpy core of :func:`small_area_rates` on arrays ``(..., age)``.
+
+    Returns ``(rate, index, clamped, old_index or None, bad)`` with ``bad``
+    the positional index (within the young ages) of the first cell with events
+    where the reference is not positive, or ``None``.
+    """
+    logit = link == "logit"
+    over = (E > X) if logit else ((E > 0) & (X <= 0))
+    Xc = np.where(over, E, X)                       # impossible cells: the exposure raised to the events
+    clamped = over.sum(-1)
+    Ey, Xy, Ry = E[..., young], Xc[..., young], R[..., young]
+    # where the reference is 0 but the area has events, give the reference a tiny level
+    with np.errstate(invalid="ignore"):
+        pos = Ry > 0
+        floor = np.where(pos, Ry, np.inf).min(-1, keepdims=True)
+        floor = np.where(np.isfinite(floor), floor * 0.1, np.nan)
+        Ry = np.where((Ry <= 0) & (Ey > 0), floor, Ry)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if smoothing is None:
+            # observed; nobody at risk → the reference times the area's overall index
+            tot_e = np.nansum(Xy * Ry, axis=-1, keepdims=True)
+            idx_all = np.where(tot_e > 0, np.nansum(Ey, axis=-1, keepdims=True) / tot_e, 1.0)
+            obs = Ey / np.where(Xy > 0, Xy, np.nan)
+            rate_y = np.where(np.isnan(obs), _scale(Ry, idx_all, link), obs)
+        else:
+            bad = (Ey > 0) & ~(Ry > 0)
+            if bad.any():
+                return None, None, None, None, first_cell(bad)
+            from .smoothing import _glm_rates
+            shape = Ey.shape
+            rate_y = _glm_rates(Ey.reshape(-1, shape[-1]), Xy.reshape(-1, shape[-1]), Ry.reshape(-1, shape[-1]),
+                               ages[young], method=smoothing, link=link, criterion=criterion).reshape(shape)
+    if logit:
+        rate_y = np.clip(rate_y, 0.0, 1.0)
+    rate = np.empty(E.shape)
+    rate[..., young] = rate_y
+    old_idx = None
+    old = ~young
+    if old.any():
+        ref_o = R[..., old]
+        obs_old = np.nansum(E[..., old], axis=-1)
+        exp_old = np.nansum(X[..., old] * ref_o, axis=-1)
+        r_last, f_last = rate_y[..., -1], Ry[..., -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            i_f = (r_last / (1 - r_last)) / (f_last / (1 - f_last)) if logit else r_last / f_last
+        i_f = np.where(np.isfinite(i_f) & (i_f > 0), i_f, 1.0)
+        old_idx = (obs_old + credibility * i_f) / (exp_old + credibility)
+        rate[..., old] = _scale(ref_o, old_idx[..., None], link)
+    rate = np.nan_to_num(rate, nan=0.0, posinf=np.inf, neginf=-np.inf)
+    if logit:
+        rate = np.clip(rate, 0.0, 1.0)
+    expected = np.nansum(X * R, axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        index = 100.0 * np.nansum(E, axis=-1) / np.where(expected > 0, expected, np.nan)
+    return rate, index, clamped, old_idx, None

@@ -106,6 +106,32 @@ def _glm_block(y, e, reft, X, P, lambdas, link, crit, max_iter, tol, brass, pati
     np.sum(np.where(e > 0, rate * e, 0.0), axis=-1, out=fitted)
 
 
+def _glm_rates(y, e, ref, x, *, method="relational", link="log", criterion="bic", lambdas=None,
+              n_segments=None, degree=3, penalty_order=2, patience=5, max_iter=100, tol=1e-9):
+    """Return the rates of :func:`smooth` (GLM methods) for numpy curves ``(n, A)``: the numpy-level entry.
+
+    ``y``, ``e`` and ``ref`` (the reference rates or risks, not transformed;
+    ignored for ``"pspline"``) are float arrays with ages last, checked by the
+    caller (finite, ``>= 0``, events only where the exposure and the reference
+    are positive); ``x`` the ages.  For callers that already hold numpy
+    arrays (:func:`demokit.small_area_rates`), so that the same fit runs
+    without rebuilding DataArrays.
+    """
+    X, P, lam, _, _ = _design(np.asarray(x, dtype=float), method=method, n_segments=n_segments, degree=degree,
+                              penalty_order=penalty_order, lambdas=lambdas)
+    y = np.ascontiguousarray(y, dtype=float)
+    e = np.ascontiguousarray(e, dtype=float)
+    reft = np.zeros_like(y) if method == "pspline" else np.ascontiguousarray(_transform(ref, link), dtype=float)
+    N, A = y.shape
+    K = X.shape[1]
+    rate = np.empty((N, A))
+    f = [np.empty(N) for _ in range(4)]   # deviance, edf, lambda, criterion
+    _glm_block(y, e, reft, X, P, lam, LINKS[link], CRITERIA[criterion], int(max_iter), float(tol),
+               method == "brass", int(patience), rate, np.empty((N, K)), *f, np.empty(N, np.int64),
+               np.empty(N, bool), np.empty(N))
+    return rate
+
+
 def _distinct_curves(y, e, reft):
     """Return ``(first, inverse)`` for the distinct rows of ``(y, e, reft)`` if some repeat, else ``(None, None)``.
 

@@ -10,7 +10,7 @@ from .components import COMPONENTS as _TABLE
 from .components import EVENT_NAMES
 from .cube import CubeError
 
-__all__ = ["COUNCIL_AGE_GROUPS", "COMPONENTS", "age_group_name", "forecast_table", "observed_table"]
+__all__ = ["COUNCIL_AGE_GROUPS", "COMPONENTS", "age_group_name", "forecast_table", "observed_table", "origin_table"]
 
 #: the age groups municipalities plan by: (first age, last age or None for "and over")
 #: 0 (BVC/parental leave), 1–5 (förskola), 6–15 (förskoleklass, grundskola),
@@ -61,11 +61,29 @@ def _rows(ds: xr.Dataset, age_groups) -> dict:
     # net migration of the flows these data have: an optional flow they do not split out is part of its ordinary
     # flow (observed emigration includes the emigrants to an unknown country), so the net stays computable
     out["net_migration"] = net_migration(xr.Dataset(out))
+    out["natural_increase"] = out["births"] - out["deaths"]
     return out
 
 
-def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict) -> xr.Dataset:
-    """Add the sum of all regions, net migration and the dependency ratio; order the variables."""
+def _population_change(pop: xr.DataArray, before) -> xr.DataArray:
+    """``P(t) − P(t−1)`` along ``year``: the previous row where it is the year before, ``before`` (the population
+    of the year before the first row, by region, or None) for the first row; NaN where the year before is not
+    known."""
+    years = pop["year"].values
+    prev = pop.shift(year=1)
+    gap = np.r_[True, np.diff(years) != 1]          # the row before is not the year before
+    prev = prev.where(~xr.DataArray(gap, dims="year", coords={"year": years}))
+    if before is not None:
+        prev = xr.where(pop["year"] == years[0], before, prev).transpose(*pop.dims)
+    return pop - prev
+
+
+def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict, before=None) -> xr.Dataset:
+    """Add the population change, the sum of all regions and the dependency ratio; order the variables.
+
+    ``before``: the population of the year before the first row by region (or None).
+    """
+    tab["population_change"] = _population_change(tab["population"], before)
     if total and tab.sizes.get("region", 1) > 1:
         all_ = tab.sum("region", skipna=False).expand_dims(region=["total"])
         tab = xr.concat([tab, all_], dim="region", data_vars="all", coords="minimal", join="exact")
@@ -73,22 +91,34 @@ def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict) -> 
     tab["dependency_ratio"] = 100 * (tab["_young"] + tab["_old"]) / tab["_working"].where(tab["_working"] > 0)
     comps = [c for c in COMPONENTS if c in tab]
     names = ["population"] + [age_group_name(lo, hi) for lo, hi in age_groups] + comps + \
-        ["net_migration", "dependency_ratio"]
+        ["natural_increase", "net_migration", "population_change", "dependency_ratio"]
     tab = tab[names]
     if region_names and "region" in tab.dims:
         tab = tab.assign_coords(region_name=("region", [str(region_names.get(r, ""))
                                                         for r in tab["region"].values.tolist()]))
     for lo, hi in age_groups:
         tab[age_group_name(lo, hi)].attrs = {"units": "persons", "long_name": f"aged {_group_label(lo, hi)}"}
-    for c in ("population", *comps, "net_migration"):
+    for c in ("population", *comps, "natural_increase", "net_migration", "population_change"):
         tab[c].attrs = {"units": "persons"}
     tab["population"].attrs["long_name"] = "population on 31 December"
     tab["net_migration"].attrs["definition"] = definition
+    tab["natural_increase"].attrs.update(long_name="natural increase (födelseöverskott)",
+                                         definition="births - deaths")
+    tab["population_change"].attrs.update(
+        long_name="population change (folkökning)",
+        definition="population - population of the year before (natural increase + net migration + adjustment)")
     tab["dependency_ratio"].attrs = {
         "units": "persons per 100 aged 20-64",
         "long_name": "demographic dependency ratio (demografisk försörjningskvot)",
         "definition": "100 * (aged 0-19 + aged 65+) / aged 20-64 (SCB)"}
     return tab
+
+
+def _population_before(observed: xr.Dataset, year: int):
+    """The observed population of ``year − 1`` summed to regions (None if the cube lacks that year)."""
+    if year - 1 not in observed["year"].values:
+        return None
+    return _by_year(_bare(observed.sel(year=[year - 1])), "population").isel(year=0, drop=True)
 
 
 def _names(ds) -> dict:
@@ -134,6 +164,7 @@ def observed_table(observed: xr.Dataset, *, years=None, age_groups=COUNCIL_AGE_G
     if "population" not in observed:
         raise CubeError(f"observed_table needs 'population'; the cube has {sorted(observed.data_vars)}")
     _check_age_groups(age_groups)
+    full = observed
     if years is not None:
         years = [int(y) for y in years]
         have = set(int(y) for y in observed["year"].values)
@@ -143,7 +174,8 @@ def observed_table(observed: xr.Dataset, *, years=None, age_groups=COUNCIL_AGE_G
                             f"({int(observed['year'].min())}–{int(observed['year'].max())})")
         observed = observed.sel(year=years)
     tab = xr.Dataset(_rows(_bare(observed), age_groups))
-    out = _finish(tab, age_groups, total=total, region_names=_names(observed))
+    out = _finish(tab, age_groups, total=total, region_names=_names(observed),
+                  before=_population_before(full, int(observed["year"].values[0])))
     out.attrs = {"note": "observed: population on 31 December and the events of the year"}
     return out
 
@@ -182,8 +214,9 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
         ``observed``: True for the base year).  Variables ``population``, one
         per age group (``aged_0``, ``aged_1_5``, …, ``aged_80_plus``),
         ``births``, ``deaths``, ``in_migration``, ``out_migration``,
-        ``immigration``, ``emigration``, ``net_migration`` and
-        ``dependency_ratio``, in persons (exact, not rounded) and, for the
+        ``immigration``, ``emigration`` (and ``emigration_unknown`` when
+        projected), ``natural_increase``, ``net_migration``,
+        ``population_change`` and ``dependency_ratio``, in persons (exact, not rounded) and, for the
         ratio, persons per 100 aged 20–64.
 
     Raises
@@ -198,6 +231,11 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
     Births are summed over the mother's age and the child's sex.
     ``net_migration = in_migration − out_migration + immigration − emigration``
     ``− emigration_unknown`` (SCB's flyttningsnetto, :func:`demokit.net_migration`).
+    Natural increase (födelseöverskott) ``births − deaths``; population
+    change (folkökning) ``P(t) − P(t−1)``, for the base year from the
+    observed population of the year before (NaN if the cube lacks it); it
+    equals natural increase + net migration in projected years, and adds the
+    adjustment term (justeringsposten) in observed ones.
     Observed data that do not split out emigration to an unknown country
     (their emigration holds every emigrant) give NaN for
     ``emigration_unknown`` in the base year and a net without it.  Demographic dependency ratio (SCB's demografiska
@@ -231,9 +269,81 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
             first = first.expand_dims(scenario=tab["scenario"].values)
         first = first.transpose(*tab["population"].dims)
         tab = xr.concat([first, tab], dim="year", data_vars="all", coords="minimal", join="exact")
-    tab = _finish(tab, age_groups, total=total, region_names=_names(projection))
+    tab = _finish(tab, age_groups, total=total, region_names=_names(projection),
+                  before=None if observed is None else _population_before(
+                      observed.sel(region=projection["region"].values), base_year))
     tab = tab.assign_coords(observed=("year", tab["year"].values == base_year))
     tab.attrs = {"base_year": base_year, "title": projection.attrs.get("title", ""),
                  "note": "the base year is observed (31 December and the events of the year); later years "
                          "are projected"}
+    return tab
+
+
+def origin_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None,
+                 base_year: int | None = None) -> xr.Dataset:
+    """Return the population and the components by birth-region group (``origin``) and year.
+
+    Parameters
+    ----------
+    projection : xarray.Dataset
+        A projection with an ``origin`` dim (:func:`demokit.project` of
+        assumptions by birth region).
+    observed : xarray.Dataset, optional
+        The observed cube by origin; its ``base_year`` becomes the first row
+        (variables it has without ``origin``, such as deaths and births for
+        kommuner, are NaN there).
+    base_year : int, optional
+        Default: ``projection.attrs["base_year"]`` or the year before the
+        first projected year.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(scenario,) region, origin, year`` (coordinate ``observed``):
+        ``population`` and every component of the projection summed over sex
+        and age (births by the mother's group), and ``population_share``, the
+        group's share of the population in percent.
+
+    Raises
+    ------
+    CubeError
+        The projection has no ``origin`` dim, or ``observed`` lacks the base
+        year.
+
+    Notes
+    -----
+    ``share_g(t) = 100 · P_g(t) / Σ_g P_g(t)``.
+    """
+    if "origin" not in projection.dims:
+        raise CubeError(f"origin_table needs a projection with an 'origin' dim; it has {projection.dims}")
+    if base_year is None:
+        base_year = int(projection.attrs.get("base_year", int(projection["year"].values[0]) - 1))
+    names = ["population"] + [c for c in EVENT_NAMES if c in projection and "origin" in projection[c].dims]
+    keep = ("scenario", "region", "origin", "year")
+
+    def totals(ds, variables):
+        return xr.Dataset({v: ds[v].sum([d for d in ds[v].dims if d not in keep], skipna=False) for v in variables})
+
+    tab = _bare(totals(projection, names))
+    if observed is not None:
+        if base_year not in observed["year"].values:
+            raise CubeError(f"observed: year={base_year} (the base year) is not in the data "
+                            f"({int(observed['year'].min())}–{int(observed['year'].max())})")
+        obs = _bare(observed.sel(year=[base_year], region=projection["region"].values))
+        first = totals(obs, [v for v in names if v in obs and "origin" in obs[v].dims])
+        for v in names:   # (no deaths or births by birth region for kommuner: NaN in the observed row)
+            if v not in first:
+                first[v] = xr.full_like(first["population"], np.nan)
+        first = first[names]
+        if "scenario" in tab.dims:
+            first = first.expand_dims(scenario=tab["scenario"].values)
+        first = first.transpose(*tab["population"].dims)
+        tab = xr.concat([first, tab], dim="year", data_vars="all", coords="minimal", join="exact")
+    tab["population_share"] = 100 * tab["population"] / tab["population"].sum("origin")
+    for v in names:
+        tab[v].attrs = {"units": "persons"}
+    tab["population_share"].attrs = {"units": "percent", "long_name": "share of the population"}
+    tab = tab.assign_coords(observed=("year", tab["year"].values == base_year))
+    tab.attrs = {"base_year": base_year,
+                 "note": "births by the mother's birth region; newborns belong to the first group"}
     return tab

@@ -57,11 +57,16 @@ def test_disclosure_section_is_checked():
         check_config(_cfg(disclosure={"sed": 1}))
 
 
-def test_dataset_with_origin_dim_is_a_clear_error():
-    from demokit.forecast_job import _read_data
+def test_stochastic_with_origin_dim_is_a_clear_error(tmp_path):
+    import copy
 
-    with pytest.raises(ConfigError, match=r"lulea_birth_region.*'origin' dim.*born_in_sweden.*dk.Assumptions.from_history"):
-        _read_data({"data": {"dataset": "lulea_birth_region"}})
+    from demokit import forecast_job
+
+    cfg = copy.deepcopy(forecast_job.DEMO_CONFIG)
+    cfg["data"] = {"dataset": "lulea_birth_region"}
+    cfg["stochastic"] = {"draws": 10}
+    with pytest.raises(ConfigError, match=r"\[stochastic\] with data by birth region"):
+        forecast_job.run(check_config(cfg), tmp_path)
 
 
 def test_swedish_scenario_name_without_quotes_gets_a_hint(tmp_path):

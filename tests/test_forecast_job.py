@@ -288,3 +288,40 @@ def test_deregistration_wave_bad_config(wave, msg):
     cfg["scenarios"]["low"]["deregistration_wave"] = wave
     with pytest.raises(forecast_job.ConfigError, match=msg):
         forecast_job.check_config(cfg)
+
+
+def test_forecast_by_birth_region_from_a_config(tmp_path):
+    """[data] dataset = "lulea_birth_region" (an origin dim): the job projects by birth region; projection.nc
+    keeps the groups, totals_by_origin.csv holds them, every other table is their sum, and the report shows the
+    population by birth region."""
+    import copy
+
+    import demokit as dk
+    cfg = copy.deepcopy(forecast_job.DEMO_CONFIG)
+    cfg["data"] = {"dataset": "lulea_birth_region"}
+    cfg["forecast"]["last_year"] = 2030
+    cfg["scenarios"] = {"main": {}, "low": {"immigration_scale": 0.7}}
+    cfg["output"] = {"lang": "sv"}
+    res = forecast_job.run(forecast_job.check_config(cfg), tmp_path)
+    proj = xr.load_dataset(tmp_path / "projection.nc")
+    assert proj["origin"].values.tolist() == ["born_in_sweden", "born_abroad"]
+    ds = dk.datasets.load("lulea_birth_region")
+    a = dk.Assumptions.from_history(ds, years=range(2015, 2020), scenarios=cfg["scenarios"],
+                                    mortality_trend="lee_carter", projection_years=range(2020, 2031))
+    direct = dk.project(ds["population"].sel(year=2019), a, years=range(2020, 2031))
+    np.testing.assert_allclose(proj["population"].transpose(*direct["population"].dims).values,
+                               direct["population"].values, rtol=1e-12)
+    # the council table is the sum over the groups
+    tab = res["table"]
+    np.testing.assert_allclose(tab["population"].sel(region="2580", scenario="main", year=2030),
+                               float(direct["population"].sel(scenario="main", year=2030).sum()), rtol=1e-12)
+    assert float(tab["population"].sel(region="2580", scenario="main", year=2019)) == 78105.0
+    by = pd.read_csv(tmp_path / "totals_by_origin.csv")
+    row = by[(by["origin"] == "born_abroad") & (by["scenario"] == "low") & (by["year"] == 2030)]
+    assert float(row["population"].iloc[0]) == pytest.approx(
+        float(direct["population"].sel(scenario="low", origin="born_abroad", year=2030).sum()), abs=1e-6)  # (CSV: 6 decimals)
+    assert float(by[(by["origin"] == "born_abroad") & (by["year"] == 2019)]["population"].iloc[0]) == 8973.0
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "Folkmängd efter födelseregion" in text and "Född utomlands (huvud)" in text
+    share = 100 * 8973 / 78105
+    assert f"{share:.1f}".replace(".", ",") in text

@@ -205,3 +205,24 @@ def test_born_abroad_first_is_an_error():
     with pytest.raises(CubeError, match=r"origin='born_abroad' is the first group.*sel\(origin=\['born_in_sweden', "
                                         r"'born_abroad'\]\)"):
         dk.project(P0, a, years=range(2020, 2022))
+
+
+def test_clamped_cells_of_a_group_are_counted():
+    """A born-abroad cell with more out-movers than persons at risk over the period is clamped in that group's
+    estimate (the one used); attrs["clamped"] names it with its group, and the counts add up (was: the pooled
+    estimate's counts)."""
+    import warnings
+
+    ds = dk.datasets.load("lulea_birth_region").sel(year=slice(2006, 2019))
+    bad = ds.copy(deep=True)
+    cell = dict(region="2580", sex="male", age=94, year=2017)
+    # at risk: P(93, 2016) = 2 born-abroad men (and none in the period's other years): 4 out-movers are a
+    # plausible excess in the year, impossible over the period -> clamped
+    assert float(ds["population"].sel(origin="born_abroad", region="2580", sex="male", age=93, year=2016)) == 2
+    bad["out_migration"].loc[dict(origin="born_abroad", **cell)] = 4.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = dk.Assumptions.from_history(bad, years=range(2015, 2020), smoothing=None)
+        clean = dk.Assumptions.from_history(ds, years=range(2015, 2020), smoothing=None)
+    assert "out_migration (born_abroad): 1" in a.attrs["clamped"]
+    assert a.attrs["clamped_cells"] == clean.attrs["clamped_cells"] + 1

@@ -91,6 +91,56 @@ def test_observed_row_without_the_unknown_country_split():
     assert np.isnan(float(forecast_table(proj, observed=obs)["net_migration"].sel(region="A", year=2021)))
 
 
+def test_natural_increase_and_population_change():
+    """Födelseöverskott = births - deaths; folkökning = P(t) - P(t-1): in projected years natural increase + net
+    migration (a projection's balance closes), in the base year from the observed year before, whose change
+    also holds the adjustment term; a year whose year before is unknown gets NaN."""
+    ds = dk.datasets.load("norrbotten")
+    a = dk.Assumptions.from_history(ds, years=range(2015, 2020))
+    proj = dk.project(ds["population"].sel(year=2019), a, years=range(2020, 2025))
+    tab = forecast_table(proj, observed=ds)
+    P = ds["population"].sum(["sex", "age"])
+    for r in ["2580", "total"]:
+        t = tab.sel(region=r)
+        np.testing.assert_allclose(t["natural_increase"].values, (t["births"] - t["deaths"]).values, rtol=1e-12)
+        np.testing.assert_allclose(t["population_change"].values[1:],
+                                   (t["natural_increase"] + t["net_migration"]).values[1:], rtol=1e-9)
+    Pr = P.sel(region="2580")
+    assert float(tab["population_change"].sel(region="2580", year=2019)) == float(Pr.sel(year=2019) - Pr.sel(year=2018))
+    assert float(tab["population_change"].sel(region="2580", year=2020)) == pytest.approx(
+        float(proj["population"].sel(region="2580", year=2020).sum() - Pr.sel(year=2019)), rel=1e-12)
+    # the observed table: every year from the year before; the first year of the cube and a gap get NaN
+    obs = observed_table(ds, years=[2010, 2011, 2015])
+    ch = obs["population_change"].sel(region="2580")
+    assert float(ch.sel(year=2010)) == float(Pr.sel(year=2010) - Pr.sel(year=2009))
+    assert float(ch.sel(year=2011)) == float(Pr.sel(year=2011) - Pr.sel(year=2010))
+    assert np.isnan(float(ch.sel(year=2015)))
+    first = int(ds["year"].min())
+    assert np.isnan(float(observed_table(ds)["population_change"].sel(region="2580", year=first)))
+
+
+def test_origin_table_against_numpy():
+    rng = np.random.default_rng(5)
+    proj = _cube(rng, range(2020, 2023), regions=("A",), scenarios=["main"])
+    proj = xr.concat([proj, proj * 0.5], dim=xr.DataArray(["born_in_sweden", "born_abroad"], dims="origin"))
+    obs = _cube(rng, range(2018, 2020), regions=("A",))[["population", "in_migration"]]
+    obs = xr.concat([obs, obs * 0.25], dim=xr.DataArray(["born_in_sweden", "born_abroad"], dims="origin"))
+    obs["deaths"] = _cube(rng, [2018, 2019], regions=("A",))["deaths"]          # no origin (as for kommuner)
+    tab = dk.origin_table(proj, observed=obs, base_year=2019)
+    assert tab["year"].values.tolist() == [2019, 2020, 2021, 2022] and tab["observed"].values[0]
+    P = proj["population"].values                     # (origin, scenario, region, sex, age, year)
+    np.testing.assert_allclose(tab["population"].sel(scenario="main", region="A").values[:, 1:],
+                               P[:, 0, 0].sum(axis=(1, 2)), rtol=1e-12)
+    Po = obs["population"].sel(year=2019).values      # (origin, region, sex, age)
+    np.testing.assert_allclose(tab["population"].sel(scenario="main", region="A", year=2019).values,
+                               Po[:, 0].sum(axis=(1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(tab["population_share"].sel(origin="born_abroad", year=2019).values.ravel(),
+                               100 * Po[1].sum() / Po.sum(), rtol=1e-12)
+    assert np.isnan(tab["deaths"].sel(year=2019)).all() and tab["deaths"].sel(year=2020).notnull().all()
+    with pytest.raises(dk.CubeError, match="needs a projection with an 'origin' dim"):
+        dk.origin_table(proj.sum("origin"))
+
+
 def test_dependency_ratio_hand_worked():
     """One person of each sex at every age 0..100 (202 persons).
 
@@ -168,12 +218,12 @@ def test_xlsx_holds_numbers_with_headers(outputs):
     for folder, lang, sheet, heads in (
             (en, "en", "Council table", ["Region", "Name", "Scenario", "Year", "Observed", "Population", "0 years",
                                          "1–5", "6–15", "16–19", "20–64", "65–79", "80+", "Births", "Deaths",
-                                         "In-migrants", "Out-migrants", "Immigrants", "Emigrants", "Net migration",
-                                         "Dependency ratio"]),
+                                         "In-migrants", "Out-migrants", "Immigrants", "Emigrants", "Natural increase",
+                                         "Net migration", "Population change", "Dependency ratio"]),
             (sv, "sv", "Prognostabell", ["Region", "Namn", "Scenario", "År", "Utfall", "Folkmängd", "0 år", "1–5 år",
                                          "6–15 år", "16–19 år", "20–64 år", "65–79 år", "80+ år", "Födda", "Döda",
-                                         "Inflyttade", "Utflyttade", "Invandrade", "Utvandrade", "Flyttnetto",
-                                         "Försörjningskvot"])):
+                                         "Inflyttade", "Utflyttade", "Invandrade", "Utvandrade", "Födelseöverskott",
+                                         "Flyttnetto", "Folkökning", "Försörjningskvot"])):
         wb = load_workbook(folder / "forecast.xlsx", read_only=True)
         assert wb.sheetnames[0] == sheet and len(wb.sheetnames) == 6
         rows = list(wb[sheet].iter_rows(values_only=True))
@@ -184,8 +234,9 @@ def test_xlsx_holds_numbers_with_headers(outputs):
         for r, y in zip(body, range(2019, 2045)):
             t = table.sel(region="2580", scenario="main", year=y)
             assert isinstance(r[5], int) and r[5] == round(float(t["population"]))     # persons rounded
-            assert isinstance(r[20], float) and r[20] == pytest.approx(float(t["dependency_ratio"]))
-            assert r[19] == round(float(t["net_migration"]))
+            assert isinstance(r[22], float) and r[22] == pytest.approx(float(t["dependency_ratio"]))
+            assert r[19] == round(float(t["births"] - t["deaths"])) and r[20] == round(float(t["net_migration"]))
+            assert r[21] == round(float(t["population_change"]))
         total = [r for r in rows[4:] if r[0] in ("All regions", "Samtliga kommuner")]
         assert len(total) == 3 * 26
         pop_sheet = wb.sheetnames[2]

@@ -61,6 +61,46 @@ def test_small_area_rates_log_link_scales_in_proportion():
     np.testing.assert_allclose(res["rate"].values[20:], 0.05)
 
 
+def test_small_area_rates_below_old_age_is_dk_smooth(nb):
+    """Below old_age the estimate is dk.smooth with the reference (the numpy path inside small_area_rates runs
+    the same fit), in the events' dim order (age first here), and the index is 100 O / E over all ages."""
+    from demokit.migration import interval_parts
+    ref = dk.reference_schedules(YEARS)["death_risk"]
+    D, N, _ = interval_parts(nb, "deaths", years=YEARS)
+    D, N = D.transpose("age", "sex", "region"), N.transpose("age", "sex", "region")
+    res = dk.small_area_rates(D, N, ref, link="logit", old_age=90, warn=False)
+    assert res["rate"].dims == ("age", "sex", "region") and res["index"].dims == ("sex", "region")
+    young = D["age"].values < 90
+    Nc = xr.where(D > N, D, N).isel(age=young)                     # the clamped cells' number at risk
+    sm = dk.smooth(events=D.isel(age=young), exposure=Nc, reference=ref.sel(age=D["age"].values[young]),
+                   link="logit")["rate"]
+    np.testing.assert_allclose(res["rate"].isel(age=young).values, sm.transpose(*D.dims).values, rtol=1e-12)
+    Dv, Nv = D.values, N.values
+    R = ref.sel(age=D["age"]).transpose("age", "sex").values[:, :, None]       # the reference by (age, sex)
+    expected = (Nv * R).sum(0)
+    np.testing.assert_allclose(res["index"].values, 100 * Dv.sum(0) / expected, rtol=1e-12)
+
+
+def test_small_area_rates_bad_counts_are_named():
+    ages = np.arange(20)
+    ref = xr.DataArray(np.full(20, 0.01), dims="age", coords={"age": ages})
+    ex = xr.DataArray(np.full((2, 20), 100.0), dims=("region", "age"), coords={"region": ["a", "b"], "age": ages})
+    ev = ex * 0.01
+    bad = ev.copy()
+    bad[1, 7] = np.nan
+    with pytest.raises(dk.CubeError, match=r"deaths\[region='b', age=7\] = nan"):
+        dk.small_area_rates(bad, ex, ref, smoothing=None, name="deaths", old_age=None)
+    bad = ex.copy()
+    bad[0, 3] = -1.0
+    with pytest.raises(dk.CubeError, match=r"population at risk.*region='a', age=3.*-1"):
+        dk.small_area_rates(ev, bad, ref, name="deaths")
+    zero = ref.where(ref.age < 0, 0.0)                               # a reference of 0 at every age
+    with pytest.raises(dk.smoothing.SmoothingError, match=r"deaths\[region='a', age=0\].*reference rate there is 0"):
+        dk.small_area_rates(ev, ex, zero, name="deaths", old_age=None)
+    with pytest.raises(dk.CubeError, match="reference has dim"):
+        dk.small_area_rates(ev, ex, ref.expand_dims(sex=["female"]), name="deaths")
+
+
 def test_relational_fit_keeps_the_events_below_old_age(nb):
     from demokit.migration import interval_parts
     ref = dk.reference_schedules(YEARS)

@@ -252,24 +252,10 @@ def _balanced_shares(pool, tot, prof, wb, rowsum, target, tol, max_iter):
 
 
 @jit
-def _births_term(x, w, ff, prevt, s0, c, bsum, bt, ob, store):
-    """Add age ``x``'s term of ``Σ_x f(x) · (W(x−1, t−1) + W(x, t))`` to each region's sum.
-
-    ``ff`` the rates ``(age, region)`` of the women in row ``s0`` (the
-    females of one origin group), ``c`` is ``W(x, t)`` (final).  With
-    ``store``, also the births by the mother's age, ``ob[s0 + s, x]``
-    (girls ``s = 0``: ``1 − boys``, boys ``s = 1``: ``boys``).
-    """
-    fx = ff[x]
-    pf = prevt[s0, x - 1]
-    pw = prevt[s0, w]
+def _births_add(fx, n, c, bsum):
+    """Add a female row's term of the births, ``f(x) · (N + P(x, t))``, to each region's sum."""
     for r in range(c.shape[0]):
-        women = pf[r] + c[r] if x < w else pf[r] + pw[r] + c[r]
-        v = fx[r] * women
-        bsum[r] += v
-        if store:
-            ob[s0, x, r] = v * 0.5 * (1.0 - bt[r])
-            ob[s0 + 1, x, r] = v * 0.5 * bt[r]
+        bsum[r] += fx[r] * (n[r] + c[r])
 
 
 @jit
@@ -351,8 +337,11 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys
                 _in_movers(closed, pool[s, x], intt, wt[s, x], cur[s, x], yes)
                 if store:
                     _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
-                if s % 2 == 0:   # the births
-                    _births_term(x, w, ft[s // 2], prev, s, cur[s, x], bsum, bt, ob, store)
+                if s % 2 == 0:   # the births (the start cohort N as in the sweep above)
+                    n = _add_rows(prev[s, w - 1], prev[s, w], tmp) if x == w else prev[s, x - 1]
+                    _births_add(ft[s // 2][x], n, cur[s, x], bsum)
+                    if store:
+                        _births_out(ft[s // 2][x], n, cur[s, x], bt, ob[s, x], ob[s + 1, x])
     # (2) the newborns (all in the first origin group, rows 0 and 1): girls get 1 − boys, boys
     # get boys; then their age-0 risks and moves; the other groups' age 0 only gains entrants
     for s in range(ns):

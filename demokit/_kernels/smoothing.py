@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ._jit import jit, parallel_ranges
-from ._linalg import cholesky, cholesky_solve_factored, solve_spd
+from ._linalg import cholesky, solve_spd
 from .parametric import _kannisto_ll, kannisto_fit  # noqa: F401  (the life-table kernel imports them here)
 
 LINK_LOG = 0
