@@ -965,9 +965,16 @@ def _as_path(value, name, years):
     """Return a number, a DataArray, or a ``{year: value}`` mapping as a path over ``years``."""
     if isinstance(value, dict):
         try:
-            pts = {int(k): float(v) for k, v in value.items()}
+            pairs = [(int(k), float(v)) for k, v in value.items()]
         except (TypeError, ValueError):
             raise AssumptionError(f"{name}: a path is a mapping {{year: number}}, got {value!r}") from None
+        bad = [k for k in value if float(k) != int(k)] if all(isinstance(k, (int, float)) for k in value) else []
+        if bad:   # (2020.5 was cut to 2020)
+            raise AssumptionError(f"{name}: year {bad[0]!r} of the path is not a whole year")
+        pts = dict(pairs)
+        if len(pts) < len(pairs):   # (2020 and "2020": the last one won, silently)
+            dup = next(k for i, (k, _) in enumerate(pairs) if k in [q for q, _ in pairs[:i]])
+            raise AssumptionError(f"{name}: year {dup} is given twice in the path {value!r}")
         if not pts:
             raise AssumptionError(f"{name}: an empty path")
         if years is None:
