@@ -1009,6 +1009,10 @@ def _migration_totals(value, key, base_total, years):
         unknown = [str(r) for r in value if str(r) not in regions]
         if unknown:
             raise AssumptionError(f"{key}: region {unknown[0]!r} is not among the forecast's regions {regions}")
+        codes = [str(r) for r in value]
+        if len(set(codes)) < len(codes):   # (2580 and "2580": one of them was ignored, silently)
+            dup = next(c for i, c in enumerate(codes) if c in codes[:i])
+            raise AssumptionError(f"{key}: region {dup!r} is given twice")
         per = []
         for r in regions:
             v = value.get(r, value.get(int(r)) if r.isdigit() and int(r) in value else None)
