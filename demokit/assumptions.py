@@ -383,6 +383,9 @@ def _fertility(ds, years, smoothing, ref, clamped):
 
 def _as_sex_da(value, name):
     if isinstance(value, dict):
+        other = [k for k in value if k not in SEXES]
+        if other:   # (e.g. a 'total' target: it was ignored, silently)
+            raise AssumptionError(f"{name}: unknown key {other[0]!r}; give a value for 'female' and 'male'")
         miss = [s for s in SEXES if s not in value]
         if miss:
             raise AssumptionError(f"{name}: give a value for each sex; missing {miss[0]!r}")

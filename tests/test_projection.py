@@ -673,5 +673,8 @@ def test_scenario_path_years_given_twice_or_not_whole(norrbotten):
         Assumptions.from_history(two, scenarios={"main": {"fertility_scale": {2020: 1.0, "2020": 0.5}}}, **opts)
     with pytest.raises(AssumptionError, match=r"fertility_scale: year 2020.5 of the path is not a whole year"):
         Assumptions.from_history(two, scenarios={"main": {"fertility_scale": {2020.5: 1.0}}}, **opts)
+    with pytest.raises(AssumptionError, match=r"life_expectancy: unknown key 'total'; give a value for 'female' and "
+                                              r"'male'"):   # (the total target was ignored)
+        Assumptions.from_history(two, life_expectancy={"female": 85.0, "male": 82.0, "total": 84.0}, **opts)
     with pytest.raises(AssumptionError, match=r"in_migration: region '2580' is given twice"):
         Assumptions.from_history(two, scenarios={"main": {"in_migration": {2580: 100, "2580": 200}}}, **opts)
