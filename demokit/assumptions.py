@@ -867,8 +867,9 @@ def _mortality_years(ds, yrs, spec):
     """Return the years of the death risks: the period, a given one, or "auto" (lengthened where deaths are thin).
 
     "auto": years before the period are added one at a time (as far as the
-    cube reaches, at most :data:`MAX_MORTALITY_YEARS` in all) until every
-    region has at least :data:`THIN_DEATHS` deaths of each sex in the period.
+    cube reaches with complete deaths and population, at most
+    :data:`MAX_MORTALITY_YEARS` in all) until every region has at least
+    :data:`THIN_DEATHS` deaths of each sex in the period.
     """
     yrs = [int(y) for y in yrs]
     if spec is None:
@@ -878,8 +879,13 @@ def _mortality_years(ds, yrs, spec):
             raise AssumptionError(f"mortality_years = {spec!r}: expected 'auto', None or a sequence of years")
         have = [int(y) for y in ds["year"].values]
         D = ds["deaths"]
+        # only years with statistics: deaths of the year and the population of the year before without a missing
+        # (NaN) cell (a file covering fewer years than the others) — never a year the data do not have
+        full_d = ~D.isnull().any([d for d in D.dims if d != "year"])
+        full_p = ~ds["population"].isnull().any([d for d in ds["population"].dims if d != "year"])
+        usable = {y for y in have if y - 1 in have and bool(full_d.sel(year=y)) and bool(full_p.sel(year=y - 1))}
         out = list(yrs)
-        while len(out) < MAX_MORTALITY_YEARS and out[0] - 2 >= have[0]:
+        while len(out) < MAX_MORTALITY_YEARS and out[0] - 2 >= have[0] and out[0] - 1 in usable:
             tot = D.sel(year=out).sum([d for d in D.dims if d not in ("region", "sex")])
             if bool((tot >= THIN_DEATHS).all()):
                 break

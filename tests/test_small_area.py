@@ -357,6 +357,19 @@ def test_thin_deaths_lengthen_the_mortality_period(nb):
     assert bool((tot >= 200).all()) or len(yrs) == 10
 
 
+def test_auto_mortality_years_never_reach_a_year_without_deaths(nb):
+    """'auto' lengthened the period into years a deaths file does not cover (their NaN summed as 0 deaths), as far
+    as the population reached; now it stops at the first year without complete deaths or population."""
+    from demokit.assumptions import _mortality_years
+    small = _thinned(nb.sel(region=["2560"]), 2500 / 8066, 1)
+    assert _mortality_years(small, list(YEARS), "auto")[0] < 2013          # thin: it reaches back past 2013
+    cut = small.copy(deep=True)
+    cut["deaths"].loc[dict(year=list(range(2006, 2013)))] = np.nan          # deaths only from 2013
+    assert _mortality_years(cut, list(YEARS), "auto") == list(range(2013, 2020))
+    cut["population"].loc[dict(year=2013)] = np.nan                         # 2014 needs the population of 2013
+    assert _mortality_years(cut, list(YEARS), "auto") == list(range(2015, 2020))
+
+
 def test_cli_forecast_with_disclosure_control_states_it(tmp_path, capsys):
     from demokit.cli import main
     _write_kommun_files(tmp_path, "2514")
