@@ -516,6 +516,14 @@ def concentration_rate(ds: xr.Dataset, *, ages, years, by_sex: bool = False) -> 
     else:
         net = bal[resid]
         what = "net migration plus adjustment (no migration variables in the cube)"
+    have = ds["age"].values.tolist()
+    if not isinstance(ages, slice):
+        ages = [int(a) for a in np.atleast_1d(ages)]
+        miss = [a for a in ages if a not in set(have)]
+        if miss:
+            raise CubeError(f"ages: age={miss[0]} is not in the cube (ages {have[0]}-{have[-1]})")
+    elif ds["age"].sel(age=ages).size == 0:
+        raise CubeError(f"ages={ages!r} selects no age of the cube (ages {have[0]}-{have[-1]})")
     sel = {"age": ages}
     net = net.sel(sel).sum(["age", "year"])
     start = sub["population"].isel(year=0, drop=True).sel(sel).sum("age")

@@ -383,6 +383,9 @@ def _fertility(ds, years, smoothing, ref, clamped):
 
 def _as_sex_da(value, name):
     if isinstance(value, dict):
+        other = [k for k in value if k not in SEXES]
+        if other:   # (e.g. a 'total' target: it was ignored, silently)
+            raise AssumptionError(f"{name}: unknown key {other[0]!r}; give a value for 'female' and 'male'")
         miss = [s for s in SEXES if s not in value]
         if miss:
             raise AssumptionError(f"{name}: give a value for each sex; missing {miss[0]!r}")
@@ -874,8 +877,9 @@ def _mortality_years(ds, yrs, spec):
     """Return the years of the death risks: the period, a given one, or "auto" (lengthened where deaths are thin).
 
     "auto": years before the period are added one at a time (as far as the
-    cube reaches, at most :data:`MAX_MORTALITY_YEARS` in all) until every
-    region has at least :data:`THIN_DEATHS` deaths of each sex in the period.
+    cube reaches with complete deaths and population, at most
+    :data:`MAX_MORTALITY_YEARS` in all) until every region has at least
+    :data:`THIN_DEATHS` deaths of each sex in the period.
     """
     yrs = [int(y) for y in yrs]
     if spec is None:
@@ -885,8 +889,13 @@ def _mortality_years(ds, yrs, spec):
             raise AssumptionError(f"mortality_years = {spec!r}: expected 'auto', None or a sequence of years")
         have = [int(y) for y in ds["year"].values]
         D = ds["deaths"]
+        # only years with statistics: deaths of the year and the population of the year before without a missing
+        # (NaN) cell (a file covering fewer years than the others) — never a year the data do not have
+        full_d = ~D.isnull().any([d for d in D.dims if d != "year"])
+        full_p = ~ds["population"].isnull().any([d for d in ds["population"].dims if d != "year"])
+        usable = {y for y in have if y - 1 in have and bool(full_d.sel(year=y)) and bool(full_p.sel(year=y - 1))}
         out = list(yrs)
-        while len(out) < MAX_MORTALITY_YEARS and out[0] - 2 >= have[0]:
+        while len(out) < MAX_MORTALITY_YEARS and out[0] - 2 >= have[0] and out[0] - 1 in usable:
             tot = D.sel(year=out).sum([d for d in D.dims if d not in ("region", "sex")])
             if bool((tot >= THIN_DEATHS).all()):
                 break
@@ -975,9 +984,16 @@ def _as_path(value, name, years):
     """Return a number, a DataArray, or a ``{year: value}`` mapping as a path over ``years``."""
     if isinstance(value, dict):
         try:
-            pts = {int(k): float(v) for k, v in value.items()}
+            pairs = [(int(k), float(v)) for k, v in value.items()]
         except (TypeError, ValueError):
             raise AssumptionError(f"{name}: a path is a mapping {{year: number}}, got {value!r}") from None
+        bad = [k for k in value if float(k) != int(k)] if all(isinstance(k, (int, float)) for k in value) else []
+        if bad:   # (2020.5 was cut to 2020)
+            raise AssumptionError(f"{name}: year {bad[0]!r} of the path is not a whole year")
+        pts = dict(pairs)
+        if len(pts) < len(pairs):   # (2020 and "2020": the last one won, silently)
+            dup = next(k for i, (k, _) in enumerate(pairs) if k in [q for q, _ in pairs[:i]])
+            raise AssumptionError(f"{name}: year {dup} is given twice in the path {value!r}")
         if not pts:
             raise AssumptionError(f"{name}: an empty path")
         if years is None:
@@ -1012,6 +1028,10 @@ def _migration_totals(value, key, base_total, years):
         unknown = [str(r) for r in value if str(r) not in regions]
         if unknown:
             raise AssumptionError(f"{key}: region {unknown[0]!r} is not among the forecast's regions {regions}")
+        codes = [str(r) for r in value]
+        if len(set(codes)) < len(codes):   # (2580 and "2580": one of them was ignored, silently)
+            dup = next(c for i, c in enumerate(codes) if c in codes[:i])
+            raise AssumptionError(f"{key}: region {dup!r} is given twice")
         per = []
         for r in regions:
             v = value.get(r, value.get(int(r)) if r.isdigit() and int(r) in value else None)

@@ -187,10 +187,19 @@ def kannisto(deaths, exposure, *, fit_ages=None, dim="age", x0=80):
     (:func:`demokit._kernels.smoothing.kannisto_fit`).  The open age enters at
     its label.
     """
+    from .models import check_events_exposure
+    # labels, NaN, negative counts (a NaN made the whole fit a = b = 0, silently)
+    check_events_exposure(deaths, exposure, dim, min_ages=1, error=CubeError, names=("deaths", "exposure"))
     if fit_ages is None:
         sel = deaths[dim] >= 80
         d, e = deaths.where(sel, drop=True), exposure.where(sel, drop=True)
     else:
+        have = deaths[dim].values
+        if not isinstance(fit_ages, slice):
+            miss = [a for a in np.atleast_1d(fit_ages).tolist() if a not in set(have.tolist())]
+            if miss:
+                raise CubeError(f"kannisto: fit_ages: {dim}={miss[0]!r} is not in the data "
+                                f"({have[0].item()!r}-{have[-1].item()!r})")
         d, e = deaths.sel({dim: fit_ages}), exposure.sel({dim: fit_ages})
     x = d[dim].values.astype(float)
     if len(x) < 2:
@@ -505,6 +514,14 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     else:
         mode, val, name = kernels.MX, mx, "mx"
     _check_age(val, name, dim)
+    if isinstance(exposure, xr.DataArray):   # the same labels (a broadcast would misalign or NaN-fill a sex)
+        for d in val.dims:
+            if d in exposure.dims and d in val.coords and d in exposure.coords:
+                a, b = val[d].values.tolist(), exposure[d].values.tolist()
+                only = [v for v in a if v not in set(b)] or [v for v in b if v not in set(a)]
+                if only:
+                    which, other = (name, "exposure") if only[0] in set(a) else ("exposure", name)
+                    raise CubeError(f"{which} has {d}={only[0]!r}, which {other} lacks")
     if mode != kernels.COUNTS and is_dask(val):
         _check_rates(val, name)   # (dtype only)
     ages = val[dim].values

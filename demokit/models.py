@@ -250,9 +250,14 @@ def _evaluate(spec, theta, age, s=None, x0=0.0):
 # checks shared with smoothing
 # ---------------------------------------------------------------------------
 
-def check_events_exposure(events, exposure, dim, *, binomial=False, min_ages=2, error=ModelError):
-    """Raise ``error`` unless events and exposure are DataArrays with ``dim`` that a likelihood can use."""
-    for name, da in (("events", events), ("exposure", exposure)):
+def check_events_exposure(events, exposure, dim, *, binomial=False, min_ages=2, error=ModelError,
+                          names=("events", "exposure")):
+    """Raise ``error`` unless events and exposure are DataArrays with ``dim`` that a likelihood can use.
+
+    ``names`` are the two arrays' names in the messages (e.g. ``("deaths", "exposure")``).
+    """
+    ev_name, ex_name = names
+    for name, da in ((ev_name, events), (ex_name, exposure)):
         if not isinstance(da, xr.DataArray):
             raise error(f"{name} must be an xarray.DataArray, got {type(da).__name__}")
         if dim not in da.dims:
@@ -263,30 +268,30 @@ def check_events_exposure(events, exposure, dim, *, binomial=False, min_ages=2, 
         if d not in exposure.dims or d not in events.coords or d not in exposure.coords:
             continue
         a, b = events[d].values.tolist(), exposure[d].values.tolist()
-        for name, v in (("events", a), ("exposure", b)):
+        for name, v in ((ev_name, a), (ex_name, b)):
             if d == dim and len(set(v)) != len(v):   # (repeated curves of other dims are fitted each alone)
                 dup = next(x for i, x in enumerate(v) if x in v[:i])
                 raise error(f"{name}: duplicated {d}={dup!r}")
         only = [v for v in a if v not in set(b)] or [v for v in b if v not in set(a)]
         if only:
-            which, other = ("events", "exposure") if only[0] in set(a) else ("exposure", "events")
-            raise error(f"{which} has {d}={only[0]!r}, which {other} lacks: events and exposure must have the "
+            which, other = (ev_name, ex_name) if only[0] in set(a) else (ex_name, ev_name)
+            raise error(f"{which} has {d}={only[0]!r}, which {other} lacks: {ev_name} and {ex_name} must have the "
                         f"same {d!r} labels")
     if is_dask(events) or is_dask(exposure):
         return  # checked inside the kernel wrapper, without computing here
-    check_counts(events, "events", max_count=np.inf)      # any scale: rates may be fitted to synthetic totals
-    check_counts(exposure, "exposure", max_count=np.inf)
+    check_counts(events, ev_name, max_count=np.inf)      # any scale: rates may be fitted to synthetic totals
+    check_counts(exposure, ex_name, max_count=np.inf)
     y, e = xr.broadcast(events, exposure)
     yv, ev = y.values, e.transpose(*y.dims).values
     bad = (yv > 0) & (ev <= 0)
     if bad.any():
         idx = first_cell(bad)
-        raise error(f"{format_cell('events', y, idx)} but exposure is 0 there: events need a positive exposure")
+        raise error(f"{format_cell(ev_name, y, idx)} but {ex_name} is 0 there: events need a positive exposure")
     if binomial:
         bad = yv > ev
         if bad.any():
             idx = first_cell(bad)
-            raise error(f"{format_cell('events', y, idx)} exceeds the number at risk {float(ev[idx])!r}: "
+            raise error(f"{format_cell(ev_name, y, idx)} exceeds the number at risk {float(ev[idx])!r}: "
                         "a binomial likelihood needs events <= exposure")
 
 

@@ -279,7 +279,9 @@ def _table_death_risks(ds, years, lower_share, infant_lower_share, a0, boys_shar
         need = ["population", "deaths", "deaths_lower"]
         sub = select_years(_need(ds, need, "death risks")[need], years, need_previous=True)
         D = sub["deaths"].isel(year=slice(1, None)).sum("year")
-        dl = sub["deaths_lower"].isel(year=slice(1, None)).sum("year")
+        low = sub["deaths_lower"].isel(year=slice(1, None))
+        check_counts(low, "deaths_lower")   # (not a cube variable validate knows: a NaN was summed as 0)
+        dl = low.sum("year")
         R = mean_population(sub["population"], by="age").sum("year")
         with np.errstate(divide="ignore", invalid="ignore"):
             q_scb = xr.where(R + dl > 0, D / (R + dl), 0.0)

@@ -31,8 +31,9 @@ def path(values, *, years) -> xr.DataArray:
     ``path({2020: 1.70, 2030: 1.80}, years=range(2020, 2045))`` → 1.70 … 1.80, then
     constant 1.80 after 2030 (constant before the first given year too).
     """
-    ks = sorted(int(k) for k in values)
-    vs = [float(values[k]) for k in ks]
+    pts = {int(k): float(v) for k, v in values.items()}   # (year keys as numbers or text, "2020": a TOML table)
+    ks = sorted(pts)
+    vs = [pts[k] for k in ks]
     yrs = [int(y) for y in years]
     return xr.DataArray(np.interp(yrs, ks, vs), dims="year", coords={"year": yrs})
 

@@ -339,7 +339,11 @@ def _variants(value, name):
         if isinstance(v, xr.DataArray):
             raise StochasticError(f"{name}: a path (DataArray) needs a name: give a mapping {{name: path}}")
         f = _factor(v, name)
-        out[f"{name[0].upper()}{float(v):g}"] = f
+        key = f"{name[0].upper()}{float(v):g}"
+        if key in out:   # (the second would replace the first: one scenario fewer than asked, silently)
+            raise StochasticError(f"{name}: the variant name {key!r} repeats (the factor {v!r} is given twice, or "
+                                  "two factors agree to 6 digits); give a mapping {name: factor} to name them")
+        out[key] = f
     return out
 
 

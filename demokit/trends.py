@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 import xarray as xr
 
-from .cube import CubeError, first_cell
+from .cube import CubeError, check_counts, first_cell
 
 __all__ = ["lee_carter", "improvement_factors", "sweden_lee_carter", "LC_YEARS"]
 
@@ -55,12 +55,31 @@ def lee_carter(deaths: xr.DataArray, exposure: xr.DataArray, *, years=None, ages
     drift.)  Cells without exposure are not allowed.
     """
     if years is not None:
-        deaths, exposure = deaths.sel(year=list(years)), exposure.sel(year=list(years))
+        from ._periods import select_years
+        deaths, exposure = select_years(deaths, years, name="deaths"), select_years(exposure, years, name="exposure")
     if ages is not None:
-        deaths, exposure = deaths.sel(age=list(ages)), exposure.sel(age=list(ages))
+        ages = [int(a) for a in ages]
+        for name, da in (("deaths", deaths), ("exposure", exposure)):
+            miss = [a for a in ages if a not in set(da["age"].values.tolist())]
+            if miss:
+                raise CubeError(f"{name}: age={miss[0]} is not in the data")
+        deaths, exposure = deaths.sel(age=ages), exposure.sel(age=ages)
+    for d in deaths.dims:   # the same labels (a broadcast would fill a missing year with NaN)
+        if d in exposure.dims and d in deaths.coords and d in exposure.coords:
+            a, b = deaths[d].values.tolist(), exposure[d].values.tolist()
+            only = [v for v in a if v not in set(b)] or [v for v in b if v not in set(a)]
+            if only:
+                which, other = ("deaths", "exposure") if only[0] in set(a) else ("exposure", "deaths")
+                raise CubeError(f"{which} has {d}={only[0]!r}, which {other} lacks")
+    yrs = deaths["year"].values.tolist()
+    gaps = np.flatnonzero(np.diff(yrs) != 1)
+    if gaps.size:   # k(t) is a yearly series: the drift (k(T) - k(1)) / (T - 1) counts steps of one year
+        i = int(gaps[0])
+        raise CubeError(f"year: a Lee-Carter fit needs consecutive years; year={yrs[i + 1]!r} follows "
+                        f"year={yrs[i]!r}")
     deaths, exposure = xr.broadcast(deaths.astype(float), exposure.astype(float))
-    if bool((deaths < 0).any()) or not bool(np.isfinite(deaths).all()):
-        raise CubeError("deaths: a Lee-Carter fit needs finite counts >= 0")
+    check_counts(deaths, "deaths", max_count=np.inf)
+    check_counts(exposure, "exposure", max_count=np.inf)
     deaths = deaths.where(deaths > 0, float(zero_deaths))
     bad = ~((deaths > 0) & (exposure > 0))
     if bool(bad.any()):

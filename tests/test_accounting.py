@@ -546,3 +546,13 @@ def test_net_migration_is_one_formula(norrbotten):
     np.testing.assert_array_equal(s["net_migration"].values, total.values)
     with pytest.raises(dk.CubeError, match="net_migration needs 'emigration'"):
         dk.net_migration(ds.drop_vars("emigration"))
+
+
+def test_concentration_rate_names_an_age_the_cube_lacks(norrbotten):
+    """A list of ages with one the cube lacks was a bare KeyError; a slice selecting no age gave NaN."""
+    ok = dk.concentration_rate(norrbotten, ages=slice(20, 29), years=range(2015, 2020))
+    xr.testing.assert_equal(dk.concentration_rate(norrbotten, ages=range(20, 30), years=range(2015, 2020)), ok)
+    with pytest.raises(dk.CubeError, match=r"ages: age=150 is not in the cube \(ages 0-100\)"):
+        dk.concentration_rate(norrbotten, ages=[20, 25, 150], years=range(2015, 2020))
+    with pytest.raises(dk.CubeError, match=r"selects no age of the cube"):
+        dk.concentration_rate(norrbotten, ages=slice(150, 160), years=range(2015, 2020))

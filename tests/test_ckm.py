@@ -484,6 +484,12 @@ def test_splice_hand_worked_and_dataset():
         dk.io.splice(old, new.assign_coords(region=["a", "c"]), break_year=2025)
     with pytest.raises(dk.io.ReadError, match=r"new has no year from break_year=2026"):
         dk.io.splice(old, new, break_year=2026)
+    # tables that do not meet at the break: the years between were missing from the series, silently
+    with pytest.raises(dk.io.ReadError, match=r"the series would have no year 2023–2024: old ends at 2022 and new "
+                                              r"starts at 2025"):
+        dk.io.splice(old.sel(year=[2021, 2022]), new, break_year=2025)
+    with pytest.raises(dk.io.ReadError, match=r"no year 2025–2025: old ends at 2024 and new starts at 2026"):
+        dk.io.splice(old, new.assign_coords(year=[2023, 2024, 2026]), break_year=2025)
 
 
 # --------------------------------------------------------------------------- Destatis path vs a plain reference

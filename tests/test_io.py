@@ -188,6 +188,9 @@ def test_hmd_reader(tmp_path):
     bad = HMD.replace("2000      1 ", "2000      one ")
     with pytest.raises(io.ReadError, match=r"line 5"):
         io.read_hmd_table(write(tmp_path, "bad.txt", bad), name="deaths")
+    dup = HMD + "2000      0           11.00          13.00         24.00\n"   # the later row replaced the first
+    with pytest.raises(io.ReadError, match=r"dup\.txt, lines 4 and 7: year 2000, age 0 appears twice"):
+        io.read_hmd_table(write(tmp_path, "dup.txt", dup), name="deaths")
 
 
 def test_hmd_embedded():

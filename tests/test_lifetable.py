@@ -489,3 +489,32 @@ def test_old_age_model_with_extra_dims_and_given_rates():
     lt = dk.life_table(mx, exposure=E, old_age="gompertz", fit_from=80, replace_from=105, extend_to=110)
     assert lt.sizes["age"] == 111 and bool(np.isfinite(lt["mx"]).all())
     np.testing.assert_allclose(lt["mx"].sel(age=slice(None, 100)).values, mx.values, rtol=1e-12)
+
+
+def test_deaths_and_exposure_with_different_labels_are_named():
+    """Exposure lacking a sex failed as 'exposure[sex='male', age=0] = nan' (a NaN it did not have) or as numpy's
+    'shape mismatch'; now the label is named."""
+    age = np.arange(4)
+    d = xr.DataArray(np.full((2, 4), 5.0), dims=("sex", "age"), coords={"sex": ["female", "male"], "age": age})
+    e = d * 100
+    assert np.isfinite(dk.life_table(deaths=d, exposure=e).ex).all()
+    with pytest.raises(dk.CubeError, match=r"deaths has sex='male', which exposure lacks"):
+        dk.life_table(deaths=d, exposure=e.sel(sex=["female"]))
+    with pytest.raises(dk.CubeError, match=r"exposure has age=3, which mx lacks"):
+        dk.life_table(d.isel(age=slice(0, 3)) / 100, exposure=e, sex="female", old_age=None)
+
+
+def test_kannisto_rejects_a_missing_death_and_mismatched_exposure():
+    """A NaN death made the whole fit a = b = 0 (the 'no deaths' answer), silently; exposure lacking an age failed in
+    xarray's alignment unnamed; fit_ages beyond the data were a bare KeyError."""
+    from demokit.lifetable import kannisto
+    age = np.arange(80, 100)
+    e = xr.DataArray(np.full(20, 1000.0), dims="age", coords={"age": age})
+    d = e * 0.05 * np.exp(0.1 * (age - 80))
+    assert float(kannisto(d, e)["a"]) > 0
+    with pytest.raises(dk.CubeError, match=r"deaths\[age=95\] = nan: counts must be finite"):
+        kannisto(d.where(d.age != 95), e)
+    with pytest.raises(dk.CubeError, match=r"deaths has age=99, which exposure lacks"):
+        kannisto(d, e.sel(age=slice(80, 98)))
+    with pytest.raises(dk.CubeError, match=r"fit_ages: age=120 is not in the data \(80-99\)"):
+        kannisto(d, e, fit_ages=[90, 120])

@@ -112,6 +112,10 @@ def test_table_risks_with_lower_triangle_deaths():
     q = death_risks(ds, years=2001, kind="table").sel(region="a", sex="female")
     R1 = (200 + 195) / 2
     assert float(q.sel(age=1)) == pytest.approx(4 / (R1 + 2))  # SCB: D / (R + d)
+    # a NaN lower-triangle count was summed as 0 (q = D / R, too high), silently
+    ds["deaths_lower"].loc[{"region": "a", "sex": "female", "age": 1, "year": 2001}] = np.nan
+    with pytest.raises(dk.CubeError, match=r"deaths_lower\[region='a', sex='female', age=1, year=2001\] = nan"):
+        death_risks(ds, years=2001, kind="table")
 
 
 # ---------------------------------------------------------------------------

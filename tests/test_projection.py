@@ -659,3 +659,22 @@ def test_from_history_errors(norrbotten):
         Assumptions.from_history(counties, years=range(2006, 2011), system="open")
     with pytest.raises(CubeError, match="year=2004 is not in the data"):
         Assumptions.from_history(norrbotten, years=range(2005, 2010))
+
+
+
+def test_scenario_path_years_given_twice_or_not_whole(norrbotten):
+    """{2020: 1.0, "2020": 0.5}: the last one won, silently; 2020.5 was cut to 2020; dk.scenarios.path with the
+    text keys of a TOML table was a bare KeyError."""
+    np.testing.assert_allclose(dk.scenarios.path({"2020": 1.0, "2030": 0.8}, years=[2020, 2025, 2035]).values,
+                               [1.0, 0.9, 0.8])
+    two = norrbotten.sel(region=["2580", "2582"])
+    opts = dict(years=range(2015, 2020), smoothing=None, mortality_trend=None, projection_years=range(2020, 2031))
+    with pytest.raises(AssumptionError, match=r"fertility_scale: year 2020 is given twice in the path"):
+        Assumptions.from_history(two, scenarios={"main": {"fertility_scale": {2020: 1.0, "2020": 0.5}}}, **opts)
+    with pytest.raises(AssumptionError, match=r"fertility_scale: year 2020.5 of the path is not a whole year"):
+        Assumptions.from_history(two, scenarios={"main": {"fertility_scale": {2020.5: 1.0}}}, **opts)
+    with pytest.raises(AssumptionError, match=r"life_expectancy: unknown key 'total'; give a value for 'female' and "
+                                              r"'male'"):   # (the total target was ignored)
+        Assumptions.from_history(two, life_expectancy={"female": 85.0, "male": 82.0, "total": 84.0}, **opts)
+    with pytest.raises(AssumptionError, match=r"in_migration: region '2580' is given twice"):
+        Assumptions.from_history(two, scenarios={"main": {"in_migration": {2580: 100, "2580": 200}}}, **opts)

@@ -98,7 +98,7 @@ def test_small_area_rates_bad_counts_are_named():
     with pytest.raises(dk.smoothing.SmoothingError, match=r"deaths\[region='a', age=0\].*reference rate there is 0"):
         dk.small_area_rates(ev, ex, zero, name="deaths", old_age=None)
     nan_ref = ref.where(ref.age != 12)                               # NaN at age 12, where people are at risk
-    with pytest.raises(dk.smoothing.SmoothingError, match=r"deaths: the reference\[region='a', age=12\] = nan where 100 "):
+    with pytest.raises(dk.CubeError, match=r"reference\[age=12\] = nan"):
         dk.small_area_rates(ev, ex, nan_ref, name="deaths", old_age=None, smoothing=None)
     with pytest.raises(dk.CubeError, match="reference has dim"):
         dk.small_area_rates(ev, ex, ref.expand_dims(sex=["female"]), name="deaths")
@@ -225,6 +225,26 @@ def test_lee_carter_recovers_an_exact_model_and_its_drift():
     np.testing.assert_allclose(f.sel(year=2027).values, np.exp(b * float(lc["drift"]) * 10))
 
 
+
+def test_lee_carter_rejects_a_year_gap_mismatched_years_and_a_missing_count():
+    """A missing year made the drift (k(T) - k(1)) / (T - 1) a drift per step, not per year, silently; exposure
+    lacking a year failed as 'deaths ... needs exposure > 0'; a NaN death was not named."""
+    ages, years = np.arange(5), np.arange(2000, 2006)
+    E = xr.DataArray(np.full((5, 6), 1e5), dims=("age", "year"), coords={"age": ages, "year": years})
+    D = E * np.exp(-6 + 0.1 * ages[:, None] - 0.02 * (years - 2000)[None, :])
+    # log m falls 0.02 a year at each of the 5 ages: b = 1/5 each (Σb = 1), so k falls 0.1 a year
+    assert float(dk.lee_carter(D, E)["drift"]) == pytest.approx(-0.1, rel=1e-9)
+    with pytest.raises(dk.CubeError, match=r"a Lee-Carter fit needs consecutive years; year=2003 follows year=2001"):
+        dk.lee_carter(D.drop_sel(year=2002), E.drop_sel(year=2002))
+    with pytest.raises(dk.CubeError, match=r"deaths has year=2000, which exposure lacks"):
+        dk.lee_carter(D, E.sel(year=slice(2001, None)))
+    with pytest.raises(dk.CubeError, match=r"deaths\[age=3, year=2004\] = nan"):
+        dk.lee_carter(D.where(~((D.age == 3) & (D.year == 2004))), E)
+    with pytest.raises(dk.CubeError, match=r"deaths: year=2006 is not in the data"):   # were bare KeyErrors
+        dk.lee_carter(D, E, years=range(2001, 2011))
+    with pytest.raises(dk.CubeError, match=r"deaths: age=5 is not in the data"):
+        dk.lee_carter(D, E, ages=range(0, 8))
+
 def test_sweden_trend_makes_life_expectancy_rise(nb):
     a = dk.Assumptions.from_history(nb, years=YEARS, mortality_trend="lee_carter",
                                     projection_years=range(2020, 2045))
@@ -340,6 +360,19 @@ def test_thin_deaths_lengthen_the_mortality_period(nb):
     assert bool((tot >= 200).all()) or len(yrs) == 10
 
 
+def test_auto_mortality_years_never_reach_a_year_without_deaths(nb):
+    """'auto' lengthened the period into years a deaths file does not cover (their NaN summed as 0 deaths), as far
+    as the population reached; now it stops at the first year without complete deaths or population."""
+    from demokit.assumptions import _mortality_years
+    small = _thinned(nb.sel(region=["2560"]), 2500 / 8066, 1)
+    assert _mortality_years(small, list(YEARS), "auto")[0] < 2013          # thin: it reaches back past 2013
+    cut = small.copy(deep=True)
+    cut["deaths"].loc[dict(year=list(range(2006, 2013)))] = np.nan          # deaths only from 2013
+    assert _mortality_years(cut, list(YEARS), "auto") == list(range(2013, 2020))
+    cut["population"].loc[dict(year=2013)] = np.nan                         # 2014 needs the population of 2013
+    assert _mortality_years(cut, list(YEARS), "auto") == list(range(2015, 2020))
+
+
 def test_cli_forecast_with_disclosure_control_states_it(tmp_path, capsys):
     from demokit.cli import main
     _write_kommun_files(tmp_path, "2514")
@@ -405,3 +438,28 @@ def test_small_area_rates_descending_ages_give_the_same_rates(nb):
     assert down["age"].values[0] == D["age"].values[-1]
     np.testing.assert_allclose(down["rate"].sel(age=D["age"]).values, up["rate"].values, rtol=1e-12)
     np.testing.assert_allclose(down["old_age_index"].values, up["old_age_index"].values, rtol=1e-12)
+
+
+def test_small_area_rates_name_a_cell_the_exposure_or_reference_lacks(nb):
+    """A population at risk or a reference lacking a region or an age: the broadcast dropped those rates (or
+    raised a bare KeyError), silently."""
+    one = nb.sel(year=2019)
+    D, N = one["deaths"].astype(float), one["population"].astype(float)
+    ref = (D.sum("region") / N.sum("region")).clip(0, 1)
+    assert dk.small_area_rates(D, N, ref, smoothing=None, warn=False)["rate"].sizes["region"] == 5
+    with pytest.raises(dk.CubeError, match=r"the population at risk lacks region='2560' of the events"):
+        dk.small_area_rates(D, N.isel(region=[0, 1, 2]), ref, smoothing=None)
+    with pytest.raises(dk.CubeError, match=r"the population at risk lacks age=96 of the events"):
+        dk.small_area_rates(D, N.sel(age=slice(0, 95)), ref, smoothing=None)
+    with pytest.raises(dk.CubeError, match=r"the reference lacks age=96 of the events"):
+        dk.small_area_rates(D, N, ref.sel(age=slice(0, 95)), smoothing=None)
+    with pytest.raises(dk.CubeError, match=r"the reference lacks region='2582' of the events"):
+        dk.small_area_rates(D, N, ref.expand_dims(region=["2580", "2581"]).copy(), smoothing=None)
+    # a NaN reference rate at an old age made the region's risk there 0 (nobody dies at 95), silently
+    r95 = dk.small_area_rates(D, N, ref, smoothing=None, warn=False)["rate"].sel(age=95)
+    assert (r95 > 0.1).all()
+    with pytest.raises(dk.CubeError, match=r"reference\[sex='female', age=95\] = nan: the reference rate must be a "
+                                           r"finite number >= 0 at every age"):
+        dk.small_area_rates(D, N, ref.where(ref.age != 95), smoothing=None)
+    with pytest.raises(dk.DemokitError, match=r"credibility = -5: expected a number of expected events >= 0"):
+        dk.small_area_rates(D, N, ref, smoothing=None, credibility=-5)   # was accepted: a weight below 0

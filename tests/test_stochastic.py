@@ -221,6 +221,9 @@ def test_scenario_matrix_combinations_and_values(central):
     q = m["death_risks"].sel(scenario="F0.9-M0.8-G1").transpose(*central["death_risks"].dims)
     np.testing.assert_allclose(q.values, np.minimum(0.8 * central["death_risks"].values, 1.0), rtol=1e-15)
     assert m["fertility"]["migration_variant"].sel(scenario="F1-M1-G1.5").item() == "G1.5"
+    with pytest.raises(StochasticError, match=r"fertility: the variant name 'F1' repeats \(the factor 1.0 is given "
+                                              r"twice"):   # was one scenario instead of two, silently
+        dk.scenario_matrix(central, fertility=[1.0, 1.0])
 
 
 def test_scenario_matrix_named_variants_and_exit_cap(central, base):

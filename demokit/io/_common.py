@@ -48,8 +48,8 @@ def read_csv_text(text: str, path, *, dtype=str) -> pd.DataFrame:
     if first.count(",") == 0 and (first.count(";") or first.count("\t")):
         sep = ";" if first.count(";") else "tab"
         raise ReadError(f"{path}, line 1: no comma-separated columns (the header is separated by {sep}); "
-                        "save the file as comma-separated CSV, or read it with demokit.io.read, which "
-                        "detects the separator")
+                        "save the file as comma-separated CSV (SCB's labelled web downloads with ';' are read "
+                        "by demokit.io.read)")
     try:
         df = pd.read_csv(io.StringIO(text), dtype=dtype, keep_default_na=False)
     except pd.errors.ParserError as exc:

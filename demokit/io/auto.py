@@ -53,7 +53,8 @@ def detect_format(path) -> str:
                                                    and re.search(r"\b(STUB|HEADING)\s*=", text)):
         return "px"
     first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    cells = [c.strip().strip('"') for c in first.split(",")]
+    sep = "," if "," in first else (";" if ";" in first else ("\t" if "\t" in first else ","))
+    cells = [c.strip().strip('"') for c in first.split(sep)]
     if [c.lower() for c in cells] == ["age", "sex", "region", "year", "value"]:
         return "scb_long"
     if "Region" in cells and any(_CODE_COLUMN.match(c) for c in cells):

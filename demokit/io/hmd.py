@@ -31,7 +31,7 @@ def read_hmd_table(path, *, name: str) -> xr.DataArray:
             break
     if start is None:
         raise ReadError(f"{path}, line 3: expected the header 'Year Age Female Male Total'")
-    years, ages, fem, mal = [], [], [], []
+    years, ages, fem, mal, where = [], [], [], [], []
     open_age = None
     for i in range(start, len(lines)):
         f = lines[i].split()
@@ -52,12 +52,20 @@ def read_hmd_table(path, *, name: str) -> xr.DataArray:
             open_age = x
         years.append(y)
         ages.append(x)
+        where.append(i + 1)
         fem.append(vals[0])
         mal.append(vals[1])
     years = np.asarray(years)
     ages = np.asarray(ages)
     uy, yi = np.unique(years, return_inverse=True)
     ua, ai = np.unique(ages, return_inverse=True)
+    key = yi.astype(np.int64) * ua.size + ai
+    _, first, counts = np.unique(key, return_index=True, return_counts=True)
+    if (counts > 1).any():   # (the later row would silently replace the earlier one)
+        k = int(np.flatnonzero(counts > 1)[0])
+        j = int(first[k])
+        again = int(np.flatnonzero(key == key[j])[1])
+        raise ReadError(f"{path}, lines {where[j]} and {where[again]}: year {years[j]}, age {ages[j]} appears twice")
     out = np.full((2, ua.size, uy.size), np.nan)
     out[0, ai, yi] = fem
     out[1, ai, yi] = mal

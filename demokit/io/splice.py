@@ -65,6 +65,11 @@ def splice(old, new, *, break_year: int):
         raise ReadError(f"splice: variables differ: old {sorted(old.data_vars)}, new {sorted(new.data_vars)}")
     first = old.sel(year=old["year"].values[oy < b])
     second = new.sel(year=new["year"].values[ny >= b])
+    last_old, first_new = int(oy[oy < b].max()), int(ny[ny >= b].min())
+    if last_old != b - 1 or first_new != b:   # (the years between would be missing from the series, silently)
+        raise ReadError(f"splice: the series would have no year {last_old + 1}–{first_new - 1}: old ends at "
+                        f"{last_old} and new starts at {first_new} (break_year={b}); give tables that meet at the "
+                        "break")
     out = xr.concat([first, second], dim="year", join="exact")
     overlap = sorted(set(oy.tolist()) & set(ny.tolist()))
     out.attrs = dict(old.attrs)
