@@ -24,6 +24,7 @@ __all__ = [
     "VARIABLES",
     "AGE_CONVENTIONS",
     "validate",
+    "validate_period",
     "open_age",
     "age_convention",
     "from_frame",
@@ -283,6 +284,22 @@ def validate(ds: xr.Dataset, *, required: tuple[str, ...] = ("population",),
             check_counts(da, name, allow_negative=name in SIGNED_VARIABLES)
         check_plausible(da, name)
     return ds
+
+
+def validate_period(sub: xr.Dataset, **options) -> xr.Dataset:
+    """Return ``sub`` after :func:`validate` of a period selected with the year before it.
+
+    ``sub`` covers ``first − 1 … last`` (``select_years(..., need_previous=True)``):
+    every variable of the period is checked, and of the year before only the
+    population (its events are not used: a file of events that starts with the
+    period is not an error).
+    """
+    if "year" not in sub.dims or sub.sizes["year"] < 2:
+        return validate(sub, **options)
+    validate(sub.isel(year=slice(1, None)), **options)
+    if "population" in sub.data_vars:
+        check_counts(sub["population"].isel(year=[0]), "population")
+    return sub
 
 
 #: events above their population at risk accepted per cell and year (late registrations, moves in and out
