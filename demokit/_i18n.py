@@ -110,9 +110,9 @@ _SV = {
     "net migration = in-migrants − out-migrants + immigrants − emigrants − emigrants to an unknown country":
         "flyttnetto = inflyttade − utflyttade + invandrade − utvandrade − utvandrade till okänt land",
     "natural increase = births − deaths; population change = the change from the year before (natural increase + "
-    "net migration in the projected years)":
+    "net migration in the projected years; in an observed year also SCB's adjustment term)":
         "födelseöverskott = födda − döda; folkökning = förändringen av folkmängden från året innan (födelseöverskott "
-        "+ flyttnetto under prognosåren)",
+        "+ flyttnetto under prognosåren; ett utfallsår innehåller även SCB:s justeringspost)",
     "–: not in the data; the observed emigrants then include those to an unknown country.":
         "–: finns inte i data; de observerade utvandrade omfattar då även dem till okänt land.",
     "The first row (base year) is observed; the following rows are projected. Persons rounded to whole numbers; "
@@ -145,9 +145,17 @@ _SV = {
     "the projection: population and components by scenario, region, sex, age, year":
         "prognosen: folkmängd och befolkningsförändringar efter scenario, region, kön, ålder och år",
     "the council table: population, age groups 0, 1-5, 6-15, 16-19, 20-64, 65-79, 80+, births, deaths, migration, "
-    "net migration and dependency ratio by region (and their sum), scenario and year, base year first":
+    "natural increase, net migration, population change and dependency ratio by region (and their sum), scenario "
+    "and year, base year first":
         "prognostabellen: folkmängd, åldersgrupperna 0, 1–5, 6–15, 16–19, 20–64, 65–79, 80+, födda, döda, "
-        "flyttningar, flyttnetto och försörjningskvot efter region (och summan), scenario och år, basåret först",
+        "flyttningar, födelseöverskott, flyttnetto, folkökning och försörjningskvot efter region (och summan), "
+        "scenario och år, basåret först",
+    "the projection: population and components by scenario, region, birth region, sex, age, year":
+        "prognosen: folkmängd och befolkningsförändringar efter scenario, region, födelseregion, kön, ålder och år",
+    "population and components by scenario, region, birth region and year, the base year first (births by the "
+    "mother's birth region; newborns all in the first group)":
+        "folkmängd och befolkningsförändringar efter scenario, region, födelseregion och år, basåret först (födda "
+        "efter moderns födelseregion; alla nyfödda i den första gruppen)",
     "population and components by scenario, region and year (exact values)":
         "folkmängd och befolkningsförändringar efter scenario, region och år (exakta värden)",
     "population by scenario, region, sex, single year of age and year":

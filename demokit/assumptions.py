@@ -775,9 +775,9 @@ def _origin_parts(ds):
 def pool_origin(ds: xr.Dataset) -> xr.Dataset:
     """Return the cube summed over its birth-region groups (``origin``); variables without the dim unchanged.
 
-    A cell missing in every group stays missing (``min_count=1``).
+    A cell missing in any group is missing in the sum (never read as 0).
     """
-    return xr.Dataset({v: ds[v].sum("origin", min_count=1) if "origin" in ds[v].dims else ds[v]
+    return xr.Dataset({v: ds[v].sum("origin", skipna=False) if "origin" in ds[v].dims else ds[v]
                        for v in ds.data_vars}, attrs=ds.attrs)
 
 
@@ -819,7 +819,12 @@ def _from_history_by_origin(ds, *, years, **options):
                               "SCB does not publish for kommuner; use system='open' or 'closed' with the flows by "
                               "origin")
     pooled, parts_ds, groups = _origin_parts(ds)
-    base = from_history(pooled, years=years, **options)
+    import warnings
+
+    from .small_area import ClampWarning
+    with warnings.catch_warnings():   # (one warning below, for the estimates used)
+        warnings.simplefilter("ignore", ClampWarning)
+        base = from_history(pooled, years=years, **options)
     if base.internal_migration == "balanced":
         raise AssumptionError("system='closed' with in_migration totals (a housing plan) and an origin dim: the "
                               "plan would be balanced against the pool of every group at once, which the "
@@ -830,7 +835,9 @@ def _from_history_by_origin(ds, *, years, **options):
     if options.get("scenarios"):
         part_opts["scenarios"] = {n: {k: v for k, v in (sc or {}).items() if k not in _TOTALS_BY_ORIGIN}
                                   for n, sc in options["scenarios"].items()}
-    parts = _each_group(from_history, parts_ds, groups, years=years, **part_opts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClampWarning)
+        parts = _each_group(from_history, parts_ds, groups, years=years, **part_opts)
     origin = xr.DataArray(groups, dims="origin", name="origin")
     data = {}
     for k, v in base.data.items():
@@ -851,6 +858,9 @@ def _from_history_by_origin(ds, *, years, **options):
                        if k not in ("deaths", "births")})
     attrs["clamped_cells"] = int(sum(counts.values()))
     attrs["clamped"] = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
+    if attrs["clamped_cells"]:
+        warnings.warn(f"from_history: {attrs['clamped']} cell(s) with more events than persons at risk were "
+                      "clamped (risks kept in [0, 1]; attrs['clamped'])", ClampWarning, stacklevel=3)
     attrs["origin"] = ("migration by origin group; death risks and fertility pooled over origin and applied "
                        "to every group (no deaths or births by birth region for municipalities)")
     return Assumptions(**data, migration_timing=base.migration_timing, attrs=attrs)

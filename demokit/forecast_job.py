@@ -694,20 +694,27 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
     proj.attrs["title"] = cfg.get("title", "demokit forecast")
     proj.attrs["statistics_years"] = f"{sy[0]}-{sy[-1]}"
     proj.attrs["base_year"] = base_year
+    # birth-region groups: every output but the groups' own (projection.nc, totals_by_origin.csv) is for all groups
+    pooled = _sum_origin(proj) if "origin" in proj.dims else None
     if dc:
         # the published tables protected by the cell key method: every cell of the projection perturbed
-        # (whole persons, zeros kept); totals are sums of the perturbed cells
+        # (whole persons, zeros kept); totals are sums of the perturbed cells.  With groups, the sum over the
+        # groups is perturbed itself (perturbing the smaller cells by group and summing them would bias it)
         from .ckm import perturbed_cube
         opts = _ckm_options(dc)
+        note = (f"cell key method (dk.ckm), D={opts['D']}, V={opts['V']:g}, js={opts['js']}"
+                + ("; inputs perturbed too" if dc.get("inputs") else ""))
         proj = perturbed_cube(proj, **opts)
-        proj.attrs["disclosure"] = (f"cell key method (dk.ckm), D={opts['D']}, V={opts['V']:g}, js={opts['js']}"
-                                    + ("; inputs perturbed too" if dc.get("inputs") else ""))
+        proj.attrs["disclosure"] = note
+        if pooled is not None:
+            pooled = perturbed_cube(pooled, **opts)
+            pooled.attrs["disclosure"] = note
     progress.step("projection")
     lab = None
-    pooled = proj.sum("origin") if "origin" in proj.dims else proj   # labour and history: all groups together
     if cfg.get("labour"):
         rates = employment_rates(cfg["labour"], proj["age"].values)
-        lab = labour_mod.labour_force(pooled, rates, retirement_shift=cfg["labour"].get("retirement_shift", 0))
+        lab = labour_mod.labour_force(proj if pooled is None else pooled, rates,
+                                      retirement_shift=cfg["labour"].get("retirement_shift", 0))
     from .assumptions import pool_origin
     hist = history_series(pool_origin(ds) if "origin" in ds.dims else ds)
     stoch = None
@@ -718,18 +725,29 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
     progress.step("labour force, history")
     out.mkdir(parents=True, exist_ok=True)
     res = write_outputs(out, cfg=cfg, data=ds, assumptions=a, projection=proj, labour=lab, history=hist,
-                        progress=progress, lang=lang, csv=csv, stochastic=stoch)
+                        progress=progress, lang=lang, csv=csv, stochastic=stoch, pooled=pooled)
     return res
+
+
+def _sum_origin(proj: xr.Dataset) -> xr.Dataset:
+    """The projection summed over its birth-region groups, with its attrs."""
+    out = proj.sum("origin", skipna=False)
+    out.attrs = dict(proj.attrs)
+    return out
 
 
 def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projection: xr.Dataset, labour,
                   history, progress: Progress | None = None, lang: str | None = None,
-                  csv: str | None = None, stochastic: xr.Dataset | None = None) -> dict:
+                  csv: str | None = None, stochastic: xr.Dataset | None = None,
+                  pooled: xr.Dataset | None = None) -> dict:
     """Compute the council tables and write every output file of a forecast into ``out``.
 
     ``lang`` (``"en"``/``"sv"``) and ``csv`` (``"standard"``/``"excel-sv"``)
     default to the config's ``[output]`` keys, then to English and standard.
-    Returns the dict of :func:`run`.
+    A projection by birth region (an ``origin`` dim) is written as it is to
+    ``projection.nc`` and by group to ``totals_by_origin.csv``; every other
+    output uses ``pooled`` (the sum over the groups, perturbed on its own
+    under disclosure control; default: the sum).  Returns the dict of :func:`run`.
     """
     from ._i18n import check_lang, label
     from ._output import check_csv_variant
@@ -762,10 +780,9 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
         by_origin = origin_table(proj, observed=ds, base_year=base_year)
         csv_out(by_origin, "totals_by_origin.csv")
         files["totals_by_origin.csv"] = ("population and components by scenario, region, birth region and year, "
-                                         "the base year first")
-        attrs = proj.attrs
-        proj = proj.sum("origin", keep_attrs=True)
-        proj.attrs = attrs
+                                         "the base year first (births by the mother's birth region; newborns all "
+                                         "in the first group)")
+        proj = _sum_origin(proj) if pooled is None else pooled
         ds = pool_origin(ds)
 
     table = forecast_table(proj, observed=ds, base_year=base_year)
@@ -773,8 +790,9 @@ def write_outputs(out: Path, *, cfg: dict, data: xr.Dataset, assumptions, projec
     hist_table = observed_table(ds.sel(region=regions)) if "population" in ds else None
     csv_out(table, "forecast_table.csv")
     files["forecast_table.csv"] = ("the council table: population, age groups 0, 1-5, 6-15, 16-19, 20-64, 65-79, "
-                                   "80+, births, deaths, migration, net migration and dependency ratio by "
-                                   "region (and their sum), scenario and year, base year first")
+                                   "80+, births, deaths, migration, natural increase, net migration, population "
+                                   "change and dependency ratio by region (and their sum), scenario and year, base "
+                                   "year first")
     csv_out(proj.sum(["sex", "age"]), "totals_by_region.csv")
     files["totals_by_region.csv"] = "population and components by scenario, region and year (exact values)"
     csv_out(proj["population"].to_dataset(), "population_by_age.csv")

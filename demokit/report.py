@@ -487,7 +487,10 @@ def _origin_block(by_origin: xr.Dataset, ctx) -> str:
     groups = by_origin["origin"].values.tolist()
     years = by_origin["year"].values.tolist()
     shown = [y for i, y in enumerate(years) if i == 0 or y == years[-1] or (y - years[0]) % 5 == 0]
-    last = groups[-1]
+    first = groups[0]
+    # the share of every group but the first (born in the country): with two groups, the share born abroad
+    share_of = (label(str(groups[1]), lang).lower() if len(groups) == 2 else
+                ("not " if lang == "en" else "ej ") + label(str(first), lang).lower())
     out = [f"<h2 id='origin'>{label('Population by birth region', lang)}</h2>"]
     for r in by_origin["region"].values.tolist():
         t = by_origin.sel(region=r)
@@ -495,7 +498,7 @@ def _origin_block(by_origin: xr.Dataset, ctx) -> str:
         for s in scen:
             sc = label(str(s), lang)
             head += [f"{label(str(g), lang)} ({sc})" for g in groups]
-            head.append(f"{label('Share', lang)} {label(str(last), lang).lower()} ({sc}), %")
+            head.append(f"{label('Share', lang)} {share_of} ({sc}), %")
         rows = []
         for y in shown:
             obs = bool(t["observed"].sel(year=y))
@@ -503,10 +506,11 @@ def _origin_block(by_origin: xr.Dataset, ctx) -> str:
             for s in scen:
                 c = t.sel(scenario=s, year=y) if "scenario" in t.dims else t.sel(year=y)
                 row += [_num(float(c["population"].sel(origin=g)), lang) for g in groups]
-                row.append(_num(float(c["population_share"].sel(origin=last)), lang, 1))
+                row.append(_num(100.0 - float(c["population_share"].sel(origin=first)), lang, 1))
             rows.append(row)
         out.append(f"<h3>{html.escape(f'{r} {names.get(r, chr(32))}'.strip())}</h3>\n"
-                   + _table(rows, head, classes="council", row_classes=["obs"] + [""] * (len(rows) - 1)))
+                   + _table(rows, head, classes="council",
+                            row_classes=["obs" if bool(t["observed"].sel(year=y)) else "" for y in shown]))
     out.append(f"<p class='small'>{html.escape(label(by_origin.attrs.get('origin_note', ORIGIN_NOTE), lang))}</p>")
     return "\n".join(out)
 
@@ -634,7 +638,8 @@ def _region_sections(ctx):
                  label("net migration = in-migrants − out-migrants + immigrants − emigrants"
                        + (" − emigrants to an unknown country" if "emigration_unknown" in table else ""), lang),
                  label("natural increase = births − deaths; population change = the change from the year before "
-                       "(natural increase + net migration in the projected years)", lang),
+                       "(natural increase + net migration in the projected years; in an observed year also SCB's "
+                       "adjustment term)", lang),
                  label("dependency ratio: persons aged 0–19 and 65+ per 100 aged 20–64 (SCB's demographic "
                        "dependency ratio)", lang)]
         if "emigration_unknown" in table and bool(table["emigration_unknown"].sel(region=r).isnull().any()):

@@ -263,7 +263,8 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
             miss = [r for r in projection["region"].values.tolist() if r not in have]
             if miss:
                 raise CubeError(f"observed: region={miss[0]!r} of the projection is not in the observed data")
-        obs = _bare(observed.sel(year=[base_year], region=projection["region"].values))
+        by_region = {"region": projection["region"].values} if "region" in projection.dims else {}
+        obs = _bare(observed.sel(year=[base_year], **by_region))
         first = xr.Dataset(_rows(obs, age_groups))
         if "scenario" in tab.dims:
             first = first.expand_dims(scenario=tab["scenario"].values)
@@ -271,7 +272,8 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
         tab = xr.concat([first, tab], dim="year", data_vars="all", coords="minimal", join="exact")
     tab = _finish(tab, age_groups, total=total, region_names=_names(projection),
                   before=None if observed is None else _population_before(
-                      observed.sel(region=projection["region"].values), base_year))
+                      observed.sel(region=projection["region"].values) if "region" in projection.dims
+                      else observed, base_year))
     tab = tab.assign_coords(observed=("year", tab["year"].values == base_year))
     tab.attrs = {"base_year": base_year, "title": projection.attrs.get("title", ""),
                  "note": "the base year is observed (31 December and the events of the year); later years "
@@ -301,8 +303,10 @@ def origin_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None,
     xarray.Dataset
         Dims ``(scenario,) region, origin, year`` (coordinate ``observed``):
         ``population`` and every component of the projection summed over sex
-        and age (births by the mother's group), and ``population_share``, the
-        group's share of the population in percent.
+        and age — births as ``births_by_mother`` (by the mother's group) and
+        ``newborns`` (every child in the first group, 0 in the others), so
+        that a group's change is newborns − deaths + its migration — and
+        ``population_share``, the group's share of the population in percent.
 
     Raises
     ------
@@ -329,7 +333,8 @@ def origin_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None,
         if base_year not in observed["year"].values:
             raise CubeError(f"observed: year={base_year} (the base year) is not in the data "
                             f"({int(observed['year'].min())}–{int(observed['year'].max())})")
-        obs = _bare(observed.sel(year=[base_year], region=projection["region"].values))
+        by_region = {"region": projection["region"].values} if "region" in projection.dims else {}
+        obs = _bare(observed.sel(year=[base_year], **by_region))
         first = totals(obs, [v for v in names if v in obs and "origin" in obs[v].dims])
         for v in names:   # (no deaths or births by birth region for kommuner: NaN in the observed row)
             if v not in first:
@@ -342,6 +347,13 @@ def origin_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None,
     tab["population_share"] = 100 * tab["population"] / tab["population"].sum("origin")
     for v in names:
         tab[v].attrs = {"units": "persons"}
+    if "births" in tab:
+        first_group = tab["origin"] == tab["origin"].values[0]
+        newborns = xr.where(first_group, tab["births"].sum("origin", skipna=False), 0.0)
+        tab["newborns"] = newborns.transpose(*tab["births"].dims).assign_attrs(
+            units="persons", long_name="newborns (all in the first group)")
+        tab["births"].attrs["long_name"] = "live births by the mother's birth region"
+        tab = tab.rename(births="births_by_mother")
     tab["population_share"].attrs = {"units": "percent", "long_name": "share of the population"}
     tab = tab.assign_coords(observed=("year", tab["year"].values == base_year))
     tab.attrs = {"base_year": base_year,

@@ -321,7 +321,44 @@ def test_forecast_by_birth_region_from_a_config(tmp_path):
     assert float(row["population"].iloc[0]) == pytest.approx(
         float(direct["population"].sel(scenario="low", origin="born_abroad", year=2030).sum()), abs=1e-6)  # (CSV: 6 decimals)
     assert float(by[(by["origin"] == "born_abroad") & (by["year"] == 2019)]["population"].iloc[0]) == 8973.0
+    # each group balances: newborns (all in the first group) - deaths + its migration
+    for g in ("born_in_sweden", "born_abroad"):
+        b = by[(by["origin"] == g) & (by["scenario"] == "main")].sort_values("year")
+        net = b["newborns"] - b["deaths"] + b["in_migration"] - b["out_migration"] + b["immigration"] - \
+            b["emigration"]
+        np.testing.assert_allclose(b["population"].diff().values[1:], net.values[1:], atol=1e-5)
+    assert (by[by["origin"] == "born_abroad"]["newborns"].fillna(0) == 0).all()
     text = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Folkmängd efter födelseregion" in text and "Född utomlands (huvud)" in text
     share = 100 * 8973 / 78105
     assert f"{share:.1f}".replace(".", ",") in text
+
+
+def test_disclosure_by_birth_region_perturbs_the_sum_over_the_groups(tmp_path):
+    """[disclosure] with data by birth region: the published tables are the cell key method applied to the sum
+    over the groups (perturbing the smaller cells by group and summing them biased every total downwards);
+    projection.nc holds the groups' own perturbed cells."""
+    import copy
+
+    import demokit as dk
+    from demokit.ckm import perturbed_cube
+    cfg = copy.deepcopy(forecast_job.DEMO_CONFIG)
+    cfg["data"] = {"dataset": "lulea_birth_region"}
+    cfg["forecast"]["last_year"] = 2024
+    cfg["scenarios"] = {"main": {}}
+    cfg["disclosure"] = {"D": 2, "V": 1.0, "seed": 3}
+    cfg.pop("labour", None)
+    res = forecast_job.run(forecast_job.check_config(cfg), tmp_path)
+    ds = dk.datasets.load("lulea_birth_region")
+    a = dk.Assumptions.from_history(ds, years=range(2015, 2020), scenarios=cfg["scenarios"],
+                                    mortality_trend="lee_carter", projection_years=range(2020, 2025))
+    direct = dk.project(ds["population"].sel(year=2019), a, years=range(2020, 2025)).expand_dims(scenario=["main"])
+    opts = forecast_job._ckm_options(cfg["disclosure"])
+    pooled = perturbed_cube(direct.sum("origin"), **opts)
+    for v in ("population", "deaths", "emigration"):
+        np.testing.assert_allclose(res["table"][v].sel(region="2580", scenario="main").values[1:],
+                                   pooled[v].sel(scenario="main").sum(["sex", "age"]).values.ravel(), rtol=1e-12)
+    by_group = perturbed_cube(direct, **opts)
+    proj = xr.load_dataset(tmp_path / "projection.nc")
+    np.testing.assert_array_equal(proj["deaths"].transpose(*by_group["deaths"].dims).values,
+                                  by_group["deaths"].values)

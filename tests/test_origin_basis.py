@@ -220,9 +220,23 @@ def test_clamped_cells_of_a_group_are_counted():
     # plausible excess in the year, impossible over the period -> clamped
     assert float(ds["population"].sel(origin="born_abroad", region="2580", sex="male", age=93, year=2016)) == 2
     bad["out_migration"].loc[dict(origin="born_abroad", **cell)] = 4.0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a = dk.Assumptions.from_history(bad, years=range(2015, 2020), smoothing=None)
+    clamp = [w for w in caught if issubclass(w.category, dk.small_area.ClampWarning)]
+    assert len(clamp) == 1 and "out_migration (born_abroad): 1" in str(clamp[0].message)   # one, for what is used
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        a = dk.Assumptions.from_history(bad, years=range(2015, 2020), smoothing=None)
         clean = dk.Assumptions.from_history(ds, years=range(2015, 2020), smoothing=None)
     assert "out_migration (born_abroad): 1" in a.attrs["clamped"]
     assert a.attrs["clamped_cells"] == clean.attrs["clamped_cells"] + 1
+
+
+def test_pool_origin_keeps_a_missing_cell_missing():
+    import xarray as xr
+
+    from demokit.assumptions import pool_origin
+    ds = xr.Dataset({"population": (("age", "origin"), [[10.0, np.nan], [3.0, 4.0]])},
+                    coords={"age": [0, 1], "origin": ["born_in_sweden", "born_abroad"]})
+    out = pool_origin(ds)["population"].values
+    assert np.isnan(out[0]) and out[1] == 7.0

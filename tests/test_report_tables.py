@@ -141,6 +141,17 @@ def test_origin_table_against_numpy():
         dk.origin_table(proj.sum("origin"))
 
 
+def test_forecast_table_of_one_area_without_a_region_dim():
+    rng = np.random.default_rng(2)
+    proj = _cube(rng, range(2020, 2022), regions=("A",)).isel(region=0, drop=True)
+    obs = _cube(rng, range(2018, 2020), regions=("A",)).isel(region=0, drop=True)
+    tab = forecast_table(proj, observed=obs)
+    assert "region" not in tab.dims and tab["year"].values.tolist() == [2019, 2020, 2021]
+    assert float(tab["population"].sel(year=2019)) == pytest.approx(float(obs["population"].sel(year=2019).sum()))
+    assert float(tab["population_change"].sel(year=2019)) == pytest.approx(
+        float(obs["population"].sel(year=2019).sum() - obs["population"].sel(year=2018).sum()))
+
+
 def test_dependency_ratio_hand_worked():
     """One person of each sex at every age 0..100 (202 persons).
 

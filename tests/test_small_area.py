@@ -97,6 +97,9 @@ def test_small_area_rates_bad_counts_are_named():
     zero = ref.where(ref.age < 0, 0.0)                               # a reference of 0 at every age
     with pytest.raises(dk.smoothing.SmoothingError, match=r"deaths\[region='a', age=0\].*reference rate there is 0"):
         dk.small_area_rates(ev, ex, zero, name="deaths", old_age=None)
+    nan_ref = ref.where(ref.age != 12)                               # NaN at age 12, where people are at risk
+    with pytest.raises(dk.smoothing.SmoothingError, match=r"deaths: the reference\[region='a', age=12\] = nan where 100 "):
+        dk.small_area_rates(ev, ex, nan_ref, name="deaths", old_age=None, smoothing=None)
     with pytest.raises(dk.CubeError, match="reference has dim"):
         dk.small_area_rates(ev, ex, ref.expand_dims(sex=["female"]), name="deaths")
 
@@ -441,8 +444,21 @@ def test_small_area_rates_name_a_cell_the_exposure_or_reference_lacks(nb):
     # a NaN reference rate at an old age made the region's risk there 0 (nobody dies at 95), silently
     r95 = dk.small_area_rates(D, N, ref, smoothing=None)["rate"].sel(age=95)
     assert (r95 > 0.1).all()
-    with pytest.raises(dk.CubeError, match=r"reference\[sex='female', age=95\] = nan: the reference rate must be a "
-                                           r"finite number >= 0 at every age"):
+    with pytest.raises(dk.DemokitError, match=r"the reference\[region='2580', sex='female', age=95\] = nan where"):
         dk.small_area_rates(D, N, ref.where(ref.age != 95), smoothing=None)
     with pytest.raises(dk.DemokitError, match=r"credibility = -5: expected a number of expected events >= 0"):
         dk.small_area_rates(D, N, ref, smoothing=None, credibility=-5)   # was accepted: a weight below 0
+
+
+def test_small_area_rates_descending_ages_give_the_same_rates(nb):
+    """Ages in descending order: the same estimate, in the order given (the old-age index takes its level from
+    the age just below old_age, not from the last age of the array)."""
+    from demokit.migration import interval_parts
+    ref = dk.reference_schedules(YEARS)["death_risk"]
+    D, N, _ = interval_parts(nb.sel(region=["2560"]), "deaths", years=YEARS)
+    up = dk.small_area_rates(D, N, ref, link="logit", old_age=90, smoothing=None, warn=False)
+    down = dk.small_area_rates(D.isel(age=slice(None, None, -1)), N.isel(age=slice(None, None, -1)), ref,
+                               link="logit", old_age=90, smoothing=None, warn=False)
+    assert down["age"].values[0] == D["age"].values[-1]
+    np.testing.assert_allclose(down["rate"].sel(age=D["age"]).values, up["rate"].values, rtol=1e-12)
+    np.testing.assert_allclose(down["old_age_index"].values, up["old_age_index"].values, rtol=1e-12)

@@ -124,91 +124,116 @@ def grouped_measures(x, age, starts, age_lo, age_hi, qlevels, method, threshold,
     acc = np.zeros((A, 8))   # total, top5 sum, top5 n, top1 sum, top1 n, below, earners' sum, unused
     for g in range(g0, g1):
         s, e = starts[g], starts[g + 1]
-        n[:] = 0
-        ne[:] = 0
-        for i in range(s, e):
-            ag = age[i] & 0xFF
-            pos = x[i] > 0
-            for a in range(A):
-                if ag >= age_lo[a] and ag <= age_hi[a]:
-                    n[a] += 1
-                    if pos:
-                        ne[a] += 1
+        _count_group(x, age, s, e, age_lo, age_hi, n, ne)
         for a in range(A):
             for q in range(Q):
                 qlo[a, q], qhi[a, q], qw[a, q] = quantile_ranks(n[a], qlevels[q], method)
             elo[a], ehi[a], ew[a] = quantile_ranks(ne[a], 50, method)
-        vlo[:] = np.nan
-        vhi[:] = np.nan
-        velo[:] = np.nan
-        vehi[:] = np.nan
-        dsum[:] = 0.0
-        dcnt[:] = 0.0
-        acc[:] = 0.0
-        r[:] = 0
-        dec[:] = 1
-        for i in range(s, e):
-            ag = age[i] & 0xFF
-            v = x[i]
-            for a in range(A):
-                if ag < age_lo[a] or ag > age_hi[a]:
-                    continue
-                r[a] += 1
-                ra = r[a]
-                na = n[a]
-                acc[a, 0] += v
-                d = dec[a]   # ⌈10 ra / na⌉, advanced as ra grows (no division per person)
-                while 10 * ra > d * na:
-                    d += 1
-                dec[a] = d
-                dsum[a, d - 1] += v
-                dcnt[a, d - 1] += 1
-                if 100 * ra > 95 * na:
-                    acc[a, 1] += v
-                    acc[a, 2] += 1
-                    if 100 * ra > 99 * na:
-                        acc[a, 3] += v
-                        acc[a, 4] += 1
-                if v < threshold:
-                    acc[a, 5] += 1
-                for q in range(Q):
-                    if ra == qlo[a, q]:
-                        vlo[a, q] = v
-                    if ra == qhi[a, q]:
-                        vhi[a, q] = v
-                if v > 0:
-                    acc[a, 6] += v
-                    re = ra - (na - ne[a])
-                    if re == elo[a]:
-                        velo[a] = v
-                    if re == ehi[a]:
-                        vehi[a] = v
+        _walk_group(x, age, s, e, age_lo, age_hi, threshold, n, ne, qlo, qhi, elo, ehi, r, dec, acc, dsum, dcnt,
+                    vlo, vhi, velo, vehi)
+        _group_outputs(g, n, ne, acc, dsum, dcnt, qw, vlo, vhi, ew, velo, vehi, scalars, quantiles, decile_mean)
+
+
+@jit
+def _count_group(x, age, s, e, age_lo, age_hi, n, ne):
+    """First pass over a group's segment: persons and earners (x > 0) of each age group."""
+    A = age_lo.shape[0]
+    n[:] = 0
+    ne[:] = 0
+    for i in range(s, e):
+        ag = age[i] & 0xFF
+        pos = x[i] > 0
         for a in range(A):
-            out = scalars[g, a]
+            if ag >= age_lo[a] and ag <= age_hi[a]:
+                n[a] += 1
+                if pos:
+                    ne[a] += 1
+
+
+@jit
+def _walk_group(x, age, s, e, age_lo, age_hi, threshold, n, ne, qlo, qhi, elo, ehi, r, dec, acc, dsum, dcnt,
+                vlo, vhi, velo, vehi):
+    """Second pass: ranks, decile groups, top shares, persons below the threshold and the quantiles' values."""
+    A = age_lo.shape[0]
+    Q = qlo.shape[1]
+    vlo[:] = np.nan
+    vhi[:] = np.nan
+    velo[:] = np.nan
+    vehi[:] = np.nan
+    dsum[:] = 0.0
+    dcnt[:] = 0.0
+    acc[:] = 0.0
+    r[:] = 0
+    dec[:] = 1
+    for i in range(s, e):
+        ag = age[i] & 0xFF
+        v = x[i]
+        for a in range(A):
+            if ag < age_lo[a] or ag > age_hi[a]:
+                continue
+            r[a] += 1
+            ra = r[a]
             na = n[a]
-            out[0] = na
-            out[1] = acc[a, 0] / na if na > 0 else np.nan
-            out[2] = acc[a, 1] / acc[a, 2] if acc[a, 2] > 0 else np.nan
-            out[3] = acc[a, 3] / acc[a, 4] if acc[a, 4] > 0 else np.nan
-            out[4] = acc[a, 5]
-            out[5] = ne[a]
-            out[6] = acc[a, 6] / ne[a] if ne[a] > 0 else np.nan
-            if ne[a] > 0:
-                out[7] = velo[a] + ew[a] * (vehi[a] - velo[a]) if ew[a] != 0.0 else velo[a]
-            else:
-                out[7] = np.nan
-            out[8] = acc[a, 0]
-            out[9] = acc[a, 5] / na if na > 0 else np.nan
-            out[10] = dcnt[a, 9]
-            out[11] = 0.0
+            acc[a, 0] += v
+            d = dec[a]   # ⌈10 ra / na⌉, advanced as ra grows (no division per person)
+            while 10 * ra > d * na:
+                d += 1
+            dec[a] = d
+            dsum[a, d - 1] += v
+            dcnt[a, d - 1] += 1
+            if 100 * ra > 95 * na:
+                acc[a, 1] += v
+                acc[a, 2] += 1
+                if 100 * ra > 99 * na:
+                    acc[a, 3] += v
+                    acc[a, 4] += 1
+            if v < threshold:
+                acc[a, 5] += 1
             for q in range(Q):
-                if na > 0:
-                    quantiles[g, a, q] = (vlo[a, q] + qw[a, q] * (vhi[a, q] - vlo[a, q]) if qw[a, q] != 0.0
-                                          else vlo[a, q])
-                else:
-                    quantiles[g, a, q] = np.nan
-            for d in range(10):
-                decile_mean[g, a, d] = dsum[a, d] / dcnt[a, d] if dcnt[a, d] > 0 else np.nan
+                if ra == qlo[a, q]:
+                    vlo[a, q] = v
+                if ra == qhi[a, q]:
+                    vhi[a, q] = v
+            if v > 0:
+                acc[a, 6] += v
+                re = ra - (na - ne[a])
+                if re == elo[a]:
+                    velo[a] = v
+                if re == ehi[a]:
+                    vehi[a] = v
+
+
+@jit
+def _group_outputs(g, n, ne, acc, dsum, dcnt, qw, vlo, vhi, ew, velo, vehi, scalars, quantiles, decile_mean):
+    """Write group ``g``'s measures of every age group (see :func:`grouped_measures`)."""
+    A = n.shape[0]
+    Q = qw.shape[1]
+    for a in range(A):
+        out = scalars[g, a]
+        na = n[a]
+        out[0] = na
+        out[1] = acc[a, 0] / na if na > 0 else np.nan
+        out[2] = acc[a, 1] / acc[a, 2] if acc[a, 2] > 0 else np.nan
+        out[3] = acc[a, 3] / acc[a, 4] if acc[a, 4] > 0 else np.nan
+        out[4] = acc[a, 5]
+        out[5] = ne[a]
+        out[6] = acc[a, 6] / ne[a] if ne[a] > 0 else np.nan
+        if ne[a] > 0:
+            out[7] = velo[a] + ew[a] * (vehi[a] - velo[a]) if ew[a] != 0.0 else velo[a]
+        else:
+            out[7] = np.nan
+        out[8] = acc[a, 0]
+        out[9] = acc[a, 5] / na if na > 0 else np.nan
+        out[10] = dcnt[a, 9]
+        out[11] = 0.0
+        for q in range(Q):
+            if na > 0:
+                quantiles[g, a, q] = (vlo[a, q] + qw[a, q] * (vhi[a, q] - vlo[a, q]) if qw[a, q] != 0.0
+                                      else vlo[a, q])
+            else:
+                quantiles[g, a, q] = np.nan
+        for d in range(10):
+            decile_mean[g, a, d] = dsum[a, d] / dcnt[a, d] if dcnt[a, d] > 0 else np.nan
 
 
 @jit

@@ -107,10 +107,25 @@ def synthetic_register(n_persons: int = 100_000, *, seed: int = 0, year: int = 2
     if n < 1:
         raise ValueError(f"n_persons must be ≥ 1, got {n_persons!r}")
     rng = np.random.default_rng(seed)
-    km = kommuner()
-    codes = km["region"].tolist()
+    codes = kommuner()["region"].tolist()
     weights = _kommun_sizes(codes)
-    # --- households: type, adults, children -------------------------------------------
+    # the steps draw from one generator in this order: same seed, same table
+    H, htype, hh, pos, is_adult, hregion = _households(rng, n, len(codes), weights)
+    age, female, sex = _ages_and_sexes(rng, n, H, htype, hh, pos, is_adult)
+    birth, yis, reg_jan1, reg_dec31 = _births_and_registration(rng, n, age)
+    inc = _swedish_incomes(rng, n, H, age, female, htype, hh)
+    region = hregion[hh]
+    country = np.zeros(n, np.int64)
+    fwage = np.zeros(n)
+    ftax = np.zeros(n)
+    for ci, cc in ((1, "DK"), (2, "NO")):
+        _add_commuters(rng, ci, cc, n, codes, weights, region, age, female, birth, yis, inc, country, fwage, ftax)
+    return _register_frame(year, codes, hh, region, sex, age, birth, yis, reg_jan1, reg_dec31, inc, country,
+                           fwage, ftax)
+
+
+def _households(rng, n, n_regions, weights):
+    """Households (type, adults, children) and their kommun; each person's household, position and adulthood."""
     H = int(n / 2.05) + 64
     htype = rng.choice(5, size=H, p=[0.38, 0.08, 0.27, 0.22, 0.05])
     adults = np.array([1, 1, 2, 2, 3])[htype]
@@ -123,8 +138,12 @@ def synthetic_register(n_persons: int = 100_000, *, seed: int = 0, year: int = 2
     start = np.concatenate([[0], np.cumsum(size)[:-1]])
     pos = np.arange(n) - start[hh]
     is_adult = pos < adults[hh]
-    hregion = rng.choice(len(codes), size=H, p=weights / weights.sum())
-    # --- ages and sexes ------------------------------------------------------------------
+    hregion = rng.choice(n_regions, size=H, p=weights / weights.sum())
+    return H, htype, hh, pos, is_adult, hregion
+
+
+def _ages_and_sexes(rng, n, H, htype, hh, pos, is_adult):
+    """Ages (adults by household type, partners near each other, children younger) and sexes (couples mixed)."""
     a1 = np.where(htype == 0, np.where(rng.random(H) < 0.5, rng.integers(20, 45, H), rng.integers(45, 98, H)),
                   np.where(htype >= 2, rng.integers(22, 90, H), rng.integers(22, 60, H)))
     a1 = np.where((htype == 1) | (htype == 3), rng.integers(27, 57, H), a1)
@@ -141,12 +160,20 @@ def synthetic_register(n_persons: int = 100_000, *, seed: int = 0, year: int = 2
     cpl = second & (htype[hh] >= 2) & (htype[hh] <= 3)
     female[cpl] = ~female[np.flatnonzero(cpl) - 1]
     sex = (~female).astype(np.int64)  # 0 female, 1 male
-    # --- birth region and time in Sweden --------------------------------------------------
+    return age, female, sex
+
+
+def _births_and_registration(rng, n, age):
+    """Birth region, years in Sweden and registration on 1 January and 31 December."""
     birth = rng.choice(5, size=n, p=[0.84, 0.025, 0.03, 0.035, 0.07])
     yis = np.where(birth == 0, age, np.minimum(age, rng.integers(0, 45, n))).astype(float)
     reg_jan1 = (age > 0) & (rng.random(n) > 0.012)
     reg_dec31 = rng.random(n) > 0.006
-    # --- Swedish incomes ----------------------------------------------------------------
+    return birth, yis, reg_jan1, reg_dec31
+
+
+def _swedish_incomes(rng, n, H, age, female, htype, hh):
+    """Wages, transfers, pensions, taxes and disposable incomes (a few households with none)."""
     p_emp = np.interp(age, [15, 16, 19, 22, 27, 32, 54, 59, 64, 66, 70, 75],
                       [0, 0.25, 0.35, 0.6, 0.8, 0.86, 0.86, 0.8, 0.6, 0.15, 0.05, 0])
     employed = rng.random(n) < p_emp
@@ -170,65 +197,74 @@ def synthetic_register(n_persons: int = 100_000, *, seed: int = 0, year: int = 2
     transfer[z] = 0.0
     work = wage + np.round(0.3 * transfer)
     ku_type = np.where(wage > 0, 1, 0)
-    region = hregion[hh]
-    # --- cross-border commuters -------------------------------------------------------------
-    country = np.zeros(n, np.int64)
-    fwage = np.zeros(n)
-    ftax = np.zeros(n)
+    return {"wage": wage, "transfer": transfer, "pension": pension, "csfvi": csfvi, "cdisp": cdisp,
+            "work": work, "ku_type": ku_type}
+
+
+def _add_commuters(rng, ci, cc, n, codes, weights, region, age, female, birth, yis, inc, country, fwage, ftax):
+    """Make ``COMMUTERS_2012[cc]``'s share of the persons cross-border commuters to ``cc`` (in place)."""
+    wage, transfer, pension, csfvi, cdisp, work, ku_type = (inc[k] for k in (
+        "wage", "transfer", "pension", "csfvi", "cdisp", "work", "ku_type"))
     age_grp = np.searchsorted(_AGE_EDGES, age, side="right") - 1
     code_ix = {c: i for i, c in enumerate(codes)}
     pop_w = weights / weights.sum()
-    for ci, cc in ((1, "DK"), (2, "NO")):
-        spec = COMMUTERS_2012[cc]
-        m = int(round(n * spec["persons"] / SWEDEN_POPULATION_2012))
-        if m == 0:
-            continue
-        homes = _DK_HOMES if cc == "DK" else _NO_HOMES
-        reg_share = 0.4 * pop_w
-        for c, s in homes.items():
-            reg_share[code_ix[c]] += 0.6 * s / sum(homes.values())
-        # person weight = region share / region size × age-group share / age-group size
-        cand = (country == 0) & (age >= 16)
-        rcount = np.bincount(region[cand], minlength=len(codes)).astype(float)
-        acount = np.bincount(age_grp[cand], minlength=11).astype(float)
-        ap = np.asarray(spec["age_pct"], float)
-        w = np.zeros(n)
-        w[cand] = (reg_share / np.maximum(rcount, 1))[region[cand]] * (ap / np.maximum(acount, 1))[age_grp[cand]]
-        w_f = spec["women"] / spec["persons"]
-        w[cand] *= np.where(female[cand], w_f, 1 - w_f) * 2
-        m = min(m, int((w > 0).sum()))
-        # weighted sampling without replacement (exponential keys), deterministic for the seed
-        keys = np.full(n, np.inf)
-        keys[w > 0] = rng.exponential(1.0, int((w > 0).sum())) / w[w > 0]
-        chosen = np.argpartition(keys, m - 1)[:m] if m < n else np.arange(n)
-        country[chosen] = ci
-        med = np.where(female[chosen], spec["median_women"], spec["median_men"])
-        fwage[chosen] = np.round(_lognormal(rng, 1.0, 0.45 if cc == "DK" else 0.9, m) * med)
-        ftax[chosen] = np.nan if cc == "DK" else np.round(0.25 * fwage[chosen])
-        bp = spec["birth_pct"]
-        b = rng.choice(3, size=m, p=np.array([bp["sweden"], bp["nordic"], bp["other"]]) / (bp["sweden"] + bp["nordic"] + bp["other"]))
-        birth[chosen] = np.where(b == 0, 0, np.where(b == 1, 1, rng.choice([2, 3, 4], size=m)))
-        yis[chosen] = np.where(b == 0, age[chosen],
-                               np.minimum(age[chosen], np.where(b == 1, rng.integers(0, 12, m), rng.integers(0, 30, m))))
-        # their Swedish incomes: many have none
-        no_se = rng.random(m) < (0.70 if cc == "DK" else 0.45)
-        wage[chosen[no_se]] = 0.0
-        work[chosen[no_se]] = 0.0
-        csfvi[chosen[no_se]] = transfer[chosen[no_se]] + pension[chosen[no_se]]
-        cdisp[chosen[no_se]] = np.round(csfvi[chosen[no_se]] * 0.8)
-        kt = np.where(wage[chosen] > 0, 1, 0)
-        u = rng.random(m)
-        has = wage[chosen] > 0
-        kt = np.where(has & (u < 0.10), 2, np.where(has & (u >= 0.10) & (u < 0.16), 3, kt))
-        ku_type[chosen] = kt
-        declared_incl = has & (u >= 0.16) & (u < 0.24)
-        if cc == "NO":
-            above = rng.random(m) < 0.01
-            ftax[chosen[above]] = np.round(fwage[chosen[above]] * 1.2)
-        # within-tolerance declarations: the foreign wage is in the declared wage already
-        ix = chosen[declared_incl]
-        csfvi[ix] = csfvi[ix] + fwage[ix]
-        cdisp[ix] = cdisp[ix] + np.round(0.7 * fwage[ix])
+    spec = COMMUTERS_2012[cc]
+    m = int(round(n * spec["persons"] / SWEDEN_POPULATION_2012))
+    if m == 0:
+        return
+    homes = _DK_HOMES if cc == "DK" else _NO_HOMES
+    reg_share = 0.4 * pop_w
+    for c, s in homes.items():
+        reg_share[code_ix[c]] += 0.6 * s / sum(homes.values())
+    # person weight = region share / region size × age-group share / age-group size
+    cand = (country == 0) & (age >= 16)
+    rcount = np.bincount(region[cand], minlength=len(codes)).astype(float)
+    acount = np.bincount(age_grp[cand], minlength=11).astype(float)
+    ap = np.asarray(spec["age_pct"], float)
+    w = np.zeros(n)
+    w[cand] = (reg_share / np.maximum(rcount, 1))[region[cand]] * (ap / np.maximum(acount, 1))[age_grp[cand]]
+    w_f = spec["women"] / spec["persons"]
+    w[cand] *= np.where(female[cand], w_f, 1 - w_f) * 2
+    m = min(m, int((w > 0).sum()))
+    # weighted sampling without replacement (exponential keys), deterministic for the seed
+    keys = np.full(n, np.inf)
+    keys[w > 0] = rng.exponential(1.0, int((w > 0).sum())) / w[w > 0]
+    chosen = np.argpartition(keys, m - 1)[:m] if m < n else np.arange(n)
+    country[chosen] = ci
+    med = np.where(female[chosen], spec["median_women"], spec["median_men"])
+    fwage[chosen] = np.round(_lognormal(rng, 1.0, 0.45 if cc == "DK" else 0.9, m) * med)
+    ftax[chosen] = np.nan if cc == "DK" else np.round(0.25 * fwage[chosen])
+    bp = spec["birth_pct"]
+    b = rng.choice(3, size=m, p=np.array([bp["sweden"], bp["nordic"], bp["other"]]) / (bp["sweden"] + bp["nordic"] + bp["other"]))
+    birth[chosen] = np.where(b == 0, 0, np.where(b == 1, 1, rng.choice([2, 3, 4], size=m)))
+    yis[chosen] = np.where(b == 0, age[chosen],
+                           np.minimum(age[chosen], np.where(b == 1, rng.integers(0, 12, m), rng.integers(0, 30, m))))
+    # their Swedish incomes: many have none
+    no_se = rng.random(m) < (0.70 if cc == "DK" else 0.45)
+    wage[chosen[no_se]] = 0.0
+    work[chosen[no_se]] = 0.0
+    csfvi[chosen[no_se]] = transfer[chosen[no_se]] + pension[chosen[no_se]]
+    cdisp[chosen[no_se]] = np.round(csfvi[chosen[no_se]] * 0.8)
+    kt = np.where(wage[chosen] > 0, 1, 0)
+    u = rng.random(m)
+    has = wage[chosen] > 0
+    kt = np.where(has & (u < 0.10), 2, np.where(has & (u >= 0.10) & (u < 0.16), 3, kt))
+    ku_type[chosen] = kt
+    declared_incl = has & (u >= 0.16) & (u < 0.24)
+    if cc == "NO":
+        above = rng.random(m) < 0.01
+        ftax[chosen[above]] = np.round(fwage[chosen[above]] * 1.2)
+    # within-tolerance declarations: the foreign wage is in the declared wage already
+    ix = chosen[declared_incl]
+    csfvi[ix] = csfvi[ix] + fwage[ix]
+    cdisp[ix] = cdisp[ix] + np.round(0.7 * fwage[ix])
+
+
+def _register_frame(year, codes, hh, region, sex, age, birth, yis, reg_jan1, reg_dec31, inc, country, fwage, ftax):
+    """The person table: declared wages (the foreign wage where it was declared), categoricals, attrs."""
+    wage, transfer, pension, csfvi, cdisp, work, ku_type = (inc[k] for k in (
+        "wage", "transfer", "pension", "csfvi", "cdisp", "work", "ku_type"))
+    n = len(age)
     declared = wage.copy()
     incl = (country > 0) & (ku_type == 1) & (csfvi - transfer - pension - wage > 0)
     declared[incl] = wage[incl] + fwage[incl]

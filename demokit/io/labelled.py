@@ -91,6 +91,34 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
     are summed over; ``–`` is SCB's zero.
     """
     path = os.fspath(path)
+    header, data, line_no, h, sep, title = _rows(path)
+    dim_cols, value_cols = _columns(header, path, h)
+    nrow, ncol = data.shape
+
+    def describe(cell):
+        return f"line {line_no[int(cell) // ncol]}, column {header[int(cell) % ncol]!r}"
+
+    parsed = _parse_dims(data, dim_cols, header, line_no, path, content)
+    vj = [j for j, _, _ in value_cols]
+    cells, num = _parse_values(data, vj, header, line_no, path, sep)
+    rows_of = np.repeat(np.arange(nrow), len(vj))
+    part = {k: v[rows_of] for k, v in parsed.items()}
+    if any(y is not None for _, _, y in value_cols):
+        part["year"] = np.tile(np.array([y for _, _, y in value_cols], dtype=np.int64), nrow)
+    if "content" not in part:
+        part["content"] = np.tile(np.array(_contents(value_cols, header, h, path, title, content), dtype=object),
+                                  nrow)
+    part["value"] = num
+    part["symbol"] = cells
+    part["_cell"] = rows_of * ncol + np.tile(np.array(vj), nrow)
+    check_missing(part, path, missing, describe)
+    return cube_from_tidy(part, path, describe=describe, fertile_ages=fertile_ages,
+                          source=f"Statistics Sweden (SCB), labelled web download {os.path.basename(path)}")
+
+
+def _rows(path):
+    """The file's header cells, its data rows (object array, up to the first blank line: notes below), their
+    1-based line numbers, the header's line index, the separator and the title above the header."""
     text = decode_bytes(read_bytes(path))
     lines = text.splitlines()
     h, sep = _find_header(lines, path)
@@ -117,6 +145,11 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
         i = int(np.argmax(short))
         raise ReadError(f"{path}, line {line_no[i]}: {int((~pd.isna(data[i])).sum())} cells but the header has "
                         f"{len(header)} ({header})")
+    return header, data, line_no, h, sep, title
+
+
+def _columns(header, path, h):
+    """The classification columns by role and the value columns ``(index, label, year or None)``."""
     dim_cols: dict[str, list[int]] = {}
     value_cols: list[tuple[int, str | None, int | None]] = []
     for j, name in enumerate(header):
@@ -138,17 +171,15 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
     for role, js in dim_cols.items():
         if len(js) > 1 and role != "extra":
             raise ReadError(f"{path}, line {h + 1}: more than one {role} column: {[header[j] for j in js]}")
-    has_year_col = "year" in dim_cols
-    if has_year_col and any(y is not None for _, _, y in value_cols):
+    if "year" in dim_cols and any(y is not None for _, _, y in value_cols):
         raise ReadError(f"{path}, line {h + 1}: both a year column and year columns")
     if not value_cols:
         raise ReadError(f"{path}, line {h + 1}: no value columns (years such as '2019')")
-    nrow, ncol = data.shape
+    return dim_cols, value_cols
 
-    def describe(cell):
-        return f"line {line_no[int(cell) // ncol]}, column {header[int(cell) % ncol]!r}"
 
-    # parse each classification once per distinct label
+def _parse_dims(data, dim_cols, header, line_no, path, content):
+    """Each classification column parsed once per distinct label, as arrays over the rows."""
     parsed: dict[str, np.ndarray] = {}
     for role, js in dim_cols.items():
         for j in js:
@@ -164,8 +195,11 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
             else:
                 for c in cats:
                     parsed[c] = cats[c][inv]
-    # all value cells at once, in file order (row by row, column by column)
-    vj = [j for j, _, _ in value_cols]
+    return parsed
+
+
+def _parse_values(data, vj, header, line_no, path, sep):
+    """All value cells at once, in file order (row by row, column by column): the texts and the numbers."""
     cells = data[:, vj].ravel()
     num = np.array(pd.to_numeric(pd.Series(cells, dtype=object), errors="coerce"), dtype=float)
     for k in np.flatnonzero(np.isnan(num)):  # markers, spaces, decimal commas: cell by cell
@@ -175,30 +209,23 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
             raise ReadError(f"{path}, line {line_no[k // len(vj)]}, column {header[vj[k % len(vj)]]!r}: "
                             f"{cells[k]!r} is not a number") from None
         num[k] = np.nan if x is None else x
-    rows_of = np.repeat(np.arange(nrow), len(vj))
-    part = {k: v[rows_of] for k, v in parsed.items()}
-    if any(y is not None for _, _, y in value_cols):
-        part["year"] = np.tile(np.array([y for _, _, y in value_cols], dtype=np.int64), nrow)
-    if "content" not in part:
-        codes = []
-        for j, label, _ in value_cols:
-            if label is not None and label.casefold() not in _VALUE_COL:
-                code = resolve_content(None, label, override=content)
-                if code is None:
-                    raise ReadError(f"{path}, line {h + 1}, column {header[j]!r}: unknown content {label!r}; "
-                                    "pass content=... (a content code or a cube variable)")
-            else:
-                code = resolve_content(None, title, override=content) if (title or content is not None) else None
-                if code is None:
-                    raise ReadError(f"{path}: cannot tell what the table counts (no tabellinnehåll column, "
-                                    f"no content in the column names, title {title!r}); pass content=... "
-                                    "(e.g. 'population' or 'BE0101N1')")
-            codes.append(code)
-        part["content"] = np.tile(np.array(codes, dtype=object), nrow)
-    part["value"] = num
-    part["symbol"] = cells
-    part["_cell"] = rows_of * ncol + np.tile(np.array(vj), nrow)
-    tidy = part
-    check_missing(tidy, path, missing, describe)
-    return cube_from_tidy(tidy, path, describe=describe, fertile_ages=fertile_ages,
-                          source=f"Statistics Sweden (SCB), labelled web download {os.path.basename(path)}")
+    return cells, num
+
+
+def _contents(value_cols, header, h, path, title, content):
+    """The content code of each value column: from its label, the title, or ``content=``."""
+    codes = []
+    for j, label, _ in value_cols:
+        if label is not None and label.casefold() not in _VALUE_COL:
+            code = resolve_content(None, label, override=content)
+            if code is None:
+                raise ReadError(f"{path}, line {h + 1}, column {header[j]!r}: unknown content {label!r}; "
+                                "pass content=... (a content code or a cube variable)")
+        else:
+            code = resolve_content(None, title, override=content) if (title or content is not None) else None
+            if code is None:
+                raise ReadError(f"{path}: cannot tell what the table counts (no tabellinnehåll column, "
+                                f"no content in the column names, title {title!r}); pass content=... "
+                                "(e.g. 'population' or 'BE0101N1')")
+        codes.append(code)
+    return codes
