@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 import xarray as xr
 
+from ._apply import is_dask
 from ._periods import as_years
 from .cube import CubeError, DemokitError, check_counts, first_cell, format_cell
 
@@ -458,16 +459,18 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
         events, exposure = events.sortby("age"), exposure.sortby("age")
         ages = events["age"].values
     events, exposure = events.transpose(*dims), exposure.transpose(*dims)
-    ref = reference.astype(float).sel(age=ages).broadcast_like(events).transpose(*dims)
+    ref = reference.astype(float).sel(age=ages)
+    if not is_dask(ref):   # a NaN reference rate became a rate of 0 (at the old ages: nobody dies), silently
+        with np.errstate(invalid="ignore"):
+            bad_ref = ~(np.isfinite(ref.values) & (ref.values >= 0))
+        if bad_ref.any():
+            raise CubeError(f"{name}: {format_cell('reference', ref, first_cell(bad_ref))}: the reference rate must "
+                            "be a finite number >= 0 at every age (a reference with events but nobody at risk at an "
+                            "age gives NaN: fold the oldest ages with open_age=..., or use another reference)")
+    ref = ref.broadcast_like(events).transpose(*dims)
     check_counts(events, name, max_count=np.inf)
     check_counts(exposure, f"{name} (population at risk)", max_count=np.inf)
     E, X, R = events.values, exposure.values, ref.values
-    bad = (X > 0) & ~(np.isfinite(R) & (R >= 0))
-    if bad.any():   # (a NaN reference would give a rate of 0 there, silently)
-        from .smoothing import SmoothingError
-        idx = first_cell(bad)
-        raise SmoothingError(f"{format_cell(f'{name}: the reference', ref, idx)} where "
-                             f"{float(X[idx]):g} persons were at risk: the reference must be a finite rate >= 0")
     young = ages < old_age if old_age is not None else np.ones(ages.size, bool)
     rate, index, clamped, old_idx, bad = _small_area_core(E, X, R, ages, young, link=link, smoothing=smoothing,
                                                           credibility=credibility, criterion=criterion)
