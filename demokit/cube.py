@@ -416,7 +416,7 @@ def from_frame(frame, *, value: str = "value", name: str = "population", open_ag
     dims = [d for d in ("region", "sex", "age", "year") if d in frame.columns]
     dup = frame.duplicated(dims)
     if dup.any():
-        row = frame[dup].iloc[0]
+        row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame[dup].iloc[0].items()}
         raise CubeError(f"{name}: duplicated cell " + ", ".join(f"{d}={row[d]!r}" for d in dims))
     vals = _numbers(frame[value])
     bad = ~np.isfinite(vals)
