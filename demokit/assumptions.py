@@ -16,7 +16,7 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import as_years, select_years
 from .components import COMPONENTS, by_kind
-from .cube import SEXES, CubeError, DemokitError, first_cell, format_cell, validate
+from .cube import SEXES, CubeError, DemokitError, first_cell, format_cell, validate_period
 from .lexis import to_convention
 from .scenarios import _e0_scaling, path, tfr_of
 
@@ -624,7 +624,7 @@ def _check_history(ds, yrs, system, smoothing):
     if miss:
         raise CubeError(f"from_history needs {miss[0]!r}; the cube has {sorted(ds.data_vars)}")
     # every variable used, over the period and the year before it: named errors before any estimation
-    validate(select_years(ds[need], yrs, need_previous=True).assign_attrs(ds.attrs))
+    validate_period(select_years(ds[need], yrs, need_previous=True).assign_attrs(ds.attrs))
     return system, smoothing
 
 

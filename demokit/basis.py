@@ -15,7 +15,7 @@ import xarray as xr
 
 from ._periods import as_years, select_years
 from .components import by_kind
-from .cube import CubeError, validate
+from .cube import CubeError, validate_period
 from .fertility import fertility_parts, mean_age_at_childbirth, tfr
 from .migration import interval_parts
 from .regions import pool
@@ -152,7 +152,7 @@ def statistical_basis(ds: xr.Dataset, *, years, period: int = 5, reference="nati
         raise CubeError(f"smoothing = {smoothing!r}: expected 'relational', 'brass' or 'pspline'")
     yrs = _period(years, period)
     used = need + [v for v in _OTHER_EXITS if v in ds]
-    validate(select_years(ds[used], yrs, need_previous=True).assign_attrs(ds.attrs))   # named errors first
+    validate_period(select_years(ds[used], yrs, need_previous=True).assign_attrs(ds.attrs))   # named errors first
     ref_ds, ref_note = _reference_cube(ds, reference, need)
     fits = _Fits(smoothing=smoothing, criterion=criterion, smooth_reference=smooth_reference)
     out = xr.Dataset()

@@ -24,6 +24,7 @@ __all__ = [
     "VARIABLES",
     "AGE_CONVENTIONS",
     "validate",
+    "validate_period",
     "open_age",
     "age_convention",
     "from_frame",
@@ -285,6 +286,22 @@ def validate(ds: xr.Dataset, *, required: tuple[str, ...] = ("population",),
     return ds
 
 
+def validate_period(sub: xr.Dataset, **options) -> xr.Dataset:
+    """Return ``sub`` after :func:`validate` of a period selected with the year before it.
+
+    ``sub`` covers ``first − 1 … last`` (``select_years(..., need_previous=True)``):
+    every variable of the period is checked, and of the year before only the
+    population (its events are not used: a file of events that starts with the
+    period is not an error).
+    """
+    if "year" not in sub.dims or sub.sizes["year"] < 2:
+        return validate(sub, **options)
+    validate(sub.isel(year=slice(1, None)), **options)
+    if "population" in sub.data_vars:
+        check_counts(sub["population"].isel(year=[0]), "population")
+    return sub
+
+
 #: events above their population at risk accepted per cell and year (late registrations, moves in and out
 #: within the year, CKM noise of ±2 on both counts): at most this many persons plus EXCESS_SHARE of those at risk
 EXCESS_PERSONS = 5.0
@@ -399,7 +416,7 @@ def from_frame(frame, *, value: str = "value", name: str = "population", open_ag
     dims = [d for d in ("region", "sex", "age", "year") if d in frame.columns]
     dup = frame.duplicated(dims)
     if dup.any():
-        row = frame[dup].iloc[0]
+        row = {k: (v.item() if hasattr(v, "item") else v) for k, v in frame[dup].iloc[0].items()}
         raise CubeError(f"{name}: duplicated cell " + ", ".join(f"{d}={row[d]!r}" for d in dims))
     vals = _numbers(frame[value])
     bad = ~np.isfinite(vals)

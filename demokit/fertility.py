@@ -8,7 +8,7 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import mean_population
-from .cube import CubeError, age_convention, check_counts, first_cell, format_cell, validate
+from .cube import CubeError, age_convention, check_counts, first_cell, format_cell, validate_period
 
 __all__ = ["fertility_rates", "tfr", "mean_age_at_childbirth", "fertility_parts"]
 
@@ -38,7 +38,7 @@ def fertility_parts(ds: xr.Dataset, *, years, exposure: str | None = None):
         raise CubeError(f"exposure = {exposure!r}: expected None, 'cohort' or 'age'")
     sub = select_years(ds[["population", "births"]], years, need_previous=True)
     if not is_dask(sub["births"]) and not is_dask(sub["population"]):
-        validate(sub)   # raw births by the child's sex: a NaN or negative cell never hides in a sum
+        validate_period(sub)   # raw births by the child's sex: a NaN or negative cell never hides in a sum
     b = sub["births"].isel(year=slice(1, None))
     if "sex" in b.dims:
         b = b.sum("sex")

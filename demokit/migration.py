@@ -11,7 +11,7 @@ import xarray as xr
 from ._apply import is_dask
 from ._periods import select_years
 from .accounting import cohort_start_population
-from .cube import CubeError, age_convention, check_counts, check_events_at_risk, check_single_years, validate
+from .cube import CubeError, age_convention, check_counts, check_events_at_risk, check_single_years, validate_period
 from .lexis import to_convention
 from .standardize import indirect_index, reference_risks
 
@@ -55,7 +55,7 @@ def interval_parts_of(ds: xr.Dataset, variables, *, years, boys_share=None, lowe
     check_single_years(ds, "migration risks")
     sub = select_years(ds[["population", *variables, "births"]], years, need_previous=True)
     if not any(is_dask(sub[v]) for v in sub.data_vars):
-        validate(sub)
+        validate_period(sub)
     at_risk_all = None
     summed = {}   # the summed population at risk by the events' dim order
     out = {}

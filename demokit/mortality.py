@@ -14,7 +14,7 @@ from ._apply import is_dask
 from ._periods import select_years
 from .accounting import births_by_sex, cohort_start_population, mean_population
 from .cube import (CubeError, age_convention, check_counts, check_events_at_risk, check_single_years, first_cell,
-                   check_structure, format_cell, validate)
+                   check_structure, format_cell, validate_period)
 from .lexis import to_convention
 from .standardize import indirect_index, reference_risks
 
@@ -84,7 +84,7 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     need = ["population", "deaths"]
     sub = select_years(_need(ds, need, "death rates")[need], years, need_previous=True)
     if not any(is_dask(sub[v]) for v in sub.data_vars):
-        validate(sub)
+        validate_period(sub)
     deaths = sub["deaths"].isel(year=slice(1, None))
     conv = age_convention(ds["deaths"], "deaths")
     deaths.attrs = dict(ds["deaths"].attrs)
@@ -164,7 +164,7 @@ def _interval_parts(ds, years, lower_share, infant_lower_share, boys_share):
         raise CubeError("interval death risks need 'births' (the population at risk at age 0)")
     sub = select_years(_need(ds, need, "death risks")[need], years, need_previous=True)
     if not any(is_dask(sub[v]) for v in sub.data_vars):
-        validate(sub)
+        validate_period(sub)
     d = _year_end_deaths(sub, lower_share, infant_lower_share).isel(year=slice(1, None))
     _check_in_memory(d, "deaths")
     # population at risk indexed by year-end age: P(x-1, t-1); open age P(w-1,t-1) + P(w,t-1)

@@ -361,7 +361,7 @@ def test_cube_from_tidy_frame():
     da = from_frame(df, name="deaths", age_convention="at_event")
     assert da["age"].values.tolist() == [0, 1, 2] and da.attrs["open_age"] == 2
     assert da.sel(age=1).item() == 5.0 and da.attrs["age_convention"] == "at_event"
-    with pytest.raises(dk.CubeError, match="duplicated cell"):
+    with pytest.raises(dk.CubeError, match=r"deaths: duplicated cell region='01', sex='female', age=1, year=2020$"):
         from_frame(pd.concat([df, df.iloc[:1]]), name="deaths")
     with pytest.raises(dk.CubeError, match="unknown age_convention"):
         from_frame(df, name="deaths", age_convention="midyear")

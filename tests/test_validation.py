@@ -96,3 +96,25 @@ def test_ckm_perturbed_cube_runs_through_balance_basis_history_and_projection(nb
     # its deaths 2015-2019 alone move by +30 of 554 under one seed's noise
     assert max(abs(x) for x in total) < 0.5
     assert np.abs(moves).max() < 1.5
+
+
+def test_events_of_the_year_before_the_period_are_not_needed(nb):
+    """Event files that start with the statistical period (the population one year earlier) were rejected with
+    "deaths[..., year=2014] = nan" — a year the estimates do not use; now the same numbers as with full files.
+    The population of the year before is still checked."""
+    nb = nb.sel(region=["2580", "2582"])
+    cut = nb.copy(deep=True)
+    for v in ("deaths", "births", "in_migration", "out_migration", "immigration", "emigration"):
+        cut[v].loc[dict(year=list(range(2006, 2015)))] = np.nan
+    kw = dict(years=Y, projection_years=[2020], mortality_years=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClampWarning)
+        full, part = dk.Assumptions.from_history(nb, **kw), dk.Assumptions.from_history(cut, **kw)
+        for k in full.data:
+            np.testing.assert_array_equal(part[k].values, full[k].values, err_msg=k)
+        np.testing.assert_array_equal(dk.statistical_basis(cut, years=Y)["tfr"].values,
+                                      dk.statistical_basis(nb, years=Y)["tfr"].values)
+        np.testing.assert_array_equal(dk.death_rates(cut, years=Y).values, dk.death_rates(nb, years=Y).values)
+        cut["population"].loc[dict(region="2580", sex="male", age=40, year=2014)] = np.nan
+        with pytest.raises(dk.CubeError, match=r"population\[region='2580', sex='male', age=40, year=2014\] = nan"):
+            dk.Assumptions.from_history(cut, **kw)
