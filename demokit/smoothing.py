@@ -262,7 +262,10 @@ def smooth(*, events: xr.DataArray, exposure: xr.DataArray, method: str = "relat
         Parametric models: ages used in the fit (Kannisto default
         ``(80, last age)``, others all ages); rates are returned for every age.
     max_iter, tol : int, float
-        Iteration limit and convergence tolerance of the fits.
+        Iteration limit and convergence tolerance of the fits (GLM methods:
+        of each fit during the search over λ, where a tolerance below 1e-6
+        is not used — the criteria compared differ far more —; the chosen
+        fit is iterated to 1e-12).
 
     Returns
     -------

@@ -27,6 +27,11 @@ LINK_LOGIT = 1
 CRIT_AIC = 0
 CRIT_BIC = 1
 CRIT_GCV = 2
+#: the IRLS tolerance of each fit during the search over lambda (at most ``tol`` = 1e-9 by default is not
+#: needed there: the criteria compared differ far more; the chosen fit is polished to 1e-12).  On the
+#: 3,190 curves of a 290-kommun from_history: the same lambda for every curve, 12 % fewer iterations,
+#: rates within 4e-7 (one ill-conditioned curve at lambda = 1e7: 4e-6) of a search at 1e-9.
+SEARCH_TOL = 1e-6
 
 
 @jit
@@ -392,8 +397,8 @@ def glm_fit_range(n0, n1, y, e, base, valid, X, jlo, jhi, bw, P, vconst, lambdas
     (Serial, one curve after another with the same work buffers;
     :func:`penalized_glm_fit` runs ranges of curves in threads.)  Per curve:
     starting values, a descent along the lambda grid (IRLS to convergence,
-    edf and criterion at each lambda, warm starts), the chosen fit polished to
-    1e-12, the exact level step, the outputs.
+    edf and criterion at each lambda, warm starts; each fit to :data:`SEARCH_TOL`),
+    the chosen fit polished to 1e-12, the exact level step, the outputs.
     """
     NX = X.shape[0]
     A = y.shape[1]
@@ -445,7 +450,8 @@ def glm_fit_range(n0, n1, y, e, base, valid, X, jlo, jhi, bw, P, vconst, lambdas
         for li in range(lambdas.shape[0]):
             lam = lambdas[li]
             dev, it, conv, rel = _irls(yn, en, bn, vn, Xn, beta, dev, P, lam, link, jl, jh, bw, ridge, max_iter,
-                                       1e-10, tol, tol * 1e-3, F, G, Lw, rhs, bnew, sol, ylr, pm, pt)
+                                       1e-10, max(tol, SEARCH_TOL), max(tol, SEARCH_TOL) * 1e-3, F, G, Lw, rhs,
+                                       bnew, sol, ylr, pm, pt)
             total_iter += it
             edf = _edf(yn, en, bn, vn, Xn, beta, P, lam, link, jl, jh, bw, ridge, F, G, Lw, rhs, S, pm)
             cv = _criterion(crit, dev, edf, nvalid)
