@@ -567,13 +567,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
              "e0_observed_male": float(e0_obs.sel(sex="male")),
              "reference": ref.attrs["source"], "reference_years": ref.attrs["years"],
              "old_age": -1 if old_age is None else int(old_age), "open_age": w,
-             "clamped_cells": int(sum(clamped.values())),
-             "clamped": ", ".join(f"{k}: {v}" for k, v in clamped.items() if v) or "none"}
-    if clamped and sum(clamped.values()):
-        import warnings
-        from .small_area import ClampWarning
-        warnings.warn(f"from_history: {attrs['clamped']} cell(s) with more events than persons at risk were "
-                      "clamped (risks kept in [0, 1]; attrs['clamped'])", ClampWarning, stacklevel=3)
+             **_clamped_attrs(clamped, stacklevel=4)}
     # ---------------------------------------------------------- mortality trend
     attrs["mortality_trend"] = _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears, w)
     # ---------------------------------------------------------- overrides and scenarios
@@ -822,21 +816,19 @@ def _from_history_by_origin(ds, *, years, **options):
     import warnings
 
     from .small_area import ClampWarning
-    with warnings.catch_warnings():   # (one warning below, for the estimates used)
-        warnings.simplefilter("ignore", ClampWarning)
-        base = from_history(pooled, years=years, **options)
-    if base.internal_migration == "balanced":
-        raise AssumptionError("system='closed' with in_migration totals (a housing plan) and an origin dim: the "
-                              "plan would be balanced against the pool of every group at once, which the "
-                              "projection does not do with groups; give the plan with system='open', or use "
-                              "system='closed' without in_migration")
     # the groups' own estimates without totals given by the user (those are shared out below)
     part_opts = {k: (None if k in _TOTALS_BY_ORIGIN else v) for k, v in options.items()}
     if options.get("scenarios"):
         part_opts["scenarios"] = {n: {k: v for k, v in (sc or {}).items() if k not in _TOTALS_BY_ORIGIN}
                                   for n, sc in options["scenarios"].items()}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():   # (one warning below, for the estimates used)
         warnings.simplefilter("ignore", ClampWarning)
+        base = from_history(pooled, years=years, **options)
+        if base.internal_migration == "balanced":
+            raise AssumptionError("system='closed' with in_migration totals (a housing plan) and an origin dim: "
+                                  "the plan would be balanced against the pool of every group at once, which the "
+                                  "projection does not do with groups; give the plan with system='open', or use "
+                                  "system='closed' without in_migration")
         parts = _each_group(from_history, parts_ds, groups, years=years, **part_opts)
     origin = xr.DataArray(groups, dims="origin", name="origin")
     data = {}
@@ -856,14 +848,24 @@ def _from_history_by_origin(ds, *, years, **options):
     for g, p in zip(groups, parts):
         counts.update({f"{k} ({g})": v for k, v in _clamped_counts(p.attrs["clamped"]).items()
                        if k not in ("deaths", "births")})
-    attrs["clamped_cells"] = int(sum(counts.values()))
-    attrs["clamped"] = ", ".join(f"{k}: {v}" for k, v in counts.items()) or "none"
-    if attrs["clamped_cells"]:
-        warnings.warn(f"from_history: {attrs['clamped']} cell(s) with more events than persons at risk were "
-                      "clamped (risks kept in [0, 1]; attrs['clamped'])", ClampWarning, stacklevel=3)
+    attrs.update(_clamped_attrs(counts, stacklevel=5))
     attrs["origin"] = ("migration by origin group; death risks and fertility pooled over origin and applied "
                        "to every group (no deaths or births by birth region for municipalities)")
     return Assumptions(**data, migration_timing=base.migration_timing, attrs=attrs)
+
+
+def _clamped_attrs(counts: dict, *, stacklevel: int) -> dict:
+    """``attrs["clamped_cells"]`` and ``attrs["clamped"]`` of clamped-cell counts by estimate; a
+    :class:`~demokit.small_area.ClampWarning` when there are any (``stacklevel`` points at the user's call)."""
+    out = {"clamped_cells": int(sum(counts.values())),
+           "clamped": ", ".join(f"{k}: {v}" for k, v in counts.items() if v) or "none"}
+    if out["clamped_cells"]:
+        import warnings
+
+        from .small_area import ClampWarning
+        warnings.warn(f"from_history: {out['clamped']} cell(s) with more events than persons at risk were "
+                      "clamped (risks kept in [0, 1]; attrs['clamped'])", ClampWarning, stacklevel=stacklevel)
+    return out
 
 
 def _clamped_counts(text: str) -> dict:

@@ -481,8 +481,8 @@ def _summary_table(ctx) -> str:
 
 
 def _origin_block(by_origin: xr.Dataset, ctx) -> str:
-    """The population by birth-region group and the share of the last group (e.g. born abroad) per region:
-    the base year, every fifth year and the last, each scenario (main first)."""
+    """The population by birth-region group and the share of all groups but the first (born abroad) per
+    region: the base year, every fifth year and the last, each scenario (main first)."""
     lang, scen, names = ctx["lang"], ctx["scen"], ctx["names"]
     groups = by_origin["origin"].values.tolist()
     years = by_origin["year"].values.tolist()
@@ -500,8 +500,8 @@ def _origin_block(by_origin: xr.Dataset, ctx) -> str:
             head += [f"{label(str(g), lang)} ({sc})" for g in groups]
             head.append(f"{label('Share', lang)} {share_of} ({sc}), %")
         rows = []
-        for y in shown:
-            obs = bool(t["observed"].sel(year=y))
+        observed = [bool(t["observed"].sel(year=y)) for y in shown]
+        for y, obs in zip(shown, observed):
             row = [f"{y} ({label('observed', lang)})" if obs else str(y)]
             for s in scen:
                 c = t.sel(scenario=s, year=y) if "scenario" in t.dims else t.sel(year=y)
@@ -509,9 +509,8 @@ def _origin_block(by_origin: xr.Dataset, ctx) -> str:
                 row.append(_num(100.0 - float(c["population_share"].sel(origin=first)), lang, 1))
             rows.append(row)
         out.append(f"<h3>{html.escape(f'{r} {names.get(r, chr(32))}'.strip())}</h3>\n"
-                   + _table(rows, head, classes="council",
-                            row_classes=["obs" if bool(t["observed"].sel(year=y)) else "" for y in shown]))
-    out.append(f"<p class='small'>{html.escape(label(by_origin.attrs.get('origin_note', ORIGIN_NOTE), lang))}</p>")
+                   + _table(rows, head, classes="council", row_classes=["obs" if o else "" for o in observed]))
+    out.append(f"<p class='small'>{html.escape(label(ORIGIN_NOTE, lang))}</p>")
     return "\n".join(out)
 
 

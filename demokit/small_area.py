@@ -24,7 +24,6 @@ from functools import lru_cache
 import numpy as np
 import xarray as xr
 
-from ._apply import is_dask
 from ._periods import as_years
 from .cube import CubeError, DemokitError, check_counts, first_cell, format_cell
 
@@ -460,13 +459,14 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
         ages = events["age"].values
     events, exposure = events.transpose(*dims), exposure.transpose(*dims)
     ref = reference.astype(float).sel(age=ages)
-    if not is_dask(ref):   # a NaN reference rate became a rate of 0 (at the old ages: nobody dies), silently
-        with np.errstate(invalid="ignore"):
-            bad_ref = ~(np.isfinite(ref.values) & (ref.values >= 0))
-        if bad_ref.any():
-            raise CubeError(f"{name}: {format_cell('reference', ref, first_cell(bad_ref))}: the reference rate must "
-                            "be a finite number >= 0 at every age (a reference with events but nobody at risk at an "
-                            "age gives NaN: fold the oldest ages with open_age=..., or use another reference)")
+    # a NaN reference rate became a rate of 0 (at the old ages: nobody dies), silently.  (A dask reference is
+    # checked too: the estimate below computes it anyway.)
+    with np.errstate(invalid="ignore"):
+        bad_ref = ~(np.isfinite(ref.values) & (ref.values >= 0))
+    if bad_ref.any():
+        raise CubeError(f"{name}: {format_cell('reference', ref, first_cell(bad_ref))}: the reference rate must "
+                        "be a finite number >= 0 at every age (a reference with events but nobody at risk at an "
+                        "age gives NaN: fold the oldest ages with open_age=..., or use another reference)")
     ref = ref.broadcast_like(events).transpose(*dims)
     check_counts(events, name, max_count=np.inf)
     check_counts(exposure, f"{name} (population at risk)", max_count=np.inf)
@@ -523,8 +523,8 @@ def _small_area_core(E, X, R, ages, young, *, link, smoothing, credibility, crit
     with np.errstate(divide="ignore", invalid="ignore"):
         if smoothing is None:
             # observed; nobody at risk → the reference times the area's overall index
-            tot_e = np.nansum(Xy * Ry, axis=-1, keepdims=True)
-            idx_all = np.where(tot_e > 0, np.nansum(Ey, axis=-1, keepdims=True) / tot_e, 1.0)
+            tot_e = np.sum(Xy * Ry, axis=-1, keepdims=True)
+            idx_all = np.where(tot_e > 0, np.sum(Ey, axis=-1, keepdims=True) / tot_e, 1.0)
             obs = Ey / np.where(Xy > 0, Xy, np.nan)
             rate_y = np.where(np.isnan(obs), _scale(Ry, idx_all, link), obs)
         else:
@@ -543,8 +543,8 @@ def _small_area_core(E, X, R, ages, young, *, link, smoothing, credibility, crit
     old = ~young
     if old.any():
         ref_o = R[..., old]
-        obs_old = np.nansum(E[..., old], axis=-1)
-        exp_old = np.nansum(X[..., old] * ref_o, axis=-1)
+        obs_old = np.sum(E[..., old], axis=-1)
+        exp_old = np.sum(X[..., old] * ref_o, axis=-1)
         r_last, f_last = rate_y[..., -1], Ry[..., -1]
         with np.errstate(divide="ignore", invalid="ignore"):
             i_f = (r_last / (1 - r_last)) / (f_last / (1 - f_last)) if logit else r_last / f_last
@@ -554,7 +554,7 @@ def _small_area_core(E, X, R, ages, young, *, link, smoothing, credibility, crit
     rate = np.nan_to_num(rate, nan=0.0, posinf=np.inf, neginf=-np.inf)
     if logit:
         rate = np.clip(rate, 0.0, 1.0)
-    expected = np.nansum(X * R, axis=-1)
+    expected = np.sum(X * R, axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        index = 100.0 * np.nansum(E, axis=-1) / np.where(expected > 0, expected, np.nan)
+        index = 100.0 * np.sum(E, axis=-1) / np.where(expected > 0, expected, np.nan)
     return rate, index, clamped, old_idx, None
