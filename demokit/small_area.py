@@ -403,8 +403,12 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
     Raises
     ------
     CubeError
-        A NaN, infinite or negative count in ``events`` or ``exposure``
-        (naming the cell), or a reference with a dim the events lack.
+        A NaN, infinite or negative count in ``events`` or ``exposure`` or
+        rate in ``reference`` (naming the cell), a region or age of the events
+        that the exposure or the reference lacks, or a reference with a dim the
+        events lack.
+    DemokitError
+        An unknown ``link`` or a negative ``credibility``.
     SmoothingError
         Events in a curve whose reference is nowhere positive (naming the
         cell).
