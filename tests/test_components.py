@@ -249,6 +249,35 @@ def test_property_origin_groups_with_equal_rates_sum_to_the_pooled_projection(R,
                                rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("system", ["closed", "open", "origin"])
+def test_one_projection_on_two_threads_is_the_serial_projection_bit_for_bit(system):
+    """A single projection runs the women and the men on two threads (the men wait for each year's births);
+    the numbers are those of the serial kernel (one thread), bit for bit."""
+    numba = pytest.importorskip("numba")
+    inp = random_inputs(7, 40, 6, seed=11)
+    years = list(range(2021, 2027))
+    P0, a = to_xarray(inp, years)
+    if system == "open":
+        tot = xr.DataArray(np.linspace(5, 60, 7), dims="region", coords={"region": P0.region})
+        a = a.replace(in_migration_shares=None, in_migration=tot, in_migration_profile=a.immigration_profile,
+                      out_migration_risks=None)
+    if system == "origin":
+        P0 = _split_by_origin(P0, 3)
+        origin = xr.DataArray(["born_in_sweden", "born_abroad"], dims="origin", name="origin")
+        a = a.replace(fertility=xr.concat([a.fertility, 1.4 * a.fertility], origin),
+                      death_risks=xr.concat([a.death_risks, 0.8 * a.death_risks], origin))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        serial = project(P0, a, years=years, components=False).population.values
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = project(P0, a, years=years, components=False).population.values
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(two, serial)
+    assert float(np.abs(serial).sum()) > 0
+
+
 def test_origin_groups_own_rates_and_errors():
     inp = random_inputs(3, 30, 3, seed=7)
     years = [2021, 2022, 2023]

@@ -26,12 +26,14 @@ inside the year loop (a few small buffers per batch item, before the loop).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import prange
 
 from ._jit import jit, parallel_ranges
+from ._sync import publish, wait_for
 
-__all__ = ["annual_components", "annual_range", "components_range", "project_annual", "project_nyear"]
+__all__ = ["annual_components", "annual_range", "annual_sexes", "components_range", "project_annual", "project_nyear"]
 
 
 @jit
@@ -41,15 +43,16 @@ def _at(a, b, t):
 
 
 @jit
-def _prep(b, t, exits, ent_tot, ent_prof, adj, sv, imv):
-    """Year ``t``'s share staying ``sv = 1 − Σ_k exit_k`` and entrants ``imv = Σ_j tot_j · prof_j (+ A)``, every row.
+def _prep(b, t, exits, ent_tot, ent_prof, adj, sv, imv, s0, ds):
+    """Year ``t``'s share staying ``sv = 1 − Σ_k exit_k`` and entrants ``imv = Σ_j tot_j · prof_j (+ A)``.
 
-    The adjustment term ``A`` (an ``adj`` with a length-0 first axis: none)
-    is added to the entrants' row, since both are added to every cohort.
+    For the rows of sexes ``s0, s0 + ds, …`` (every row: ``0, 1``).  The
+    adjustment term ``A`` (an ``adj`` with a length-0 first axis: none) is
+    added to the entrants' row, since both are added to every cohort.
     """
     ns, na, nr = sv.shape
     has_adj = adj.shape[0] > 0
-    for s in range(ns):
+    for s in range(s0, ns, ds):
         for x in range(na):
             svr = sv[s, x]
             imr = imv[s, x]
@@ -279,25 +282,10 @@ _IPF_MAX_ITER = 1000
 
 
 @jit
-def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode, fx0, fx1, sv, imv,
-          pool, pool0, wb, rowsum, target, bsum, tmp, store, out, o_exit, o_in, o_entry, o_births):
-    """One year of the annual engine: ``cur = P(t)`` from ``prev = P(t−1)`` (layout ``(sex, age, region)``).
-
-    The one year step of both paths: the population-only recursion
-    (:func:`annual_range`, ``store=False``) and the components
-    (:func:`components_range`, ``store=True``: each exit, entry, the in-movers
-    and the births by the mother's age are also written into ``out[o_*, b, t]``).
-    ``sv``, ``imv`` hold year ``t``'s rows from :func:`_prep` (the entrants'
-    row includes the adjustment term).  Sweeps: (1) for each sex and age
-    ``x ≥ 1``, two passes over the row's regions: :func:`_survive_pool`
-    (survivors and entrants, and the row's pool ``Σ_r N · u``), then
-    :func:`_in_movers_births` (the in-movers from that pool — closed — or the
-    open totals, and, for a female row at a fertile age, its term of the
-    births from the women at the start and end of the year); balanced: first
-    the survivors and every row's pool, then the year's IPF shares, then the
-    in-movers and the births' terms; (2) the newborns at age 0, their risks
-    and entrants, then their in-movers.
-    """
+def _rows(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode, fx0, fx1, sv, imv,
+          pool, wb, rowsum, target, bsum, tmp, store, out, o_exit, o_in, o_entry, o_births, s0, ds):
+    """Sweep (1) of :func:`_year`, ages ``x ≥ 1``, for the sexes ``s0, s0 + ds, …``; the female rows' births
+    summed into ``bsum``.  Mode 2 (balanced) needs every row (``ds == 1``)."""
     closed = mode >= 1
     ns = cur.shape[0]
     na = cur.shape[1]
@@ -311,8 +299,7 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys
     no = np.bool_(False)
     ob = out[o_births if store else 0, b, t]   # (not written without store)
     bsum[:] = 0.0   # the births of each region, summed over the women's ages and groups
-    # (1) ages 1..ω
-    for s in range(ns):
+    for s in range(s0, ns, ds):
         female = s % 2 == 0
         fs = ft[s // 2]
         for x in range(1, na):
@@ -331,20 +318,34 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys
                     _births_out(fs[x], n, c, bt, ob[s, x], ob[s + 1, x])
     if mode == 2:   # the plan's in-movers balanced against this year's pool (ages >= 1)
         _balanced_shares(pool, intt, wt, wb, rowsum, target, _IPF_TOL, _IPF_MAX_ITER)
-        wt = wb
         for s in range(ns):
             for x in range(1, na):
-                _in_movers(closed, pool[s, x], intt, wt[s, x], cur[s, x], yes)
+                _in_movers(closed, pool[s, x], intt, wb[s, x], cur[s, x], yes)
                 if store:
-                    _in_movers(closed, pool[s, x], intt, wt[s, x], out[o_in, b, t, s, x], no)
+                    _in_movers(closed, pool[s, x], intt, wb[s, x], out[o_in, b, t, s, x], no)
                 if s % 2 == 0:   # the births (the start cohort N as in the sweep above)
                     n = _add_rows(prev[s, w - 1], prev[s, w], tmp) if x == w else prev[s, x - 1]
                     _births_add(ft[s // 2][x], n, cur[s, x], bsum)
                     if store:
                         _births_out(ft[s // 2][x], n, cur[s, x], bt, ob[s, x], ob[s + 1, x])
-    # (2) the newborns (all in the first origin group, rows 0 and 1): girls get 1 − boys, boys
+
+
+@jit
+def _age0(b, t, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, boys, mode, sv, imv, pool0, wb, bsum, tmp,
+          store, out, o_exit, o_in, o_entry, o_births, s0, ds):
+    """Sweep (2) of :func:`_year`, age 0, for the sexes ``s0, s0 + ds, …``, from the year's births ``bsum``."""
+    closed = mode >= 1
+    ns = cur.shape[0]
+    ut = _at(exits[pool_k], b, t)
+    wt = wb if mode == 2 else _at(wp, b, t)
+    intt = _at(in_tot, b, t)
+    bt = _at(boys, b, t)
+    yes = np.bool_(True)
+    no = np.bool_(False)
+    ob = out[o_births if store else 0, b, t]
+    # the newborns (all in the first origin group, rows 0 and 1): girls get 1 − boys, boys
     # get boys; then their age-0 risks and moves; the other groups' age 0 only gains entrants
-    for s in range(ns):
+    for s in range(s0, ns, ds):
         if s < 2:
             _newborns(s, bsum, bt, tmp)
         else:
@@ -353,10 +354,36 @@ def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys
         if store:
             _store_row(b, t, s, 0, tmp, exits, ent_tot, ent_prof, out, o_exit, o_entry)
             ob[s, 0, :] = 0.0
-    for s in range(ns):
+    for s in range(s0, ns, ds):
         _in_movers(closed, pool0[s], intt, wt[s, 0], cur[s, 0], yes)
         if store:
             _in_movers(closed, pool0[s], intt, wt[s, 0], out[o_in, b, t, s, 0], no)
+
+
+@jit
+def _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode, fx0, fx1, sv, imv,
+          pool, pool0, wb, rowsum, target, bsum, tmp, store, out, o_exit, o_in, o_entry, o_births):
+    """One year of the annual engine: ``cur = P(t)`` from ``prev = P(t−1)`` (layout ``(sex, age, region)``).
+
+    The one year step of both paths: the population-only recursion
+    (:func:`annual_range`, :func:`annual_sexes`; ``store=False``) and the components
+    (:func:`components_range`, ``store=True``: each exit, entry, the in-movers
+    and the births by the mother's age are also written into ``out[o_*, b, t]``).
+    ``sv``, ``imv`` hold year ``t``'s rows from :func:`_prep` (the entrants'
+    row includes the adjustment term).  Sweeps: (1) :func:`_rows`: for each sex and age
+    ``x ≥ 1``, two passes over the row's regions: :func:`_survive_pool`
+    (survivors and entrants, and the row's pool ``Σ_r N · u``), then
+    :func:`_in_movers_births` (the in-movers from that pool — closed — or the
+    open totals, and, for a female row at a fertile age, its term of the
+    births from the women at the start and end of the year); balanced: first
+    the survivors and every row's pool, then the year's IPF shares, then the
+    in-movers and the births' terms; (2) :func:`_age0`: the newborns at age 0, their risks
+    and entrants, then their in-movers.
+    """
+    _rows(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode, fx0, fx1, sv, imv,
+          pool, wb, rowsum, target, bsum, tmp, store, out, o_exit, o_in, o_entry, o_births, 0, 1)
+    _age0(b, t, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, boys, mode, sv, imv, pool0, wb, bsum, tmp,
+          store, out, o_exit, o_in, o_entry, o_births, 0, 1)
 
 
 @jit
@@ -401,11 +428,49 @@ def annual_range(b0, b1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj
         p0 = pop0[b if pop0.shape[0] > 1 else 0]
         for t in range(ny):
             if t == 0 or by_year:
-                _prep(b, t, exits, ent_tot, ent_prof, adj, sv, imv)
+                _prep(b, t, exits, ent_tot, ent_prof, adj, sv, imv, 0, 1)
             prev = p0 if t == 0 else out_pop[b, t - 1]
             _year(b, t, prev, out_pop[b, t], exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode,
                   fx0, fx1, sv, imv, pool, pool0, wb, rowsum, target, bsum, tmp, np.bool_(False), out, o_exit, o_in,
                   o_entry, o_births)
+
+
+@jit
+def annual_sexes(part, _hi, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out,
+                 o_exit, o_in, o_entry, o_births, births_t, flag):
+    """One projection (batch of one) on two threads: the women (``part == 0``) or the men (``part == 1``).
+
+    (Run by :func:`project_annual` with the two parts in two threads.)  The
+    rows of one sex never read the other sex's rows: the women's part also
+    sums each year's births, copies them into ``births_t[t]`` and publishes
+    ``flag[0] = t + 1`` (release); the men's part waits for it (acquire)
+    before its newborns at age 0.  The women never wait, so the two parts
+    cannot deadlock; the numbers are those of :func:`annual_range`, bit for
+    bit (the same year step on the same rows).  Not for mode 2 (balanced:
+    the IPF needs every row's pool).
+    """
+    out_pop = out[0]
+    ny = out_pop.shape[1]
+    pool, pool0, sv, imv, bsum, tmp, wb, rowsum, target = _work_buffers(out_pop, mode)
+    by_year = _varies_by_year(exits, ent_tot, ent_prof, adj)
+    fx0, fx1 = _fertile_ages(f)
+    no = np.bool_(False)
+    p0 = pop0[0]
+    for t in range(ny):
+        if t == 0 or by_year:
+            _prep(0, t, exits, ent_tot, ent_prof, adj, sv, imv, part, 2)
+        prev = p0 if t == 0 else out_pop[0, t - 1]
+        cur = out_pop[0, t]
+        _rows(0, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode, fx0, fx1, sv, imv,
+              pool, wb, rowsum, target, bsum, tmp, no, out, o_exit, o_in, o_entry, o_births, part, 2)
+        if part == 0:
+            births_t[t, :] = bsum
+            publish(flag, 0, t + 1)
+        else:
+            wait_for(flag, 0, t + 1)
+            bsum[:] = births_t[t]
+        _age0(0, t, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, boys, mode, sv, imv, pool0, wb, bsum, tmp,
+              no, out, o_exit, o_in, o_entry, o_births, part, 2)
 
 
 def project_annual(pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out,
@@ -421,7 +486,9 @@ def project_annual(pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, b
     in-movers share); ``ent_tot`` / ``ent_prof`` tuples of entry totals and
     their profiles.  Parallel over the batch (scenarios, draws: ranges of
     batch items run by :func:`annual_range` in threads, the kernel releases
-    the GIL); the years of one batch item are a serial recursion.  For year
+    the GIL); the years of one batch item are a serial recursion.  A batch
+    of one (a single projection) runs its women and men on two threads
+    (:func:`annual_sexes`), except in mode 2, whose IPF needs every row.  For year
     ``t``, region ``r``, sex ``s`` and year-end age ``x ≥ 1`` the cohort starts
     as ``N = P(x−1, t−1)`` (``+ P(ω, t−1)`` at the open age ``ω``): exit ``k``
     ``N · risk_k``, entries ``tot_j · prof_j``, ``I = pool(s, x) · wp`` when
@@ -436,6 +503,11 @@ def project_annual(pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, b
     no adjustment term.  The components are computed afterwards by
     :func:`annual_components` with the same year step.
     """
+    if out.shape[1] == 1 and mode != 2 and numba.get_num_threads() >= 2:   # one projection: a sex per thread
+        births_t = np.empty((out.shape[2], out.shape[-1]))
+        parallel_ranges(annual_sexes, 2, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode,
+                        out, o_exit, o_in, o_entry, o_births, births_t, np.zeros(1, np.int64))
+        return
     parallel_ranges(annual_range, out.shape[1], pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
                     boys, mode, out, o_exit, o_in, o_entry, o_births)
 
@@ -461,7 +533,7 @@ def components_range(k0, k1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot,
         b = k // ny
         t = k % ny
         if by_year or b != last_b:   # (the rows staying and entering, once per batch item if constant)
-            _prep(b, t, exits, ent_tot, ent_prof, adj, sv, imv)
+            _prep(b, t, exits, ent_tot, ent_prof, adj, sv, imv, 0, 1)
             last_b = b
         prev = pop0[b if pop0.shape[0] > 1 else 0] if t == 0 else out_pop[b, t - 1]
         _year(b, t, prev, cur, exits, pool_k, ent_tot, ent_prof, wp, in_tot, f, boys, mode,
