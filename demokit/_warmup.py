@@ -53,7 +53,8 @@ def life_tables() -> None:
 def projection() -> None:
     """Run an open-system annual projection with every component on a tiny cube.
 
-    Compiles :func:`demokit._kernels.projection.annual_range` and
+    Compiles :func:`demokit._kernels.projection.annual_sexes` (a single
+    projection), ``annual_range`` (a batch: here two scenarios) and
     ``components_range`` for exactly the argument types that ``dk.project``
     passes them (the arrays go through the same conversion whatever the size).
     """
@@ -70,3 +71,4 @@ def projection() -> None:
                     immigration=per_region, immigration_profile=profile, fertility=fert)
     base = xr.full_like(cell, 100.0).expand_dims(year=[2000])
     project(base, a, years=[2001, 2002], components=True)
+    project(base.expand_dims(scenario=["a", "b"]), a, years=[2001], components=False)
