@@ -47,6 +47,27 @@ def test_long_births_folding_and_no_information(tmp_path):
     assert b["region_name"].item() == "Stockholm"
 
 
+def test_births_open_age_above_49_folded_at_49_as_scb_does(tmp_path):
+    """'50+' / '60+' births are counted at 49 (SCB's '49+' convention) and named in attrs; '45+' raises."""
+    text = "Region,AlderModer,Kon,BE0101E2 2019\n2581,15,1,2\n2581,49,1,3\n2581,60+,1,5\n2581,<15,1,1\n"
+    ds = io.read_pxweb_csv(write(tmp_path, "b.csv", text))
+    b = ds["births"].sel(region="2581", sex="male", year=2019)
+    # by hand: 15 = 2 + 1 ('<15'); 49 = 3 + 5 ('60+')
+    assert b.sel(age=15).item() == 3 and b.sel(age=49).item() == 8 and b["age"].values.tolist() == [15, 49]
+    note = ds["births"].attrs["folded_ages"]
+    assert "'60+'" in note and "'<15'" in note and "counted at 49" in note
+    with pytest.raises(io.ReadError, match=r"b\.csv, line 4: mother's age '45\+' opens below the highest "
+                                           r"fertile age 49: its births at ages 45–49"):
+        io.read_pxweb_csv(write(tmp_path, "b.csv", text.replace("49,1,3", "44,1,3").replace("60+", "45+")))
+    with pytest.raises(io.ReadError, match=r"'<20' \(under 20\) reaches above the lowest fertile age 15"):
+        io.read_pxweb_csv(write(tmp_path, "b.csv", text.replace("<15", "<20").replace(",15,1,2", ",20,1,2")))
+    # the long county files: '50+' at 49 too
+    long = LONG_BIRTHS.replace("49+", "50+")
+    b = io.read_scb_long(write(tmp_path, "births.csv", long), name="births", fertile_ages=(15, 49))
+    assert b.sel(region="01", sex="female", year=2000, age=49).item() == 2 + 1
+    assert "'50+'" in b.attrs["folded_ages"]
+
+
 def test_largest_remainder_preserves_totals():
     w = np.array([[3.0, 6.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]])
     out = allocate_largest_remainder(w, np.array([4, 5, 2]))

@@ -199,6 +199,28 @@ def test_labelled_births_by_mothers_age_are_folded(tmp_path):
     assert "folded_ages" in ds["births"].attrs and "open_age" not in ds.attrs
 
 
+def test_labelled_births_open_label_above_49_is_counted_at_49_and_named(tmp_path):
+    """SCB's convention (its '49+' holds mothers 49 and over; its TFR over 15-49 includes them): '50+'
+    is counted at 49 and the attrs say so; '45+' (below 49) or single ages kept between 49 and the open
+    group would misplace births: errors naming the label."""
+    text = ("region,moderns ålder,kön,Levande födda 2019\n"
+            "2581 Piteå,15 år,män,2\n" "2581 Piteå,49 år,män,3\n" "2581 Piteå,50+ år,män,4\n")
+    ds = io.read_labelled_csv(write(tmp_path, "b.csv", text))
+    b = ds["births"].sel(region="2581", sex="male", year=2019)
+    # by hand: age 49 = 3 (49) + 4 (50+) = 7; the total 9 kept
+    assert b.sel(age=49).item() == 7 and b.sum().item() == 9 and b["age"].values.tolist() == [15, 49]
+    assert "'50+ år'" in ds["births"].attrs["folded_ages"] and "49" in ds["births"].attrs["folded_ages"]
+    # with fertile_ages=(15, 50) the 50+ births are at 50
+    ds = io.read_labelled_csv(write(tmp_path, "b.csv", text), fertile_ages=(15, 50))
+    assert ds["births"].sel(region="2581", sex="male", year=2019, age=50).item() == 4
+    with pytest.raises(io.ReadError, match=r"mother's age '45\+ år' opens below the highest fertile age 49"):
+        io.read_labelled_csv(write(tmp_path, "b.csv", text.replace("49 år", "44 år").replace("50+", "45+")))
+    with pytest.raises(io.ReadError, match=r"mother's age '50 år' is kept at its age but the open group "
+                                           r"'51\+ år' would be counted at 49; pass fertile_ages=\(15, 50\)"):
+        io.read_labelled_csv(write(tmp_path, "b.csv", text.replace("50+", "51+")
+                                   + "2581 Piteå,50 år,män,1\n"))
+
+
 # --- errors -------------------------------------------------------------------------------------
 
 def test_missing_value_marker_raises_or_becomes_nan(tmp_path):

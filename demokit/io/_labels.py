@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._common import ReadError, parse_age
+from ._common import ReadError, fold_mothers_ages, parse_age
 from .pxweb import CONTENT_CODES
 from .regioncodes import region_code_from_label, region_names
 
@@ -339,9 +339,11 @@ def cube_from_tidy(tidy: dict, path, *, describe, fertile_ages=(15, 49), source:
         raw_ages = np.asarray(t["age"], dtype=np.int64)
         kinds = t["age_kind"]
         ages = raw_ages.copy()
+        folded = None
         if is_births:
-            ages[kinds == "open"] = fertile_ages[1]
-            ages[kinds == "below"] = fertile_ages[0]
+            ages, folded, bad = fold_mothers_ages(kinds, raw_ages, t["age_label"], fertile_ages)
+            if bad is not None:
+                raise ReadError(f"{path}, {describe(t['_cell'][bad[0]])}: {bad[1]}")
         elif (kinds == "below").any():
             i = int(np.argmax(kinds == "below"))
             raise ReadError(f"{path}, {describe(t['_cell'][i])}: age {t['age_label'][i]!r} is only "
@@ -389,9 +391,8 @@ def cube_from_tidy(tidy: dict, path, *, describe, fertile_ages=(15, 49), source:
         da.attrs["content_code"] = code
         if conv is not None:
             da.attrs["age_convention"] = conv
-        if name == "births" and ((kinds == "open").any() or (ages == fertile_ages[0]).any()):
-            da.attrs["folded_ages"] = (f"mother's age under {fertile_ages[0]} counted at {fertile_ages[0]}; "
-                                       f"{fertile_ages[1]} and over counted at {fertile_ages[1]}")
+        if name == "births" and folded:
+            da.attrs["folded_ages"] = folded
         if name in out:
             raise ReadError(f"{path}: variable {name!r} from more than one content")
         out[name] = da
