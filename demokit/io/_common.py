@@ -44,29 +44,50 @@ def open_text(path) -> str:
 
 
 def read_csv_text(text: str, path, *, dtype=str) -> pd.DataFrame:
-    """Parse CSV text into a frame of strings; malformed rows and duplicated columns name the file and line."""
+    """Parse CSV text into a frame of strings; malformed rows and duplicated columns name the file and line.
+
+    A header without commas but with semicolons is read as PX-Web's Swedish
+    export (``sep=";"``, decimal comma): ``df.attrs["decimal_comma"]`` is
+    then ``True`` and :func:`to_numbers` reads ``"378,5"`` as 378.5.  A
+    tab-separated header is an error.
+    """
     first = text.split("\n", 1)[0]
-    if first.count(",") == 0 and (first.count(";") or first.count("\t")):
-        sep = ";" if first.count(";") else "tab"
-        raise ReadError(f"{path}, line 1: no comma-separated columns (the header is separated by {sep}); "
-                        "save the file as comma-separated CSV (SCB's labelled web downloads with ';' are read "
-                        "by demokit.io.read)")
+    sep = ","
+    if first.count(",") == 0 and first.count(";"):
+        sep = ";"
+    elif first.count(",") == 0 and first.count("\t"):
+        raise ReadError(f"{path}, line 1: no comma- or semicolon-separated columns (the header is separated by "
+                        "tab); save the file as CSV")
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=dtype, keep_default_na=False)
+        df = pd.read_csv(io.StringIO(text), dtype=dtype, keep_default_na=False, sep=sep)
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
         line = m.group(1) if m else "?"
         raise ReadError(f"{path}, line {line}: malformed CSV row ({exc})") from None
     except pd.errors.EmptyDataError:
         raise ReadError(f"{path}: the file has no CSV header or rows") from None
-    header = next(iter(pd.read_csv(io.StringIO(first), header=None, dtype=str).itertuples(index=False)))
+    header = next(iter(pd.read_csv(io.StringIO(first), header=None, dtype=str, sep=sep).itertuples(index=False)))
     names = [str(h).strip() for h in header]
     seen = set()
     for j, h in enumerate(names):
         if h in seen:
             raise ReadError(f"{path}, line 1: column {h!r} appears twice (column {j + 1})")
         seen.add(h)
+    df.attrs["decimal_comma"] = sep == ";"
     return df
+
+
+def to_numbers(df: pd.DataFrame, columns) -> pd.DataFrame:
+    """The numbers of ``columns`` of a :func:`read_csv_text` frame; NaN where a cell is not a number.
+
+    In a semicolon-separated file (decimal comma) ``"378,5"`` is 378.5 and
+    spaces (Swedish thousands separators, also non-breaking) are dropped.
+    """
+    block = df[list(columns)]
+    if df.attrs.get("decimal_comma"):
+        block = block.apply(lambda c: c.str.replace(r"[\s\u00a0]", "", regex=True).str.replace(",", ".",
+                                                                                               regex=False))
+    return block.apply(pd.to_numeric, errors="coerce")
 
 
 def check_table(keys: pd.DataFrame, values: pd.DataFrame, path, *, whole=None, signed=(), halves=()) -> None:

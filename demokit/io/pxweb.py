@@ -16,7 +16,8 @@ import pandas as pd
 import xarray as xr
 
 from ..cube import CubeError
-from ._common import ReadError, check_table, fold_mothers_ages, open_text, parse_age, read_csv_text
+from ._common import (ReadError, check_table, fold_mothers_ages, open_text, parse_age, read_csv_text,
+                      to_numbers)
 from .regioncodes import region_names
 
 __all__ = ["CONTENT_CODES", "read_pxweb_csv", "read_pxweb", "merge_parts"]
@@ -52,7 +53,9 @@ def read_pxweb_csv(path, *, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Data
     ----------
     path : path-like
         A CSV downloaded from SCB's statistical database (PX-Web), optionally
-        gzip-compressed.
+        gzip-compressed; comma-separated, or semicolon-separated with decimal
+        commas (PX-Web's export in Swedish, or a file re-saved by a Swedish
+        Excel).
     fertile_ages : (int, int)
         For births by the mother's age: ``"<15"`` is folded into the lowest and
         an open group at or above the highest (``"49+"``, ``"50+"``) into the
@@ -118,7 +121,7 @@ def read_pxweb_csv(path, *, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Data
         i = int(np.argmax(sexes.isna().to_numpy()))
         raise ReadError(f"{path}, line {i + 2}: {sex_col} {df[sex_col].iloc[i]!r} is not a sex code "
                         "(expected 1 = men, 2 = women)")
-    values = df[value_cols].apply(pd.to_numeric, errors="coerce")
+    values = to_numbers(df, value_cols)
     bad = values.isna().to_numpy()
     if bad.any():
         i, j = np.unravel_index(int(np.argmax(bad)), bad.shape)

@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..cube import CubeError
 from ._common import (ReadError, allocate_largest_remainder, check_table, fold_mothers_ages, open_text, parse_age,
-                      read_csv_text)
+                      read_csv_text, to_numbers)
 
 __all__ = ["COUNTY_CODES", "read_scb_long", "read_county_cube"]
 
@@ -109,7 +109,7 @@ def read_scb_long(path, *, name: str, fertile_ages: tuple[int, int] | None = Non
                                 "(expected a county name or an SCB code)") from None
         regions.append(c)
     years = pd.to_numeric(df["year"], errors="coerce")
-    values = pd.to_numeric(df["value"], errors="coerce")
+    values = to_numbers(df, ["value"])["value"]
     for col, parsed in (("year", years), ("value", values)):
         if parsed.isna().any():
             i = int(np.argmax(parsed.isna().to_numpy()))
