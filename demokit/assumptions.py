@@ -17,7 +17,7 @@ from ._apply import is_dask
 from ._periods import as_years, select_years
 from .components import COMPONENTS, by_kind
 from .cube import SEXES, CubeError, DemokitError, first_cell, format_cell, validate_period
-from .lexis import to_convention
+from .lexis import check_shares, to_convention
 from .scenarios import _e0_scaling, path, tfr_of
 
 __all__ = ["AssumptionError", "Assumptions", "BOYS_SHARE", "SCENARIO_KEYS", "from_history"]
@@ -518,6 +518,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     (§5.2), likewise immigrants.  Closed: ``w_r(s, x) = Σ_t I_r / Σ_r Σ_t I_r``.
     """
 
+    check_shares(lower_share=lower_share, infant_lower_share=infant_lower_share, boys_share=boys_share)
     if "origin" in ds.dims:
         kw = {k: v for k, v in locals().items() if k not in ("ds", "years")}
         return _from_history_by_origin(ds, years=years, **kw)

@@ -145,6 +145,14 @@ def test_reference_from_a_county_cube():
     assert 1.6 < float(ref["fertility_rate"].sum()) < 2.1
 
 
+@pytest.mark.parametrize("kw", [{"lower_share": 1.5}, {"infant_lower_share": -0.2}, {"boys_share": 1.3}])
+def test_from_history_share_out_of_range_is_an_error_at_once(nb, kw):
+    """lower_share was never checked when the deaths are by year-end age (no Lexis split needed)."""
+    name, v = next(iter(kw.items()))
+    with pytest.raises(dk.CubeError, match=rf"{name} = {v}: a share must lie in \[0, 1\]"):
+        dk.Assumptions.from_history(nb, years=YEARS, **kw)
+
+
 # ----------------------------------------------------------------------------- one kommun at a time
 @pytest.mark.parametrize("region", KOMMUNER)
 def test_one_region_from_history_every_risk_in_range(nb, region):
