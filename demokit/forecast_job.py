@@ -272,6 +272,10 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
                                                              and 40 <= fc["old_age"] <= 100)):
         raise ConfigError(f"{source}: [forecast] old_age must be an age between 40 and 100 or \"none\", "
                           f"got {fc['old_age']!r}")
+    if isinstance(fc.get("old_age"), int) and isinstance(fc.get("open_age"), int) \
+            and fc["old_age"] > fc["open_age"]:
+        raise ConfigError(f"{source}: [forecast] old_age = {fc['old_age']} is above open_age = {fc['open_age']}: "
+                          "no age would be pooled into the old-age index; give old_age <= open_age")
     if fc.get("mortality_trend", "lee_carter") not in ("lee_carter", "none"):
         raise ConfigError(f"{source}: [forecast] mortality_trend must be \"lee_carter\" or \"none\", "
                           f"got {fc['mortality_trend']!r}")
@@ -677,7 +681,7 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
         from .small_area import with_open_age
         ds = with_open_age(ds, fc["open_age"])
     years = list(range(base_year + 1, last_year + 1))
-    old_age = fc.get("old_age", 90)
+    old_age = fc.get("old_age", min(90, int(ds["age"].max())))   # the default never above the open age
     a = Assumptions.from_history(ds, years=sy, smoothing=None if smoothing == "none" else smoothing,
                                  system=fc.get("system"),
                                  scenarios={n: {k: v for k, v in o.items() if k != "deregistration_wave"}

@@ -29,6 +29,7 @@ def _cfg(**changes):
     ({"data__regions": "2580"}, r"regions must be a list of region codes"),
     ({"forecast__smoothing": "loess"}, r"smoothing must be"),
     ({"forecast__open_age": 30}, r"open_age must be a whole age between 50 and 100"),
+    ({"forecast__open_age": 85, "forecast__old_age": 90}, r"old_age = 90 is above open_age = 85"),
     ({"forecast__mortality_trend": "gompertz"}, r"mortality_trend must be"),
     ({"forecast__base_year": 2017}, r"base_year 2017 lies before"),
     ({"forecast__mortality_years": "long"}, r"mortality_years must be"),
