@@ -93,7 +93,9 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
     Notes
     -----
     Classifications other than region, sex, age and year (``civilstånd``)
-    are summed over; ``–`` is SCB's zero.
+    are summed over, so every cell must have every category (a row of
+    zeros, as SCB writes it): a category missing for some cells is a
+    :class:`ReadError` naming the cell, never a zero; ``–`` is SCB's zero.
     """
     path = os.fspath(path)
     header, data, line_no, h, sep, title = _rows(path)
