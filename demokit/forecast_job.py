@@ -265,9 +265,9 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
         raise ConfigError(f"{source}: [forecast] last_year ({fc['last_year']!r}) must be an integer after "
                           f"base_year ({fc['base_year']!r})")
     if "open_age" in fc and (not isinstance(fc["open_age"], int) or isinstance(fc["open_age"], bool)
-                             or not 50 <= fc["open_age"] <= 100):
-        raise ConfigError(f"{source}: [forecast] open_age must be a whole age between 50 and 100, "
-                          f"got {fc['open_age']!r}")
+                             or not 80 <= fc["open_age"] <= 100):
+        raise ConfigError(f"{source}: [forecast] open_age must be a whole age between 80 and 100 (the council "
+                          f"table counts 65–79 and 80+), got {fc['open_age']!r}")
     if "old_age" in fc and not (fc["old_age"] == "none" or (isinstance(fc["old_age"], int)
                                                              and 40 <= fc["old_age"] <= 100)):
         raise ConfigError(f"{source}: [forecast] old_age must be an age between 40 and 100 or \"none\", "
@@ -675,6 +675,9 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
         raise ConfigError(f"[forecast] base_year {base_year} is not in the data "
                           f"({int(ds['year'].min())}–{int(ds['year'].max())})")
     read_actual(cfg["data"].get("actual"), regions=(), years=())   # a bad [data] actual fails now, not at the end
+    if int(ds["age"].max()) < 80:   # (the council table's 65–79 and 80+: now, not after the projection)
+        raise ConfigError(f"the data's open age is {int(ds['age'].max())}: the council table counts 65–79 and "
+                          "80+, so the population must reach at least 80 (80+)")
     progress.step("read data")
     smoothing = fc.get("smoothing", "relational")
     if fc.get("open_age") is not None:

@@ -44,11 +44,24 @@ def _by_year(ds: xr.Dataset, name: str) -> xr.DataArray:
 _DEPENDENCY_GROUPS = {"_young": (0, 19), "_working": (20, 64), "_old": (65, None)}
 
 
+def _check_groups_fit(groups: dict, oa: int) -> None:
+    """Raise :class:`CubeError` at a group the open age ``oa`` cuts: ``oa+`` holds everyone aged ``oa`` and
+    over, so a group ending at or above it would count the older persons too, and one starting above it none
+    (an open age 60 gave 20–64 everyone 20+ and 65–79, 80+ zeros, silently)."""
+    for name, (lo, hi) in groups.items():
+        if lo > oa or (hi is not None and hi >= oa):
+            what = ("the dependency ratio's group " if name.startswith("_") else "age group ") + _group_label(lo, hi)
+            raise CubeError(f"{what}: the population's open age is {oa} ({oa}+ holds everyone aged {oa} and "
+                            f"over), so {_group_label(lo, hi)} cannot be counted; use data with an open age of at "
+                            f"least {lo if hi is None else hi + 1} (or age groups that end below {oa})")
+
+
 def _rows(ds: xr.Dataset, age_groups) -> dict:
     pop = ds["population"]
     ages = pop["age"]
     out = {"population": _by_year(ds, "population")}
     groups = {age_group_name(lo, hi): (lo, hi) for lo, hi in age_groups} | _DEPENDENCY_GROUPS
+    _check_groups_fit(groups, int(ages.values.max()))
     for name, (lo, hi) in groups.items():
         inside = (ages >= lo) if hi is None else ((ages >= lo) & (ages <= hi))
         out[name] = pop.where(inside, 0.0).sum([d for d in pop.dims if d not in ("scenario", "region", "year")],
@@ -222,8 +235,10 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
     Raises
     ------
     CubeError
-        No ``population`` in the projection, or ``observed`` without the base
-        year.
+        No ``population`` in the projection, ``observed`` without the base
+        year, or an age group (or the dependency ratio's 65+) that the
+        population's open age cuts (open age 60: 65–79 and 80+ cannot be
+        counted).
 
     Notes
     -----
