@@ -551,7 +551,7 @@ def _history_run(pooled: xr.Dataset, yrs: list, w: int):
     from .accounting import cohort_start_population, events_year_end, mean_population
     from .assumptions import _table_risks
     from .lifetable import life_table
-    from .small_area import national_death_risks_by_year, small_area_rates
+    from .small_area import OLD_AGE, national_death_risks_by_year, small_area_rates
 
     sub = pooled.sel(year=[yrs[0] - 1] + yrs)
     D = events_year_end(sub, "deaths").sel(year=yrs)
@@ -560,7 +560,8 @@ def _history_run(pooled: xr.Dataset, yrs: list, w: int):
     if int(ref["age"].values.max()) > w:        # folded ages: the open age takes the mean risk of its ages
         top = ref.sel(age=slice(w, None)).mean("age").expand_dims(age=[w])
         ref = xr.concat([ref.sel(age=slice(None, w - 1)), top.transpose(*ref.dims)], dim="age")
-    q = small_area_rates(D, N, ref, link="logit", smoothing=None, name="deaths", warn=False)["rate"]
+    q = small_area_rates(D, N, ref, link="logit", smoothing=None, name="deaths", warn=False,
+                         old_age=min(OLD_AGE, w))["rate"]   # (an open age under 90: pooled from it)
     e0 = life_table(qx=_table_risks(q.transpose(..., "age"))).ex.isel(age=0, drop=True)
     B = sub["births"].sel(year=yrs)
     if "sex" in B.dims:
