@@ -310,8 +310,9 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
             r = lab.get(s)
             if not isinstance(ages, list) or not isinstance(r, list) or len(r) != len(ages):
                 raise ConfigError(f"{source}: [labour] needs 'ages' and '{s}' lists of the same length")
-            if any((not _is_number(v)) or v < 0 or v > 1 for v in r):
-                raise ConfigError(f"{source}: [labour] {s} rates must lie in [0, 1]")
+            bad = [v for v in r if not (_is_number(v) and 0 <= v <= 1)]   # (nan = TOML's nan fails too)
+            if bad:
+                raise ConfigError(f"{source}: [labour] {s} rates must lie in [0, 1], got {bad[0]!r}")
         if not all(isinstance(a, int) and not isinstance(a, bool) for a in ages) or ages != sorted(set(ages)):
             raise ConfigError(f"{source}: [labour] ages must be increasing whole ages, got {ages!r}")
         if not isinstance(lab.get("retirement_shift", 0), int) or isinstance(lab.get("retirement_shift", 0), bool):

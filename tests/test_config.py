@@ -36,6 +36,7 @@ def _cfg(**changes):
     ({"forecast__mortality_years": "long"}, r"mortality_years must be"),
     ({"forecst": {}}, r"unknown key 'forecst'; did you mean 'forecast'"),
     ({"labour__ages": [16, 20, 20, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75]}, r"ages must be increasing"),
+    ({"labour__female": [float("nan")] + [0.5] * 12}, r"\[labour\] female rates must lie in \[0, 1\], got nan"),
 ])
 def test_bad_config_values_name_the_key(changes, message):
     with pytest.raises(ConfigError, match=message):
