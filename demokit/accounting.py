@@ -10,7 +10,7 @@ from ._kernels import accounting as _k
 from ._periods import select_years
 from .components import MIGRATION, REQUIRED_MIGRATION, balance_equation
 from .cube import CubeError, check_counts, check_single_years, open_age, validate
-from .lexis import to_convention
+from .lexis import check_shares, to_convention
 
 __all__ = ["balance", "mean_population", "summary", "concentration_rate", "births_by_sex",
            "events_year_end"]
@@ -31,7 +31,9 @@ def births_by_sex(ds: xr.Dataset, *, boys_share: float | None = None) -> xr.Data
     """Return live births by region, sex of the child and year (summed over the mother's age).
 
     If ``births`` has no ``sex`` dim, ``boys_share`` splits them (else an error).
+    A ``boys_share`` outside [0, 1] is an error even when the births have a ``sex`` dim.
     """
+    check_shares(boys_share=boys_share)
     b = ds["births"]
     if "age" in b.dims:
         b = b.sum("age", skipna=False)
@@ -218,6 +220,7 @@ def balance(ds: xr.Dataset, *, lower_share: float = 0.5, infant_lower_share: flo
     event are converted with the Lexis split first; ``attrs["lexis_split"]``
     records it.
     """
+    check_shares(lower_share=lower_share, infant_lower_share=infant_lower_share, boys_share=boys_share)
     ds = _as_cube(ds)
     fused, present = _balance_checks(ds)
     births, births_core, events, notes = _balance_inputs(ds, present, lower_share=lower_share,

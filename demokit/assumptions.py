@@ -17,7 +17,7 @@ from ._apply import is_dask
 from ._periods import as_years, select_years
 from .components import COMPONENTS, by_kind
 from .cube import SEXES, CubeError, DemokitError, first_cell, format_cell, validate_period
-from .lexis import to_convention
+from .lexis import check_shares, to_convention
 from .scenarios import _e0_scaling, path, tfr_of
 
 __all__ = ["AssumptionError", "Assumptions", "BOYS_SHARE", "SCENARIO_KEYS", "from_history"]
@@ -446,7 +446,8 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
         county, the country).
     old_age : int or None
         From this age up the ages are pooled into one index with the
-        reference's shape (default 90); ``None`` fits every age.
+        reference's shape (default 90); ``None`` fits every age.  Above the
+        open age (after ``open_age``) it is a :class:`CubeError`.
     open_age : int, optional
         Fold the ages from here up into an open age group first
         (:func:`demokit.with_open_age`); the projection folds its start
@@ -518,6 +519,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     (§5.2), likewise immigrants.  Closed: ``w_r(s, x) = Σ_t I_r / Σ_r Σ_t I_r``.
     """
 
+    check_shares(lower_share=lower_share, infant_lower_share=infant_lower_share, boys_share=boys_share)
     if "origin" in ds.dims:
         kw = {k: v for k, v in locals().items() if k not in ("ds", "years")}
         return _from_history_by_origin(ds, years=years, **kw)
@@ -528,6 +530,9 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     if open_age is not None:
         ds = with_open_age(ds, open_age)
     w = int(ds["age"].values.max())
+    if old_age is not None and old_age > w:
+        raise CubeError(f"old_age = {old_age!r} is above the open age {w}: no age would be pooled into the "
+                        f"old-age index; pass old_age <= {w}, or None to fit every age")
     if isinstance(reference, str) and reference == "pooled":
         ref = reference_schedules(yrs, reference=pool(ds) if "region" in ds.dims else ds)
     else:

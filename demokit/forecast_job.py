@@ -265,13 +265,17 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
         raise ConfigError(f"{source}: [forecast] last_year ({fc['last_year']!r}) must be an integer after "
                           f"base_year ({fc['base_year']!r})")
     if "open_age" in fc and (not isinstance(fc["open_age"], int) or isinstance(fc["open_age"], bool)
-                             or not 50 <= fc["open_age"] <= 100):
-        raise ConfigError(f"{source}: [forecast] open_age must be a whole age between 50 and 100, "
-                          f"got {fc['open_age']!r}")
+                             or not 80 <= fc["open_age"] <= 100):
+        raise ConfigError(f"{source}: [forecast] open_age must be a whole age between 80 and 100 (the council "
+                          f"table counts 65–79 and 80+), got {fc['open_age']!r}")
     if "old_age" in fc and not (fc["old_age"] == "none" or (isinstance(fc["old_age"], int)
                                                              and 40 <= fc["old_age"] <= 100)):
         raise ConfigError(f"{source}: [forecast] old_age must be an age between 40 and 100 or \"none\", "
                           f"got {fc['old_age']!r}")
+    if isinstance(fc.get("old_age"), int) and isinstance(fc.get("open_age"), int) \
+            and fc["old_age"] > fc["open_age"]:
+        raise ConfigError(f"{source}: [forecast] old_age = {fc['old_age']} is above open_age = {fc['open_age']}: "
+                          "no age would be pooled into the old-age index; give old_age <= open_age")
     if fc.get("mortality_trend", "lee_carter") not in ("lee_carter", "none"):
         raise ConfigError(f"{source}: [forecast] mortality_trend must be \"lee_carter\" or \"none\", "
                           f"got {fc['mortality_trend']!r}")
@@ -306,8 +310,9 @@ def check_config(cfg: dict, *, source: str = "config") -> dict:
             r = lab.get(s)
             if not isinstance(ages, list) or not isinstance(r, list) or len(r) != len(ages):
                 raise ConfigError(f"{source}: [labour] needs 'ages' and '{s}' lists of the same length")
-            if any((not _is_number(v)) or v < 0 or v > 1 for v in r):
-                raise ConfigError(f"{source}: [labour] {s} rates must lie in [0, 1]")
+            bad = [v for v in r if not (_is_number(v) and 0 <= v <= 1)]   # (nan = TOML's nan fails too)
+            if bad:
+                raise ConfigError(f"{source}: [labour] {s} rates must lie in [0, 1], got {bad[0]!r}")
         if not all(isinstance(a, int) and not isinstance(a, bool) for a in ages) or ages != sorted(set(ages)):
             raise ConfigError(f"{source}: [labour] ages must be increasing whole ages, got {ages!r}")
         if not isinstance(lab.get("retirement_shift", 0), int) or isinstance(lab.get("retirement_shift", 0), bool):
@@ -547,7 +552,7 @@ def _history_run(pooled: xr.Dataset, yrs: list, w: int):
     from .accounting import cohort_start_population, events_year_end, mean_population
     from .assumptions import _table_risks
     from .lifetable import life_table
-    from .small_area import national_death_risks_by_year, small_area_rates
+    from .small_area import OLD_AGE, national_death_risks_by_year, small_area_rates
 
     sub = pooled.sel(year=[yrs[0] - 1] + yrs)
     D = events_year_end(sub, "deaths").sel(year=yrs)
@@ -556,7 +561,8 @@ def _history_run(pooled: xr.Dataset, yrs: list, w: int):
     if int(ref["age"].values.max()) > w:        # folded ages: the open age takes the mean risk of its ages
         top = ref.sel(age=slice(w, None)).mean("age").expand_dims(age=[w])
         ref = xr.concat([ref.sel(age=slice(None, w - 1)), top.transpose(*ref.dims)], dim="age")
-    q = small_area_rates(D, N, ref, link="logit", smoothing=None, name="deaths", warn=False)["rate"]
+    q = small_area_rates(D, N, ref, link="logit", smoothing=None, name="deaths", warn=False,
+                         old_age=min(OLD_AGE, w))["rate"]   # (an open age under 90: pooled from it)
     e0 = life_table(qx=_table_risks(q.transpose(..., "age"))).ex.isel(age=0, drop=True)
     B = sub["births"].sel(year=yrs)
     if "sex" in B.dims:
@@ -671,13 +677,16 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
         raise ConfigError(f"[forecast] base_year {base_year} is not in the data "
                           f"({int(ds['year'].min())}–{int(ds['year'].max())})")
     read_actual(cfg["data"].get("actual"), regions=(), years=())   # a bad [data] actual fails now, not at the end
+    if int(ds["age"].max()) < 80:   # (the council table's 65–79 and 80+: now, not after the projection)
+        raise ConfigError(f"the data's open age is {int(ds['age'].max())}: the council table counts 65–79 and "
+                          "80+, so the population must reach at least 80 (80+)")
     progress.step("read data")
     smoothing = fc.get("smoothing", "relational")
     if fc.get("open_age") is not None:
         from .small_area import with_open_age
         ds = with_open_age(ds, fc["open_age"])
     years = list(range(base_year + 1, last_year + 1))
-    old_age = fc.get("old_age", 90)
+    old_age = fc.get("old_age", min(90, int(ds["age"].max())))   # the default never above the open age
     a = Assumptions.from_history(ds, years=sy, smoothing=None if smoothing == "none" else smoothing,
                                  system=fc.get("system"),
                                  scenarios={n: {k: v for k, v in o.items() if k != "deregistration_wave"}

@@ -18,10 +18,26 @@ def _check_events(da: xr.DataArray) -> None:
     check_counts(da, name, allow_negative=name in SIGNED_VARIABLES, allow_nan=True, max_count=np.inf)
 
 
-def _shares(n_age: int, lower_share: float, infant_lower_share: float) -> np.ndarray:
-    for name, v in (("lower_share", lower_share), ("infant_lower_share", infant_lower_share)):
-        if not 0.0 <= float(v) <= 1.0:
+def check_shares(**shares) -> None:
+    """Raise :class:`CubeError` naming the first share (``lower_share=``, ``boys_share=``...) outside [0, 1].
+
+    Called where a share is given, whether or not the data need it (a
+    ``lower_share=1.5`` is an error even when the deaths need no Lexis
+    split); ``None`` (not given) passes.
+    """
+    for name, v in shares.items():
+        if v is None:
+            continue
+        try:
+            x = float(v)
+        except (TypeError, ValueError):
+            raise CubeError(f"{name} = {v!r}: a share must be a number in [0, 1]") from None
+        if not 0.0 <= x <= 1.0:   # NaN fails too
             raise CubeError(f"{name} = {v!r}: a share must lie in [0, 1]")
+
+
+def _shares(n_age: int, lower_share: float, infant_lower_share: float) -> np.ndarray:
+    check_shares(lower_share=lower_share, infant_lower_share=infant_lower_share)
     s = np.full(n_age, float(lower_share))
     s[0] = float(infant_lower_share)
     return s
@@ -131,6 +147,7 @@ def to_convention(da: xr.DataArray, convention: str, **options) -> xr.DataArray:
     """Return ``da`` in the requested age convention, converting with the Lexis split if needed."""
     if convention not in AGE_CONVENTIONS:
         raise CubeError(f"unknown age convention {convention!r}; expected one of {AGE_CONVENTIONS}")
+    check_shares(**options)   # even when no conversion is needed
     have = age_convention(da)
     if have == convention:
         return da

@@ -15,7 +15,7 @@ from ._periods import select_years
 from .accounting import births_by_sex, cohort_start_population, mean_population
 from .cube import (CubeError, age_convention, check_counts, check_events_at_risk, check_single_years, first_cell,
                    check_structure, format_cell, validate_period)
-from .lexis import to_convention
+from .lexis import check_shares, to_convention
 from .standardize import indirect_index, reference_risks
 
 __all__ = ["death_rates", "death_risk_index", "death_risks"]
@@ -78,6 +78,7 @@ def death_rates(ds, *, years, open_age=None, lower_share=0.5, infant_lower_share
     nobody died) so that life tables never become NaN; their number is in
     ``attrs["zero_exposure_cells"]``.  The open age ω gathers ω and above.
     """
+    check_shares(lower_share=lower_share, infant_lower_share=infant_lower_share)
     if "deaths" not in ds or "population" not in ds:
         raise CubeError(f"death_rates needs 'population' and 'deaths'; the cube has {sorted(ds.data_vars)}")
     check_single_years(ds, "death rates and risks")
@@ -225,6 +226,7 @@ def death_risks(ds, *, years, kind="interval", lower_share=0.5, infant_lower_sha
     year), SCB's ``q(x) = D(x) / (R(x) + d(x))`` with ``R`` the mean population
     by age is used for x ≥ 1.
     """
+    check_shares(lower_share=lower_share, infant_lower_share=infant_lower_share, boys_share=boys_share)
     if kind not in ("interval", "table"):
         raise CubeError(f"kind must be 'interval' or 'table', got {kind!r}")
     if kind == "interval":
@@ -347,6 +349,7 @@ def death_risk_index(ds, *, years, reference="national", by_age=True, ci=0.95, l
     (METHODS §3.3).  Both use interval risks indexed by age at the end of the
     year.
     """
+    check_shares(lower_share=lower_share, infant_lower_share=infant_lower_share, boys_share=boys_share)
     if "region" not in ds.dims:
         raise CubeError("death_risk_index needs a 'region' dim")
     d, at_risk, _ = _interval_parts(ds, years, lower_share, infant_lower_share, boys_share)

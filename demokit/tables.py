@@ -44,15 +44,25 @@ def _by_year(ds: xr.Dataset, name: str) -> xr.DataArray:
 _DEPENDENCY_GROUPS = {"_young": (0, 19), "_working": (20, 64), "_old": (65, None)}
 
 
+def _cut_groups(groups: dict, oa: int) -> list:
+    """The groups the open age ``oa`` cuts: ``oa+`` holds everyone aged ``oa`` and over, so a group ending at or
+    above it would count the older persons too, and one starting above it none (an open age 60 gave 20–64
+    every adult, 65–79 and 80+ zeros and a third of the dependency ratio, silently).  They are NaN."""
+    return [name for name, (lo, hi) in groups.items() if lo > oa or (hi is not None and hi >= oa)]
+
+
 def _rows(ds: xr.Dataset, age_groups) -> dict:
     pop = ds["population"]
     ages = pop["age"]
     out = {"population": _by_year(ds, "population")}
     groups = {age_group_name(lo, hi): (lo, hi) for lo, hi in age_groups} | _DEPENDENCY_GROUPS
+    cut = _cut_groups(groups, int(ages.values.max()))
     for name, (lo, hi) in groups.items():
         inside = (ages >= lo) if hi is None else ((ages >= lo) & (ages <= hi))
         out[name] = pop.where(inside, 0.0).sum([d for d in pop.dims if d not in ("scenario", "region", "year")],
                                                skipna=False)
+        if name in cut:
+            out[name] = out[name] * np.nan
     for c in COMPONENTS:
         if c in ds:
             out[c] = _by_year(ds, c)
@@ -78,10 +88,12 @@ def _population_change(pop: xr.DataArray, before) -> xr.DataArray:
     return pop - prev
 
 
-def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict, before=None) -> xr.Dataset:
+def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict, before=None,
+            open_age: int) -> xr.Dataset:
     """Add the population change, the sum of all regions and the dependency ratio; order the variables.
 
-    ``before``: the population of the year before the first row by region (or None).
+    ``before``: the population of the year before the first row by region (or None); ``open_age``: the lowest
+    open age of the rows (the groups it cuts are NaN, and say so in their attrs).
     """
     tab["population_change"] = _population_change(tab["population"], before)
     if total and tab.sizes.get("region", 1) > 1:
@@ -111,6 +123,11 @@ def _finish(tab: xr.Dataset, age_groups, *, total: bool, region_names: dict, bef
         "units": "persons per 100 aged 20-64",
         "long_name": "demographic dependency ratio (demografisk försörjningskvot)",
         "definition": "100 * (aged 0-19 + aged 65+) / aged 20-64 (SCB)"}
+    cut = _cut_groups({age_group_name(lo, hi): (lo, hi) for lo, hi in age_groups} | _DEPENDENCY_GROUPS, open_age)
+    note = (f"NaN: the population's open age {open_age} ({open_age}+ holds everyone aged {open_age} and over) "
+            "cuts this group")
+    for name in cut:
+        tab["dependency_ratio" if name.startswith("_") else name].attrs["note"] = note
     return tab
 
 
@@ -175,7 +192,8 @@ def observed_table(observed: xr.Dataset, *, years=None, age_groups=COUNCIL_AGE_G
         observed = observed.sel(year=years)
     tab = xr.Dataset(_rows(_bare(observed), age_groups))
     out = _finish(tab, age_groups, total=total, region_names=_names(observed),
-                  before=_population_before(full, int(observed["year"].values[0])))
+                  before=_population_before(full, int(observed["year"].values[0])),
+                  open_age=int(observed["age"].values.max()))
     out.attrs = {"note": "observed: population on 31 December and the events of the year"}
     return out
 
@@ -241,6 +259,10 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
     ``emigration_unknown`` in the base year and a net without it.  Demographic dependency ratio (SCB's demografiska
     försörjningskvot): ``100 · (P(0–19) + P(65+)) / P(20–64)`` — the number of
     persons aged 0–19 and 65 and over per 100 persons aged 20–64.
+    An age group that the population's open age ω cuts (one ending at or
+    above ω, or starting above it: with ω = 60, 20–64, 65–79 and 80+) cannot
+    be counted: it is NaN (and the dependency ratio with it), its ``attrs``
+    say why.
     """
     if "population" not in projection:
         raise CubeError(f"forecast_table needs 'population'; the projection has {sorted(projection.data_vars)}")
@@ -270,10 +292,13 @@ def forecast_table(projection: xr.Dataset, *, observed: xr.Dataset | None = None
             first = first.expand_dims(scenario=tab["scenario"].values)
         first = first.transpose(*tab["population"].dims)
         tab = xr.concat([first, tab], dim="year", data_vars="all", coords="minimal", join="exact")
+    oa = int(projection["age"].values.max())
+    if observed is not None:
+        oa = min(oa, int(observed["age"].values.max()))
     tab = _finish(tab, age_groups, total=total, region_names=_names(projection),
                   before=None if observed is None else _population_before(
                       observed.sel(region=projection["region"].values) if "region" in projection.dims
-                      else observed, base_year))
+                      else observed, base_year), open_age=oa)
     tab = tab.assign_coords(observed=("year", tab["year"].values == base_year))
     tab.attrs = {"base_year": base_year, "title": projection.attrs.get("title", ""),
                  "note": "the base year is observed (31 December and the events of the year); later years "

@@ -43,6 +43,23 @@ def test_toy_balance_by_hand():
     assert bal.attrs["residual"] == "adjustment"
 
 
+def test_shares_out_of_range_are_errors_even_when_unused():
+    """balance(lower_share=2) with year-end events and births_by_sex(boys_share=-0.5) with births by
+    sex used to pass silently (the share was checked only when a split needed it)."""
+    with pytest.raises(dk.CubeError, match=r"lower_share = 2: a share must lie in \[0, 1\]"):
+        dk.balance(toy(), lower_share=2)
+    with pytest.raises(dk.CubeError, match=r"boys_share = -0\.5: a share must lie in \[0, 1\]"):
+        dk.balance(toy(), boys_share=-0.5)
+    from demokit.accounting import births_by_sex
+    with pytest.raises(dk.CubeError, match=r"boys_share = 1\.5"):
+        births_by_sex(toy(), boys_share=1.5)
+    with pytest.raises(dk.CubeError, match=r"infant_lower_share = 1\.1"):
+        dk.to_convention(toy()["deaths"], "year_end", infant_lower_share=1.1)
+    # in range: unchanged (the hand-worked adjustment of test_toy_balance_by_hand)
+    np.testing.assert_array_equal(dk.balance(toy(), lower_share=0.3)["adjustment"].isel(region=0, sex=0, year=0)
+                                  .values, [0, 10, 4])
+
+
 def test_toy_mean_population_by_hand():
     ds = toy()
     coh = dk.mean_population(ds, by="cohort").isel(region=0, sex=0, year=0).values

@@ -28,12 +28,15 @@ def _cfg(**changes):
     ({"data__region": ["2580"]}, r"\[data\] unknown key 'region'; did you mean 'regions'"),
     ({"data__regions": "2580"}, r"regions must be a list of region codes"),
     ({"forecast__smoothing": "loess"}, r"smoothing must be"),
-    ({"forecast__open_age": 30}, r"open_age must be a whole age between 50 and 100"),
+    ({"forecast__open_age": 30}, r"open_age must be a whole age between 80 and 100"),
+    ({"forecast__open_age": 60}, r"open_age must be a whole age between 80 and 100 \(the council table"),
+    ({"forecast__open_age": 85, "forecast__old_age": 90}, r"old_age = 90 is above open_age = 85"),
     ({"forecast__mortality_trend": "gompertz"}, r"mortality_trend must be"),
     ({"forecast__base_year": 2017}, r"base_year 2017 lies before"),
     ({"forecast__mortality_years": "long"}, r"mortality_years must be"),
     ({"forecst": {}}, r"unknown key 'forecst'; did you mean 'forecast'"),
     ({"labour__ages": [16, 20, 20, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75]}, r"ages must be increasing"),
+    ({"labour__female": [float("nan")] + [0.5] * 12}, r"\[labour\] female rates must lie in \[0, 1\], got nan"),
 ])
 def test_bad_config_values_name_the_key(changes, message):
     with pytest.raises(ConfigError, match=message):

@@ -179,6 +179,19 @@ def test_bad_config_one_line_error(tmp_path, text, message, capsys):
     assert len(lines) == 1 and message in lines[0], err
 
 
+def test_data_with_an_open_age_under_80_fail_before_projecting(tmp_path, capsys):
+    """The council table's 65-79 and 80+ cannot be counted from 75+ data (they were zeros, silently)."""
+    from demokit.small_area import with_open_age
+    ds = with_open_age(dk.datasets.load("norrbotten").sel(region=["2580"]), 75)
+    ds.drop_vars("region_name").to_netcdf(tmp_path / "d75.nc")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f"[data]\nfiles=['{tmp_path / 'd75.nc'}']\n[forecast]\nstatistics_years=[2015,2019]\n"
+                   "base_year=2019\nlast_year=2021\n")
+    assert cli.main(["forecast", str(cfg), "--out", str(tmp_path / "o")]) != 0
+    assert "the data's open age is 75: the council table counts 65–79 and 80+" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "projection.nc").exists()
+
+
 def test_bad_config_one_line_error_from_a_process(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[data]\ndataset='norrbotten'\n[forecast]\nstatistics_years=[2015,2019]\nbase_year=2025\n"

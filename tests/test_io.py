@@ -47,6 +47,27 @@ def test_long_births_folding_and_no_information(tmp_path):
     assert b["region_name"].item() == "Stockholm"
 
 
+def test_births_open_age_above_49_folded_at_49_as_scb_does(tmp_path):
+    """'50+' / '60+' births are counted at 49 (SCB's '49+' convention) and named in attrs; '45+' raises."""
+    text = "Region,AlderModer,Kon,BE0101E2 2019\n2581,15,1,2\n2581,49,1,3\n2581,60+,1,5\n2581,<15,1,1\n"
+    ds = io.read_pxweb_csv(write(tmp_path, "b.csv", text))
+    b = ds["births"].sel(region="2581", sex="male", year=2019)
+    # by hand: 15 = 2 + 1 ('<15'); 49 = 3 + 5 ('60+')
+    assert b.sel(age=15).item() == 3 and b.sel(age=49).item() == 8 and b["age"].values.tolist() == [15, 49]
+    note = ds["births"].attrs["folded_ages"]
+    assert "'60+'" in note and "'<15'" in note and "counted at 49" in note
+    with pytest.raises(io.ReadError, match=r"b\.csv, line 4: mother's age '45\+' opens below the highest "
+                                           r"fertile age 49: its births at ages 45–49"):
+        io.read_pxweb_csv(write(tmp_path, "b.csv", text.replace("49,1,3", "44,1,3").replace("60+", "45+")))
+    with pytest.raises(io.ReadError, match=r"'<20' \(under 20\) reaches above the lowest fertile age 15"):
+        io.read_pxweb_csv(write(tmp_path, "b.csv", text.replace("<15", "<20").replace(",15,1,2", ",20,1,2")))
+    # the long county files: '50+' at 49 too
+    long = LONG_BIRTHS.replace("49+", "50+")
+    b = io.read_scb_long(write(tmp_path, "births.csv", long), name="births", fertile_ages=(15, 49))
+    assert b.sel(region="01", sex="female", year=2000, age=49).item() == 2 + 1
+    assert "'50+'" in b.attrs["folded_ages"]
+
+
 def test_largest_remainder_preserves_totals():
     w = np.array([[3.0, 6.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]])
     out = allocate_largest_remainder(w, np.array([4, 5, 2]))
@@ -241,7 +262,7 @@ def test_wheel_ships_the_embedded_data(tmp_path):
     (lambda ls: [ls[0], ls[1].rsplit(",", 1)[0] + ",-3"] + ls[2:], r"line 2, column 'BE0101N1 2019': -3 is negative"),
     (lambda ls: [ls[0], ls[1].rsplit(",", 1)[0] + ",2.5"] + ls[2:], r"2.5 is not a whole number"),
     (lambda ls: [ls[0], ls[1].rsplit(",", 1)[0] + ",inf"] + ls[2:], r"inf is not a finite number"),
-    (lambda ls: [ln.replace(",", ";") for ln in ls], r"separated by ;"),
+    (lambda ls: [ln.replace(",", "\t") for ln in ls], r"separated by tab"),
     (lambda ls: [], r"the file is empty"),
 ])
 def test_damaged_pxweb_files_raise_read_errors_naming_the_file(tmp_path, mutate, message):
@@ -254,6 +275,28 @@ def test_damaged_pxweb_files_raise_read_errors_naming_the_file(tmp_path, mutate,
     with pytest.raises(io.ReadError, match=message) as err:
         io.read_pxweb_csv(p)
     assert "population.csv" in str(err.value)
+
+
+def test_semicolon_pxweb_file_with_decimal_commas_is_read(tmp_path):
+    """PX-Web's Swedish export (sep=';', decimal ','): the same numbers as the comma file, 378,5 = 378.5."""
+    import gzip
+    from importlib import resources
+    src = resources.files("demokit.datasets").joinpath("data", "norrbotten", "population_2006_2019.csv.gz")
+    text = gzip.open(src, "rt", encoding="utf-8").read()
+    semi = write(tmp_path, "pop_sv.csv", "\ufeff" + text.replace(",", ";").replace("\n", "\r\n"))
+    assert io.detect_format(semi) == "pxweb_csv"
+    xr_ = pytest.importorskip("xarray")
+    xr_.testing.assert_identical(io.read_pxweb_csv(semi).drop_attrs(), io.read_pxweb_csv(src).drop_attrs())
+    mean = write(tmp_path, "mean.csv", 'Region;Alder;Kon;"BE0101A5 2019"\n2580;0;1;378,5\n2580;0;2;1 204,0\n')
+    m = io.read_pxweb_csv(mean)["mean_population"].sel(region="2580", age=0, year=2019)
+    # by hand: '378,5' -> 378.5, '1 204,0' (Swedish thousands space) -> 1204
+    assert m.sel(sex="male").item() == 378.5 and m.sel(sex="female").item() == 1204.0
+    with pytest.raises(io.ReadError, match=r"mean\.csv, line 2, column 'BE0101A5 2019': '378,x' is not a number"):
+        io.read_pxweb_csv(write(tmp_path, "mean.csv", mean.read_text().replace("378,5", "378,x")))
+    # the long county files too
+    b = io.read_scb_long(write(tmp_path, "births.csv", LONG_BIRTHS.replace(",", ";")), name="births",
+                         fertile_ages=(15, 49))
+    assert b.sel(region="01", sex="female", year=2000, age=15).item() == 3 + 1
 
 
 def test_truncated_gzip_and_half_a_county_file_raise(tmp_path):

@@ -36,6 +36,24 @@ def toy_cube(deaths_convention="year_end"):
     return ds
 
 
+@pytest.mark.parametrize("kw", [{"lower_share": 1.5}, {"infant_lower_share": -0.1}, {"lower_share": float("nan")}])
+def test_lexis_shares_out_of_range_are_errors_where_given(kw):
+    """A share outside [0, 1] is an error at once, even when the deaths need no Lexis split (at_event
+    deaths for death_rates, year_end deaths for the interval risks); it used to pass silently."""
+    name = next(iter(kw))
+    with pytest.raises(dk.CubeError, match=rf"{name} = .*: a share must lie in \[0, 1\]"):
+        death_rates(toy_cube("at_event"), years=2001, **kw)
+    with pytest.raises(dk.CubeError, match=rf"{name} = "):
+        death_risks(toy_cube("year_end"), years=2001, **kw)
+    with pytest.raises(dk.CubeError, match=rf"{name} = "):
+        death_risk_index(toy_cube("year_end"), years=2001, **kw)
+    with pytest.raises(dk.CubeError, match=r"boys_share = 1\.2"):
+        death_risks(toy_cube("year_end"), years=2001, boys_share=1.2)   # the births have a sex dim
+    # a valid share that the year-end deaths do not need leaves the risks unchanged
+    ds = toy_cube("year_end")
+    assert death_risks(ds, years=2001, lower_share=0.3).equals(death_risks(ds, years=2001))
+
+
 def test_interval_risks_hand_worked_one_year():
     q = death_risks(toy_cube(), years=2001)
     a = q.sel(region="a", sex="female")

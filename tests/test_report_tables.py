@@ -169,6 +169,32 @@ def test_dependency_ratio_hand_worked():
     assert "total" not in forecast_table(proj)["region"].values       # one region: no sum row
 
 
+def test_age_groups_cut_by_the_open_age_are_nan():
+    """Open age 60 (60+ holds everyone 60 and over): 20-64 counted every adult, 65-79 and 80+ zeros and the
+    dependency ratio a third of the truth, silently; now they are NaN and say why.  Open age 80 still gives
+    the hand-worked groups of test_dependency_ratio_hand_worked."""
+    ones = xr.DataArray(np.ones((1, 2, 61, 1)), dims=("region", "sex", "age", "year"),
+                        coords={"region": ["X"], "sex": ["female", "male"], "age": np.arange(61), "year": [2030]})
+    proj = xr.Dataset({"population": ones} | {c: ones * 0 for c in COMPONENTS})
+    tab = forecast_table(proj).isel(region=0, year=0)
+    # by hand: 0: 2, 1-5: 10, 6-15: 20, 16-19: 8 (below 60: counted); 20-64, 65-79, 80+ and the ratio: NaN
+    assert [float(tab[v]) for v in ("aged_0", "aged_1_5", "aged_6_15", "aged_16_19")] == [2, 10, 20, 8]
+    for v in ("aged_20_64", "aged_65_79", "aged_80_plus", "dependency_ratio"):
+        assert np.isnan(float(tab[v])), v
+        assert "open age 60" in tab[v].attrs["note"], v
+    assert float(tab["population"]) == 122 and "note" not in tab["aged_16_19"].attrs
+    assert np.isnan(observed_table(proj)["aged_80_plus"]).all()
+    # open age 80: one person of each sex at 0..79 and 21 each in 80+ (the 80..100 of the hand-worked test)
+    pop = np.ones((1, 2, 81, 1))
+    pop[:, :, 80] = 21
+    p80 = xr.DataArray(pop, dims=ones.dims, coords={"region": ["X"], "sex": ["female", "male"],
+                                                    "age": np.arange(81), "year": [2030]})
+    tab = forecast_table(xr.Dataset({"population": p80} | {c: p80 * 0 for c in COMPONENTS})).isel(region=0, year=0)
+    assert [float(tab[v]) for v in ("aged_20_64", "aged_65_79", "aged_80_plus")] == [90, 30, 42]
+    assert float(tab["dependency_ratio"]) == pytest.approx(100 * 112 / 90)
+    assert "note" not in tab["aged_80_plus"].attrs
+
+
 def test_forecast_table_errors():
     rng = np.random.default_rng(1)
     proj = _cube(rng, range(2020, 2022))
@@ -323,6 +349,17 @@ def test_history_series_gives_every_year_of_a_tiny_area():
     assert h.attrs["e0_missing_years"] == ""
     assert np.isfinite(h["e0"]).all() and np.isfinite(h["tfr"]).all()
     assert (70 < h["e0"]).all() and (h["e0"] < 90).all()
+
+
+def test_history_series_of_data_with_an_open_age_under_90():
+    """The small-area old-age pooling starts at the open age (85) when that is under 90 (old_age above the open
+    age is an error in small_area_rates): every year's TFR and e0 computed, the TFR that of the unfolded data."""
+    from demokit.small_area import with_open_age
+    ds = dk.datasets.load("norrbotten")
+    h85 = forecast_job.history_series(with_open_age(ds, 85), [2015, 2016])
+    h = forecast_job.history_series(ds, [2015, 2016])
+    assert np.isfinite(h85["e0"]).all() and np.isfinite(h85["tfr"]).all()
+    np.testing.assert_allclose(h85["tfr"], h["tfr"], rtol=1e-12)     # births by the mother's age: no folding
 
 
 def test_history_series_leaves_out_years_without_statistics():

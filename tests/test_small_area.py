@@ -81,6 +81,24 @@ def test_small_area_rates_below_old_age_is_dk_smooth(nb):
     np.testing.assert_allclose(res["index"].values, 100 * Dv.sum(0) / expected, rtol=1e-12)
 
 
+def test_old_age_above_the_open_age_is_an_error():
+    """old_age above the oldest age pooled nothing and fitted every age, silently."""
+    ages = np.arange(20)
+    ref = xr.DataArray(np.full(20, 0.01), dims="age", coords={"age": ages})
+    ex = xr.DataArray(np.full(20, 100.0), dims="age", coords={"age": ages})
+    with pytest.raises(dk.CubeError, match=r"old_age = 25 is above the open age 19 \(the oldest age of the "
+                                           r"deaths\)"):
+        dk.small_area_rates(ex * 0.01, ex, ref, smoothing=None, name="deaths", old_age=25)
+    # at the open age: the open age alone is pooled; its index = observed / expected = 1 / 1 -> the reference
+    r = dk.small_area_rates(ex * 0.01, ex, ref, smoothing=None, name="deaths", old_age=19, warn=False)
+    np.testing.assert_allclose(r["rate"].values, 0.01, rtol=1e-12)
+
+
+def test_from_history_old_age_above_open_age_is_an_error(nb):
+    with pytest.raises(dk.CubeError, match=r"old_age = 90 is above the open age 85"):
+        dk.Assumptions.from_history(nb, years=YEARS, open_age=85)
+
+
 def test_small_area_rates_bad_counts_are_named():
     ages = np.arange(20)
     ref = xr.DataArray(np.full(20, 0.01), dims="age", coords={"age": ages})
@@ -143,6 +161,14 @@ def test_reference_from_a_county_cube():
     ref = dk.reference_schedules(range(2011, 2016), reference=c.sel(region="25"))
     # Norrbotten's own fertility, from the county cube: TFR about 1.8-1.9
     assert 1.6 < float(ref["fertility_rate"].sum()) < 2.1
+
+
+@pytest.mark.parametrize("kw", [{"lower_share": 1.5}, {"infant_lower_share": -0.2}, {"boys_share": 1.3}])
+def test_from_history_share_out_of_range_is_an_error_at_once(nb, kw):
+    """lower_share was never checked when the deaths are by year-end age (no Lexis split needed)."""
+    name, v = next(iter(kw.items()))
+    with pytest.raises(dk.CubeError, match=rf"{name} = {v}: a share must lie in \[0, 1\]"):
+        dk.Assumptions.from_history(nb, years=YEARS, **kw)
 
 
 # ----------------------------------------------------------------------------- one kommun at a time

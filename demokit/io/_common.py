@@ -12,7 +12,8 @@ import pandas as pd
 
 from ..cube import DemokitError
 
-__all__ = ["ReadError", "open_text", "parse_age", "allocate_largest_remainder", "check_table"]
+__all__ = ["ReadError", "open_text", "parse_age", "allocate_largest_remainder", "check_table",
+           "fold_mothers_ages"]
 
 
 class ReadError(DemokitError, ValueError):
@@ -43,29 +44,50 @@ def open_text(path) -> str:
 
 
 def read_csv_text(text: str, path, *, dtype=str) -> pd.DataFrame:
-    """Parse CSV text into a frame of strings; malformed rows and duplicated columns name the file and line."""
+    """Parse CSV text into a frame of strings; malformed rows and duplicated columns name the file and line.
+
+    A header without commas but with semicolons is read as PX-Web's Swedish
+    export (``sep=";"``, decimal comma): ``df.attrs["decimal_comma"]`` is
+    then ``True`` and :func:`to_numbers` reads ``"378,5"`` as 378.5.  A
+    tab-separated header is an error.
+    """
     first = text.split("\n", 1)[0]
-    if first.count(",") == 0 and (first.count(";") or first.count("\t")):
-        sep = ";" if first.count(";") else "tab"
-        raise ReadError(f"{path}, line 1: no comma-separated columns (the header is separated by {sep}); "
-                        "save the file as comma-separated CSV (SCB's labelled web downloads with ';' are read "
-                        "by demokit.io.read)")
+    sep = ","
+    if first.count(",") == 0 and first.count(";"):
+        sep = ";"
+    elif first.count(",") == 0 and first.count("\t"):
+        raise ReadError(f"{path}, line 1: no comma- or semicolon-separated columns (the header is separated by "
+                        "tab); save the file as CSV")
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=dtype, keep_default_na=False)
+        df = pd.read_csv(io.StringIO(text), dtype=dtype, keep_default_na=False, sep=sep)
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+)", str(exc))
         line = m.group(1) if m else "?"
         raise ReadError(f"{path}, line {line}: malformed CSV row ({exc})") from None
     except pd.errors.EmptyDataError:
         raise ReadError(f"{path}: the file has no CSV header or rows") from None
-    header = next(iter(pd.read_csv(io.StringIO(first), header=None, dtype=str).itertuples(index=False)))
+    header = next(iter(pd.read_csv(io.StringIO(first), header=None, dtype=str, sep=sep).itertuples(index=False)))
     names = [str(h).strip() for h in header]
     seen = set()
     for j, h in enumerate(names):
         if h in seen:
             raise ReadError(f"{path}, line 1: column {h!r} appears twice (column {j + 1})")
         seen.add(h)
+    df.attrs["decimal_comma"] = sep == ";"
     return df
+
+
+def to_numbers(df: pd.DataFrame, columns) -> pd.DataFrame:
+    """The numbers of ``columns`` of a :func:`read_csv_text` frame; NaN where a cell is not a number.
+
+    In a semicolon-separated file (decimal comma) ``"378,5"`` is 378.5 and
+    spaces (Swedish thousands separators, also non-breaking) are dropped.
+    """
+    block = df[list(columns)]
+    if df.attrs.get("decimal_comma"):
+        block = block.apply(lambda c: c.str.replace(r"[\s\u00a0]", "", regex=True).str.replace(",", ".",
+                                                                                               regex=False))
+    return block.apply(pd.to_numeric, errors="coerce")
 
 
 def check_table(keys: pd.DataFrame, values: pd.DataFrame, path, *, whole=None, signed=(), halves=()) -> None:
@@ -159,6 +181,85 @@ def parse_age(label: str) -> tuple[str, int | None]:
     if s.strip().lower() in ("no information", "us", "okänd", "uppgift saknas", "unknown"):
         return "unknown", None
     raise ValueError(s)
+
+
+def fold_mothers_ages(kinds, ages, labels, fertile_ages) -> tuple[np.ndarray, str | None, tuple[int, str] | None]:
+    """Count births by the mother's age outside the fertile ages at the nearest fertile age.
+
+    SCB's convention: its births tables (BE0101E2, the county files) give the
+    mother's age as ``"-14"`` … ``"48"``, ``"49+"``, so births to mothers under
+    15 are counted at 15 and births to mothers 49 and over (50, 55, … included)
+    at 49, and SCB's TFR over 15–49 includes them.  demokit does the same with
+    any open-ended label at or above the highest fertile age (``"49+"``,
+    ``"50+"``, ``"60+"``) and any ``"<x"`` / ``"-x"`` label at or below the
+    lowest; single ages outside the fertile ages are kept at their age.
+
+    Parameters
+    ----------
+    kinds, ages, labels : array-like
+        Per row: the kind from :func:`parse_age` (``"age"``, ``"open"``,
+        ``"below"``), its age ``x`` and the file's label.
+    fertile_ages : (int, int)
+        ``(lo, hi)``.
+
+    Returns
+    -------
+    ages : ndarray of int64
+        The ages with the open groups counted at ``lo`` / ``hi``.
+    note : str or None
+        What was folded (for ``attrs["folded_ages"]``), naming the labels;
+        ``None`` when nothing was.
+    bad : (int, str) or None
+        The row and the reason of a group that cannot be counted at one
+        fertile age: ``"45+"`` below ``hi`` (its births at 45–49 would all land
+        at 49), ``"<20"`` above ``lo``, or an open group above ``hi`` while
+        single ages between ``hi`` and it are kept (``49``, ``50``, ``"51+"``).
+    """
+    lo, hi = (int(a) for a in fertile_ages)
+    kinds = np.asarray(kinds, dtype=object)
+    raw = np.asarray(ages, dtype=np.int64)
+    labels = np.asarray(labels, dtype=object)
+    out = raw.copy()
+    is_open, is_below, is_single = kinds == "open", kinds == "below", kinds == "age"
+    for mask, wrong, reason in (
+            (is_open, raw < hi, lambda i: (f"mother's age {labels[i]!r} opens below the highest fertile age {hi}: "
+                                           f"its births at ages {raw[i]}–{hi} cannot all be counted at {hi}; "
+                                           f"pass fertile_ages=({lo}, {raw[i]})")),
+            (is_below, raw - 1 > lo, lambda i: (f"mother's age {labels[i]!r} (under {raw[i]}) reaches above the "
+                                                f"lowest fertile age {lo}: its births at ages {lo}–{raw[i] - 1} "
+                                                f"cannot all be counted at {lo}; pass fertile_ages=({raw[i] - 1}, "
+                                                f"{hi})"))):
+        w = mask & wrong
+        if w.any():
+            i = int(np.argmax(w))
+            return out, None, (i, reason(i))
+    if is_open.any():
+        top = int(raw[is_open].min())
+        between = is_single & (raw > hi) & (raw < top)
+        if between.any():
+            i = int(np.argmax(between))
+            return out, None, (i, f"mother's age {labels[i]!r} is kept at its age but the open group "
+                                  f"{labels[int(np.argmax(is_open))]!r} would be counted at {hi}; "
+                                  f"pass fertile_ages=({lo}, {int(raw[is_single & (raw < top)].max())})")
+    if is_below.any():
+        bottom = int(raw[is_below].max())
+        between = is_single & (raw < lo) & (raw >= bottom)
+        if between.any():
+            i = int(np.argmax(between))
+            return out, None, (i, f"mother's age {labels[i]!r} is kept at its age but the group "
+                                  f"{labels[int(np.argmax(is_below))]!r} would be counted at {lo}; "
+                                  f"pass fertile_ages=({int(raw[is_single & (raw >= bottom)].min())}, {hi})")
+    out[is_open] = hi
+    out[is_below] = lo
+    parts = []
+    if is_below.any():
+        labs = ", ".join(repr(str(x).strip()) for x in dict.fromkeys(labels[is_below].tolist()))
+        parts.append(f"mother's age under {lo} ({labs}) counted at {lo}")
+    if is_open.any():
+        labs = ", ".join(repr(str(x).strip()) for x in dict.fromkeys(labels[is_open].tolist()))
+        parts.append(f"{hi} and over ({labs}) counted at {hi}, as SCB's '49+' does: SCB's TFR over "
+                     f"{lo}–{hi} includes these births")
+    return out, ("; ".join(parts) or None), None
 
 
 def allocate_largest_remainder(weights: np.ndarray, total: np.ndarray) -> np.ndarray:

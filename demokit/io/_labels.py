@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ._common import ReadError, parse_age
+from ._common import ReadError, fold_mothers_ages, parse_age
 from .pxweb import CONTENT_CODES
 from .regioncodes import region_code_from_label, region_names
 
@@ -293,6 +293,34 @@ def check_missing(tidy: dict, path, missing: str, describe) -> None:
                         "missing='nan' to keep them as NaN")
 
 
+def _check_extras_complete(t, extras, dup_key, dup_shape, name, code, path, describe) -> None:
+    """Raise :class:`ReadError` where a cell lacks a category of another classification (civil status).
+
+    The categories are summed over; a cell with one missing (``ogifta`` and
+    ``gifta`` but no ``skilda``) would be the sum of what is there, not the
+    total: the missing category is unknown, never a zero.
+    """
+    n4 = int(np.prod(dup_shape[:4]))
+    cell = np.ravel_multi_index(dup_key[:4], dup_shape[:4])
+    per_cell = np.bincount(cell, minlength=n4)
+    expected = int(np.prod(dup_shape[4:]))
+    short = per_cell[cell] < expected
+    if not short.any():
+        return
+    i = int(np.argmax(short))
+    rows = np.flatnonzero(cell == cell[i])
+    for c in extras:
+        have = set(t[c][rows].tolist())
+        lack = [v for v in dict.fromkeys(t[c].tolist()) if v not in have]
+        if lack:
+            break
+    dim = c.split(":", 1)[1]
+    raise ReadError(f"{path}, {describe(t['_cell'][i])}: {name} (content {code}) for region={t['region'][i]!r}, "
+                    f"sex={t['sex'][i]!r}, age {t['age_label'][i]!r}, year={int(t['year'][i])} has no row for "
+                    f"{dim} {lack[0]!r} (the file has it for other cells): the {dim} categories are summed, "
+                    "and a missing one is not a zero")
+
+
 def cube_from_tidy(tidy: dict, path, *, describe, fertile_ages=(15, 49), source: str) -> xr.Dataset:
     """Return the cube of a checked tidy frame (see the module docstring).
 
@@ -304,7 +332,8 @@ def cube_from_tidy(tidy: dict, path, *, describe, fertile_ages=(15, 49), source:
     ------
     ReadError
         Duplicated cells, a missing row (an incomplete region × sex × age ×
-        year grid), counts that are not whole numbers or are negative.
+        year grid, or a cell without one of the other classification's
+        categories), counts that are not whole numbers or are negative.
     """
     extras = sorted(c for c in tidy if c.startswith("extra:"))
     contents = list(dict.fromkeys(tidy["content"].tolist()))
@@ -339,9 +368,11 @@ def cube_from_tidy(tidy: dict, path, *, describe, fertile_ages=(15, 49), source:
         raw_ages = np.asarray(t["age"], dtype=np.int64)
         kinds = t["age_kind"]
         ages = raw_ages.copy()
+        folded = None
         if is_births:
-            ages[kinds == "open"] = fertile_ages[1]
-            ages[kinds == "below"] = fertile_ages[0]
+            ages, folded, bad = fold_mothers_ages(kinds, raw_ages, t["age_label"], fertile_ages)
+            if bad is not None:
+                raise ReadError(f"{path}, {describe(t['_cell'][bad[0]])}: {bad[1]}")
         elif (kinds == "below").any():
             i = int(np.argmax(kinds == "below"))
             raise ReadError(f"{path}, {describe(t['_cell'][i])}: age {t['age_label'][i]!r} is only "
@@ -365,6 +396,8 @@ def cube_from_tidy(tidy: dict, path, *, describe, fertile_ages=(15, 49), source:
                             f"region={t['region'][i]!r}, sex={t['sex'][i]!r}, age "
                             f"{t['age_label'][i]!r}, year={int(t['year'][i])} (also at "
                             f"{describe(t['_cell'][j])})")
+        if extras:
+            _check_extras_complete(t, extras, dup_key, dup_shape, name, code, path, describe)
         shape = (len(regions), len(sexes), len(age_ax), len(years))
         cell = np.ravel_multi_index((reg_i, sex_i, age_i, year_i), shape)
         size = int(np.prod(shape))
@@ -389,9 +422,8 @@ def cube_from_tidy(tidy: dict, path, *, describe, fertile_ages=(15, 49), source:
         da.attrs["content_code"] = code
         if conv is not None:
             da.attrs["age_convention"] = conv
-        if name == "births" and ((kinds == "open").any() or (ages == fertile_ages[0]).any()):
-            da.attrs["folded_ages"] = (f"mother's age under {fertile_ages[0]} counted at {fertile_ages[0]}; "
-                                       f"{fertile_ages[1]} and over counted at {fertile_ages[1]}")
+        if name == "births" and folded:
+            da.attrs["folded_ages"] = folded
         if name in out:
             raise ReadError(f"{path}: variable {name!r} from more than one content")
         out[name] = da

@@ -69,7 +69,12 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
         keep the cell as NaN.
     fertile_ages : (int, int)
         For births by the mother's age: ``-14 år`` is counted at the lowest,
-        ``49+ år`` at the highest fertile age.
+        ``49+ år`` (or any open group at or above the highest fertile age,
+        ``50+``, ``60+``) at the highest fertile age — SCB's convention: its
+        ``49+`` holds the births to mothers 49 and over and its TFR over 15–49
+        includes them.  The folded labels are named in the births'
+        ``attrs["folded_ages"]``; an open group starting below the highest
+        fertile age (``45+``) is a :class:`ReadError`.
 
     Returns
     -------
@@ -88,7 +93,9 @@ def read_labelled_csv(path, *, content=None, missing: str = "raise",
     Notes
     -----
     Classifications other than region, sex, age and year (``civilstånd``)
-    are summed over; ``–`` is SCB's zero.
+    are summed over, so every cell must have every category (a row of
+    zeros, as SCB writes it): a category missing for some cells is a
+    :class:`ReadError` naming the cell, never a zero; ``–`` is SCB's zero.
     """
     path = os.fspath(path)
     header, data, line_no, h, sep, title = _rows(path)

@@ -16,7 +16,8 @@ import pandas as pd
 import xarray as xr
 
 from ..cube import CubeError
-from ._common import ReadError, check_table, open_text, parse_age, read_csv_text
+from ._common import (ReadError, check_table, fold_mothers_ages, open_text, parse_age, read_csv_text,
+                      to_numbers)
 from .regioncodes import region_names
 
 __all__ = ["CONTENT_CODES", "read_pxweb_csv", "read_pxweb", "merge_parts"]
@@ -52,10 +53,17 @@ def read_pxweb_csv(path, *, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Data
     ----------
     path : path-like
         A CSV downloaded from SCB's statistical database (PX-Web), optionally
-        gzip-compressed.
+        gzip-compressed; comma-separated, or semicolon-separated with decimal
+        commas (PX-Web's export in Swedish, or a file re-saved by a Swedish
+        Excel).
     fertile_ages : (int, int)
         For births by the mother's age: ``"<15"`` is folded into the lowest and
-        ``"49+"`` into the highest fertile age.
+        an open group at or above the highest (``"49+"``, ``"50+"``) into the
+        highest fertile age, as SCB's tables do (their ``"49+"`` holds the
+        births to mothers 49 and over, and SCB's TFR over 15–49 includes them);
+        the folded labels are named in the births' ``attrs["folded_ages"]``.
+        An open group that starts below the highest fertile age (``"45+"``)
+        is a :class:`ReadError` (see :func:`~demokit.io._common.fold_mothers_ages`).
 
     Returns
     -------
@@ -89,28 +97,31 @@ def read_pxweb_csv(path, *, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Data
     # ages
     is_births = any(CONTENT_CODES[c][0] == "births" for c in codes)
     ages = np.empty(len(df), dtype=np.int64)
+    kinds = np.empty(len(df), dtype=object)
     opens = set()
     for i, lab in enumerate(df[age_col].to_numpy()):
         try:
             kind, x = parse_age(lab)
         except ValueError:
             kind, x = "bad", None
-        if kind == "age":
-            ages[i] = x
-        elif kind == "open":
-            ages[i] = fertile_ages[1] if is_births else x
-            opens.add(x)
-        elif kind == "below" and is_births:
-            ages[i] = fertile_ages[0]
+        if kind == "age" or kind == "open" or (kind == "below" and is_births):
+            ages[i], kinds[i] = x, kind
+            if kind == "open":
+                opens.add(x)
         else:
             raise ReadError(f"{path}, line {i + 2}: {age_col} {lab!r} is not an age "
                             "(expected e.g. '23' or '100+')")
+    folded = None
+    if is_births:
+        ages, folded, bad = fold_mothers_ages(kinds, ages, df[age_col].to_numpy(), fertile_ages)
+        if bad is not None:
+            raise ReadError(f"{path}, line {bad[0] + 2}: {bad[1]}")
     sexes = df[sex_col].str.strip().str.lower().map(_SEX_CODES)
     if sexes.isna().any():
         i = int(np.argmax(sexes.isna().to_numpy()))
         raise ReadError(f"{path}, line {i + 2}: {sex_col} {df[sex_col].iloc[i]!r} is not a sex code "
                         "(expected 1 = men, 2 = women)")
-    values = df[value_cols].apply(pd.to_numeric, errors="coerce")
+    values = to_numbers(df, value_cols)
     bad = values.isna().to_numpy()
     if bad.any():
         i, j = np.unravel_index(int(np.argmax(bad)), bad.shape)
@@ -141,9 +152,8 @@ def read_pxweb_csv(path, *, fertile_ages: tuple[int, int] = (15, 49)) -> xr.Data
         da.attrs["content_code"] = code
         if conv is not None:
             da.attrs["age_convention"] = conv
-        if name == "births" and (opens or (ages == fertile_ages[0]).any()):
-            da.attrs["folded_ages"] = (f"mother's age under {fertile_ages[0]} counted at {fertile_ages[0]}; "
-                                       f"{fertile_ages[1]} and over counted at {fertile_ages[1]}")
+        if name == "births" and folded:
+            da.attrs["folded_ages"] = folded
         out[name] = da
     ds = xr.Dataset(out)
     ds.attrs["source"] = f"Statistics Sweden (SCB), PX-Web CSV {os.path.basename(path)}"

@@ -9,7 +9,8 @@ import pandas as pd
 import xarray as xr
 
 from ..cube import CubeError
-from ._common import ReadError, allocate_largest_remainder, check_table, open_text, parse_age, read_csv_text
+from ._common import (ReadError, allocate_largest_remainder, check_table, fold_mothers_ages, open_text, parse_age,
+                      read_csv_text, to_numbers)
 
 __all__ = ["COUNTY_CODES", "read_scb_long", "read_county_cube"]
 
@@ -57,7 +58,9 @@ def read_scb_long(path, *, name: str, fertile_ages: tuple[int, int] | None = Non
         Name of the variable (``"population"``, ``"births"``, ``"deaths"``, ...).
     fertile_ages : (int, int), optional
         For births by the mother's age: the lowest and highest fertile age.
-        ``"<15"`` is folded into the lowest, ``"49+"`` into the highest, and
+        ``"<15"`` is folded into the lowest, ``"49+"`` (or any open group at
+        or above the highest fertile age, ``"50+"``: SCB's convention, its TFR
+        over 15–49 counts these births at 49) into the highest, and
         births with ``"no information"`` on the mother's age are distributed
         over the ages in proportion to the known births of the same region,
         sex and year (largest-remainder rounding, so totals are preserved
@@ -106,7 +109,7 @@ def read_scb_long(path, *, name: str, fertile_ages: tuple[int, int] | None = Non
                                 "(expected a county name or an SCB code)") from None
         regions.append(c)
     years = pd.to_numeric(df["year"], errors="coerce")
-    values = pd.to_numeric(df["value"], errors="coerce")
+    values = to_numbers(df, ["value"])["value"]
     for col, parsed in (("year", years), ("value", values)):
         if parsed.isna().any():
             i = int(np.argmax(parsed.isna().to_numpy()))
@@ -117,15 +120,15 @@ def read_scb_long(path, *, name: str, fertile_ages: tuple[int, int] | None = Non
     attrs: dict = {}
     if fertile_ages is not None:
         lo, hi = fertile_ages
-        below = tidy["kind"] == "below"
-        above = tidy["kind"] == "open"
-        tidy.loc[below, "age"] = lo
-        tidy.loc[above, "age"] = hi
+        folded_ages, note, bad = fold_mothers_ages(kind, ages, df["age"].to_numpy(), (lo, hi))
+        if bad is not None:
+            raise ReadError(f"{path}, line {bad[0] + 2}: {bad[1]}")
+        tidy["age"] = folded_ages
         unknown = tidy[tidy["kind"] == "unknown"]
         tidy = tidy[tidy["kind"] != "unknown"]
-        attrs["folded_ages"] = (f"mother's age under {lo} counted at {lo}; {hi} and over counted at {hi}; "
-                                "births with no information on the mother's age distributed over the "
-                                "ages in proportion to the known births (largest-remainder rounding)")
+        attrs["folded_ages"] = "; ".join(filter(None, [
+            note, "births with no information on the mother's age distributed over the "
+                  "ages in proportion to the known births (largest-remainder rounding)"]))
     else:
         unknown = tidy.iloc[:0]
         if (tidy["kind"].isin(["below", "unknown"])).any():
