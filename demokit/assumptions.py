@@ -447,7 +447,8 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     old_age : int or None
         From this age up the ages are pooled into one index with the
         reference's shape (default 90); ``None`` fits every age.  Above the
-        open age (after ``open_age``) it is a :class:`CubeError`.
+        open age (after ``open_age``) the open age group alone is pooled: it
+        holds the persons aged ``old_age`` and over.
     open_age : int, optional
         Fold the ages from here up into an open age group first
         (:func:`demokit.with_open_age`); the projection folds its start
@@ -530,9 +531,8 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
     if open_age is not None:
         ds = with_open_age(ds, open_age)
     w = int(ds["age"].values.max())
-    if old_age is not None and old_age > w:
-        raise CubeError(f"old_age = {old_age!r} is above the open age {w}: no age would be pooled into the "
-                        f"old-age index; pass old_age <= {w}, or None to fit every age")
+    if old_age is not None and old_age > w:   # the open age group holds the persons aged old_age and over
+        old_age = w
     if isinstance(reference, str) and reference == "pooled":
         ref = reference_schedules(yrs, reference=pool(ds) if "region" in ds.dims else ds)
     else:

@@ -381,8 +381,9 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
     old_age : int or None
         From this age up the ages are pooled: one index over all of them, with
         the reference's shape (default 90).  ``None`` fits every age.  Above
-        the oldest (open) age it is a :class:`CubeError`: nothing would be
-        pooled.
+        the oldest (open) age, the open age group alone is pooled (it holds
+        the persons aged ``old_age`` and over; ``attrs["old_age"]`` gives the
+        age used).
     credibility : float
         Prior weight, in expected events, of the fitted level just below
         ``old_age`` in the pooled old-age index (default 10).
@@ -476,10 +477,8 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
     ref = ref.broadcast_like(events).transpose(*dims)
     check_counts(events, name, max_count=np.inf)
     check_counts(exposure, f"{name} (population at risk)", max_count=np.inf)
-    if old_age is not None and old_age > int(ages.max()):
-        raise CubeError(f"old_age = {old_age!r} is above the open age {int(ages.max())} (the oldest age of the "
-                        f"{name}): no age would be pooled into the old-age index; pass old_age <= "
-                        f"{int(ages.max())}, or None to fit every age")
+    if old_age is not None and old_age > int(ages.max()):   # the open age group holds the persons aged old_age+
+        old_age = int(ages.max())
     E, X, R = events.values, exposure.values, ref.values
     young = ages < old_age if old_age is not None else np.ones(ages.size, bool)
     rate, index, clamped, old_idx, bad = _small_area_core(E, X, R, ages, young, link=link, smoothing=smoothing,

@@ -81,22 +81,29 @@ def test_small_area_rates_below_old_age_is_dk_smooth(nb):
     np.testing.assert_allclose(res["index"].values, 100 * Dv.sum(0) / expected, rtol=1e-12)
 
 
-def test_old_age_above_the_open_age_is_an_error():
-    """old_age above the oldest age pooled nothing and fitted every age, silently."""
+def test_old_age_above_the_open_age_pools_the_open_age_group():
+    """old_age above the oldest age used to pool nothing and fit every age, silently: now the open age group,
+    which holds the persons aged old_age and over, is pooled (as with old_age = the open age)."""
     ages = np.arange(20)
     ref = xr.DataArray(np.full(20, 0.01), dims="age", coords={"age": ages})
     ex = xr.DataArray(np.full(20, 100.0), dims="age", coords={"age": ages})
-    with pytest.raises(dk.CubeError, match=r"old_age = 25 is above the open age 19 \(the oldest age of the "
-                                           r"deaths\)"):
-        dk.small_area_rates(ex * 0.01, ex, ref, smoothing=None, name="deaths", old_age=25)
-    # at the open age: the open age alone is pooled; its index = observed / expected = 1 / 1 -> the reference
-    r = dk.small_area_rates(ex * 0.01, ex, ref, smoothing=None, name="deaths", old_age=19, warn=False)
-    np.testing.assert_allclose(r["rate"].values, 0.01, rtol=1e-12)
+    ev = ex * 0.01
+    ev[-1] = 3.0   # the open age: 3 deaths where the reference expects 1 -> index 300
+    above = dk.small_area_rates(ev, ex, ref, smoothing=None, name="deaths", old_age=25, warn=False)
+    at = dk.small_area_rates(ev, ex, ref, smoothing=None, name="deaths", old_age=19, warn=False)
+    xr.testing.assert_identical(above, at)
+    assert above.attrs["old_age"] == 19
+    # I = (O + κ I_f) / (E + κ) with O = 3, E = 100 · 0.01 = 1, κ = 10, I_f = 1 (age 18 observed at the reference)
+    index = (3 + 10 * 1.0) / (1 + 10)
+    np.testing.assert_allclose(float(above["old_age_index"]), 100 * index, rtol=1e-12)
+    odds = index * 0.01 / 0.99   # logit link: odds r = I · odds ref
+    np.testing.assert_allclose(above["rate"].values, np.r_[np.full(19, 0.01), odds / (1 + odds)], rtol=1e-12)
 
 
-def test_from_history_old_age_above_open_age_is_an_error(nb):
-    with pytest.raises(dk.CubeError, match=r"old_age = 90 is above the open age 85"):
-        dk.Assumptions.from_history(nb, years=YEARS, open_age=85)
+def test_from_history_old_age_above_open_age_pools_the_open_age(nb):
+    a85 = dk.Assumptions.from_history(nb, years=YEARS, open_age=85)            # default old_age 90
+    a85b = dk.Assumptions.from_history(nb, years=YEARS, open_age=85, old_age=85)
+    xr.testing.assert_identical(a85.death_risks, a85b.death_risks)
 
 
 def test_small_area_rates_bad_counts_are_named():
