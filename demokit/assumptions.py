@@ -594,10 +594,9 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
 def _observed_summaries(ds, yrs, q, at_risk, ref):
     """The table risks (interval risks pooled over regions by the persons at risk), their e0 by sex, and the
     observed TFR of the regions pooled."""
-    from .lifetable import life_table
     from .regions import pool
     q_table = _pooled_table_risks(q, at_risk)
-    e0_obs = life_table(qx=q_table).ex.isel(age=0, drop=True)
+    e0_obs = _table_e0(q_table)
     pooled = pool(ds) if "region" in ds.dims else ds
     tfr_obs = float(tfr_of(_fertility(pooled, yrs, None, ref, {})))
     return q_table, e0_obs, tfr_obs
@@ -673,7 +672,6 @@ def _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears, w):
     """Add the Lee-Carter improved risks ``_q_trend`` and their e0 ``_e0_trend`` to ``base``; return the attr text."""
     if mortality_trend is None or mortality_trend is False or mortality_trend == "none":
         return "none (constant risks)"
-    from .lifetable import life_table
     from .trends import improvement_factors, sweden_lee_carter
     if pyears is None:
         raise AssumptionError("mortality_trend needs projection_years (the years the risks must cover)")
@@ -690,8 +688,7 @@ def _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears, w):
     mid = (int(myrs[0]) + int(myrs[-1])) / 2   # the middle of the years the death risks describe
     R = improvement_factors(lc, from_year=mid, years=pyears, ages=q["age"].values)
     base["_q_trend"] = (q * R).clip(0.0, 1.0)
-    base["_e0_trend"] = life_table(qx=(q_table * R).clip(0.0, 1.0).where(q_table["age"] < w, 1.0)
-                                   ).ex.isel(age=0, drop=True)
+    base["_e0_trend"] = _table_e0(q_table * R)
     return (f"Lee-Carter ({lc.attrs.get('years', '')}) improvement from {mid:g}; "
             f"drift {', '.join(f'{float(v):.3f}' for v in np.atleast_1d(lc['drift'].values))}")
 
@@ -950,7 +947,10 @@ def _table_risks(q_int):
     The interval risk at year-end age ``x+1`` covers exact ages of about
     ``[x + 0.5, x + 1.5)``, so ``1 − q_x ≈ sqrt((1 − q_int(x)) (1 − q_int(x+1)))``;
     ``1 − q_0 = (1 − q_int(0)) sqrt(1 − q_int(1))`` (the newborns' risk covers
-    most of the first year's deaths); the open age has ``q = 1``.
+    most of the first year's deaths); the open age keeps its interval risk, the
+    open group's one-year risk, which :func:`demokit.life_table` turns into the
+    group's rate ``−ln(1 − q)`` (with ``q = 1`` there, a table would take the
+    last closed age's rate: e0 about 1.4 years too high with an open age of 85).
     """
     ages = q_int["age"].values
     nxt = q_int.shift(age=-1)
@@ -958,8 +958,27 @@ def _table_risks(q_int):
     s0 = (1 - q_int.isel(age=0)) * np.sqrt(1 - q_int.isel(age=1))
     qt = 1 - s
     qt = xr.where(q_int["age"] == ages[0], 1 - s0, qt)
-    qt = xr.where(q_int["age"] == ages[-1], 1.0, qt)
+    qt = xr.where(q_int["age"] == ages[-1], q_int, qt)
     return qt.clip(0.0, 1.0)
+
+
+#: a scaled open-age risk stays below 1 (its rate −ln(1 − q) then grows smoothly with the factor)
+_OPEN_Q_MAX = 1.0 - 1e-9
+
+
+def _open_risk(qt):
+    """The open age's cell of table risks from :func:`_table_risks` (the open group's own one-year risk, kept
+    below 1); a table's conventional 1 stays 1 (:func:`demokit.life_table` then takes the last closed age's
+    rate)."""
+    o = qt.isel(age=-1, drop=True)
+    return xr.where(o >= 1.0, 1.0, o.clip(0.0, _OPEN_Q_MAX))
+
+
+def _table_e0(qt):
+    """e0 of table risks whose open age holds the open group's own one-year risk (:func:`_table_risks`,
+    scaled or not): the open age's rate is ``−ln(1 − q_ω)`` (:func:`demokit.life_table`'s ``open_risk``)."""
+    from .lifetable import life_table
+    return life_table(qx=qt.clip(0.0, 1.0), open_risk=_open_risk(qt)).ex.isel(age=0, drop=True)
 
 
 def _pooled_table_risks(q, N):
@@ -1086,13 +1105,11 @@ def _apply(base, ctx, opts, *, where="scenario"):
     if opts.get("mortality_scale") is not None:
         ms = _as_path(opts["mortality_scale"], "mortality_scale", years)
         q = (q * ms).clip(0.0, 1.0)
-        from .lifetable import life_table
         qt = ctx["q_table"] * (base["_q_trend"] / base["death_risks"]).fillna(1.0) if (
             "_q_trend" in base and opts.get("life_expectancy") is None) else ctx["q_table"]
         if opts.get("life_expectancy") is not None:
             qt = qt * k
-        w = qt["age"].values[-1]
-        e0 = life_table(qx=(qt * ms).clip(0.0, 1.0).where(qt["age"] < w, 1.0)).ex.isel(age=0, drop=True)
+        e0 = _table_e0(qt * ms)
     others = [k for k in _EXITS if k in v and k != "death_risks"]
     if q is not base["death_risks"] and others:
         tot = sum((v[k] for k in others), q)

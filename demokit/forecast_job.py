@@ -550,8 +550,7 @@ def employment_rates(lab: dict, ages) -> xr.DataArray:
 def _history_run(pooled: xr.Dataset, yrs: list, w: int):
     """The TFR and e0 of :func:`history_series` for consecutive years ``yrs`` (the year before in ``pooled``)."""
     from .accounting import cohort_start_population, events_year_end, mean_population
-    from .assumptions import _table_risks
-    from .lifetable import life_table
+    from .assumptions import _table_e0, _table_risks
     from .small_area import OLD_AGE, national_death_risks_by_year, small_area_rates
 
     sub = pooled.sel(year=[yrs[0] - 1] + yrs)
@@ -563,7 +562,7 @@ def _history_run(pooled: xr.Dataset, yrs: list, w: int):
         ref = xr.concat([ref.sel(age=slice(None, w - 1)), top.transpose(*ref.dims)], dim="age")
     q = small_area_rates(D, N, ref, link="logit", smoothing=None, name="deaths", warn=False,
                          old_age=min(OLD_AGE, w))["rate"]   # (an open age under 90: pooled from it)
-    e0 = life_table(qx=_table_risks(q.transpose(..., "age"))).ex.isel(age=0, drop=True)
+    e0 = _table_e0(_table_risks(q.transpose(..., "age")))
     B = sub["births"].sel(year=yrs)
     if "sex" in B.dims:
         B = B.sum("sex")

@@ -407,9 +407,29 @@ def _run(mode, val, expo, *, name, dim, ages, a0, ax_code, ax_share, male, q0, c
 # ---------------------------------------------------------------------------
 
 
+def _with_open_risk(qx, open_risk, dim):
+    """``qx`` with the open age holding ``open_risk`` (the kernel's code for the open group's own risk: a value
+    strictly between 0 and 1) or 1 (the last closed age's rate)."""
+    if not isinstance(qx, xr.DataArray):
+        return qx   # (the caller's own check names the type)
+    if open_risk is None:
+        o = 1.0
+    else:
+        o = open_risk if isinstance(open_risk, xr.DataArray) else xr.DataArray(float(open_risk))
+        if dim in o.dims:
+            raise CubeError(f"open_risk must not have the dim {dim!r}: it is the open age group's one risk")
+        if not is_dask(o):
+            bad = ~(np.isfinite(o.values) & (o.values >= 0) & (o.values <= 1))
+            if bad.any():
+                raise CubeError(f"{format_cell('open_risk', o, first_cell(np.atleast_1d(bad)) if o.ndim else ())}"
+                                ": the open age group's risk must lie in [0, 1]")
+    last = qx[dim].values[-1]
+    return xr.where(qx[dim] == last, o, qx).transpose(*qx.dims, ...)
+
+
 def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0="andreev_kingkade",
                ax=0.5, sex=None, cd_region="west", q0=None, old_age=None, fit_from=80,
-               replace_from=None, extend_to=None, radix=100_000, dim="age"):
+               replace_from=None, extend_to=None, radix=100_000, dim="age", open_risk=None):
     """Return a period life table (mx, qx, ax, lx, dx, Lx, Tx, ex) along ``age``.
 
     Parameters
@@ -419,8 +439,9 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
         the last age is open.  Any other dims (region, sex, year, scenario…)
         are carried through.
     qx : xarray.DataArray, optional
-        Death probabilities instead of ``mx``.  The open age's rate is taken
-        as the last closed age's rate (constant hazard).
+        Death probabilities instead of ``mx``.  The value at the open age is
+        not used (a table's ``q`` there is 1): the open age takes the last
+        closed age's rate (a constant hazard beyond it), or ``open_risk``.
     deaths, exposure : xarray.DataArray, optional
         Deaths and person-years instead of ``mx`` (``m = D / E``).
     method : {None, "hmd"}
@@ -459,6 +480,14 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
         l at age 0 (100,000 as SCB).
     dim : str
         The age dim.
+    open_risk : float or xarray.DataArray, optional
+        With ``qx``: the open age group's own one-year death probability
+        (e.g. its deaths over the persons at risk at the start of the year;
+        by any of the table's other dims).  The open age's rate is then
+        ``−ln(1 − open_risk)``, a constant hazard within the group, instead of
+        the last closed age's rate, which overstates life expectancy when
+        the open age is low (85+: by about 1.4 years).  0 or 1 keep the last
+        closed age's rate.
 
     Returns
     -------
@@ -477,7 +506,8 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     -----
     ``q = n m / (1 + (n − a) m)``; ``d = l q``; ``L = n l_{x+n} + a d``; the open
     age ω: ``q = 1``, ``L_ω = l_ω / m_ω``, ``a_ω = 1/m_ω``; ``T_x = Σ_{y≥x} L_y``,
-    ``e_x = T_x / l_x``.  From qx: ``m = q / (n − (n − a) q)``.  PAS: where
+    ``e_x = T_x / l_x``.  From qx: ``m = q / (n − (n − a) q)``; at the open age
+    ``m_ω = m_{ω−1}``, or with ``open_risk`` ``m_ω = −ln(1 − open_risk)``.  PAS: where
     mid-interval ``a`` would give ``q > 1``, the constant-hazard
     ``a = 1/m − n / (e^{nm} − 1)`` (so ``q = 1 − e^{−nm}``).  With ``q0`` given:
     ``m_0 = q_0 / (1 − (1 − a_0) q_0)``.
@@ -510,7 +540,7 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
             raise CubeError("deaths= needs exposure=")
         mode, val, name = kernels.COUNTS, deaths, "deaths"
     elif qx is not None:
-        mode, val, name = kernels.QX, qx, "qx"
+        mode, val, name = kernels.QX, _with_open_risk(qx, open_risk, dim), "qx"
     else:
         mode, val, name = kernels.MX, mx, "mx"
     _check_age(val, name, dim)
@@ -641,7 +671,7 @@ def _life_table_hmd(deaths, exposure, *, radix, dim, cap=95):
 
 
 def scale_factor_for_life_expectancy(target, *, mx=None, qx=None, a0="andreev_kingkade", ax=0.5, sex=None,
-                                     cd_region="west", bounds=(0.02, 20.0), dim="age"):
+                                     cd_region="west", bounds=(0.02, 20.0), dim="age", open_risk=None):
     """Return the factor k on the death rates at which the life table reaches life expectancy ``target``.
 
     Parameters
@@ -650,7 +680,10 @@ def scale_factor_for_life_expectancy(target, *, mx=None, qx=None, a0="andreev_ki
         Life expectancy at birth to reach, over any dims (sex, year, scenario, region…).
     mx, qx : xarray.DataArray
         The schedule to scale (give one): central rates, or risks (scaled and capped at 1),
-        by ``dim`` and any other dims; broadcast against ``target``.
+        by ``dim`` and any other dims; broadcast against ``target``.  The open
+        age as in :func:`life_table` (a risk below 1 there: the open group's
+        own, scaled too and kept at most ``1 − 1e-9``; 1: the last closed
+        age's rate).
     a0, ax, sex, cd_region :
         As in :func:`life_table` (``a0`` a number, ``"andreev_kingkade"`` or
         ``"coale_demeny"``, re-evaluated on the scaled infant rate; ``ax`` a number).
@@ -658,6 +691,9 @@ def scale_factor_for_life_expectancy(target, *, mx=None, qx=None, a0="andreev_ki
         The range of k searched.
     dim : str
         The age dim.
+    open_risk : float or xarray.DataArray, optional
+        With ``qx``: the open age group's own one-year risk, as in
+        :func:`life_table`; scaled by k too and kept at most ``1 − 1e-9``.
 
     Returns
     -------
@@ -685,6 +721,8 @@ def scale_factor_for_life_expectancy(target, *, mx=None, qx=None, a0="andreev_ki
         raise CubeError("give exactly one of mx or qx")
     name, sched = ("mx", mx) if mx is not None else ("qx", qx)
     _check_age(sched, name, dim)
+    if name == "qx":
+        sched = _with_open_risk(sched, open_risk, dim)
     if name == "qx":
         _check_risks(sched)
     else:

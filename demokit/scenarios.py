@@ -48,7 +48,8 @@ def tfr_of(fertility):
 def _e0_scaling(q_table, target):
     """Return k (dims of ``target`` ∪ sex) such that the life table of k·q_table reaches e0 = target."""
     from .lifetable import scale_factor_for_life_expectancy
-    return scale_factor_for_life_expectancy(target, qx=q_table)
+    from .assumptions import _open_risk
+    return scale_factor_for_life_expectancy(target, qx=q_table, open_risk=_open_risk(q_table))
 
 
 

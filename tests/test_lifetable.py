@@ -387,6 +387,37 @@ def test_scale_factor_reaches_target_and_matches_brentq(schedules):
         assert float(k.sel(region=region, sex=sex, year=year)) == pytest.approx(ref, rel=1e-10)
 
 
+def test_open_risk_gives_the_open_groups_own_rate():
+    """Worked by hand: q = 0.1, 0.2 and the open group's own one-year risk 0.5, a = 0.5."""
+    ages = [0, 1, 2]
+    q = xr.DataArray([0.1, 0.2, 1.0], dims="age", coords={"age": ages})
+    lt = life_table(qx=q, a0=0.5, ax=0.5, open_risk=0.5, radix=1)
+    m_open = -np.log(1 - 0.5)                      # constant hazard within the open group
+    L = [1 * 0.9 + 0.5 * 0.1, 0.72 + 0.5 * 0.18, 0.72 / m_open]
+    np.testing.assert_allclose(lt.Lx.values, L, rtol=1e-12)
+    np.testing.assert_allclose(float(lt.ex.sel(age=0)), sum(L), rtol=1e-12)
+    np.testing.assert_allclose(float(lt.ex.sel(age=2)), 1 / m_open, rtol=1e-12)
+    assert float(lt.qx.sel(age=2)) == 1.0
+    # without it: the last closed age's rate 0.2 / (1 − 0.5 · 0.2), whatever qx holds at the open age
+    for last in (1.0, 0.5, 0.0):
+        conv = life_table(qx=q.where(q.age < 2, last), a0=0.5, ax=0.5, radix=1)
+        np.testing.assert_allclose(float(conv.Lx.sel(age=2)), 0.72 * (1 - 0.1) / 0.2, rtol=1e-12)
+    # by region: each its own open risk
+    qr = q.expand_dims(region=["a", "b"])
+    o = xr.DataArray([0.5, 0.25], dims="region", coords={"region": ["a", "b"]})
+    lr = life_table(qx=qr, a0=0.5, ax=0.5, open_risk=o)
+    np.testing.assert_allclose(lr.ex.sel(age=2).values, [1 / m_open, -1 / np.log(0.75)], rtol=1e-12)
+    # the scale factor for a target scales the open group's risk too
+    k = float(dk.scale_factor_for_life_expectancy(2.5, qx=q, a0=0.5, ax=0.5, open_risk=0.5))
+    e0 = float(life_table(qx=(q * k).clip(0.0, 1.0), a0=0.5, ax=0.5, open_risk=min(0.5 * k, 1 - 1e-9)
+                          ).ex.sel(age=0))
+    assert e0 == pytest.approx(2.5, abs=1e-8)
+    with pytest.raises(dk.CubeError, match="open_risk.*1.5"):
+        life_table(qx=q, open_risk=1.5)
+    with pytest.raises(dk.CubeError, match=r"open_risk\[region='b'\] = nan"):
+        life_table(qx=qr, open_risk=o.where(o.region == "a"))
+
+
 def test_scale_factor_on_rates_with_coale_demeny(schedules):
     mx = -np.log1p(-schedules.isel(age=slice(None, -1))).pipe(
         lambda m: xr.concat([m, m.isel(age=-1)], "age")).assign_coords(age=schedules.age)

@@ -240,7 +240,11 @@ def _table_row(r, mode, val, n, radix, mx, qx, ax_out, lx, dx, Lx, Tx, ex):
             den = nj - (nj - ax_out[r, j]) * q
             mx[r, j] = q / den if den > 0.0 else np.inf
             qx[r, j] = q
-        mx[r, last] = mx[r, last - 1] if last > 0 else np.nan  # constant hazard beyond the last closed age
+        qo = val[r, last]
+        if 0.0 < qo < 1.0:   # open_risk: the open group's own one-year risk, a constant hazard within it
+            mx[r, last] = -math.log1p(-qo)
+        else:   # q = 1 (the table's convention) or no deaths: constant hazard beyond the last closed age
+            mx[r, last] = mx[r, last - 1] if last > 0 else np.nan
     else:
         for j in range(last):
             nj = n[j]
@@ -396,6 +400,10 @@ def life_table_rows(mode, val, expo, *, age, n, a0_code, a0v, male, q0, ax_code=
 # ---------------------------------------------------------------------------
 
 
+#: a scaled open-age risk below 1 stays below 1 (its rate −ln(1 − q) grows smoothly with the factor)
+_OPEN_Q_MAX = 1.0 - 1e-9
+
+
 @jit
 def _scaled_e0(k, is_q, v, m_open, a0_code, a0_given, male, c, ax_share, n):
     """e0 of the table of ``k·v`` (rates, or risks capped at 1 when ``is_q``); radix 1, one pass."""
@@ -418,7 +426,11 @@ def _scaled_e0(k, is_q, v, m_open, a0_code, a0_given, male, c, ax_share, n):
         l1 = l * (1.0 - q)
         t += nj * l1 + a * l * q
         l = l1
-    mo = m if is_q else k * m_open  # from q: constant hazard beyond the last closed age
+    if is_q:   # the open group's own one-year risk (scaled), else constant hazard beyond the last closed age
+        qo = v[last]
+        mo = -math.log1p(-min(k * qo, _OPEN_Q_MAX)) if 0.0 < qo < 1.0 else m
+    else:
+        mo = k * m_open
     if l > 0.0:
         t += l / mo if mo > 0.0 else np.inf
     return t
