@@ -36,6 +36,13 @@ _ORIGIN_CELL = ("exit", "entry_prof", "wp", "adj")
 
 
 # ---------------------------------------------------------------------- engine
+def _labels(da, dim):
+    """``da[dim].values`` without building a coordinate DataArray (``0, 1, …`` for a dim without coords)."""
+    if dim in da.coords:
+        return da.coords.variables[dim].values
+    return np.arange(da.sizes[dim])
+
+
 def _base(base_population):
     P0 = base_population
     if isinstance(P0, xr.Dataset):
@@ -58,18 +65,18 @@ def _base(base_population):
     for d in ("sex", "age"):
         if d not in P0.dims:
             raise CubeError(f"base_population lacks the dim {d!r}; it has {P0.dims}")
-    sexes = P0["sex"].values.tolist()
+    sexes = _labels(P0, "sex").tolist()
     if sorted(sexes) != sorted(SEXES):
         raise CubeError(f"base_population: sex must be 'female' and 'male', got {sexes}")
     if sexes != list(SEXES):
         P0 = P0.sel(sex=list(SEXES))
-    return P0.rename("population"), base_year
+    return (P0 if P0.name == "population" else P0.rename("population")), base_year
 
 
 def _check_coords(name, da, ref, dim):
     if dim not in da.dims:
         return da
-    if da.get_index(dim).equals(ref.get_index(dim)):   # (a dim without coords: a range index)
+    if da.get_index(dim).equals(ref.get_index(dim)):   # (a dim without coords: a range index; the same index object)
         return da
     a, r = da[dim].values, ref[dim].values
     if len(a) == len(r) and (a == r).all():
@@ -94,9 +101,10 @@ def _check_coords(name, da, ref, dim):
 
 def _select(name, da, core, P0, years):
     """Check and select ``da``'s core coords against the base population and the projected years."""
-    check_core_chunks(da, [d for d in core if d in da.dims], name=name)
+    dims = da.dims
+    check_core_chunks(da, [d for d in core if d in dims], name=name)
     for dim in ("region", "origin", "sex", "age"):
-        if dim in core:
+        if dim in core and dim in dims:
             da = _check_coords(name, da, P0, dim)
     if "year" in da.dims:
         have = set(da["year"].values.tolist())
@@ -345,7 +353,7 @@ def _check_years(P0, years, step, base_year):
     if base_year is not None and years[0] != base_year + step:
         raise CubeError(f"the base population is for year={base_year}; the first projected year must be "
                         f"{base_year + step}, got {years[0]}")
-    ages = P0["age"].values
+    ages = _labels(P0, "age")
     if ages[0] != 0 or (np.diff(ages) != step).any():
         where = (f"the first age is {ages[0].item()!r}" if ages[0] != 0 else
                  "age={1!r} follows age={0!r}".format(*ages[[int(np.argmax(np.diff(ages) != step)) + k
@@ -433,9 +441,9 @@ def _compute(kind, pop0, inputs, P0, years, store, flags, nout, pop_core):
     ny = len(years)
     has_origin = "origin" in P0.dims
     coords = {"year": years}
-    for c, v in P0.coords.items():
+    for c, v in P0.coords.variables.items():
         if set(v.dims) <= {"region", "origin", "sex", "age"}:
-            coords[c] = v.variable
+            coords[c] = v
     if any(is_dask(x) for x in [pop0] + [da for da, _ in inputs]):
         args, core_dims = [pop0], [list(pop_core)]
         for i, (da, core) in enumerate(inputs):
@@ -446,7 +454,11 @@ def _compute(kind, pop0, inputs, P0, years, store, flags, nout, pop_core):
         coords = {"year": years, **bcoords, **{k: v for k, v in coords.items() if k != "year"}}
         return [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(nout)], coords
     arrs, dims, bcoords = _eager(kind, pop0, inputs, ny, store, flags, pop_core)
-    coords = {"year": years, **bcoords, **{k: v for k, v in coords.items() if k != "year"}}
+    # the base population's coords keep their indexes (not rebuilt from the labels)
+    head = xr.Coordinates({"year": years, **bcoords})
+    indexes = dict(head.xindexes)
+    indexes.update((k, P0.xindexes[k]) for k in coords if k != "year" and k in P0.xindexes)
+    coords = xr.Coordinates({**head.variables, **{k: v for k, v in coords.items() if k != "year"}}, indexes=indexes)
     order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
                                                        "sex", "age", "year"]
     axes = [dims.index(d) for d in order]
@@ -530,14 +542,14 @@ def project(base_population, assumptions, *, years, step=1, components=True):
                               "these assumptions are for the annual engine")
     P0, base_year = _base(base_population)
     w = a.attrs.get("open_age") if isinstance(a.attrs, dict) else None
-    if isinstance(w, (int, np.integer)) and w < int(P0["age"].values.max()):
+    if isinstance(w, (int, np.integer)) and w < int(_labels(P0, "age").max()):
         from .small_area import with_open_age
         P0 = with_open_age(P0, int(w))   # from_history(open_age=...) estimated on folded ages
     no_region = "region" not in P0.dims
     if no_region:
         P0 = P0.expand_dims(region=["_all"])
     for dim in ("region", "origin"):   # a duplicated region would be projected twice
-        if dim in P0.dims:
+        if dim in P0.dims and not P0.get_index(dim).is_unique:
             u, n = np.unique(P0[dim].values, return_counts=True)
             if (n > 1).any():
                 dup = u[n > 1][0]
