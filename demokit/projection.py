@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ._apply import check_core_chunks, is_dask
@@ -459,10 +460,14 @@ def _compute(kind, pop0, inputs, P0, years, store, flags, nout, pop_core):
         return [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(nout)], coords
     arrs, dims, bcoords = _eager(kind, pop0, inputs, ny, store, flags, pop_core)
     # the base population's coords keep their indexes (not rebuilt from the labels)
-    head = xr.Coordinates({"year": years, **bcoords})
-    indexes = dict(head.xindexes)
+    year = xr.indexes.PandasIndex(pd.Index(np.array(years)), "year")
+    variables, indexes = year.create_variables(), {"year": year}
+    if bcoords:
+        head = xr.Coordinates(bcoords)
+        variables.update(head.variables)
+        indexes.update(head.xindexes)
     indexes.update((k, P0.xindexes[k]) for k in coords if k != "year" and k in P0.xindexes)
-    coords = xr.Coordinates({**head.variables, **{k: v for k, v in coords.items() if k != "year"}}, indexes=indexes)
+    coords = xr.Coordinates({**variables, **{k: v for k, v in coords.items() if k != "year"}}, indexes=indexes)
     order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
                                                        "sex", "age", "year"]
     axes = [dims.index(d) for d in order]
