@@ -75,22 +75,21 @@ def _base(base_population):
 
 
 def _check_coords(name, da, ref, dim):
-    if dim not in da.dims:
-        return da
-    if da.get_index(dim).equals(ref.get_index(dim)):   # (a dim without coords: a range index; the same index object)
-        return da
-    a, r = da[dim].values, ref[dim].values
+    """``da`` with the base population's ``dim`` labels (whose index differs from ``da``'s), or a named error."""
+    a, r = _labels(da, dim), _labels(ref, dim)
     if len(a) == len(r) and (a == r).all():
         return da
-    missing = [v for v in r.tolist() if v not in set(a.tolist())]
+    al, rl = a.tolist(), r.tolist()
+    sa, sr = set(al), set(rl)
+    missing = [v for v in rl if v not in sa]
     if missing and not (name == "fertility" and dim == "age"):
         raise AssumptionError(f"{name} lacks {dim}={missing[0]!r} (of the base population's {dim}s)")
     if missing and name == "fertility":   # ages outside the fertile range count 0, a gap inside it is an error
-        inside = [v for v in missing if min(a.tolist()) < v < max(a.tolist())]
+        inside = [v for v in missing if min(al) < v < max(al)]
         if inside:
-            raise AssumptionError(f"fertility lacks age={inside[0]!r} inside its ages {min(a.tolist())!r}-"
-                                  f"{max(a.tolist())!r} (only ages outside them count as 0)")
-    extra = [v for v in a.tolist() if v not in set(r.tolist())]
+            raise AssumptionError(f"fertility lacks age={inside[0]!r} inside its ages {min(al)!r}-"
+                                  f"{max(al)!r} (only ages outside them count as 0)")
+    extra = [v for v in al if v not in sr]
     if extra and dim != "age":
         raise AssumptionError(f"{name} has {dim}={extra[0]!r}, which the base population lacks")
     if name == "fertility" and dim == "age":
@@ -105,14 +104,16 @@ def _select(name, da, core, P0, years):
     dims = da.dims
     check_core_chunks(da, [d for d in core if d in dims], name=name)
     for dim in ("region", "origin", "sex", "age"):
-        if dim in core and dim in dims:
+        # the same labels (the same index object, or equal indexes; a dim without coords: a range index)
+        if dim in core and dim in dims and not da.get_index(dim).equals(P0.get_index(dim)):
             da = _check_coords(name, da, P0, dim)
-    if "year" in da.dims:
-        have = set(da["year"].values.tolist())
-        miss = [y for y in years if y not in have]
-        if miss:
-            raise AssumptionError(f"{name} lacks year={miss[0]} of the projection")
-        if list(da["year"].values) != list(years):
+    if "year" in dims:
+        have = da.get_index("year").tolist()
+        if have != list(years):
+            have = set(have)
+            miss = [y for y in years if y not in have]
+            if miss:
+                raise AssumptionError(f"{name} lacks year={miss[0]} of the projection")
             da = da.sel(year=list(years))
     return da
 
@@ -287,7 +288,12 @@ def _eager(kind, P0, inputs, ny, store, flags, pop_core):
         x = x.reshape(shape)
         target = tuple(shape[:len(bdims)]) + tuple(
             (shape[len(bdims) + i] if d == "year" else full[d]) for i, d in enumerate(core))
-        arrays.append(np.broadcast_to(x, target))
+        if tuple(shape) != target:
+            x = np.broadcast_to(x, target)
+        else:   # read-only like a broadcast view: _flat copies what the kernel writes, never the user's array
+            x = x.view()
+            x.flags.writeable = False
+        arrays.append(x)
     core_nd = [len(c) for c in cores]
     res = _run(kind, arrays, core_nd, ny, store, flags)
     dims = bdims + ["year", *pop_core]
