@@ -348,21 +348,20 @@ def _by_group(totals, profiles, entries, pool, P0):
 def _check_years(P0, years, step, base_year):
     """The projected years (consecutive by ``step``, the first after the base year), the step and the open age
     (the base population's ages ``0, step, 2 step, …``)."""
-    years = [int(y) for y in years]
+    years = list(years) if isinstance(years, range) else [int(y) for y in years]
     if not years:
         raise CubeError("years: no year to project")
     step = int(step)
     if step < 1:
         raise CubeError(f"step={step}: must be a positive number of years")
-    d = np.diff(years)
-    if (d != step).any():
-        i = int(np.argmax(d != step))
+    i = next((i for i in range(len(years) - 1) if years[i + 1] - years[i] != step), None)
+    if i is not None:
         raise CubeError(f"years must be consecutive by step={step}; year={years[i + 1]} follows year={years[i]}")
     if base_year is not None and years[0] != base_year + step:
         raise CubeError(f"the base population is for year={base_year}; the first projected year must be "
                         f"{base_year + step}, got {years[0]}")
     ages = _labels(P0, "age")
-    if ages[0] != 0 or (np.diff(ages) != step).any():
+    if ages[0] != 0 or (ages[1:] - ages[:-1] != step).any():
         where = (f"the first age is {ages[0].item()!r}" if ages[0] != 0 else
                  "age={1!r} follows age={0!r}".format(*ages[[int(np.argmax(np.diff(ages) != step)) + k
                                                              for k in (0, 1)]].tolist()))
