@@ -156,11 +156,16 @@ def _flat(a, k, bshape, B, writeable=True):
     return out
 
 
-def _run(kind, arrays, core_nd, ny, store, flags):
+def _run(kind, arrays, core_nd, ny, store, flags, then=None):
     """Numpy side: flatten the batch dims, call the kernel; return all outputs as one array.
 
     The result has shape ``(n_outputs,) + batch shape + (ny,) + core`` (one
-    allocation; ``n_outputs`` is 1 with ``store=False``).  Annual: ``flags`` is
+    allocation; ``n_outputs`` is 1 with ``store=False``).  With ``then``,
+    return ``then(result)`` instead, called on the allocated result before the
+    inputs are copied into the kernel's layout and the kernel fills it: the
+    Python that wraps the outputs (xarray) runs while its objects are still in
+    the CPU caches, which the copies and the kernel's passes over the outputs
+    evict.  Annual: ``flags`` is
     ``(mode, roles, pool_k)``, ``roles`` naming each input after the base
     population (``"exit"``, ``"entry_tot"``, ``"entry_prof"``, ``"wp"``,
     ``"in_tot"``, ``"adj"``, ``"f"``, ``"boys"``); the outputs are the
@@ -168,13 +173,19 @@ def _run(kind, arrays, core_nd, ny, store, flags):
     """
     bshape = np.broadcast_shapes(*[a.shape[:a.ndim - k] for a, k in zip(arrays, core_nd)])
     B = math.prod(bshape)
+    core_out = arrays[0].shape[arrays[0].ndim - core_nd[0]:]   # the base population's core layout
     if kind == "annual":
         mode, roles, pool_k, G = flags
+        K, J = roles.count("exit"), roles.count("entry_tot")
+        nout = 3 + K + J
+        shape = (B, ny) + (((core_out[0] * core_out[1],) + core_out[2:]) if G else core_out)
+        out_all = np.empty(((nout if store else 1),) + shape)
+        res = out_all.reshape(out_all.shape[:1] + tuple(bshape) + (ny,) + core_out)
+        ret = res if then is None else then(res)
         # read-only inputs except the base population and the in-mover shares/profile (the kernel
         # unifies those with arrays it writes)
         flat = [_flat(a, k, bshape, B, writeable=i == 0 or roles[i - 1] == "wp")
                 for i, (a, k) in enumerate(zip(arrays, core_nd))]
-        core_out = flat[0].shape[1:]
         if G:   # origin groups: (origin, sex) as one axis of rows 2·g + s (see demokit._kernels.projection)
             flat = [flat[0].reshape(flat[0].shape[:1] + (-1,) + flat[0].shape[3:])] + [
                 x.reshape(x.shape[:2] + (-1,) + x.shape[4:]) if role in _ORIGIN_CELL else x
@@ -186,10 +197,6 @@ def _run(kind, arrays, core_nd, ny, store, flags):
             by.setdefault(role, []).append(x)
         exits, ent_tot, ent_prof = tuple(by["exit"]), tuple(by["entry_tot"]), tuple(by["entry_prof"])
         adj = by["adj"][0] if "adj" in by else _flat(np.empty((0, 1, 1, 1, 1)), 4, (0,), 0, writeable=False)
-        K, J = len(exits), len(ent_tot)
-        nout = 3 + K + J
-        shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (sex, age, region)
-        out_all = np.empty(((nout if store else 1),) + shape)
         args = (flat[0], exits, np.int64(pool_k), ent_tot, ent_prof, by["wp"][0], by["in_tot"][0], adj,
                 by["f"][0], by["boys"][0], np.int64(mode), out_all,
                 np.int64(1), np.int64(1 + K), np.int64(2 + K), np.int64(2 + K + J))
@@ -198,16 +205,17 @@ def _run(kind, arrays, core_nd, ny, store, flags):
         _k.project_annual(*args)
         if store:
             _k.annual_components(*args)
-        return out_all.reshape(out_all.shape[:1] + tuple(bshape) + (ny,) + core_out)
+        return ret
     else:
-        flat = [_flat(a, k, bshape, B) for a, k in zip(arrays, core_nd)]
-        shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (_POP_CORE[kind])
         nout = 4
-        out_all = np.empty(((nout if store else 1),) + shape)
+        out_all = np.empty(((nout if store else 1), B, ny) + core_out)
+        res = out_all.reshape(out_all.shape[:1] + tuple(bshape) + (ny,) + core_out)
+        ret = res if then is None else then(res)
+        flat = [_flat(a, k, bshape, B) for a, k in zip(arrays, core_nd)]
         outs = list(out_all[1:]) if store else [np.empty((1, 1, 1, 1, 1)) for _ in range(nout - 1)]
         half, n = flags
         _k.project_nyear(*flat, half, float(n), store, out_all[0], *outs)
-    return out_all.reshape(out_all.shape[:1] + tuple(bshape) + shape[1:])
+    return ret
 
 
 def _extra_dims(arrays, core_names):
@@ -270,8 +278,11 @@ def _lazy(kind, args, core_dims, ny, store, flags, nkept, pop_core):
 _CORE_ALL = ("year", "region", "origin", "sex", "age")
 
 
-def _eager(kind, P0, inputs, ny, store, flags, pop_core):
-    """In-memory path: plain numpy views, no dask graph (keeps small projections fast)."""
+def _eager(kind, P0, inputs, ny, store, flags, pop_core, then):
+    """In-memory path: plain numpy views, no dask graph (keeps small projections fast).
+
+    Returns ``then(outputs, dims, extra coords)``, called before the kernel fills the outputs (see :func:`_run`).
+    """
     arrays_da = [P0] + [da for da, _ in inputs]
     cores = [pop_core] + [core for _, core in inputs]
     bdims, bcoords = _extra_dims(arrays_da, set(_CORE_ALL))
@@ -295,9 +306,8 @@ def _eager(kind, P0, inputs, ny, store, flags, pop_core):
             x.flags.writeable = False
         arrays.append(x)
     core_nd = [len(c) for c in cores]
-    res = _run(kind, arrays, core_nd, ny, store, flags)
     dims = bdims + ["year", *pop_core]
-    return list(res), dims, bcoords
+    return _run(kind, arrays, core_nd, ny, store, flags, then=lambda res: then(list(res), dims, bcoords))
 
 
 def _origin_checks(a, P0):
@@ -445,10 +455,9 @@ def _output_dataset(names, res, coords, has_origin, *, annual):
     return xr.Dataset(variables)
 
 
-def _compute(kind, pop0, inputs, P0, years, store, flags, nout, pop_core):
-    """Run the engine eagerly (``(dims, array)`` pairs) or lazily on dask (DataArrays); return them and the
-    coordinates."""
-    ny = len(years)
+def _compute(kind, pop0, inputs, P0, years, store, flags, names, pop_core):
+    """Run the engine eagerly (numpy) or lazily (dask); return the Dataset of the outputs ``names``."""
+    ny, nout = len(years), len(names)
     has_origin = "origin" in P0.dims
     coords = {"year": years}
     for c, v in P0.coords.variables.items():
@@ -462,21 +471,26 @@ def _compute(kind, pop0, inputs, P0, years, store, flags, nout, pop_core):
             core_dims.append(cd)
         out, dims, bcoords = _lazy(kind, args, core_dims, ny, store, flags, nout, pop_core)
         coords = {"year": years, **bcoords, **{k: v for k, v in coords.items() if k != "year"}}
-        return [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(nout)], coords
-    arrs, dims, bcoords = _eager(kind, pop0, inputs, ny, store, flags, pop_core)
-    # the base population's coords keep their indexes (not rebuilt from the labels)
-    year = xr.indexes.PandasIndex(pd.Index(np.array(years)), "year")
-    variables, indexes = year.create_variables(), {"year": year}
-    if bcoords:
-        head = xr.Coordinates(bcoords)
-        variables.update(head.variables)
-        indexes.update(head.xindexes)
-    indexes.update((k, P0.xindexes[k]) for k in coords if k != "year" and k in P0.xindexes)
-    coords = xr.Coordinates({**variables, **{k: v for k, v in coords.items() if k != "year"}}, indexes=indexes)
-    order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
-                                                       "sex", "age", "year"]
-    axes = [dims.index(d) for d in order]
-    return [(order, np.transpose(x, axes)) for x in arrs], coords
+        res = [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(nout)]
+        return _output_dataset(names, res, coords, has_origin, annual=kind == "annual")
+
+    def wrap(arrs, dims, bcoords):
+        # the base population's coords keep their indexes (not rebuilt from the labels)
+        year = xr.indexes.PandasIndex(pd.Index(np.array(years)), "year")
+        variables, indexes = year.create_variables(), {"year": year}
+        if bcoords:
+            head = xr.Coordinates(bcoords)
+            variables.update(head.variables)
+            indexes.update(head.xindexes)
+        indexes.update((k, P0.xindexes[k]) for k in coords if k != "year" and k in P0.xindexes)
+        cs = xr.Coordinates({**variables, **{k: v for k, v in coords.items() if k != "year"}}, indexes=indexes)
+        order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
+                                                           "sex", "age", "year"]
+        axes = [dims.index(d) for d in order]
+        res = [(order, np.transpose(x, axes)) for x in arrs]
+        return _output_dataset(names, res, cs, has_origin, annual=kind == "annual")
+
+    return _eager(kind, pop0, inputs, ny, store, flags, pop_core, wrap)
 
 
 def project(base_population, assumptions, *, years, step=1, components=True):
@@ -589,8 +603,7 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     store = bool(components)
     if not components:
         names = names[:1]
-    res, coords = _compute(a.kind, pop0, inputs, P0, years, store, flags, len(names), pop_core)
-    out = _output_dataset(names, res, coords, has_origin, annual=a.kind == "annual")
+    out = _compute(a.kind, pop0, inputs, P0, years, store, flags, names, pop_core)
     if no_region:
         out = out.isel(region=0, drop=True)
     method = ("annual multiregional cohort-component projection (METHODS §6)" if a.kind == "annual"
