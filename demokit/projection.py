@@ -482,7 +482,8 @@ def _compute(kind, pop0, inputs, P0, years, store, flags, names, pop_core):
             head = xr.Coordinates(bcoords)
             variables.update(head.variables)
             indexes.update(head.xindexes)
-        indexes.update((k, P0.xindexes[k]) for k in coords if k != "year" and k in P0.xindexes)
+        p0_indexes = P0.xindexes   # (built anew at each access)
+        indexes.update((k, p0_indexes[k]) for k in coords if k != "year" and k in p0_indexes)
         cs = xr.Coordinates({**variables, **{k: v for k, v in coords.items() if k != "year"}}, indexes=indexes)
         order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
                                                            "sex", "age", "year"]
