@@ -51,7 +51,7 @@ def _base(base_population):
             raise CubeError("base_population: the Dataset has no 'population' variable")
         attrs = P0.attrs
         P0 = P0["population"]
-        P0.attrs = {**attrs, **P0.attrs}
+        P0 = P0.assign_attrs({**attrs, **P0.attrs})   # (a new object: ds["population"] shares ds's variable)
     if not isinstance(P0, xr.DataArray):
         raise CubeError(f"base_population: expected a DataArray, got {type(P0).__name__}")
     base_year = None
