@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from ._apply import check_core_chunks, is_dask
@@ -36,6 +37,13 @@ _ORIGIN_CELL = ("exit", "entry_prof", "wp", "adj")
 
 
 # ---------------------------------------------------------------------- engine
+def _labels(da, dim):
+    """``da[dim].values`` without building a coordinate DataArray (``0, 1, …`` for a dim without coords)."""
+    if dim in da.coords:
+        return da.coords.variables[dim].values
+    return np.arange(da.sizes[dim])
+
+
 def _base(base_population):
     P0 = base_population
     if isinstance(P0, xr.Dataset):
@@ -43,7 +51,7 @@ def _base(base_population):
             raise CubeError("base_population: the Dataset has no 'population' variable")
         attrs = P0.attrs
         P0 = P0["population"]
-        P0.attrs = {**attrs, **P0.attrs}
+        P0 = P0.assign_attrs({**attrs, **P0.attrs})   # (a new object: ds["population"] shares ds's variable)
     if not isinstance(P0, xr.DataArray):
         raise CubeError(f"base_population: expected a DataArray, got {type(P0).__name__}")
     base_year = None
@@ -58,31 +66,30 @@ def _base(base_population):
     for d in ("sex", "age"):
         if d not in P0.dims:
             raise CubeError(f"base_population lacks the dim {d!r}; it has {P0.dims}")
-    sexes = P0["sex"].values.tolist()
+    sexes = P0.get_index("sex").tolist()   # (a dim without coords: 0, 1)
     if sorted(sexes) != sorted(SEXES):
         raise CubeError(f"base_population: sex must be 'female' and 'male', got {sexes}")
     if sexes != list(SEXES):
         P0 = P0.sel(sex=list(SEXES))
-    return P0.rename("population"), base_year
+    return (P0 if P0.name == "population" else P0.rename("population")), base_year
 
 
 def _check_coords(name, da, ref, dim):
-    if dim not in da.dims:
-        return da
-    if da.get_index(dim).equals(ref.get_index(dim)):   # (a dim without coords: a range index)
-        return da
-    a, r = da[dim].values, ref[dim].values
+    """``da`` with the base population's ``dim`` labels (whose index differs from ``da``'s), or a named error."""
+    a, r = _labels(da, dim), _labels(ref, dim)
     if len(a) == len(r) and (a == r).all():
         return da
-    missing = [v for v in r.tolist() if v not in set(a.tolist())]
+    al, rl = a.tolist(), r.tolist()
+    sa, sr = set(al), set(rl)
+    missing = [v for v in rl if v not in sa]
     if missing and not (name == "fertility" and dim == "age"):
         raise AssumptionError(f"{name} lacks {dim}={missing[0]!r} (of the base population's {dim}s)")
     if missing and name == "fertility":   # ages outside the fertile range count 0, a gap inside it is an error
-        inside = [v for v in missing if min(a.tolist()) < v < max(a.tolist())]
+        inside = [v for v in missing if min(al) < v < max(al)]
         if inside:
-            raise AssumptionError(f"fertility lacks age={inside[0]!r} inside its ages {min(a.tolist())!r}-"
-                                  f"{max(a.tolist())!r} (only ages outside them count as 0)")
-    extra = [v for v in a.tolist() if v not in set(r.tolist())]
+            raise AssumptionError(f"fertility lacks age={inside[0]!r} inside its ages {min(al)!r}-"
+                                  f"{max(al)!r} (only ages outside them count as 0)")
+    extra = [v for v in al if v not in sr]
     if extra and dim != "age":
         raise AssumptionError(f"{name} has {dim}={extra[0]!r}, which the base population lacks")
     if name == "fertility" and dim == "age":
@@ -94,16 +101,19 @@ def _check_coords(name, da, ref, dim):
 
 def _select(name, da, core, P0, years):
     """Check and select ``da``'s core coords against the base population and the projected years."""
-    check_core_chunks(da, [d for d in core if d in da.dims], name=name)
+    dims = da.dims
+    check_core_chunks(da, [d for d in core if d in dims], name=name)
     for dim in ("region", "origin", "sex", "age"):
-        if dim in core:
+        # the same labels (the same index object, or equal indexes; a dim without coords: a range index)
+        if dim in core and dim in dims and not da.get_index(dim).equals(P0.get_index(dim)):
             da = _check_coords(name, da, P0, dim)
-    if "year" in da.dims:
-        have = set(da["year"].values.tolist())
-        miss = [y for y in years if y not in have]
-        if miss:
-            raise AssumptionError(f"{name} lacks year={miss[0]} of the projection")
-        if list(da["year"].values) != list(years):
+    if "year" in dims:
+        have = da.get_index("year").tolist()
+        if have != list(years):
+            have = set(have)
+            miss = [y for y in years if y not in have]
+            if miss:
+                raise AssumptionError(f"{name} lacks year={miss[0]} of the projection")
             da = da.sel(year=list(years))
     return da
 
@@ -146,11 +156,16 @@ def _flat(a, k, bshape, B, writeable=True):
     return out
 
 
-def _run(kind, arrays, core_nd, ny, store, flags):
+def _run(kind, arrays, core_nd, ny, store, flags, then=None):
     """Numpy side: flatten the batch dims, call the kernel; return all outputs as one array.
 
     The result has shape ``(n_outputs,) + batch shape + (ny,) + core`` (one
-    allocation; ``n_outputs`` is 1 with ``store=False``).  Annual: ``flags`` is
+    allocation; ``n_outputs`` is 1 with ``store=False``).  With ``then``,
+    return ``then(result)`` instead, called on the allocated result before the
+    inputs are copied into the kernel's layout and the kernel fills it: the
+    Python that wraps the outputs (xarray) runs while its objects are still in
+    the CPU caches, which the copies and the kernel's passes over the outputs
+    evict.  Annual: ``flags`` is
     ``(mode, roles, pool_k)``, ``roles`` naming each input after the base
     population (``"exit"``, ``"entry_tot"``, ``"entry_prof"``, ``"wp"``,
     ``"in_tot"``, ``"adj"``, ``"f"``, ``"boys"``); the outputs are the
@@ -158,13 +173,19 @@ def _run(kind, arrays, core_nd, ny, store, flags):
     """
     bshape = np.broadcast_shapes(*[a.shape[:a.ndim - k] for a, k in zip(arrays, core_nd)])
     B = math.prod(bshape)
+    core_out = arrays[0].shape[arrays[0].ndim - core_nd[0]:]   # the base population's core layout
     if kind == "annual":
         mode, roles, pool_k, G = flags
+        K, J = roles.count("exit"), roles.count("entry_tot")
+        nout = 3 + K + J
+        shape = (B, ny) + (((core_out[0] * core_out[1],) + core_out[2:]) if G else core_out)
+        out_all = np.empty(((nout if store else 1),) + shape)
+        res = out_all.reshape(out_all.shape[:1] + tuple(bshape) + (ny,) + core_out)
+        ret = res if then is None else then(res)
         # read-only inputs except the base population and the in-mover shares/profile (the kernel
         # unifies those with arrays it writes)
         flat = [_flat(a, k, bshape, B, writeable=i == 0 or roles[i - 1] == "wp")
                 for i, (a, k) in enumerate(zip(arrays, core_nd))]
-        core_out = flat[0].shape[1:]
         if G:   # origin groups: (origin, sex) as one axis of rows 2·g + s (see demokit._kernels.projection)
             flat = [flat[0].reshape(flat[0].shape[:1] + (-1,) + flat[0].shape[3:])] + [
                 x.reshape(x.shape[:2] + (-1,) + x.shape[4:]) if role in _ORIGIN_CELL else x
@@ -176,10 +197,6 @@ def _run(kind, arrays, core_nd, ny, store, flags):
             by.setdefault(role, []).append(x)
         exits, ent_tot, ent_prof = tuple(by["exit"]), tuple(by["entry_tot"]), tuple(by["entry_prof"])
         adj = by["adj"][0] if "adj" in by else _flat(np.empty((0, 1, 1, 1, 1)), 4, (0,), 0, writeable=False)
-        K, J = len(exits), len(ent_tot)
-        nout = 3 + K + J
-        shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (sex, age, region)
-        out_all = np.empty(((nout if store else 1),) + shape)
         args = (flat[0], exits, np.int64(pool_k), ent_tot, ent_prof, by["wp"][0], by["in_tot"][0], adj,
                 by["f"][0], by["boys"][0], np.int64(mode), out_all,
                 np.int64(1), np.int64(1 + K), np.int64(2 + K), np.int64(2 + K + J))
@@ -188,16 +205,17 @@ def _run(kind, arrays, core_nd, ny, store, flags):
         _k.project_annual(*args)
         if store:
             _k.annual_components(*args)
-        return out_all.reshape(out_all.shape[:1] + tuple(bshape) + (ny,) + core_out)
+        return ret
     else:
-        flat = [_flat(a, k, bshape, B) for a, k in zip(arrays, core_nd)]
-        shape = (B, ny) + flat[0].shape[1:]   # the base population's core layout (_POP_CORE[kind])
         nout = 4
-        out_all = np.empty(((nout if store else 1),) + shape)
+        out_all = np.empty(((nout if store else 1), B, ny) + core_out)
+        res = out_all.reshape(out_all.shape[:1] + tuple(bshape) + (ny,) + core_out)
+        ret = res if then is None else then(res)
+        flat = [_flat(a, k, bshape, B) for a, k in zip(arrays, core_nd)]
         outs = list(out_all[1:]) if store else [np.empty((1, 1, 1, 1, 1)) for _ in range(nout - 1)]
         half, n = flags
         _k.project_nyear(*flat, half, float(n), store, out_all[0], *outs)
-    return out_all.reshape(out_all.shape[:1] + tuple(bshape) + shape[1:])
+    return ret
 
 
 def _extra_dims(arrays, core_names):
@@ -260,28 +278,36 @@ def _lazy(kind, args, core_dims, ny, store, flags, nkept, pop_core):
 _CORE_ALL = ("year", "region", "origin", "sex", "age")
 
 
-def _eager(kind, P0, inputs, ny, store, flags, pop_core):
-    """In-memory path: plain numpy views, no dask graph (keeps small projections fast)."""
+def _eager(kind, P0, inputs, ny, store, flags, pop_core, then):
+    """In-memory path: plain numpy views, no dask graph (keeps small projections fast).
+
+    Returns ``then(outputs, dims, extra coords)``, called before the kernel fills the outputs (see :func:`_run`).
+    """
     arrays_da = [P0] + [da for da, _ in inputs]
     cores = [pop_core] + [core for _, core in inputs]
     bdims, bcoords = _extra_dims(arrays_da, set(_CORE_ALL))
-    full = {d: P0.sizes[d] for d in ("region", "origin", "sex", "age") if d in P0.dims}
+    full = dict(P0.sizes)
     arrays = []
     for da, core in zip(arrays_da, cores):
-        order = [d for d in bdims if d in da.dims] + [d for d in core if d in da.dims]
         x = np.asarray(da.data, dtype=np.float64)
-        if list(da.dims) != order:
-            x = np.transpose(x, [da.dims.index(d) for d in order])
-        shape = [da.sizes[d] if d in da.dims else 1 for d in bdims] + \
-                [da.sizes[d] if d in da.dims else 1 for d in core]
+        dims = da.dims
+        sizes = dict(zip(dims, x.shape))
+        order = [d for d in bdims if d in sizes] + [d for d in core if d in sizes]
+        if list(dims) != order:
+            x = np.transpose(x, [dims.index(d) for d in order])
+        shape = [sizes.get(d, 1) for d in bdims] + [sizes.get(d, 1) for d in core]
         x = x.reshape(shape)
         target = tuple(shape[:len(bdims)]) + tuple(
             (shape[len(bdims) + i] if d == "year" else full[d]) for i, d in enumerate(core))
-        arrays.append(np.broadcast_to(x, target))
+        if tuple(shape) != target:
+            x = np.broadcast_to(x, target)
+        else:   # read-only like a broadcast view: _flat copies what the kernel writes, never the user's array
+            x = x.view()
+            x.flags.writeable = False
+        arrays.append(x)
     core_nd = [len(c) for c in cores]
-    res = _run(kind, arrays, core_nd, ny, store, flags)
     dims = bdims + ["year", *pop_core]
-    return list(res), dims, bcoords
+    return _run(kind, arrays, core_nd, ny, store, flags, then=lambda res: then(list(res), dims, bcoords))
 
 
 def _origin_checks(a, P0):
@@ -325,28 +351,27 @@ def _by_group(totals, profiles, entries, pool, P0):
         if key != pool.name and "origin" not in p.dims:
             p = p * abroad
         profs[prof] = totals[key] * p
-        tots[key] = xr.DataArray(1.0)
+        tots[key] = xr.DataArray(np.array(1.0))
     return tots, profs
 
 
 def _check_years(P0, years, step, base_year):
     """The projected years (consecutive by ``step``, the first after the base year), the step and the open age
     (the base population's ages ``0, step, 2 step, …``)."""
-    years = [int(y) for y in years]
+    years = list(years) if isinstance(years, range) else [int(y) for y in years]
     if not years:
         raise CubeError("years: no year to project")
     step = int(step)
     if step < 1:
         raise CubeError(f"step={step}: must be a positive number of years")
-    d = np.diff(years)
-    if (d != step).any():
-        i = int(np.argmax(d != step))
+    i = next((i for i in range(len(years) - 1) if years[i + 1] - years[i] != step), None)
+    if i is not None:
         raise CubeError(f"years must be consecutive by step={step}; year={years[i + 1]} follows year={years[i]}")
     if base_year is not None and years[0] != base_year + step:
         raise CubeError(f"the base population is for year={base_year}; the first projected year must be "
                         f"{base_year + step}, got {years[0]}")
-    ages = P0["age"].values
-    if ages[0] != 0 or (np.diff(ages) != step).any():
+    ages = _labels(P0, "age")
+    if ages[0] != 0 or (ages[1:] - ages[:-1] != step).any():
         where = (f"the first age is {ages[0].item()!r}" if ages[0] != 0 else
                  "age={1!r} follows age={0!r}".format(*ages[[int(np.argmax(np.diff(ages) != step)) + k
                                                              for k in (0, 1)]].tolist()))
@@ -360,7 +385,7 @@ def _check_years(P0, years, step, base_year):
 def _annual_items(a, P0, has_origin):
     """The annual engine's inputs ``(name, assumption, core dims, role)`` in kernel order (from the component
     table), its flags and the names of its outputs."""
-    zero_cell = xr.DataArray(0.0)
+    zero_cell = xr.DataArray(np.array(0.0))   # (a 0-d array: xr.DataArray(0.0) is 5x slower)
     cell, fert = (_CELL_O, _FERT_O) if has_origin else (_CELL_A, _FERT_A)
     closed = a.internal_migration == "closed"
     (pool,) = by_kind("pool")
@@ -378,7 +403,8 @@ def _annual_items(a, P0, has_origin):
               (pool.name, totals[pool.name], _REGION, "in_tot"),
               ("adjustment", a.data.get("adjustment"), cell, "adj"),
               ("fertility", a.data["fertility"], fert, "f"),
-              ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION, "boys")]
+              ("boys_share", a.data["boys_share"] if "boys_share" in a.data else xr.DataArray(np.array(BOYS_SHARE)),
+               _REGION, "boys")]
     mode = {"open": 0, "none": 0, "closed": 1, "balanced": 2}[a.internal_migration]
     roles = tuple(role for _n, da, _c, role in items if da is not None)
     pool_k = [c.name for c in exits].index(pool.source)
@@ -393,8 +419,10 @@ def _nyear_items(a, step):
     items = [
         ("survival", a.data["survival"], _CELL, None),
         ("fertility", a.data["fertility"], _FERT, None),
-        ("net_migration", a.data.get("net_migration", xr.DataArray(0.0)), _CELL, None),
-        ("boys_share", a.data.get("boys_share", xr.DataArray(BOYS_SHARE)), _REGION, None),
+        ("net_migration", a.data["net_migration"] if "net_migration" in a.data else xr.DataArray(np.array(0.0)),
+         _CELL, None),
+        ("boys_share", a.data["boys_share"] if "boys_share" in a.data else xr.DataArray(np.array(BOYS_SHARE)),
+         _REGION, None),
     ]
     half = 0.5 if a.migration_timing == "even" else 0.0
     return items, (half, step), ["population", "births", "deaths", "net_migration"]
@@ -427,15 +455,14 @@ def _output_dataset(names, res, coords, has_origin, *, annual):
     return xr.Dataset(variables)
 
 
-def _compute(kind, pop0, inputs, P0, years, store, flags, nout, pop_core):
-    """Run the engine eagerly (``(dims, array)`` pairs) or lazily on dask (DataArrays); return them and the
-    coordinates."""
-    ny = len(years)
+def _compute(kind, pop0, inputs, P0, years, store, flags, names, pop_core):
+    """Run the engine eagerly (numpy) or lazily (dask); return the Dataset of the outputs ``names``."""
+    ny, nout = len(years), len(names)
     has_origin = "origin" in P0.dims
     coords = {"year": years}
-    for c, v in P0.coords.items():
+    for c, v in P0.coords.variables.items():
         if set(v.dims) <= {"region", "origin", "sex", "age"}:
-            coords[c] = v.variable
+            coords[c] = v
     if any(is_dask(x) for x in [pop0] + [da for da, _ in inputs]):
         args, core_dims = [pop0], [list(pop_core)]
         for i, (da, core) in enumerate(inputs):
@@ -444,13 +471,27 @@ def _compute(kind, pop0, inputs, P0, years, store, flags, nout, pop_core):
             core_dims.append(cd)
         out, dims, bcoords = _lazy(kind, args, core_dims, ny, store, flags, nout, pop_core)
         coords = {"year": years, **bcoords, **{k: v for k, v in coords.items() if k != "year"}}
-        return [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(nout)], coords
-    arrs, dims, bcoords = _eager(kind, pop0, inputs, ny, store, flags, pop_core)
-    coords = {"year": years, **bcoords, **{k: v for k, v in coords.items() if k != "year"}}
-    order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
-                                                       "sex", "age", "year"]
-    axes = [dims.index(d) for d in order]
-    return [(order, np.transpose(x, axes)) for x in arrs], coords
+        res = [xr.DataArray(out[i], dims=dims, coords=coords) for i in range(nout)]
+        return _output_dataset(names, res, coords, has_origin, annual=kind == "annual")
+
+    def wrap(arrs, dims, bcoords):
+        # the base population's coords keep their indexes (not rebuilt from the labels)
+        year = xr.indexes.PandasIndex(pd.Index(np.array(years)), "year")
+        variables, indexes = year.create_variables(), {"year": year}
+        if bcoords:
+            head = xr.Coordinates(bcoords)
+            variables.update(head.variables)
+            indexes.update(head.xindexes)
+        p0_indexes = P0.xindexes   # (built anew at each access)
+        indexes.update((k, p0_indexes[k]) for k in coords if k != "year" and k in p0_indexes)
+        cs = xr.Coordinates({**variables, **{k: v for k, v in coords.items() if k != "year"}}, indexes=indexes)
+        order = [d for d in dims if d not in _CORE_ALL] + ["region", *(["origin"] if has_origin else []),
+                                                           "sex", "age", "year"]
+        axes = [dims.index(d) for d in order]
+        res = [(order, np.transpose(x, axes)) for x in arrs]
+        return _output_dataset(names, res, cs, has_origin, annual=kind == "annual")
+
+    return _eager(kind, pop0, inputs, ny, store, flags, pop_core, wrap)
 
 
 def project(base_population, assumptions, *, years, step=1, components=True):
@@ -530,14 +571,14 @@ def project(base_population, assumptions, *, years, step=1, components=True):
                               "these assumptions are for the annual engine")
     P0, base_year = _base(base_population)
     w = a.attrs.get("open_age") if isinstance(a.attrs, dict) else None
-    if isinstance(w, (int, np.integer)) and w < int(P0["age"].values.max()):
+    if isinstance(w, (int, np.integer)) and w < int(_labels(P0, "age").max()):
         from .small_area import with_open_age
         P0 = with_open_age(P0, int(w))   # from_history(open_age=...) estimated on folded ages
     no_region = "region" not in P0.dims
     if no_region:
         P0 = P0.expand_dims(region=["_all"])
     for dim in ("region", "origin"):   # a duplicated region would be projected twice
-        if dim in P0.dims:
+        if dim in P0.dims and not P0.get_index(dim).is_unique:
             u, n = np.unique(P0[dim].values, return_counts=True)
             if (n > 1).any():
                 dup = u[n > 1][0]
@@ -551,9 +592,7 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     with_origin = [k for k, v in a.data.items() if "origin" in v.dims]
     if with_origin and not has_origin:
         raise AssumptionError(f"{with_origin[0]} has an origin dim but the base population has none")
-    pop0 = P0.transpose(..., *pop_core)
-    if pop0.dtype != np.float64:
-        pop0 = pop0.astype(np.float64)
+    pop0 = P0 if P0.dtype == np.float64 else P0.astype(np.float64)   # (_eager, _lazy put the core dims last)
     items, flags, names = _annual_items(a, P0, has_origin) if a.kind == "annual" else _nyear_items(a, step)
     inputs = []
     for name, da, core, _role in items:
@@ -565,8 +604,7 @@ def project(base_population, assumptions, *, years, step=1, components=True):
     store = bool(components)
     if not components:
         names = names[:1]
-    res, coords = _compute(a.kind, pop0, inputs, P0, years, store, flags, len(names), pop_core)
-    out = _output_dataset(names, res, coords, has_origin, annual=a.kind == "annual")
+    out = _compute(a.kind, pop0, inputs, P0, years, store, flags, names, pop_core)
     if no_region:
         out = out.isel(region=0, drop=True)
     method = ("annual multiregional cohort-component projection (METHODS §6)" if a.kind == "annual"

@@ -112,3 +112,13 @@ def test_balanced_errors_zero_plan_and_uniform_scale_in_closed_system():
     with pytest.raises(AssumptionError, match="in_migration_scale without a 'region' dim has no effect"):
         Assumptions.from_history(ds, years=range(2015, 2020), system="closed",
                                  scenarios={"main": {}, "high": {"in_migration_scale": 1.2}})
+
+
+def test_a_dataset_base_population_is_left_as_it_was():
+    """project(ds) reads ds.attrs with the population's; it does not write them into the user's Dataset."""
+    _inp, years, P0, a = _case(3, 6, 2, seed=3)
+    ds = xr.Dataset({"population": P0.assign_attrs(units="persons")}, attrs={"source": "register"})
+    out = project(ds, a, years=years)
+    assert dict(ds.population.attrs) == {"units": "persons"}
+    assert dict(ds.attrs) == {"source": "register"}
+    np.testing.assert_array_equal(out.population.values, project(P0, a, years=years).population.values)
