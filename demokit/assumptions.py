@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from ._apply import is_dask
+from ._kernels.lifetable import _OPEN_Q_MAX
 from ._periods import as_years, select_years
 from .components import COMPONENTS, by_kind
 from .cube import SEXES, CubeError, DemokitError, first_cell, format_cell, validate_period
@@ -960,10 +961,6 @@ def _table_risks(q_int):
     qt = xr.where(q_int["age"] == ages[0], 1 - s0, qt)
     qt = xr.where(q_int["age"] == ages[-1], q_int, qt)
     return qt.clip(0.0, 1.0)
-
-
-#: a scaled open-age risk stays below 1 (its rate −ln(1 − q) then grows smoothly with the factor)
-_OPEN_Q_MAX = 1.0 - 1e-9
 
 
 def _open_risk(qt):

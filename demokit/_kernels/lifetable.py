@@ -364,7 +364,9 @@ def life_table_rows(mode, val, expo, *, age, n, a0_code, a0v, male, q0, ax_code=
     rate, 0 before any); Kannisto from ``kfrom``; an open-age rate of 0 becomes the last
     positive rate below it; a0 and ax by rule; with q0 given ``m0 = q0 / (1 − (1 − a0) q0)``.
     Closed ages: ``q = n m / (1 + (n − a) m)`` (capped at 1), ``l' = l (1 − q)``,
-    ``d = l q``, ``L = n l' + a d``.  Open age: ``q = 1``, ``L = l / m``, ``a = 1/m``.
+    ``d = l q``, ``L = n l' + a d``.  Open age: ``q = 1``, ``L = l / m``, ``a = 1/m``; from
+    risks (QX) ``m`` is the last closed age's rate, or ``−ln(1 − q)`` when the open cell of
+    ``val`` holds a risk strictly between 0 and 1 (the open group's own, ``open_risk``).
     ``T`` is the reversed cumulative sum of ``L`` and ``e = T / l`` (``e = a`` where ``l = 0``).
     From q: ``m = q / (n − (n − a) q)``, the open age's m that of the last closed age.
     Parallel over rows: ranges of rows run in threads
