@@ -523,6 +523,12 @@ def read_actual(spec, *, regions, years) -> xr.DataArray | None:
         if not pd.api.types.is_numeric_dtype(df[c]):
             raise ConfigError(f"[data] actual: {spec}: column {c!r} must hold numbers (another forecast of the "
                               "population), e.g. scb_forecast_2020")
+        with np.errstate(invalid="ignore"):
+            bad = (df[c] < 0).to_numpy()   # (a blank cell, NaN: no other forecast for that year)
+        if bad.any():
+            r = raw.loc[df.index[int(np.argmax(bad))]]   # the cell as written
+            raise ConfigError(f"[data] actual: {spec}: {c} = {r[c]!r} (region={r['region']!r}, year={r['year']!r}) "
+                              "is not a count of persons (a number >= 0)")
     tab = df.set_index(["region", "year"])
     da = tab["population"].to_xarray()
     for c in extra:

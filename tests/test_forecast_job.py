@@ -136,6 +136,19 @@ def test_actual_csv_bad_cells_are_errors(tmp_path, rows, message):
 
 
 
+def test_actual_csv_negative_other_forecast_is_an_error(tmp_path):
+    """Another forecast's column (compared with ours in the report) must hold counts too; a blank cell is allowed."""
+    p = tmp_path / "actual.csv"
+    p.write_text("region,year,population,scb_forecast\n2580,2020,78000,77900\n2580,2021,78100,-3\n"
+                 "2580,2022,78200,\n")
+    with pytest.raises(forecast_job.ConfigError, match=re.escape("scb_forecast = '-3' (region='2580', year='2021') "
+                                                                 "is not a count of persons")):
+        forecast_job.read_actual(str(p), regions=["2580"], years=range(2020, 2025))
+    p.write_text("region,year,population,scb_forecast\n2580,2020,78000,77900\n2580,2022,78200,\n")
+    da = forecast_job.read_actual(str(p), regions=["2580"], years=range(2020, 2025))
+    assert da["scb_forecast"].sel(region="2580", year=2020).item() == 77900.0
+
+
 def test_a_region_and_its_part_are_not_forecast_together(tmp_path):
     """A file with the county (or Riket) and its kommuner: the total of the regions counted those persons twice."""
     ds = dk.datasets.load("norrbotten")[["population", "births", "deaths"]]
