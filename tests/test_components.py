@@ -278,6 +278,32 @@ def test_one_projection_on_two_threads_is_the_serial_projection_bit_for_bit(syst
     assert float(np.abs(serial).sum()) > 0
 
 
+def _project_in_child(P0, a, years, conn):
+    conn.send(project(P0, a, years=years, components=False).population.values)
+    conn.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="fork is POSIX")
+def test_a_forked_child_projects_after_the_parent_used_the_thread_pool():
+    """The parent's thread pool survives a fork without its threads; the child makes its own (it hung before)."""
+    import multiprocessing
+
+    inp = random_inputs(5, 30, 4, seed=2)
+    years = list(range(2021, 2025))
+    P0, a = to_xarray(inp, years)
+    parent = project(P0, a, years=years, components=False).population.values   # (the pool is used here)
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_project_in_child, args=(P0, a, years, send))
+    child.start()
+    got = recv.recv() if recv.poll(120) else None
+    child.join(10)
+    if child.is_alive():
+        child.kill()
+    assert got is not None, "the forked child's projection hung"
+    np.testing.assert_array_equal(got, parent)
+
+
 def test_origin_groups_own_rates_and_errors():
     inp = random_inputs(3, 30, 3, seed=7)
     years = [2021, 2022, 2023]

@@ -170,6 +170,17 @@ def jit(func=None, *, parallel: bool = False, **options):
 _POOL = None
 
 
+def _forget_pool() -> None:
+    """In a forked child: the parent's pool object survives the fork, its threads do not (a job submitted to it
+    would never run), so the child makes its own pool on first use."""
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):   # (POSIX)
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _pool():
     global _POOL
     if _POOL is None:

@@ -30,7 +30,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._jit import jit, parallel_ranges
+from ._jit import _pool, jit, parallel_ranges
 from ._sync import publish, wait_for
 
 __all__ = ["annual_components", "annual_range", "annual_sexes", "components_range", "project_annual", "project_nyear"]
@@ -505,8 +505,17 @@ def project_annual(pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, b
     """
     if out.shape[1] == 1 and mode != 2 and numba.get_num_threads() >= 2:   # one projection: a sex per thread
         births_t = np.empty((out.shape[2], out.shape[-1]))
-        parallel_ranges(annual_sexes, 2, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode,
-                        out, o_exit, o_in, o_entry, o_births, births_t, np.zeros(1, np.int64))
+        flag = np.zeros(1, np.int64)
+        args = (pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out, o_exit, o_in, o_entry,
+                o_births, births_t, flag)
+        men = _pool().submit(annual_sexes, np.int64(1), np.int64(2), *args)
+        try:
+            annual_sexes(np.int64(0), np.int64(1), *args)   # the women, in this thread (they never wait)
+        except BaseException:
+            flag[0] = out.shape[2]   # (should the women's part ever fail: release the men's wait)
+            raise
+        finally:
+            men.result()
         return
     parallel_ranges(annual_range, out.shape[1], pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f,
                     boys, mode, out, o_exit, o_in, o_entry, o_births)
