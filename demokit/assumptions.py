@@ -689,7 +689,7 @@ def _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears, w):
     mid = (int(myrs[0]) + int(myrs[-1])) / 2   # the middle of the years the death risks describe
     R = improvement_factors(lc, from_year=mid, years=pyears, ages=q["age"].values)
     base["_q_trend"] = (q * R).clip(0.0, 1.0)
-    base["_e0_trend"] = _table_e0(q_table * R)
+    base["_e0_trend"] = _table_e0(q_table, R)
     return (f"Lee-Carter ({lc.attrs.get('years', '')}) improvement from {mid:g}; "
             f"drift {', '.join(f'{float(v):.3f}' for v in np.atleast_1d(lc['drift'].values))}")
 
@@ -963,19 +963,20 @@ def _table_risks(q_int):
     return qt.clip(0.0, 1.0)
 
 
-def _open_risk(qt):
-    """The open age's cell of table risks from :func:`_table_risks` (the open group's own one-year risk, kept
-    below 1); a table's conventional 1 stays 1 (:func:`demokit.life_table` then takes the last closed age's
-    rate)."""
+def _open_risk(qt, scale=1.0):
+    """The open group's own one-year risk in the open cell of table risks ``qt`` (:func:`_table_risks`) times
+    ``scale``, kept below 1 (its rate ``−ln(1 − q)`` grows smoothly with the factor); where ``qt`` itself holds
+    a table's conventional 1 there, 1 (:func:`demokit.life_table` then takes the last closed age's rate)."""
     o = qt.isel(age=-1, drop=True)
-    return xr.where(o >= 1.0, 1.0, o.clip(0.0, _OPEN_Q_MAX))
+    s = scale.isel(age=-1, drop=True) if isinstance(scale, xr.DataArray) and "age" in scale.dims else scale
+    return xr.where(o >= 1.0, 1.0, (o * s).clip(0.0, _OPEN_Q_MAX))
 
 
-def _table_e0(qt):
-    """e0 of table risks whose open age holds the open group's own one-year risk (:func:`_table_risks`,
-    scaled or not): the open age's rate is ``−ln(1 − q_ω)`` (:func:`demokit.life_table`'s ``open_risk``)."""
+def _table_e0(qt, scale=1.0):
+    """e0 of the table risks ``scale · qt`` (capped at 1), ``qt`` from :func:`_table_risks`: the open age's
+    rate is ``−ln(1 − scale · q_ω)`` (:func:`demokit.life_table`'s ``open_risk``)."""
     from .lifetable import life_table
-    return life_table(qx=qt.clip(0.0, 1.0), open_risk=_open_risk(qt)).ex.isel(age=0, drop=True)
+    return life_table(qx=(qt * scale).clip(0.0, 1.0), open_risk=_open_risk(qt, scale)).ex.isel(age=0, drop=True)
 
 
 def _pooled_table_risks(q, N):
@@ -1102,11 +1103,11 @@ def _apply(base, ctx, opts, *, where="scenario"):
     if opts.get("mortality_scale") is not None:
         ms = _as_path(opts["mortality_scale"], "mortality_scale", years)
         q = (q * ms).clip(0.0, 1.0)
-        qt = ctx["q_table"] * (base["_q_trend"] / base["death_risks"]).fillna(1.0) if (
-            "_q_trend" in base and opts.get("life_expectancy") is None) else ctx["q_table"]
+        factor = (base["_q_trend"] / base["death_risks"]).fillna(1.0) if (
+            "_q_trend" in base and opts.get("life_expectancy") is None) else 1.0
         if opts.get("life_expectancy") is not None:
-            qt = qt * k
-        e0 = _table_e0(qt * ms)
+            factor = k
+        e0 = _table_e0(ctx["q_table"], factor * ms)
     others = [k for k in _EXITS if k in v and k != "death_risks"]
     if q is not base["death_risks"] and others:
         tot = sum((v[k] for k in others), q)

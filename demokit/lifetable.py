@@ -528,6 +528,8 @@ def life_table(mx=None, *, qx=None, deaths=None, exposure=None, method=None, a0=
     n_given = sum(v is not None for v in (mx, qx, deaths))
     if n_given != 1:
         raise CubeError("give exactly one of mx, qx or deaths (with exposure)")
+    if open_risk is not None and qx is None:
+        raise CubeError("open_risk goes with qx= (risks leave the open age's rate unknown; mx= and deaths= give it)")
     if method not in (None, "hmd"):
         raise CubeError(f"method must be None or 'hmd', got {method!r}")
     if method == "hmd":
@@ -720,6 +722,8 @@ def scale_factor_for_life_expectancy(target, *, mx=None, qx=None, a0="andreev_ki
     if (mx is None) == (qx is None):
         raise CubeError("give exactly one of mx or qx")
     name, sched = ("mx", mx) if mx is not None else ("qx", qx)
+    if open_risk is not None and qx is None:
+        raise CubeError("open_risk goes with qx= (with mx= the open age has its own rate)")
     _check_age(sched, name, dim)
     if name == "qx":
         sched = _with_open_risk(sched, open_risk, dim)

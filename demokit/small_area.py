@@ -380,10 +380,10 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
         nobody was at risk).
     old_age : int or None
         From this age up the ages are pooled: one index over all of them, with
-        the reference's shape (default 90).  ``None`` fits every age.  Above
-        the oldest (open) age, the open age group alone is pooled (it holds
-        the persons aged ``old_age`` and over; ``attrs["old_age"]`` gives the
-        age used).
+        the reference's shape (default 90).  ``None`` fits every age, and
+        so does an ``old_age`` above the highest age (a schedule such as
+        fertility at 15–49 has nothing to pool; with an open age group, pass at
+        most the open age to pool it, as :func:`from_history` does).
     credibility : float
         Prior weight, in expected events, of the fitted level just below
         ``old_age`` in the pooled old-age index (default 10).
@@ -477,8 +477,6 @@ def small_area_rates(events: xr.DataArray, exposure: xr.DataArray, reference: xr
     ref = ref.broadcast_like(events).transpose(*dims)
     check_counts(events, name, max_count=np.inf)
     check_counts(exposure, f"{name} (population at risk)", max_count=np.inf)
-    if old_age is not None and old_age > int(ages.max()):   # the open age group holds the persons aged old_age+
-        old_age = int(ages.max())
     E, X, R = events.values, exposure.values, ref.values
     young = ages < old_age if old_age is not None else np.ones(ages.size, bool)
     rate, index, clamped, old_idx, bad = _small_area_core(E, X, R, ages, young, link=link, smoothing=smoothing,

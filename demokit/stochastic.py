@@ -513,18 +513,14 @@ def _e0_factor(death_risks, e0_dev):
     ``k · q`` on a grid of ``log k`` gives, by interpolation, the ``k`` whose
     life table has ``e0 = e0(1) + Δ`` (Δ = ``e0_dev``).
     """
-    from .lifetable import life_table
-    from .assumptions import _OPEN_Q_MAX, _table_risks
+    from .assumptions import _table_e0, _table_risks
     q = death_risks
     if "region" in q.dims:
         q = q.mean("region")
     keep = [d for d in q.dims if d != "age"]
     qt = _table_risks(q.transpose(*keep, "age"))
     g = xr.DataArray(_LOGK, dims="_logk")
-    # (the open group's own risk scaled too, kept below 1: its rate −ln(1 − k q) grows smoothly with k)
-    kq = qt * np.exp(g)
-    e0g = life_table(qx=kq.clip(0.0, 1.0), open_risk=kq.isel(age=-1, drop=True).clip(0.0, _OPEN_Q_MAX)
-                     )["ex"].isel(age=0, drop=True)
+    e0g = _table_e0(qt, np.exp(g))   # (the open group's own risk scaled too, kept below 1)
     e0g = e0g.transpose(..., "_logk").load()
     ref = e0g.isel(_logk=len(_LOGK) // 2, drop=True)
     target = ref + e0_dev

@@ -414,6 +414,10 @@ def test_open_risk_gives_the_open_groups_own_rate():
     assert e0 == pytest.approx(2.5, abs=1e-8)
     with pytest.raises(dk.CubeError, match="open_risk.*1.5"):
         life_table(qx=q, open_risk=1.5)
+    with pytest.raises(dk.CubeError, match="open_risk goes with qx="):
+        life_table(q, open_risk=0.5)   # (mx: the open age has its own rate)
+    with pytest.raises(dk.CubeError, match="open_risk goes with qx="):
+        dk.scale_factor_for_life_expectancy(2.5, mx=q, a0=0.5, open_risk=0.5)
     with pytest.raises(dk.CubeError, match=r"open_risk\[region='b'\] = nan"):
         life_table(qx=qr, open_risk=o.where(o.region == "a"))
 

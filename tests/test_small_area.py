@@ -81,23 +81,25 @@ def test_small_area_rates_below_old_age_is_dk_smooth(nb):
     np.testing.assert_allclose(res["index"].values, 100 * Dv.sum(0) / expected, rtol=1e-12)
 
 
-def test_old_age_above_the_open_age_pools_the_open_age_group():
-    """old_age above the oldest age used to pool nothing and fit every age, silently: now the open age group,
-    which holds the persons aged old_age and over, is pooled (as with old_age = the open age)."""
+def test_old_age_above_the_highest_age_fits_every_age_and_at_the_open_age_pools_it():
+    """small_area_rates cannot know whether the last age is open (fertility at 15-49 is not): an old_age above
+    it fits every age, as old_age=None; at the open age, the open age group alone is pooled."""
     ages = np.arange(20)
     ref = xr.DataArray(np.full(20, 0.01), dims="age", coords={"age": ages})
     ex = xr.DataArray(np.full(20, 100.0), dims="age", coords={"age": ages})
     ev = ex * 0.01
-    ev[-1] = 3.0   # the open age: 3 deaths where the reference expects 1 -> index 300
+    ev[-1] = 3.0   # the last age: 3 deaths where the reference expects 1
     above = dk.small_area_rates(ev, ex, ref, smoothing=None, name="deaths", old_age=25, warn=False)
+    none = dk.small_area_rates(ev, ex, ref, smoothing=None, name="deaths", old_age=None, warn=False)
+    np.testing.assert_array_equal(above["rate"].values, none["rate"].values)
+    np.testing.assert_allclose(above["rate"].values[-1], 0.03, rtol=1e-12)   # observed 3 / 100
     at = dk.small_area_rates(ev, ex, ref, smoothing=None, name="deaths", old_age=19, warn=False)
-    xr.testing.assert_identical(above, at)
-    assert above.attrs["old_age"] == 19
+    assert at.attrs["old_age"] == 19
     # I = (O + κ I_f) / (E + κ) with O = 3, E = 100 · 0.01 = 1, κ = 10, I_f = 1 (age 18 observed at the reference)
     index = (3 + 10 * 1.0) / (1 + 10)
-    np.testing.assert_allclose(float(above["old_age_index"]), 100 * index, rtol=1e-12)
+    np.testing.assert_allclose(float(at["old_age_index"]), 100 * index, rtol=1e-12)
     odds = index * 0.01 / 0.99   # logit link: odds r = I · odds ref
-    np.testing.assert_allclose(above["rate"].values, np.r_[np.full(19, 0.01), odds / (1 + odds)], rtol=1e-12)
+    np.testing.assert_allclose(at["rate"].values, np.r_[np.full(19, 0.01), odds / (1 + odds)], rtol=1e-12)
 
 
 def test_from_history_old_age_above_open_age_pools_the_open_age(nb):
