@@ -575,7 +575,7 @@ def from_history(ds, *, years, smoothing="relational", system=None, tfr=None, li
              "old_age": -1 if old_age is None else int(old_age), "open_age": w,
              **_clamped_attrs(clamped, stacklevel=4)}
     # ---------------------------------------------------------- mortality trend
-    attrs["mortality_trend"] = _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears, w)
+    attrs["mortality_trend"] = _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears)
     # ---------------------------------------------------------- overrides and scenarios
     common = {"tfr": tfr, "life_expectancy": life_expectancy, "in_migration": in_migration, "immigration": immigration}
     ctx = {"q_table": q_table, "tfr_obs": tfr_obs, "e0_obs": e0_obs, "system": system, "years": pyears}
@@ -669,7 +669,7 @@ def _net_adjustment(ds, yrs):
     return resid.mean("year")
 
 
-def _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears, w):
+def _mortality_trend(base, mortality_trend, q, q_table, myrs, pyears):
     """Add the Lee-Carter improved risks ``_q_trend`` and their e0 ``_e0_trend`` to ``base``; return the attr text."""
     if mortality_trend is None or mortality_trend is False or mortality_trend == "none":
         return "none (constant risks)"

@@ -691,7 +691,7 @@ def run(cfg: dict, out: Path, *, progress: Progress | None = None, lang: str | N
         from .small_area import with_open_age
         ds = with_open_age(ds, fc["open_age"])
     years = list(range(base_year + 1, last_year + 1))
-    old_age = fc.get("old_age", min(90, int(ds["age"].max())))   # the default never above the open age
+    old_age = fc.get("old_age", 90)   # (from_history pools the open age group when this is above it)
     a = Assumptions.from_history(ds, years=sy, smoothing=None if smoothing == "none" else smoothing,
                                  system=fc.get("system"),
                                  scenarios={n: {k: v for k, v in o.items() if k != "deregistration_wave"}

@@ -683,9 +683,8 @@ def scale_factor_for_life_expectancy(target, *, mx=None, qx=None, a0="andreev_ki
     mx, qx : xarray.DataArray
         The schedule to scale (give one): central rates, or risks (scaled and capped at 1),
         by ``dim`` and any other dims; broadcast against ``target``.  The open
-        age as in :func:`life_table` (a risk below 1 there: the open group's
-        own, scaled too and kept at most ``1 − 1e-9``; 1: the last closed
-        age's rate).
+        age as in :func:`life_table`: the value there is not used; the last
+        closed age's rate, or ``open_risk``.
     a0, ax, sex, cd_region :
         As in :func:`life_table` (``a0`` a number, ``"andreev_kingkade"`` or
         ``"coale_demeny"``, re-evaluated on the scaled infant rate; ``ax`` a number).
@@ -727,7 +726,6 @@ def scale_factor_for_life_expectancy(target, *, mx=None, qx=None, a0="andreev_ki
     _check_age(sched, name, dim)
     if name == "qx":
         sched = _with_open_risk(sched, open_risk, dim)
-    if name == "qx":
         _check_risks(sched)
     else:
         _check_rates(sched, name)

@@ -368,7 +368,7 @@ def life_table_rows(mode, val, expo, *, age, n, a0_code, a0v, male, q0, ax_code=
     risks (QX) ``m`` is the last closed age's rate, or ``−ln(1 − q)`` when the open cell of
     ``val`` holds a risk strictly between 0 and 1 (the open group's own, ``open_risk``).
     ``T`` is the reversed cumulative sum of ``L`` and ``e = T / l`` (``e = a`` where ``l = 0``).
-    From q: ``m = q / (n − (n − a) q)``, the open age's m that of the last closed age.
+    From q: ``m = q / (n − (n − a) q)``.
     Parallel over rows: ranges of rows run in threads
     (:func:`demokit._kernels._jit.parallel_ranges`).
     """

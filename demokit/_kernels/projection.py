@@ -436,7 +436,7 @@ def annual_range(b0, b1, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj
 
 
 @jit
-def annual_sexes(part, _hi, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out,
+def annual_sexes(part, pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out,
                  o_exit, o_in, o_entry, o_births, births_t, flag):
     """One projection (batch of one) on two threads: the women (``part == 0``) or the men (``part == 1``).
 
@@ -508,9 +508,9 @@ def project_annual(pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, b
         flag = np.zeros(1, np.int64)
         args = (pop0, exits, pool_k, ent_tot, ent_prof, wp, in_tot, adj, f, boys, mode, out, o_exit, o_in, o_entry,
                 o_births, births_t, flag)
-        men = _pool().submit(annual_sexes, np.int64(1), np.int64(2), *args)
+        men = _pool().submit(annual_sexes, np.int64(1), *args)
         try:
-            annual_sexes(np.int64(0), np.int64(1), *args)   # the women, in this thread (they never wait)
+            annual_sexes(np.int64(0), *args)   # the women, in this thread (they never wait)
         except BaseException:
             flag[0] = out.shape[2]   # (should the women's part ever fail: release the men's wait)
             raise
